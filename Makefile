@@ -1,0 +1,61 @@
+# Concord: the two commands a newcomer needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+SANDBOX_PORT ?= 8100
+export CONCORD_MODE ?= development
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint fmt lock bench fuzz clean
+
+help:
+	@echo "make run    install, migrate, seed the demo and start web, worker, beat and sandboxes"
+	@echo "make test   install the dev tools and run the whole test suite"
+	@echo "make lint   ruff and the import-linter contracts"
+	@echo "make bench  benchmarks (table on stdout, JSON under var/bench/)"
+	@echo "make fuzz   the engine's property tests with many more examples"
+	@echo "make lock   re-resolve requirements/*.txt from pyproject.toml"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Stamp files make each install happen once per change of its lock file.
+$(VENV)/.run-installed: requirements/base.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements/base.txt
+	@touch $@
+
+$(VENV)/.dev-installed: requirements/dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
+	@touch $@ $(VENV)/.run-installed
+
+run: $(VENV)/.run-installed
+	$(BIN)/python manage.py bootstrap
+	PORT=$(PORT) SANDBOX_PORT=$(SANDBOX_PORT) $(BIN)/honcho start -f Procfile
+
+test: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+fmt: $(VENV)/.dev-installed
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(VENV)/.dev-installed
+	$(BIN)/python -m benchmarks
+
+fuzz: $(VENV)/.dev-installed
+	CONCORD_HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/syncs -k property -p no:xdist
+
+# Re-resolve the pinned versions (needs pip-tools in the venv; see docs/contributing.md).
+lock: $(VENV)/.dev-installed
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links --upgrade -o requirements/base.txt pyproject.toml
+	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links --upgrade --extra dev -c requirements/base.txt -o requirements/dev.txt pyproject.toml
+
+clean:
+	rm -rf $(VENV) var/celery var/test-*.sqlite3*

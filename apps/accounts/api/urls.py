@@ -1,0 +1,7 @@
+from django.urls import path
+
+from apps.accounts.api import views
+
+urlpatterns = [
+    path("me/", views.me, name="me"),
+]

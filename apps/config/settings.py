@@ -1,0 +1,276 @@
+"""Concord's one settings module.
+
+Every value comes from the environment through django-environ (a `.env` file in the project
+root is read when present). Tests override values with pytest-django's `settings` fixture;
+they never fork this module.
+
+Two modes, chosen by `CONCORD_MODE`:
+
+- `development` (the default, and what `make run` and `make test` use): generates a secret
+  key and an encryption key once and keeps them under `var/`, DEBUG on, loopback hosts only.
+- `production`: refuses to start unless SECRET_KEY, CONCORD_ENCRYPTION_KEY and ALLOWED_HOSTS
+  are set, naming whichever is missing.
+
+Without DATABASE_URL the database is SQLite under `var/`; without REDIS_URL, Celery uses
+kombu's filesystem transport under `var/` and the cache (locks, rate limits) is Django's
+database cache. With them set, PostgreSQL and Redis carry all of it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+
+from apps.config.env import ConfigError, load_or_create_key, read_env
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+VAR_DIR = Path(read_env(env.path, "CONCORD_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+CONCORD_MODE = read_env(env.str, "CONCORD_MODE", default="development")
+if CONCORD_MODE not in ("development", "production"):
+    raise ConfigError(
+        f"CONCORD_MODE must be 'development' or 'production', not {CONCORD_MODE!r}"
+    )
+PRODUCTION = CONCORD_MODE == "production"
+
+if PRODUCTION:
+    _missing = [
+        name
+        for name in ("SECRET_KEY", "CONCORD_ENCRYPTION_KEY", "ALLOWED_HOSTS")
+        if not env.str(name, default="").strip()
+    ]
+    if _missing:
+        raise ConfigError(
+            "production mode needs these environment variables: " + ", ".join(_missing)
+        )
+
+DEBUG = read_env(env.bool, "DEBUG", default=not PRODUCTION)
+
+SECRET_KEY = env.str("SECRET_KEY", default="") or load_or_create_key(
+    VAR_DIR / "secret_key", kind="django"
+)
+
+# Comma-separated Fernet keys, newest first. Values are written with the first key and read
+# with any of them, so a key is rotated by prepending a new one and running
+# `manage.py rotate_encryption_keys`.
+CONCORD_ENCRYPTION_KEYS = [
+    k.strip()
+    for k in (
+        env.str("CONCORD_ENCRYPTION_KEY", default="")
+        or load_or_create_key(VAR_DIR / "encryption_key", kind="fernet")
+    ).split(",")
+    if k.strip()
+]
+
+ALLOWED_HOSTS = read_env(
+    env.list, "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"]
+)
+CSRF_TRUSTED_ORIGINS = read_env(env.list, "CSRF_TRUSTED_ORIGINS", default=[])
+
+# The address external systems use to reach this instance (webhook URLs are built from it).
+CONCORD_PUBLIC_URL = read_env(
+    env.url, "CONCORD_PUBLIC_URL", default=f"http://127.0.0.1:{env.int('PORT', default=8000)}"
+).geturl()
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "rest_framework",
+    "drf_spectacular",
+    "django_celery_beat",
+    "apps.core",
+    "apps.accounts",
+    "apps.dashboard",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "apps.accounts.middleware.WorkspaceMiddleware",
+]
+
+ROOT_URLCONF = "apps.config.urls"
+WSGI_APPLICATION = "apps.config.wsgi.application"
+ASGI_APPLICATION = "apps.config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "apps.accounts.context_processors.workspace",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASES = {
+    "default": read_env(
+        env.db_url, "DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'concord.sqlite3'}"
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # web, worker and beat are separate processes on one file. WAL lets readers run beside
+    # the writer; IMMEDIATE takes the write lock at BEGIN, so two writers queue on the busy
+    # timeout instead of one failing half-way with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"
+        ),
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+    # Tests that start a real worker process need a file both processes can open.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-concord.sqlite3")}
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = read_env(env.int, "CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis, cache -----------------------------------------------------------------------------
+REDIS_URL = read_env(env.str, "REDIS_URL", default="") or None
+if REDIS_URL:
+    read_env(env.url, "REDIS_URL")  # fail on a malformed URL, naming the variable
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "concord",
+        }
+    }
+else:
+    # The database cache is shared by web, worker and beat (a file or locmem cache would not
+    # be); its table is created by a migration in apps.core.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "concord_cache",
+        }
+    }
+
+# --- Celery -----------------------------------------------------------------------------------
+CELERY_TASK_TIME_LIMIT = read_env(env.int, "CELERY_TASK_TIME_LIMIT", default=30 * 60)
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_RESULT_BACKEND = REDIS_URL
+    # Redis redelivers a message that was not acknowledged within the visibility timeout. It
+    # must outlast the longest task, or a long run would be delivered to a second worker.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 15 * 60}
+else:
+    _celery_dir = VAR_DIR / "celery"
+    for _sub in ("queue", "processed", "results"):
+        (_celery_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_celery_dir / "queue"),
+        "data_folder_out": str(_celery_dir / "queue"),
+        "processed_folder": str(_celery_dir / "processed"),
+        "store_processed": False,
+    }
+    CELERY_RESULT_BACKEND = f"file://{_celery_dir / 'results'}"
+# JSON only: a pickle message from whoever can reach the broker would run code in a worker.
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# Explicit limits: a task that hangs is told to stop (soft) and then killed (hard).
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
+# Sync runs are long; a worker holding several unstarted messages would delay them while
+# idle workers wait. Prefetch one, acknowledge late so a killed worker's task is redelivered.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_RESULT_EXPIRES = 24 * 3600
+CELERY_TASK_IGNORE_RESULT = True  # tasks that need a result ask for it explicitly
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+
+# --- Auth, i18n, static -----------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "accounts:login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = read_env(env.path, "STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = read_env(env.bool, "SECURE_COOKIES", default=True)
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- API --------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.accounts.authentication.WorkspaceTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Concord API",
+    "DESCRIPTION": "Two-way sync between CRM and ticketing systems.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Logging ----------------------------------------------------------------------------------
+LOG_LEVEL = read_env(env.str, "LOG_LEVEL", default="INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,242 @@
+"""The connector contract: what Concord needs from one external system.
+
+A connector knows one system and nothing of Django. Concord talks to it only through the
+methods below, with canonical records and JSON cursors, so that the engine works the same
+against HubSpot, Jira, a sandbox or the in-memory pair used by tests.
+
+Guarantees every connector gives:
+
+- `changes()` is incremental: its cost grows with the number of changes after the cursor,
+  not with the size of the table. Each page carries the cursor to resume *after* it, so the
+  caller advances only once that page is stored. A `None` cursor means "from the start".
+  Pages may repeat records (at-least-once); they never skip one changed after the cursor.
+- Writes return one WriteResult per input, in input order; one refused record never fails
+  the rest of the batch (its result holds a RecordError instead).
+- `parse_webhook()` verifies the system's own signature over the raw bytes with a
+  constant-time compare and a replay window before it parses anything, and raises
+  WebhookVerificationError for anything it cannot verify.
+- Errors are FatalError, TransientError or RecordError (see connectors.errors).
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from connectors.errors import RecordError
+
+JSON = Any  # a value json.dumps accepts: str, int, float, bool, None, list, dict
+Cursor = dict[str, JSON]
+
+
+class FieldType(enum.StrEnum):
+    STRING = "string"
+    TEXT = "text"  # long or rich text, converted to plain text with paragraphs kept
+    NUMBER = "number"
+    INTEGER = "integer"
+    BOOLEAN = "boolean"
+    DATE = "date"  # ISO 8601 "YYYY-MM-DD"
+    DATETIME = "datetime"  # ISO 8601 with offset, UTC preferred
+    ENUM = "enum"  # value is one of FieldSpec.options
+    MULTI_ENUM = "multi_enum"  # value is a list of FieldSpec.options
+    EMAIL = "email"
+    USER = "user"  # value is the user's email address where the system exposes one
+    REFERENCE = "reference"  # value is the id of another record of this system
+
+
+@dataclass(frozen=True)
+class FieldOption:
+    value: str
+    label: str
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field of an object type, as field discovery reports it."""
+
+    name: str  # the key used in Record.fields and in writes
+    label: str
+    type: FieldType
+    writable: bool = True
+    required: bool = False  # required on create
+    options: tuple[FieldOption, ...] = ()  # for ENUM and MULTI_ENUM
+    custom: bool = False
+    reference_to: str | None = None  # object type, for REFERENCE
+
+    def option_values(self) -> list[str]:
+        return [o.value for o in self.options]
+
+
+@dataclass(frozen=True)
+class ObjectType:
+    name: str  # stable key: "contacts", "tickets", "issues"
+    label: str
+    webhooks: bool = True  # the system can announce changes of this type by webhook
+    deletes_in_feed: bool = True  # changes() reports deletions (else only webhooks/reconcile)
+
+
+@dataclass
+class Record:
+    """A record in canonical form.
+
+    `fields` holds JSON-safe values keyed by FieldSpec.name. `modified_at` is the system's own
+    modification time (timezone-aware), which the `newest` conflict policy compares.
+    """
+
+    id: str
+    fields: dict[str, JSON] = field(default_factory=dict)
+    modified_at: datetime | None = None
+    version: str | None = None
+    deleted: bool = False
+
+
+@dataclass
+class ChangePage:
+    """One page of changes. `cursor` resumes after this page; `has_more` says another follows."""
+
+    records: list[Record]
+    cursor: Cursor
+    has_more: bool
+
+
+@dataclass
+class WriteResult:
+    """The outcome for one record of a batched write, in the order of the input."""
+
+    record: Record | None = None  # as the system stored it (normalised values)
+    error: RecordError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class RecordUpdate:
+    id: str
+    fields: dict[str, JSON]
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """A delivery as it arrived: method, full URL, headers (any case) and the raw body."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        lowered = name.lower()
+        for key, value in self.headers.items():
+            if key.lower() == lowered:
+                return value
+        return None
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """A record the delivery names. `action` is "created", "updated" or "deleted"."""
+
+    object_type: str
+    record_id: str
+    action: str
+    occurred_at: datetime | None = None
+
+
+@dataclass
+class WebhookResult:
+    """What a verified delivery says.
+
+    `delivery_id` is the system's unique id of the delivery (for deduplication), if it has
+    one. `reply` is set when the system expects a particular answer (a handshake):
+    (status, content type, body).
+    """
+
+    events: list[WebhookEvent]
+    delivery_id: str | None = None
+    reply: tuple[int, str, bytes] | None = None
+
+
+class ConnectorConfig(BaseModel):
+    """Typed configuration of a connection. Subclasses add the system's fields.
+
+    Secret fields are typed `SecretStr`: pydantic redacts them in repr and errors; Concord
+    encrypts them at rest and never returns them from the API.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str
+
+    @classmethod
+    def secret_fields(cls) -> list[str]:
+        return [
+            name for name, info in cls.model_fields.items() if info.annotation is SecretStr
+        ]
+
+
+class Connector(abc.ABC):
+    """One connection to one external system. See the module docstring for the guarantees."""
+
+    kind: ClassVar[str]  # stable key stored on Connection rows: "hubspot", "jira"
+    label: ClassVar[str]  # shown to people: "HubSpot"
+    config_class: ClassVar[type[ConnectorConfig]]
+
+    def __init__(self, config: ConnectorConfig) -> None:
+        self.config = config
+
+    @abc.abstractmethod
+    def check(self) -> None:
+        """Make one cheap authenticated call. Raises FatalError saying why it failed."""
+
+    @abc.abstractmethod
+    def object_types(self) -> list[ObjectType]: ...
+
+    @abc.abstractmethod
+    def fields(self, object_type: str) -> list[FieldSpec]:
+        """Every field of the type, custom fields included."""
+
+    @abc.abstractmethod
+    def changes(self, object_type: str, cursor: Cursor | None) -> Iterator[ChangePage]:
+        """Pages of records changed after `cursor` (None: all records), oldest first."""
+
+    @abc.abstractmethod
+    def get(self, object_type: str, ids: Sequence[str]) -> list[Record]:
+        """The records with these ids that exist; missing ids are left out, not an error."""
+
+    @abc.abstractmethod
+    def find(self, object_type: str, field: str, values: Sequence[JSON]) -> list[Record]:
+        """Records whose `field` equals one of `values` (for matching before a create)."""
+
+    @abc.abstractmethod
+    def create(self, object_type: str, items: Sequence[dict[str, JSON]]) -> list[WriteResult]: ...
+
+    @abc.abstractmethod
+    def update(self, object_type: str, items: Sequence[RecordUpdate]) -> list[WriteResult]: ...
+
+    @abc.abstractmethod
+    def delete(self, object_type: str, ids: Sequence[str]) -> list[WriteResult]:
+        """Delete (or archive) records. A record already gone counts as deleted."""
+
+    @abc.abstractmethod
+    def parse_webhook(
+        self, request: WebhookRequest, secret: str, *, now: float | None = None
+    ) -> WebhookResult:
+        """Verify, then parse. Raises WebhookVerificationError before parsing if unverified."""
+
+    def list_ids(self, object_type: str) -> Iterator[list[str]]:
+        """Pages of every existing id, for systems whose feed omits deletions (reconcile).
+
+        Only connectors whose ObjectType says `deletes_in_feed=False` must implement it.
+        """
+        raise NotImplementedError(f"{self.kind} does not list ids")
+
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """Release the HTTP session or other resources."""
