@@ -25,7 +25,7 @@ import enum
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
@@ -182,15 +182,46 @@ class ConnectorConfig(BaseModel):
         ]
 
 
+class RateLimiter(Protocol):
+    """A request budget, shared by every worker when backed by Redis.
+
+    `acquire` blocks until one request on `key` is allowed, or raises RateLimited (with
+    `retry_after`) when the wait would exceed `max_wait` seconds.
+    """
+
+    def acquire(self, key: str, *, max_wait: float) -> None: ...
+
+
+class CallObserver(Protocol):
+    """Told about every HTTP call a connector makes (for run counters and logs)."""
+
+    def __call__(self, *, system: str, call: str, status: int | None, seconds: float) -> None: ...
+
+
 class Connector(abc.ABC):
-    """One connection to one external system. See the module docstring for the guarantees."""
+    """One connection to one external system. See the module docstring for the guarantees.
+
+    `rate_limiter` and `on_call` are supplied by the caller (apps.connections), so that the
+    limiter can live in Redis and calls can be counted per run without the connector knowing.
+    `budget_key` names the budget the limiter spends (one per connection).
+    """
 
     kind: ClassVar[str]  # stable key stored on Connection rows: "hubspot", "jira"
     label: ClassVar[str]  # shown to people: "HubSpot"
     config_class: ClassVar[type[ConnectorConfig]]
 
-    def __init__(self, config: ConnectorConfig) -> None:
+    def __init__(
+        self,
+        config: ConnectorConfig,
+        *,
+        rate_limiter: RateLimiter | None = None,
+        on_call: CallObserver | None = None,
+        budget_key: str | None = None,
+    ) -> None:
         self.config = config
+        self.rate_limiter = rate_limiter
+        self.on_call = on_call
+        self.budget_key = budget_key or f"{self.kind}:{config.base_url}"
 
     @abc.abstractmethod
     def check(self) -> None:
