@@ -9,8 +9,8 @@ from apps.accounts.models import ApiToken, Membership, Workspace
 
 
 def memberships_for_user(user: AbstractBaseUser) -> QuerySet[Membership]:
-    return Membership.objects.filter(user=user).select_related("workspace").order_by(
-        "workspace__name"
+    return (
+        Membership.objects.filter(user=user).select_related("workspace").order_by("workspace__name")
     )
 
 

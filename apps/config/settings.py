@@ -35,9 +35,7 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 CONCORD_MODE = read_env(env.str, "CONCORD_MODE", default="development")
 if CONCORD_MODE not in ("development", "production"):
-    raise ConfigError(
-        f"CONCORD_MODE must be 'development' or 'production', not {CONCORD_MODE!r}"
-    )
+    raise ConfigError(f"CONCORD_MODE must be 'development' or 'production', not {CONCORD_MODE!r}")
 PRODUCTION = CONCORD_MODE == "production"
 
 if PRODUCTION:
@@ -79,6 +77,21 @@ CONCORD_PUBLIC_URL = read_env(
     env.url, "CONCORD_PUBLIC_URL", default=f"http://127.0.0.1:{env.int('PORT', default=8000)}"
 ).geturl()
 
+# Networks that connection base URLs may resolve to besides public addresses (CIDRs).
+# Development allows loopback so the sandboxes can be reached.
+CONCORD_ALLOWED_PRIVATE_NETWORKS = read_env(
+    env.list,
+    "CONCORD_ALLOWED_PRIVATE_NETWORKS",
+    default=[] if PRODUCTION else ["127.0.0.0/8", "::1/128"],
+)
+
+# The request budget per connection shared by all workers (on top of each connector's own
+# handling of the system's 429s): requests per window of seconds.
+CONCORD_CONNECTION_REQUESTS_PER_WINDOW = read_env(
+    env.int, "CONCORD_CONNECTION_REQUESTS_PER_WINDOW", default=100
+)
+CONCORD_CONNECTION_RATE_WINDOW = read_env(env.float, "CONCORD_CONNECTION_RATE_WINDOW", default=10.0)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -93,6 +106,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "apps.core",
     "apps.accounts",
+    "apps.connections",
     "apps.dashboard",
 ]
 

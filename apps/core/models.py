@@ -35,9 +35,7 @@ class WorkspaceScopedModel(TimeStampedModel):
     subclass and every API route to keep it so.
     """
 
-    workspace = models.ForeignKey(
-        "accounts.Workspace", on_delete=models.CASCADE, related_name="+"
-    )
+    workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="+")
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
 
     objects = WorkspaceQuerySet.as_manager()

@@ -1,0 +1,146 @@
+"""Writes for connections, and the one place where a Connection row becomes a connector."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.accounts.models import Workspace
+from apps.connections.models import Connection
+from apps.connections.urlpolicy import UrlNotAllowed, check_base_url
+from connectors import registry
+from connectors.base import CallObserver, Connector
+from connectors.errors import ConfigurationError, ConnectorError
+
+logger = logging.getLogger(__name__)
+
+
+class ConnectionError(Exception):
+    """A connection cannot be saved as given. `field` names the offending input, if one."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _validated(kind: str, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    try:
+        config = registry.parse_config(kind, values)
+    except ConfigurationError as exc:
+        raise ConnectionError(exc.message) from None
+    try:
+        base_url = check_base_url(config.base_url)
+    except UrlNotAllowed as exc:
+        raise ConnectionError(str(exc), field="base_url") from None
+    plain, secrets = registry.config_to_storage(config)
+    plain["base_url"] = base_url
+    return plain, secrets
+
+
+@transaction.atomic
+def connection_create(
+    *,
+    workspace: Workspace,
+    name: str,
+    kind: str,
+    values: dict[str, Any],
+    webhook_secret: str | None = None,
+) -> Connection:
+    """Validate the config for its connector kind and store it, secrets encrypted."""
+    name = name.strip()
+    if not name:
+        raise ConnectionError("a connection needs a name", field="name")
+    if Connection.objects.for_workspace(workspace).filter(name=name).exists():
+        raise ConnectionError(f"a connection named {name!r} already exists", field="name")
+    plain, secrets = _validated(kind, values)
+    connection = Connection(
+        workspace=workspace, name=name, kind=kind, config=plain, secrets=secrets
+    )
+    if webhook_secret:
+        connection.webhook_secret = webhook_secret
+    connection.save()
+    return connection
+
+
+@transaction.atomic
+def connection_update(
+    connection: Connection,
+    *,
+    name: str | None = None,
+    values: dict[str, Any] | None = None,
+    webhook_secret: str | None = None,
+) -> Connection:
+    """Change name and/or config. Secret fields left out (or empty) keep their stored value."""
+    if name is not None and name.strip() != connection.name:
+        name = name.strip()
+        taken = (
+            Connection.objects.for_workspace(connection.workspace_id)
+            .filter(name=name)
+            .exclude(pk=connection.pk)
+            .exists()
+        )
+        if not name or taken:
+            raise ConnectionError(f"the name {name!r} is empty or taken", field="name")
+        connection.name = name
+    if values is not None:
+        merged = {**connection.config, **(connection.secrets or {})}
+        merged.update({k: v for k, v in values.items() if v not in (None, "")})
+        connection.config, connection.secrets = _validated(connection.kind, merged)
+        connection.status = Connection.Status.UNKNOWN
+    if webhook_secret:
+        connection.webhook_secret = webhook_secret
+    connection.save()
+    return connection
+
+
+def connector_for(connection: Connection, *, on_call: CallObserver | None = None) -> Connector:
+    """Build the connector for a connection. The only place a row becomes a connector."""
+    from apps.connections.ratelimit import shared_rate_limiter
+
+    values = {**connection.config, **(connection.secrets or {})}
+    return registry.build(
+        connection.kind,
+        values,
+        rate_limiter=shared_rate_limiter(),
+        on_call=on_call,
+        budget_key=f"connection:{connection.pk}",
+    )
+
+
+def connection_record_success(connection: Connection) -> None:
+    now = timezone.now()
+    Connection.objects.filter(pk=connection.pk).update(
+        status=Connection.Status.OK,
+        last_checked_at=now,
+        last_success_at=now,
+        last_error="",
+        consecutive_failures=0,
+    )
+
+
+def connection_record_failure(connection: Connection, error: str) -> None:
+    Connection.objects.filter(pk=connection.pk).update(
+        status=Connection.Status.FAILING,
+        last_checked_at=timezone.now(),
+        last_error=error[:2000],
+        consecutive_failures=F("consecutive_failures") + 1,
+    )
+
+
+def connection_check(connection: Connection) -> tuple[bool, str]:
+    """Run the connector's check() and record the outcome on the row. Returns (ok, message)."""
+    try:
+        connector = connector_for(connection)
+        try:
+            connector.check()
+        finally:
+            connector.close()
+    except ConnectorError as exc:
+        connection_record_failure(connection, str(exc))
+        return False, str(exc)
+    connection_record_success(connection)
+    return True, "The credentials work."
