@@ -1,0 +1,721 @@
+"""The WSGI application that hosts every vendor sandbox and the /_sandbox/ admin API."""
+
+from __future__ import annotations
+
+import collections
+import importlib
+import json
+import logging
+import os
+import random
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from connectors.sandbox.core import (
+    JSON,
+    BadRequest,
+    Context,
+    Delivery,
+    HttpError,
+    Request,
+    Response,
+    VendorSandbox,
+    WebhookTarget,
+)
+
+log = logging.getLogger("connectors.sandbox")
+
+REQUEST_LOG_SIZE = 2000
+DELIVERY_LOG_SIZE = 500
+WEBHOOK_BATCH_WINDOW = 0.05  # seconds events wait to be batched into one delivery
+WEBHOOK_ATTEMPTS = 3
+
+BAD_GATEWAY_PAGE = """<!DOCTYPE html>
+<html><head><title>502 Bad Gateway</title></head>
+<body><center><h1>502 Bad Gateway</h1></center>
+<hr><center>The upstream server did not answer (injected by the Concord sandbox)</center>
+</body></html>
+"""
+
+
+@dataclass
+class Faults:
+    """Injected faults for one vendor. Shares are probabilities in [0, 1].
+
+    `queue` holds one-shot faults consumed in order by the first request each matches:
+    {"status": 429, "retry_after": 1, "method": "GET", "path": "/crm/v3/properties",
+    "count": 1, "html": false, "timeout": false}. `method` and `path` (a prefix of the path
+    below the vendor prefix) are optional filters. `status` 5xx with `html` answers an HTML
+    gateway page; `timeout` holds the request for `timeout_seconds` without answering.
+    """
+
+    latency_ms: float = 0.0
+    error_429_share: float = 0.0
+    retry_after: float = 1.0
+    error_5xx_share: float = 0.0
+    timeout_share: float = 0.0
+    timeout_seconds: float = 30.0
+    webhook_drop_share: float = 0.0
+    webhook_duplicate_share: float = 0.0
+    webhook_reorder_share: float = 0.0
+    queue: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, values: Mapping[str, Any], base: Faults | None = None) -> Faults:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise BadRequest(f"unknown fault settings: {', '.join(unknown)}")
+        merged = asdict(base) if base else {}
+        merged.update(values)
+        faults = cls(**merged)
+        for name in (
+            "error_429_share",
+            "error_5xx_share",
+            "timeout_share",
+            "webhook_drop_share",
+            "webhook_duplicate_share",
+            "webhook_reorder_share",
+        ):
+            value = getattr(faults, name)
+            if not isinstance(value, int | float) or not 0 <= value <= 1:
+                raise BadRequest(f"{name} must be a number between 0 and 1")
+        for name in ("latency_ms", "retry_after", "timeout_seconds"):
+            value = getattr(faults, name)
+            if not isinstance(value, int | float) or value < 0:
+                raise BadRequest(f"{name} must be a non-negative number")
+        if not isinstance(faults.queue, list) or not all(isinstance(q, dict) for q in faults.queue):
+            raise BadRequest("queue must be a list of objects")
+        for item in faults.queue:
+            extra = set(item) - {"status", "retry_after", "method", "path", "count", "html",
+                                 "timeout", "message"}  # fmt: skip
+            if extra:
+                raise BadRequest(f"unknown keys in a queued fault: {', '.join(sorted(extra))}")
+            if not item.get("timeout") and not isinstance(item.get("status"), int):
+                raise BadRequest("a queued fault needs an integer status or timeout: true")
+            item.setdefault("count", 1)
+        return faults
+
+
+class SlidingWindow:
+    """Counts requests per key over the last `window` seconds (exact, timestamps kept)."""
+
+    def __init__(self, requests: int, window: float) -> None:
+        self.requests = requests
+        self.window = window
+        self._hits: dict[str, collections.deque[float]] = {}
+
+    def hit(self, key: str, now: float) -> float | None:
+        """Record a request; None if allowed, else the seconds until one would be."""
+        hits = self._hits.setdefault(key, collections.deque())
+        while hits and hits[0] <= now - self.window:
+            hits.popleft()
+        if len(hits) >= self.requests:
+            return hits[0] + self.window - now
+        hits.append(now)
+        return None
+
+
+@dataclass
+class VendorSlot:
+    sandbox: VendorSandbox
+    faults: Faults = field(default_factory=Faults)
+    rate_limits_on: bool = True
+    windows: dict[str, SlidingWindow] = field(default_factory=dict)
+    target: WebhookTarget | None = None
+
+
+def discover(kinds: Iterable[str] | None = None) -> dict[str, type[VendorSandbox]]:
+    """Each installed connector's sandbox class (connectors.<kind>.sandbox.SANDBOX).
+
+    A kind whose package does not exist yet is skipped; a sandbox module that exists but
+    fails to import raises, so a broken sandbox is never silently missing.
+    """
+    if kinds is None:
+        from connectors.registry import kinds as registered
+
+        kinds = registered()
+    found: dict[str, type[VendorSandbox]] = {}
+    for kind in kinds:
+        name = f"connectors.{kind}.sandbox"
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name in (name, f"connectors.{kind}"):
+                continue
+            raise
+        found[kind] = module.SANDBOX
+    return found
+
+
+class SandboxApp:
+    """A WSGI app: /<kind>/... to each vendor, /_sandbox/... to the admin API.
+
+    Thread-safe: vendor state under each vendor's lock, framework state under `self._lock`.
+    """
+
+    def __init__(
+        self,
+        vendors: Mapping[str, type[VendorSandbox]] | None = None,
+        *,
+        state_file: str | None = None,
+        fault_seed: int = 0,
+    ) -> None:
+        classes = discover() if vendors is None else dict(vendors)
+        self._lock = threading.Lock()
+        self._clock_offset = 0.0
+        self._fault_random = random.Random(fault_seed)
+        self.slots: dict[str, VendorSlot] = {}
+        for kind, cls in classes.items():
+            context = Context(kind, self.now, self._emit, self._has_target)
+            self.slots[kind] = VendorSlot(cls(context))
+        self.state_file = state_file
+        self._dirty = False
+        self._endpoint_counts: collections.Counter[tuple[str, int]] = collections.Counter()
+        self._request_log: collections.deque[dict[str, Any]] = collections.deque(
+            maxlen=REQUEST_LOG_SIZE
+        )
+        self.sender = WebhookSender(self)
+        self._stopping = threading.Event()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return time.time() + self._clock_offset
+
+    def start(self) -> None:
+        if self.state_file and os.path.exists(self.state_file):
+            self.load_state(self.state_file)
+        self.sender.start()
+        if self.state_file:
+            threading.Thread(target=self._autosave, name="sandbox-autosave", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.sender.stop()
+        if self.state_file:
+            self.save_state(self.state_file)
+
+    def _autosave(self) -> None:
+        while not self._stopping.wait(1.0):
+            if self._dirty and self.state_file:
+                self.save_state(self.state_file)
+
+    def save_state(self, path: str) -> None:
+        """Write every vendor's state and the webhook targets atomically to `path`."""
+        self._dirty = False
+        state: dict[str, Any] = {"version": 1, "vendors": {}, "targets": {}}
+        for kind, slot in self.slots.items():
+            with slot.sandbox.lock:
+                state["vendors"][kind] = slot.sandbox.dump()
+            if slot.target:
+                state["targets"][kind] = asdict(slot.target)
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".sandbox-state-")
+        with os.fdopen(fd, "w") as handle:
+            json.dump(state, handle)
+        os.replace(tmp, path)
+
+    def load_state(self, path: str) -> None:
+        with open(path) as handle:
+            state = json.load(handle)
+        for kind, data in state.get("vendors", {}).items():
+            slot = self.slots.get(kind)
+            if slot is not None:
+                with slot.sandbox.lock:
+                    slot.sandbox.load(data)
+        for kind, target in state.get("targets", {}).items():
+            if kind in self.slots:
+                self.slots[kind].target = WebhookTarget(**target)
+
+    def seed(self, seed: int, counts: Mapping[str, Mapping[str, int]] | None = None) -> None:
+        for kind, slot in self.slots.items():
+            with slot.sandbox.lock:
+                slot.sandbox.seed(seed, (counts or {}).get(kind))
+        self._dirty = True
+
+    def reset(self) -> None:
+        """Empty every vendor and forget faults, targets, rate windows, stats and clock."""
+        self.sender.clear()
+        for slot in self.slots.values():
+            with slot.sandbox.lock:
+                slot.sandbox.reset()
+            slot.faults = Faults()
+            slot.rate_limits_on = True
+            slot.windows = {}
+            slot.target = None
+        with self._lock:
+            self._endpoint_counts.clear()
+            self._request_log.clear()
+            self._clock_offset = 0.0
+        self._dirty = True
+
+    # -- webhooks --------------------------------------------------------------------------
+
+    def _has_target(self, kind: str) -> bool:
+        return self.slots[kind].target is not None
+
+    def _emit(self, kind: str, event: JSON) -> None:
+        if self.slots[kind].target is not None:
+            self.sender.enqueue(kind, event)
+
+    # -- WSGI ------------------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        started = time.time()
+        method = environ["REQUEST_METHOD"].upper()
+        path = environ.get("PATH_INFO", "") or "/"
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        headers = {
+            key[5:].replace("_", "-").lower(): value
+            for key, value in environ.items()
+            if key.startswith("HTTP_")
+        }
+        if environ.get("CONTENT_TYPE"):
+            headers["content-type"] = environ["CONTENT_TYPE"]
+        request = Request(method, path, environ.get("QUERY_STRING", ""), headers, body)
+        endpoint = f"{method} {path}"
+        vendor = ""
+        try:
+            if path.startswith("/_sandbox/") or path == "/_sandbox":
+                endpoint = f"{method} {path}"
+                response = self._admin(request)
+            else:
+                vendor, _, rest = path.lstrip("/").partition("/")
+                slot = self.slots.get(vendor)
+                if slot is None:
+                    vendor = ""
+                    response = Response.json(
+                        404, {"message": f"no sandbox at /{path.lstrip('/').split('/')[0]}"}
+                    )
+                else:
+                    request.path = "/" + rest
+                    response, endpoint = self._vendor(slot, request)
+        except Exception:  # a sandbox bug must answer 500, not kill the server thread
+            log.exception("sandbox error on %s %s", method, path)
+            response = Response.json(500, {"message": "internal sandbox error"})
+        if vendor:
+            with self._lock:
+                self._endpoint_counts[(endpoint, response.status)] += 1
+                self._request_log.append(
+                    {
+                        "t": started,
+                        "vendor": vendor,
+                        "method": method,
+                        "path": path,
+                        "endpoint": endpoint,
+                        "status": response.status,
+                    }
+                )
+        reason = _REASONS.get(response.status, "Status")
+        headers_out = [*response.headers, ("Content-Length", str(len(response.body)))]
+        start_response(f"{response.status} {reason}", headers_out)
+        return [response.body]
+
+    def _vendor(self, slot: VendorSlot, request: Request) -> tuple[Response, str]:
+        sandbox = slot.sandbox
+        route, params, path_known = sandbox.match(request.method, request.path)
+        endpoint = (
+            f"{request.method} /{sandbox.kind}{route.pattern}"
+            if route
+            else f"{request.method} /{sandbox.kind}{request.path}"
+        )
+        fault = self._fault(slot, request)
+        if fault is not None:
+            return fault, endpoint
+        identity = sandbox.authenticate(request)
+        if isinstance(identity, Response):
+            return identity, endpoint
+        request.identity = identity
+        if route is None:
+            status = 405 if path_known else 404
+            message = "method not allowed" if path_known else f"no such endpoint {request.path}"
+            return sandbox.error(status, message), endpoint
+        request.params = params
+        if slot.rate_limits_on:
+            limited = self._rate_limit(slot, identity, (*sandbox.default_limits, *route.limits))
+            if limited is not None:
+                return limited, endpoint
+        try:
+            with sandbox.lock:
+                response = route.handler(sandbox, request)
+        except HttpError as exc:
+            response = exc.response
+        except BadRequest as exc:
+            response = sandbox.error(400, str(exc))
+        if request.method != "GET":
+            self._dirty = True
+        return response, endpoint
+
+    def _rate_limit(self, slot: VendorSlot, identity: str, names: Iterable[str]) -> Response | None:
+        now = time.monotonic()
+        with self._lock:
+            for name in names:
+                limit = slot.sandbox.rate_limits[name]
+                window = slot.windows.get(name)
+                if window is None:
+                    window = slot.windows[name] = SlidingWindow(limit.requests, limit.window)
+                wait = window.hit(identity, now)
+                if wait is not None:
+                    return slot.sandbox.rate_limited(name, wait)
+        return None
+
+    def _fault(self, slot: VendorSlot, request: Request) -> Response | None:
+        faults = slot.faults
+        if faults.latency_ms:
+            time.sleep(faults.latency_ms / 1000)
+        chosen: dict[str, Any] | None = None
+        with self._lock:
+            for item in faults.queue:
+                if item.get("method") and item["method"].upper() != request.method:
+                    continue
+                if item.get("path") and not request.path.startswith(item["path"]):
+                    continue
+                chosen = dict(item)
+                item["count"] -= 1
+                if item["count"] <= 0:
+                    faults.queue.remove(item)
+                break
+            if chosen is None:
+                roll = self._fault_random.random()
+                if roll < faults.timeout_share:
+                    chosen = {"timeout": True}
+                elif roll < faults.timeout_share + faults.error_429_share:
+                    chosen = {"status": 429, "retry_after": faults.retry_after}
+                elif roll < faults.timeout_share + faults.error_429_share + faults.error_5xx_share:
+                    chosen = {"status": 502, "html": True}
+        if chosen is None:
+            return None
+        sandbox = slot.sandbox
+        if chosen.get("timeout"):
+            # Hold the request past any sane client read timeout, then give up like a
+            # gateway would; the client has long since stopped listening.
+            self._stopping.wait(faults.timeout_seconds)
+            return Response.html(
+                504, "<html><head><title>504 Gateway Time-out</title></head></html>"
+            )
+        status = int(chosen["status"])
+        message = chosen.get("message") or f"injected fault {status}"
+        if status == 429:
+            return sandbox.rate_limited(
+                "injected", float(chosen.get("retry_after", faults.retry_after))
+            )
+        if chosen.get("html"):
+            page = (
+                BAD_GATEWAY_PAGE
+                if status == 502
+                else (
+                    f"<html><head><title>{status} {_REASONS.get(status, 'Error')}</title></head>"
+                    f"<body><h1>{message}</h1></body></html>"
+                )
+            )
+            return Response.html(status, page)
+        response = sandbox.error(status, message)
+        if chosen.get("retry_after") is not None:
+            response.headers.append(("Retry-After", str(chosen["retry_after"])))
+        return response
+
+    # -- admin API -------------------------------------------------------------------------
+
+    def _admin(self, request: Request) -> Response:
+        path = request.path.rstrip("/")
+        method = request.method
+        try:
+            if path == "/_sandbox/seed" and method == "POST":
+                body = json.loads(request.body or b"{}")
+                seed = body.get("seed", 1)
+                if not isinstance(seed, int):
+                    raise BadRequest("seed must be an integer")
+                self.reset()
+                self.seed(seed, body.get("counts"))
+                return Response.json(200, {"seeded": seed, "vendors": sorted(self.slots)})
+            if path == "/_sandbox/reset" and method == "POST":
+                self.reset()
+                return Response.json(200, {"reset": sorted(self.slots)})
+            if path == "/_sandbox/faults":
+                if method == "PUT":
+                    body = request.json()
+                    self._per_vendor(body)
+                    with self._lock:
+                        for kind, values in body.items():
+                            slot = self.slots[kind]
+                            slot.faults = Faults.from_json(values, slot.faults)
+                elif method != "GET":
+                    return _admin_error(405, "use GET or PUT")
+                return Response.json(
+                    200, {kind: asdict(slot.faults) for kind, slot in self.slots.items()}
+                )
+            if path == "/_sandbox/rate-limits":
+                if method == "PUT":
+                    body = request.json()
+                    self._per_vendor(body)
+                    for kind, enabled in body.items():
+                        if not isinstance(enabled, bool):
+                            raise BadRequest(f"{kind}: expected true or false")
+                        self.slots[kind].rate_limits_on = enabled
+                        self.slots[kind].windows = {}
+                elif method != "GET":
+                    return _admin_error(405, "use GET or PUT")
+                return Response.json(200, self._rate_limit_view())
+            if path == "/_sandbox/settings":
+                if method == "PUT":
+                    body = request.json()
+                    self._per_vendor(body)
+                    for kind, values in body.items():
+                        sandbox = self.slots[kind].sandbox
+                        with sandbox.lock:
+                            sandbox.configure(values)
+                elif method != "GET":
+                    return _admin_error(405, "use GET or PUT")
+                return Response.json(200, {k: s.sandbox.settings() for k, s in self.slots.items()})
+            if path == "/_sandbox/webhooks":
+                return self._admin_webhooks(request)
+            if path == "/_sandbox/webhooks/flush" and method == "POST":
+                body = json.loads(request.body or b"{}")
+                drained = self.sender.flush(float(body.get("timeout", 10)))
+                if not drained:
+                    return _admin_error(504, "webhook deliveries still pending")
+                return Response.json(200, self.sender.summary())
+            if path == "/_sandbox/clock" and method in ("GET", "POST"):
+                if method == "POST":
+                    advance = request.json().get("advance", 0)
+                    if not isinstance(advance, int | float):
+                        raise BadRequest("advance must be a number of seconds")
+                    with self._lock:
+                        self._clock_offset += advance
+                return Response.json(200, {"now": self.now(), "offset": self._clock_offset})
+            if path == "/_sandbox/stats" and method == "GET":
+                return Response.json(200, self.stats(request.arg("vendor")))
+            if path == "/_sandbox/state" and method == "POST":
+                if not self.state_file:
+                    return _admin_error(409, "the server was started without --state")
+                self.save_state(self.state_file)
+                return Response.json(200, {"saved": self.state_file})
+            return _admin_error(404, f"no admin endpoint {method} {path}")
+        except BadRequest as exc:
+            return _admin_error(400, str(exc))
+        except ValueError as exc:
+            return _admin_error(400, f"malformed JSON: {exc}")
+
+    def _per_vendor(self, body: Any) -> None:
+        if not isinstance(body, dict):
+            raise BadRequest("expected an object keyed by vendor")
+        unknown = sorted(set(body) - set(self.slots))
+        if unknown:
+            raise BadRequest(f"unknown vendors: {', '.join(unknown)}")
+
+    def _rate_limit_view(self) -> dict[str, Any]:
+        return {
+            kind: {
+                "enabled": slot.rate_limits_on,
+                "limits": {
+                    name: {"requests": lim.requests, "window": lim.window}
+                    for name, lim in slot.sandbox.rate_limits.items()
+                },
+            }
+            for kind, slot in self.slots.items()
+        }
+
+    def _admin_webhooks(self, request: Request) -> Response:
+        if request.method == "POST":
+            body = request.json()
+            kind, url, secret = body.get("vendor"), body.get("url"), body.get("secret")
+            if kind not in self.slots:
+                raise BadRequest(f"vendor must be one of {', '.join(sorted(self.slots))}")
+            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                raise BadRequest("url must be an http(s) URL")
+            if not isinstance(secret, str) or not secret:
+                raise BadRequest("secret must be a non-empty string")
+            self.slots[kind].target = WebhookTarget(url, secret)
+            self._dirty = True
+        elif request.method == "DELETE":
+            kind = request.arg("vendor")
+            if kind not in self.slots:
+                raise BadRequest("pass ?vendor=<kind>")
+            self.slots[kind].target = None
+            self._dirty = True
+        elif request.method != "GET":
+            return _admin_error(405, "use GET, POST or DELETE")
+        return Response.json(
+            200,
+            {
+                "targets": {k: {"url": s.target.url} for k, s in self.slots.items() if s.target},
+                **self.sender.summary(),
+            },
+        )
+
+    def stats(self, vendor: str | None = None) -> dict[str, Any]:
+        with self._lock:
+            endpoints: dict[str, dict[str, Any]] = {}
+            for (endpoint, status), count in sorted(self._endpoint_counts.items()):
+                if vendor and not endpoint.split(" ", 1)[1].startswith(f"/{vendor}/"):
+                    continue
+                entry = endpoints.setdefault(endpoint, {"count": 0, "statuses": {}})
+                entry["count"] += count
+                entry["statuses"][str(status)] = count
+            requests_ = [r for r in self._request_log if not vendor or r["vendor"] == vendor]
+        return {
+            "total": sum(e["count"] for e in endpoints.values()),
+            "endpoints": endpoints,
+            "requests": requests_,
+            "webhooks": self.sender.summary(),
+        }
+
+
+def _admin_error(status: int, message: str) -> Response:
+    return Response.json(status, {"error": message})
+
+
+class WebhookSender:
+    """Delivers vendor webhooks from one background thread, applying webhook faults.
+
+    Events are queued per vendor in the order they happened; after a short batching window
+    the vendor turns them into signed deliveries, which are then dropped, duplicated or
+    reordered as the vendor's faults say, and POSTed (up to WEBHOOK_ATTEMPTS tries).
+    """
+
+    def __init__(self, app: SandboxApp) -> None:
+        self.app = app
+        self._cond = threading.Condition()
+        self._events: list[tuple[str, JSON]] = []
+        self._busy = False
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self.log: collections.deque[dict[str, Any]] = collections.deque(maxlen=DELIVERY_LOG_SIZE)
+        self.counters: collections.Counter[str] = collections.Counter()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="sandbox-webhooks", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def enqueue(self, kind: str, event: JSON) -> None:
+        with self._cond:
+            self._events.append((kind, event))
+            self._cond.notify_all()
+
+    def clear(self) -> None:
+        with self._cond:
+            self._events.clear()
+            self.log.clear()
+            self.counters.clear()
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every queued event is delivered (or given up). False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._events or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def summary(self) -> dict[str, Any]:
+        with self._cond:
+            return {"deliveries": list(self.log), "counters": dict(self.counters)}
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._events and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                self._busy = True
+            time.sleep(WEBHOOK_BATCH_WINDOW)
+            with self._cond:
+                events, self._events = self._events, []
+            try:
+                self._deliver_all(events)
+            except Exception:  # keep the sender alive whatever a vendor builder does
+                log.exception("webhook sender failed")
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
+    def _deliver_all(self, events: list[tuple[str, JSON]]) -> None:
+        by_vendor: dict[str, list[JSON]] = collections.defaultdict(list)
+        for kind, event in events:
+            by_vendor[kind].append(event)
+        rng = self.app._fault_random
+        for kind, vendor_events in by_vendor.items():
+            slot = self.app.slots[kind]
+            target = slot.target
+            if target is None:
+                continue
+            deliveries = slot.sandbox.webhook_deliveries(vendor_events, target, self.app.now())
+            faults = slot.faults
+            planned: list[Delivery] = []
+            for delivery in deliveries:
+                if rng.random() < faults.webhook_drop_share:
+                    self._record(kind, delivery, "dropped", None)
+                    continue
+                planned.append(delivery)
+                if rng.random() < faults.webhook_duplicate_share:
+                    planned.append(delivery)
+                    self.counters[f"{kind}:duplicated"] += 1
+            if len(planned) > 1 and rng.random() < faults.webhook_reorder_share:
+                planned.reverse()
+                self.counters[f"{kind}:reordered"] += 1
+            for delivery in planned:
+                self._send(kind, delivery)
+
+    def _send(self, kind: str, delivery: Delivery) -> None:
+        status: int | None = None
+        for attempt in range(WEBHOOK_ATTEMPTS):
+            req = urllib.request.Request(  # noqa: S310 - targets are registered http(s) URLs
+                delivery.url, data=delivery.body, headers=delivery.headers,
+                method=delivery.method,
+            )  # fmt: skip
+            try:
+                with urllib.request.urlopen(req, timeout=5) as answer:  # noqa: S310
+                    status = answer.status
+            except urllib.error.HTTPError as exc:
+                status = exc.code
+            except (urllib.error.URLError, OSError):
+                status = None
+            if status is not None and 200 <= status < 300:
+                break
+            time.sleep(0.1 * 2**attempt)
+        outcome = "delivered" if status is not None and 200 <= status < 300 else "failed"
+        self._record(kind, delivery, outcome, status)
+
+    def _record(self, kind: str, delivery: Delivery, outcome: str, status: int | None) -> None:
+        with self._cond:
+            self.counters[f"{kind}:{outcome}"] += 1
+            self.log.append(
+                {
+                    "t": time.time(),
+                    "vendor": kind,
+                    "url": delivery.url,
+                    "delivery_id": delivery.delivery_id,
+                    "outcome": outcome,
+                    "status": status,
+                }
+            )
+
+
+_REASONS = {
+    200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 207: "Multi-Status",
+    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large",
+    422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error",
+    502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+}  # fmt: skip
