@@ -32,7 +32,7 @@ $(VENV)/.dev-installed: requirements/dev.txt | $(BIN)/python
 
 run: $(VENV)/.run-installed
 	$(BIN)/python manage.py bootstrap
-	PORT=$(PORT) SANDBOX_PORT=$(SANDBOX_PORT) $(BIN)/honcho start -f Procfile
+	PATH="$(CURDIR)/$(BIN):$$PATH" PORT=$(PORT) SANDBOX_PORT=$(SANDBOX_PORT) $(BIN)/honcho start -f Procfile
 
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -177,9 +177,7 @@ class ConnectorConfig(BaseModel):
 
     @classmethod
     def secret_fields(cls) -> list[str]:
-        return [
-            name for name, info in cls.model_fields.items() if info.annotation is SecretStr
-        ]
+        return [name for name, info in cls.model_fields.items() if info.annotation is SecretStr]
 
 
 class RateLimiter(Protocol):

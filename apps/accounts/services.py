@@ -13,7 +13,7 @@ from django.utils.text import slugify
 
 from apps.accounts.models import ApiToken, Membership, Role, Workspace
 
-TOKEN_PREFIX = "cnc_"
+TOKEN_PREFIX = "cnc_"  # noqa: S105 - a public marker, not a secret
 
 
 class AccountError(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 from collections.abc import Callable
@@ -40,8 +41,17 @@ def _check_url(name: str, raw: str, parsed: Any) -> None:
     scheme = raw.split("://", 1)[0] if "://" in raw else ""
     if not scheme:
         raise ConfigError(f"environment variable {name} is not a URL: {raw[:80]!r}")
-    if isinstance(parsed, dict) and not parsed.get("ENGINE"):
-        raise ConfigError(f"environment variable {name} names no known database: {raw[:80]!r}")
+    if isinstance(parsed, dict):
+        engine = parsed.get("ENGINE") or ""
+        try:
+            known = bool(engine) and importlib.util.find_spec(engine) is not None
+        except (ImportError, ValueError):
+            known = False
+        if not known:
+            raise ConfigError(
+                f"environment variable {name} names no known database ({scheme!r}); "
+                "use postgres:// or sqlite:///"
+            )
 
 
 def load_or_create_key(path: Path, *, kind: str) -> str:
@@ -54,3 +64,22 @@ def load_or_create_key(path: Path, *, kind: str) -> str:
     with os.fdopen(fd, "w") as fh:
         fh.write(key + "\n")
     return key
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def read_bool(name: str, *, default: bool) -> bool:
+    """A boolean variable; unlike environ.Env.bool, an unknown word is an error, not False."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    word = raw.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ConfigError(
+        f"environment variable {name} must be true or false (1/0, yes/no, on/off), not {raw[:40]!r}"
+    )

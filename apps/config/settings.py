@@ -22,7 +22,7 @@ from pathlib import Path
 
 import environ
 
-from apps.config.env import ConfigError, load_or_create_key, read_env
+from apps.config.env import ConfigError, load_or_create_key, read_bool, read_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -49,7 +49,7 @@ if PRODUCTION:
             "production mode needs these environment variables: " + ", ".join(_missing)
         )
 
-DEBUG = read_env(env.bool, "DEBUG", default=not PRODUCTION)
+DEBUG = read_bool("DEBUG", default=not PRODUCTION)
 
 SECRET_KEY = env.str("SECRET_KEY", default="") or load_or_create_key(
     VAR_DIR / "secret_key", kind="django"
@@ -198,13 +198,15 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 15 * 60}
 else:
     _celery_dir = VAR_DIR / "celery"
-    for _sub in ("queue", "processed", "results"):
+    for _sub in ("queue", "processed", "results", "control"):
         (_celery_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_celery_dir / "queue"),
         "data_folder_out": str(_celery_dir / "queue"),
         "processed_folder": str(_celery_dir / "processed"),
+        # Without this kombu writes broadcast state to ./control in the working directory.
+        "control_folder": str(_celery_dir / "control"),
         "store_processed": False,
     }
     CELERY_RESULT_BACKEND = f"file://{_celery_dir / 'results'}"
@@ -245,6 +247,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = read_env(env.path, "STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
+# In development WhiteNoise serves straight from the source folders, so no collectstatic.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -257,7 +262,7 @@ STORAGES = {
 }
 
 if PRODUCTION:
-    SESSION_COOKIE_SECURE = read_env(env.bool, "SECURE_COOKIES", default=True)
+    SESSION_COOKIE_SECURE = read_bool("SECURE_COOKIES", default=True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -1,0 +1,48 @@
+"""What `make run` does before it starts the processes: migrate, then a first login.
+
+Safe to run on every start: migrations are idempotent and the first user is created only
+when no user exists. The password is printed once, in development mode only; production
+creates no user (use `manage.py createsuperuser`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from apps.accounts import services as account_services
+
+FIRST_EMAIL = "admin@example.com"
+
+
+class Command(BaseCommand):
+    help = "Migrate, and in development mode create the first user and workspace."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        call_command("migrate", interactive=False, verbosity=0)
+        self.stdout.write("database migrated")
+        if settings.PRODUCTION:
+            return
+        user_model = get_user_model()
+        if user_model.objects.exists():
+            self.stdout.write(f"first user exists; log in at {settings.CONCORD_PUBLIC_URL}/")
+            return
+        password = secrets.token_urlsafe(12)
+        user, _workspace = account_services.user_signup(
+            email=FIRST_EMAIL, password=password, workspace_name="Demo workspace"
+        )
+        user_model.objects.filter(pk=user.pk).update(is_staff=True, is_superuser=True)
+        bar = "=" * 64
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"\n{bar}\n Concord is starting at {settings.CONCORD_PUBLIC_URL}/\n"
+                f" Log in as {FIRST_EMAIL} with password {password}\n"
+                f" (shown only this once; change it with "
+                f"`.venv/bin/python manage.py changepassword {FIRST_EMAIL}`)\n{bar}\n"
+            )
+        )

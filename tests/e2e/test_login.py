@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import PASSWORD, MembershipFactory
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_user_logs_in_and_sees_their_workspace(page, live_server):
+    member = MembershipFactory(workspace__name="Acme Support")
+    page.goto(f"{live_server.url}/")
+    assert page.url.startswith(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Email or username").fill(member.user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{live_server.url}/")
+    assert page.get_by_role("heading", level=1).inner_text() == "Acme Support"
+
+
+def test_a_wrong_password_says_so(page, live_server):
+    member = MembershipFactory()
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Email or username").fill(member.user.username)
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Log in").click()
+    assert "Please enter a correct" in page.get_by_role("alert").inner_text()
