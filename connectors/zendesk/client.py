@@ -1,0 +1,236 @@
+"""The Zendesk Support REST calls Concord makes, over connectors.http.HttpClient.
+
+Each method is one documented endpoint (named in its docstring) and returns the decoded
+JSON; paging, retries and error mapping are done here or by HttpClient, never by callers.
+Background jobs (`*_many` writes) are polled here until they finish.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from requests.auth import HTTPBasicAuth
+
+from connectors.base import CallObserver, RateLimiter
+from connectors.errors import ConfigurationError, TransientError
+from connectors.http import HttpClient
+
+SYSTEM = "Zendesk"
+BATCH_SIZE = 100  # *_many endpoints and show_many accept at most 100 items
+JOB_DONE = frozenset({"completed", "failed", "killed"})
+
+# The paths of each object type's collection and its JSON root keys.
+COLLECTIONS = {
+    "tickets": ("/api/v2/tickets", "tickets", "ticket"),
+    "users": ("/api/v2/users", "users", "user"),
+    "organizations": ("/api/v2/organizations", "organizations", "organization"),
+}
+
+
+class ZendeskClient:
+    """HTTP to one Zendesk account.
+
+    `auth` is ("token", email, api_token) or ("oauth", oauth_token). `http_options` go to
+    HttpClient (timeouts, retry budget, and `sleep`/`clock` for tests). Job polling waits
+    `job_poll_interval` seconds, growing to `job_poll_max`, for at most `job_timeout`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        auth: tuple[str, ...],
+        *,
+        rate_limiter: RateLimiter | None = None,
+        on_call: CallObserver | None = None,
+        budget_key: str | None = None,
+        job_poll_interval: float = 0.5,
+        job_poll_max: float = 5.0,
+        job_timeout: float = 120.0,
+        **http_options: Any,
+    ) -> None:
+        headers: dict[str, str] = {}
+        basic = None
+        if auth[0] == "token":
+            _, email, token = auth
+            basic = HTTPBasicAuth(f"{email}/token", token)
+            secrets = (token,)
+        elif auth[0] == "oauth":
+            headers["Authorization"] = f"Bearer {auth[1]}"
+            secrets = (auth[1],)
+        else:
+            raise ConfigurationError(f"unknown Zendesk auth scheme {auth[0]!r}")
+        self.base_url = base_url.rstrip("/")
+        self._sleep: Callable[[float], None] = http_options.get("sleep", time.sleep)
+        self._clock: Callable[[], float] = http_options.get("clock", time.monotonic)
+        self.job_poll_interval = job_poll_interval
+        self.job_poll_max = job_poll_max
+        self.job_timeout = job_timeout
+        # Zendesk's plans allow 200-700 requests per minute; 400/min is the common plan.
+        http_options.setdefault("default_rate", (400, 60.0))
+        self.http = HttpClient(
+            system=SYSTEM,
+            base_url=self.base_url,
+            headers=headers,
+            auth=basic,
+            secrets=secrets,
+            rate_limiter=rate_limiter,
+            budget_key=budget_key,
+            on_call=on_call,
+            **http_options,
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None, **kw: Any) -> Any:
+        return self.http.json(self.http.get(path, params=params, **kw))
+
+    def _split_next(self, url: str) -> tuple[str, dict[str, str]]:
+        """A next-page URL as (path, params), refusing to follow it off the account."""
+        parts = urlsplit(url)
+        base = urlsplit(self.base_url)
+        if (parts.scheme, parts.netloc) != (base.scheme, base.netloc):
+            raise TransientError(
+                f"the next page points outside {base.netloc}: {parts.netloc}",
+                system=SYSTEM,
+                call="GET " + parts.path,
+            )
+        path = parts.path
+        if base.path and path.startswith(base.path):
+            path = path[len(base.path) :]  # a sandbox under a prefix: HttpClient adds it back
+        return path, dict(parse_qsl(parts.query))
+
+    def paged(
+        self, path: str, root: str, params: Mapping[str, Any] | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Pages of a list endpoint, following `next_page` (offset) or `links.next` (cursor)."""
+        current: tuple[str, Mapping[str, Any] | None] = (path, params)
+        while True:
+            data = self.get_json(*current)
+            yield list(data.get(root) or ())
+            links = data.get("links") or {}
+            meta = data.get("meta") or {}
+            next_url = links.get("next") if meta.get("has_more") else data.get("next_page")
+            if not next_url:
+                return
+            current = self._split_next(next_url)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def me(self) -> dict[str, Any]:
+        """GET /api/v2/users/me.json (Users: Show Self)."""
+        return self.get_json("/api/v2/users/me.json")["user"]
+
+    def field_definitions(self, path: str, root: str) -> list[dict[str, Any]]:
+        """GET /api/v2/{ticket,user,organization}_fields.json, every page."""
+        return [item for page in self.paged(path, root) for item in page]
+
+    def incremental_cursor(self, resource: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """GET /api/v2/incremental/{tickets,users}/cursor.json (Incremental Exports).
+
+        `params` holds either `start_time` or `cursor`, and `per_page`. Raises like
+        HttpClient; a 422 ("Too recent start_time") is a FatalError the caller inspects.
+        """
+        return self.get_json(f"/api/v2/incremental/{resource}/cursor.json", params)
+
+    def incremental_time(self, resource: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """GET /api/v2/incremental/{resource}.json?start_time= (time-based export)."""
+        return self.get_json(f"/api/v2/incremental/{resource}.json", params)
+
+    def show_many(self, object_type: str, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """GET /api/v2/{type}/show_many.json?ids=... in batches of 100."""
+        path, root, _ = COLLECTIONS[object_type]
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(ids), BATCH_SIZE):
+            chunk = ids[start : start + BATCH_SIZE]
+            data = self.get_json(f"{path}/show_many.json", {"ids": ",".join(chunk)})
+            found.extend(data.get(root) or ())
+        return found
+
+    def search(self, query: str) -> list[dict[str, Any]]:
+        """GET /api/v2/search.json?query=... (Search), every page of results."""
+        return [
+            r
+            for page in self.paged("/api/v2/search.json", "results", {"query": query})
+            for r in page
+        ]
+
+    def search_collection(self, object_type: str, params: Mapping[str, str]) -> list[dict]:
+        """GET /api/v2/users/search.json or /api/v2/organizations/search.json."""
+        path, root, _ = COLLECTIONS[object_type]
+        return [r for page in self.paged(f"{path}/search.json", root, params) for r in page]
+
+    def list_page(self, object_type: str, after: str | None) -> tuple[list[dict], str | None]:
+        """GET /api/v2/{type}.json?page[size]=100 (cursor pagination); (items, next cursor)."""
+        path, root, _ = COLLECTIONS[object_type]
+        params = {"page[size]": str(BATCH_SIZE)}
+        if after:
+            params["page[after]"] = after
+        data = self.get_json(f"{path}.json", params)
+        meta = data.get("meta") or {}
+        return list(data.get(root) or ()), meta.get("after_cursor") if meta.get(
+            "has_more"
+        ) else None
+
+    # -- writes (background jobs) ----------------------------------------------------------
+
+    def create_many(self, object_type: str, payloads: list[dict[str, Any]]) -> dict[str, Any]:
+        """POST /api/v2/{type}/create_many.json; returns the finished job status.
+
+        Not retried after it may have reached Zendesk (idempotent=False): a second job would
+        create every record twice.
+        """
+        path, root, _ = COLLECTIONS[object_type]
+        job = self.http.json(
+            self.http.post(f"{path}/create_many.json", json_body={root: payloads}, idempotent=False)
+        )["job_status"]
+        return self.wait_for_job(job)
+
+    def update_many(self, object_type: str, payloads: list[dict[str, Any]]) -> dict[str, Any]:
+        """PUT /api/v2/{type}/update_many.json with each item's `id`; the finished job."""
+        path, root, _ = COLLECTIONS[object_type]
+        job = self.http.json(self.http.put(f"{path}/update_many.json", json_body={root: payloads}))[
+            "job_status"
+        ]
+        return self.wait_for_job(job)
+
+    def destroy_many(self, object_type: str, ids: Sequence[str]) -> dict[str, Any]:
+        """DELETE /api/v2/{type}/destroy_many.json?ids=...; the finished job.
+
+        Raises NotFound when Zendesk refuses the batch because an id does not exist.
+        """
+        path, _, _ = COLLECTIONS[object_type]
+        job = self.http.json(
+            self.http.delete(f"{path}/destroy_many.json", params={"ids": ",".join(ids)})
+        )["job_status"]
+        return self.wait_for_job(job)
+
+    def destroy_one(self, object_type: str, record_id: str) -> bool:
+        """DELETE /api/v2/{type}/{id}.json; False when it did not exist (404)."""
+        path, _, _ = COLLECTIONS[object_type]
+        response = self.http.delete(f"{path}/{record_id}.json", accept=(404,))
+        return response.status_code != 404
+
+    def wait_for_job(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Poll GET /api/v2/job_statuses/{id}.json until the job is completed, failed or killed.
+
+        Raises TransientError when it is still running after `job_timeout` seconds.
+        """
+        started = self._clock()
+        delay = self.job_poll_interval
+        while job.get("status") not in JOB_DONE:
+            if self._clock() - started > self.job_timeout:
+                raise TransientError(
+                    f"job {job.get('id')} still {job.get('status')} after {self.job_timeout:g}s",
+                    system=SYSTEM,
+                    call="GET /api/v2/job_statuses/{id}.json",
+                )
+            self._sleep(delay)
+            delay = min(self.job_poll_max, delay * 1.5)
+            job = self.get_json(f"/api/v2/job_statuses/{job['id']}.json")["job_status"]
+        return job

@@ -1,0 +1,536 @@
+"""The Zendesk Support connector: tickets, users and organizations.
+
+- Auth: an API token (`{email}/token` Basic auth) or an OAuth bearer token, exactly one.
+- Fields: /api/v2/{ticket,user,organization}_fields with custom fields and their options
+  (canonical names in connectors.zendesk.mappers).
+- Changes: the cursor-based incremental exports for tickets and users, the time-based one for
+  organizations (Zendesk offers no cursor variant). Cursors are JSON:
+  `{"after_cursor": "..."}` (tickets, users) or `{"start_time": <unix>}` (any type; the
+  start of a cursor-based export, or the organization export's position). Zendesk holds back
+  the last minute and refuses a start_time inside it; a start_time that recent is moved back
+  to a minute ago (repeats are allowed, gaps are not). The exports allow 10 requests a minute:
+  a 429 is waited out as its Retry-After says (connectors.http). Deleted tickets arrive as
+  `status: "deleted"` and deleted users as `active: false`, both as Record.deleted;
+  organizations are hard-deleted, so `list_ids` serves reconciliation for them.
+- Writes: create_many / update_many / destroy_many, 100 per call, each a background job polled
+  until done; the job's per-item results become per-record WriteResults. Closed tickets
+  refuse updates (per record).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, ClassVar
+
+from pydantic import SecretStr, field_validator, model_validator
+
+from connectors.base import (
+    JSON,
+    ChangePage,
+    Connector,
+    ConnectorConfig,
+    Cursor,
+    FieldSpec,
+    ObjectType,
+    Record,
+    RecordUpdate,
+    WebhookRequest,
+    WebhookResult,
+    WriteResult,
+)
+from connectors.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    FatalError,
+    NotFound,
+    RecordError,
+    TransientError,
+)
+from connectors.zendesk import mappers, webhooks
+from connectors.zendesk.client import BATCH_SIZE, COLLECTIONS, ZendeskClient
+
+EXPORT_LAG = 60  # seconds Zendesk holds back from the incremental exports
+_SUBDOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_FIELD_IN_DETAILS = re.compile(r"^([A-Za-z][A-Za-z _]*?):\s*(.+)$")
+
+
+class ZendeskConfig(ConnectorConfig):
+    """A Zendesk Support account.
+
+    `base_url` defaults to https://{subdomain}.zendesk.com; set it instead of `subdomain` for
+    a sandbox or a host-mapped account. Auth is either `email` + `api_token` (API token) or
+    `oauth_token` (OAuth bearer), never both.
+    """
+
+    base_url: str = ""
+    subdomain: str | None = None
+    email: str | None = None
+    api_token: SecretStr | None = None
+    oauth_token: SecretStr | None = None
+
+    @classmethod
+    def secret_fields(cls) -> list[str]:
+        # The base class finds fields typed exactly SecretStr; these are optional ones.
+        return ["api_token", "oauth_token"]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_base_url(cls, values: Any) -> Any:
+        if not isinstance(values, dict) or values.get("base_url"):
+            return values
+        subdomain = values.get("subdomain")
+        if not subdomain:
+            raise ValueError("set subdomain (e.g. 'acme' for acme.zendesk.com) or base_url")
+        if not isinstance(subdomain, str) or not _SUBDOMAIN.match(subdomain):
+            raise ValueError("subdomain must be the account's name only, like 'acme'")
+        return {**values, "base_url": f"https://{subdomain}.zendesk.com"}
+
+    @field_validator("base_url")
+    @classmethod
+    def _clean_base_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("base_url must start with https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _check(self) -> ZendeskConfig:
+        token = self.api_token is not None and bool(self.api_token.get_secret_value())
+        oauth = self.oauth_token is not None and bool(self.oauth_token.get_secret_value())
+        if token and oauth:
+            raise ValueError(
+                "configure one auth method: either email + api_token or oauth_token, not both"
+            )
+        if not token and not oauth:
+            raise ValueError(
+                "no credentials: set email + api_token (API token auth) or oauth_token (OAuth)"
+            )
+        if token and not self.email:
+            raise ValueError("api_token needs the email of the agent who owns it")
+        return self
+
+    def auth(self) -> tuple[str, ...]:
+        if self.oauth_token is not None and self.oauth_token.get_secret_value():
+            return ("oauth", self.oauth_token.get_secret_value())
+        if self.api_token is None or self.email is None:  # unreachable after _check
+            raise ConfigurationError("Zendesk API token auth needs email and api_token")
+        return ("token", self.email, self.api_token.get_secret_value())
+
+
+class ZendeskConnector(Connector):
+    """See the module docstring. `http_options` go to connectors.http.HttpClient (and
+    `job_poll_interval`/`job_timeout` to the job poller); `export_page_size` is the
+    incremental export's per_page (Zendesk's maximum, 1000, by default)."""
+
+    kind: ClassVar[str] = "zendesk"
+    label: ClassVar[str] = "Zendesk"
+    config_class: ClassVar[type[ConnectorConfig]] = ZendeskConfig
+    config: ZendeskConfig
+
+    def __init__(
+        self,
+        config: ConnectorConfig,
+        *,
+        http_options: dict[str, Any] | None = None,
+        export_page_size: int = 1000,
+        wall_clock: Callable[[], float] = time.time,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(config, **kwargs)
+        if not isinstance(config, ZendeskConfig):
+            raise ConfigurationError("ZendeskConnector needs a ZendeskConfig")
+        if not 1 <= export_page_size <= 1000:
+            raise ConfigurationError("export_page_size must be between 1 and 1000")
+        self.export_page_size = export_page_size
+        self._wall_clock = wall_clock
+        self.client = ZendeskClient(
+            config.base_url,
+            config.auth(),
+            rate_limiter=self.rate_limiter,
+            on_call=self.on_call,
+            budget_key=self.budget_key,
+            **(http_options or {}),
+        )
+        self._schemas: dict[str, mappers.Schema] = {}
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- discovery -------------------------------------------------------------------------
+
+    def check(self) -> None:
+        me = self.client.me()
+        if me.get("id") is None:  # Zendesk answers unknown callers as the anonymous user
+            raise AuthenticationError(
+                "the credentials were not accepted (anonymous user)",
+                system=mappers.SYSTEM,
+                call="GET /api/v2/users/me.json",
+            )
+
+    def object_types(self) -> list[ObjectType]:
+        return [
+            ObjectType("tickets", "Tickets"),
+            ObjectType("users", "Users"),
+            ObjectType("organizations", "Organizations", deletes_in_feed=False),
+        ]
+
+    def _schema(self, object_type: str) -> mappers.Schema:
+        if object_type not in mappers.OBJECT_TYPES:
+            raise ConfigurationError(
+                f"Zendesk has no object type {object_type!r}; "
+                f"use one of {', '.join(mappers.OBJECT_TYPES)}"
+            )
+        schema = self._schemas.get(object_type)
+        if schema is None:
+            path, root = mappers.FIELDS_ENDPOINTS[object_type]
+            schema = mappers.build_schema(object_type, self.client.field_definitions(path, root))
+            self._schemas[object_type] = schema
+        return schema
+
+    def fields(self, object_type: str) -> list[FieldSpec]:
+        return list(self._schema(object_type).specs)
+
+    # -- changes ---------------------------------------------------------------------------
+
+    def changes(self, object_type: str, cursor: Cursor | None) -> Iterator[ChangePage]:
+        schema = self._schema(object_type)
+        state = dict(cursor or {})
+        if object_type == "organizations":
+            yield from self._time_export(schema, state)
+        else:
+            yield from self._cursor_export(object_type, schema, state)
+
+    def _start_time(self, state: Cursor) -> int:
+        raw = state.get("start_time", 0)
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or raw < 0:
+            raise ConfigurationError(f"invalid Zendesk cursor start_time {raw!r}")
+        # Inside the lag Zendesk refuses the request; earlier only repeats records.
+        return min(int(raw), int(self._wall_clock()) - EXPORT_LAG - 1)
+
+    def _cursor_export(
+        self, object_type: str, schema: mappers.Schema, state: Cursor
+    ) -> Iterator[ChangePage]:
+        after = state.get("after_cursor")
+        if after is not None and not isinstance(after, str):
+            raise ConfigurationError(f"invalid Zendesk cursor {state!r}")
+        params: dict[str, Any] = {"per_page": self.export_page_size}
+        if after:
+            params["cursor"] = after
+        else:
+            start = self._start_time(state)
+            params["start_time"] = start
+            state = {"start_time": start}
+        while True:
+            try:
+                data = self.client.incremental_cursor(object_type, params)
+            except FatalError as exc:
+                if _too_recent(exc):
+                    # The clocks disagree about "a minute ago": nothing is exportable yet.
+                    yield ChangePage([], state, has_more=False)
+                    return
+                raise
+            items = data.get(object_type) or []
+            records = [mappers.to_record(object_type, raw, schema) for raw in items]
+            next_after = data.get("after_cursor")
+            end = bool(data.get("end_of_stream"))
+            if next_after:
+                state = {"after_cursor": next_after}
+            elif not end:
+                raise TransientError(
+                    "the export said more follows but gave no after_cursor",
+                    system=mappers.SYSTEM,
+                    call=f"GET /api/v2/incremental/{object_type}/cursor.json",
+                )
+            yield ChangePage(records, dict(state), has_more=not end)
+            if end:
+                return
+            params = {"per_page": self.export_page_size, "cursor": next_after}
+
+    def _time_export(self, schema: mappers.Schema, state: Cursor) -> Iterator[ChangePage]:
+        start = self._start_time(state)
+        while True:
+            params = {"start_time": start, "per_page": self.export_page_size}
+            try:
+                data = self.client.incremental_time("organizations", params)
+            except FatalError as exc:
+                if _too_recent(exc):
+                    yield ChangePage([], {"start_time": start}, has_more=False)
+                    return
+                raise
+            unique: dict[str, Record] = {}
+            for raw in data.get("organizations") or ():
+                record = mappers.to_record("organizations", raw, schema)
+                unique[record.id] = record  # the time-based export may repeat items
+            end = bool(data.get("end_of_stream"))
+            end_time = data.get("end_time")
+            next_start = int(end_time) if isinstance(end_time, int | float) else start
+            if not end and next_start <= start:
+                # Zendesk returns every item of the last second, so the next second is safe.
+                next_start = start + 1
+            yield ChangePage(list(unique.values()), {"start_time": next_start}, has_more=not end)
+            if end:
+                return
+            start = next_start
+
+    def list_ids(self, object_type: str) -> Iterator[list[str]]:
+        self._schema(object_type)
+        after: str | None = None
+        while True:
+            items, after = self.client.list_page(object_type, after)
+            yield [str(item["id"]) for item in items]
+            if not after:
+                return
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def get(self, object_type: str, ids: Sequence[str]) -> list[Record]:
+        schema = self._schema(object_type)
+        wanted = [str(i) for i in ids if str(i).isdigit()]
+        records = [
+            mappers.to_record(object_type, raw, schema)
+            for raw in self.client.show_many(object_type, wanted)
+        ]
+        return [r for r in records if not r.deleted]
+
+    def find(self, object_type: str, field: str, values: Sequence[JSON]) -> list[Record]:
+        schema = self._schema(object_type)
+        spec = schema.spec(field)
+        if spec is None:
+            raise ConfigurationError(f"Zendesk {object_type} have no field {field!r}")
+        found: dict[str, Record] = {}
+        for value in dict.fromkeys(v for v in values if v not in (None, "")):
+            for raw in self._search(object_type, field, schema, value):
+                record = mappers.to_record(object_type, raw, schema)
+                # Search matches words and is case-insensitive: keep exact matches only.
+                if not record.deleted and _same(record.fields.get(field), value):
+                    found[record.id] = record
+        return list(found.values())
+
+    def _search(
+        self, object_type: str, field: str, schema: mappers.Schema, value: JSON
+    ) -> list[dict[str, Any]]:
+        text = " ".join(value) if isinstance(value, list) else str(value)
+        if object_type == "users" and field == "email":
+            return self.client.search_collection("users", {"query": f"email:{text}"})
+        if object_type == "users" and field == "external_id":
+            return self.client.search_collection("users", {"external_id": text})
+        if object_type == "organizations" and field in ("name", "external_id"):
+            return self.client.search_collection("organizations", {field: text})
+        custom = schema.custom.get(field)
+        if custom is not None:
+            key = f"custom_field_{custom.handle}" if object_type == "tickets" else custom.handle
+        else:
+            key = {"type": "ticket_type", "tags": "tags"}.get(field, field)
+        noun = COLLECTIONS[object_type][2]
+        quoted = text.replace('"', "")
+        return [
+            r
+            for r in self.client.search(f'type:{noun} {key}:"{quoted}"')
+            if r.get("result_type", noun) == noun
+        ]
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def create(self, object_type: str, items: Sequence[dict[str, JSON]]) -> list[WriteResult]:
+        schema = self._schema(object_type)
+        results: list[WriteResult] = [WriteResult() for _ in items]
+        for start in range(0, len(items), BATCH_SIZE):
+            batch = list(enumerate(items[start : start + BATCH_SIZE], start))
+            payloads: list[tuple[int, dict[str, Any]]] = []
+            for position, values in batch:
+                try:
+                    payloads.append(
+                        (position, mappers.to_payload(object_type, values, schema, creating=True))
+                    )
+                except RecordError as exc:
+                    results[position] = WriteResult(error=exc)
+            if payloads:
+                self._run_job(
+                    object_type,
+                    payloads,
+                    results,
+                    lambda body: self.client.create_many(object_type, body),
+                )
+        return results
+
+    def update(self, object_type: str, items: Sequence[RecordUpdate]) -> list[WriteResult]:
+        schema = self._schema(object_type)
+        results: list[WriteResult] = [WriteResult() for _ in items]
+        for start in range(0, len(items), BATCH_SIZE):
+            payloads: list[tuple[int, dict[str, Any]]] = []
+            for position, item in enumerate(items[start : start + BATCH_SIZE], start):
+                try:
+                    if not str(item.id).isdigit():
+                        raise RecordError(
+                            f"{item.id!r} is not a Zendesk id",
+                            record_id=item.id,
+                            system=mappers.SYSTEM,
+                        )
+                    payloads.append(
+                        (
+                            position,
+                            mappers.to_payload(
+                                object_type,
+                                item.fields,
+                                schema,
+                                creating=False,
+                                record_id=str(item.id),
+                            ),
+                        )
+                    )
+                except RecordError as exc:
+                    results[position] = WriteResult(error=exc)
+            if payloads:
+                self._run_job(
+                    object_type,
+                    payloads,
+                    results,
+                    lambda body: self.client.update_many(object_type, body),
+                )
+        return results
+
+    def _run_job(
+        self,
+        object_type: str,
+        payloads: list[tuple[int, dict[str, Any]]],
+        results: list[WriteResult],
+        submit: Callable[[list[dict[str, Any]]], dict[str, Any]],
+    ) -> None:
+        """Submit one *_many job and turn its per-item results into WriteResults."""
+        body = [payload for _, payload in payloads]
+        try:
+            job = submit(body)
+        except RecordError as exc:
+            # Zendesk refused the whole request (400/422): every record in it failed.
+            for position, payload in payloads:
+                results[position] = WriteResult(
+                    error=RecordError(
+                        exc.message,
+                        record_id=_id_of(payload),
+                        system=exc.system,
+                        call=exc.call,
+                        status=exc.status,
+                        body=exc.body_excerpt,
+                    )
+                )
+            return
+        outcome = job.get("results")
+        items = outcome if isinstance(outcome, list) else []
+        by_index = {r["index"]: r for r in items if isinstance(r.get("index"), int)}
+        by_id = {str(r["id"]): r for r in items if r.get("id") is not None}
+        stored: dict[int, str] = {}
+        for offset, (position, payload) in enumerate(payloads):
+            result = by_index.get(offset) or by_id.get(_id_of(payload) or "")
+            if result is None:
+                results[position] = WriteResult(
+                    error=RecordError(
+                        f"the job {job.get('status')} without a result for this record"
+                        + (f": {job.get('message')}" if job.get("message") else ""),
+                        record_id=_id_of(payload),
+                        system=mappers.SYSTEM,
+                        call="GET /api/v2/job_statuses/{id}.json",
+                    )
+                )
+            elif result.get("error") or result.get("success") is False or not result.get("id"):
+                results[position] = WriteResult(error=_job_error(result, _id_of(payload)))
+            else:
+                stored[position] = str(result["id"])
+        if stored:
+            records = {r.id: r for r in self.get(object_type, list(stored.values()))}
+            for position, record_id in stored.items():
+                record = records.get(record_id)
+                if record is None:
+                    results[position] = WriteResult(
+                        error=RecordError(
+                            "Zendesk reported success but the record cannot be read back",
+                            record_id=record_id,
+                            system=mappers.SYSTEM,
+                        )
+                    )
+                else:
+                    results[position] = WriteResult(record=record)
+
+    def delete(self, object_type: str, ids: Sequence[str]) -> list[WriteResult]:
+        self._schema(object_type)
+        results: list[WriteResult] = []
+        for start in range(0, len(ids), BATCH_SIZE):
+            chunk = [str(i) for i in ids[start : start + BATCH_SIZE]]
+            valid = [i for i in chunk if i.isdigit()]
+            outcome: dict[str, WriteResult] = {}
+            try:
+                job = self.client.destroy_many(object_type, valid) if valid else {}
+            except NotFound:
+                # Zendesk refuses the whole batch when one id is gone; go one by one, where
+                # "not found" means already deleted.
+                for record_id in valid:
+                    self.client.destroy_one(object_type, record_id)
+                    outcome[record_id] = WriteResult(record=Record(id=record_id, deleted=True))
+            else:
+                items = job.get("results")
+                per_id = {str(r.get("id")): r for r in items} if isinstance(items, list) else {}
+                for record_id in valid:
+                    result = per_id.get(record_id)
+                    if result is not None and (
+                        result.get("error") or result.get("success") is False
+                    ):
+                        outcome[record_id] = WriteResult(error=_job_error(result, record_id))
+                    else:
+                        outcome[record_id] = WriteResult(record=Record(id=record_id, deleted=True))
+            for record_id in chunk:
+                results.append(
+                    outcome.get(record_id)
+                    or WriteResult(
+                        error=RecordError(
+                            f"{record_id!r} is not a Zendesk id",
+                            record_id=record_id,
+                            system=mappers.SYSTEM,
+                        )
+                    )
+                )
+        return results
+
+    # -- webhooks --------------------------------------------------------------------------
+
+    def parse_webhook(
+        self, request: WebhookRequest, secret: str, *, now: float | None = None
+    ) -> WebhookResult:
+        return webhooks.parse_webhook(request, secret, now=now)
+
+
+def _too_recent(exc: FatalError) -> bool:
+    return exc.status == 422 and "too recent start_time" in str(exc).lower()
+
+
+def _id_of(payload: dict[str, Any]) -> str | None:
+    record_id = payload.get("id")
+    return None if record_id is None else str(record_id)
+
+
+def _same(current: JSON, wanted: JSON) -> bool:
+    if isinstance(current, str) and isinstance(wanted, str):
+        return current.strip().lower() == wanted.strip().lower()
+    if isinstance(current, str) and not isinstance(wanted, list):
+        return current == str(wanted)
+    return current == wanted
+
+
+def _job_error(result: dict[str, Any], record_id: str | None) -> RecordError:
+    """A RecordError from one failed item of a job, naming the field where Zendesk does."""
+    details = str(result.get("details") or result.get("errors") or "").strip()
+    error = str(result.get("error") or "Failed")
+    fields: dict[str, str] = {}
+    for part in details.split(";"):
+        found = _FIELD_IN_DETAILS.match(part.strip())
+        if found:
+            fields[found.group(1).strip().lower().replace(" ", "_")] = found.group(2).strip()
+    return RecordError(
+        f"{error}: {details}" if details else error,
+        record_id=record_id,
+        fields=fields,
+        system=mappers.SYSTEM,
+        call="GET /api/v2/job_statuses/{id}.json",
+    )
+
+
+CONNECTOR = ZendeskConnector
