@@ -67,6 +67,7 @@ def test_round_trip_through_the_filesystem_broker(tmp_path):
             broker_transport_options={
                 "data_folder_in": str(celery_dir / "queue"),
                 "data_folder_out": str(celery_dir / "queue"),
+                "control_folder": str(celery_dir / "control"),
             },
         )
         client.conf.task_serializer = "json"
