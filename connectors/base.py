@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import typing
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -177,7 +178,11 @@ class ConnectorConfig(BaseModel):
 
     @classmethod
     def secret_fields(cls) -> list[str]:
-        return [name for name, info in cls.model_fields.items() if info.annotation is SecretStr]
+        return [
+            name
+            for name, info in cls.model_fields.items()
+            if info.annotation is SecretStr or SecretStr in typing.get_args(info.annotation)
+        ]
 
 
 class RateLimiter(Protocol):

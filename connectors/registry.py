@@ -71,10 +71,14 @@ def config_to_storage(config: ConnectorConfig) -> tuple[dict[str, Any], dict[str
     """Split a config into (plain values, secret values) for storage; secrets in clear."""
     plain: dict[str, Any] = {}
     secrets: dict[str, str] = {}
+    secret_names = set(type(config).secret_fields())
     for name in type(config).model_fields:
         value = getattr(config, name)
-        if isinstance(value, SecretStr):
-            secrets[name] = value.get_secret_value()
+        if name in secret_names:
+            if value is not None:
+                secrets[name] = (
+                    value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+                )
         else:
             plain[name] = value
     return plain, secrets
