@@ -1,0 +1,549 @@
+"""Jira Cloud: the issues of one project, over the platform REST API v3.
+
+Objects: `issues` of `project_key`. Record ids are Jira's numeric issue ids (keys change
+when an issue moves); the key is the read-only field `key`.
+
+- Fields: GET /rest/api/3/field, the project's create metadata per issue type and the
+  project's statuses (see connectors.jira.mappers for the type mapping). Rich text (ADF) is
+  plain text in Concord (connectors.jira.adf).
+- Changes: POST /rest/api/3/search/jql with
+  `project = "X" AND updated >= "yyyy-MM-dd HH:mm" ORDER BY updated ASC, key ASC`, paged by
+  `nextPageToken`. JQL compares `updated` at minute precision, in the time zone of the
+  account (read from /myself), so the query starts at the cursor's minute floored, and the
+  cursor remembers the exact last `updated` and the ids seen at that instant: records before
+  it, or at it and already seen, are dropped; nothing after it is skipped. Search never
+  returns deleted issues: deletions come from webhooks and from `list_ids` reconciliation.
+- get/find: POST /rest/api/3/issue/bulkfetch for ids and keys (it reports missing issues
+  instead of failing the whole JQL, as `id in (...)` does); other fields through JQL.
+- Writes: POST /rest/api/3/issue/bulk (50 per call, per-record `errors`), PUT
+  /rest/api/3/issue/{id} per record, DELETE /rest/api/3/issue/{id}. `status` is never
+  written as a field: an update (or a create) with a `status` looks up the transition to
+  that status (GET .../transitions) and performs it (POST .../transitions); a status no
+  transition leads to is that record's error, naming the status and the reachable ones.
+- Webhooks: admin webhooks with a secret, X-Hub-Signature (connectors.jira.webhooks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import SecretStr, field_validator
+
+from connectors.base import (
+    JSON,
+    ChangePage,
+    Connector,
+    ConnectorConfig,
+    Cursor,
+    FieldSpec,
+    ObjectType,
+    Record,
+    RecordUpdate,
+    WebhookRequest,
+    WebhookResult,
+    WriteResult,
+)
+from connectors.errors import ConfigurationError, NotFound, RecordError
+from connectors.jira import mappers, webhooks
+from connectors.jira.client import (
+    BULK_CREATE_MAX,
+    BULK_FETCH_MAX,
+    ID_PAGE,
+    SYSTEM,
+    JiraClient,
+    error_collection,
+)
+from connectors.jira.mappers import KEY_FIELD, JiraField, jql_string
+
+OBJECT_TYPE = "issues"
+FIND_CHUNK = 50  # values per JQL clause in find()
+# Offsets reach +14:00; without a known account zone the window widens by that much.
+UNKNOWN_ZONE_MARGIN = timedelta(hours=14)
+
+
+class JiraConfig(ConnectorConfig):
+    """A Jira Cloud site, an account (email + API token) and the project to sync."""
+
+    base_url: str  # the site, e.g. "https://your-domain.atlassian.net"
+    email: str
+    api_token: SecretStr
+    project_key: str
+    issue_type: str = "Task"  # the issue type of created issues that do not name one
+
+    @field_validator("base_url")
+    @classmethod
+    def _site_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be the site URL, like https://your-domain.atlassian.net")
+        return value
+
+    @field_validator("project_key")
+    @classmethod
+    def _project_key(cls, value: str) -> str:
+        value = value.strip().upper()
+        if not value or not value[0].isalpha() or not value.replace("_", "").isalnum():
+            raise ValueError("must be a Jira project key, like OPS")
+        return value
+
+
+class JiraConnector(Connector):
+    kind = "jira"
+    label = "Jira Cloud"
+    config_class = JiraConfig
+    config: JiraConfig
+
+    def __init__(self, config: ConnectorConfig, **options: Any) -> None:
+        super().__init__(config, **options)
+        assert isinstance(config, JiraConfig)
+        self.client = JiraClient(
+            base_url=config.base_url,
+            email=config.email,
+            api_token=config.api_token.get_secret_value(),
+            rate_limiter=self.rate_limiter,
+            budget_key=self.budget_key,
+            on_call=self.on_call,
+        )
+        self._fields: dict[str, JiraField] | None = None
+        self._zone: ZoneInfo | None = None
+        self._zone_known = True
+        self._account_ids: dict[str, str] = {}
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- discovery -------------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Authenticate (/myself) and make sure the project is visible."""
+        self._remember_zone(self.client.myself())
+        try:
+            self.client.project(self.config.project_key)
+        except NotFound as exc:
+            raise ConfigurationError(
+                f"project {self.config.project_key} does not exist or this account cannot see it",
+                system=SYSTEM,
+                call=exc.call,
+                status=exc.status,
+            ) from None
+
+    def object_types(self) -> list[ObjectType]:
+        return [ObjectType(OBJECT_TYPE, "Issues", webhooks=True, deletes_in_feed=False)]
+
+    def fields(self, object_type: str) -> list[FieldSpec]:
+        self._check_type(object_type)
+        return [f.spec for f in self._field_map().values()]
+
+    def _field_map(self) -> dict[str, JiraField]:
+        if self._fields is None:
+            project = self.config.project_key
+            issue_types = self.client.create_issue_types(project)
+            if not any(t.get("name") == self.config.issue_type for t in issue_types):
+                names = ", ".join(str(t.get("name")) for t in issue_types)
+                raise ConfigurationError(
+                    f"issue type {self.config.issue_type!r} cannot be created in {project}; "
+                    f"the project offers: {names}",
+                    system=SYSTEM,
+                )
+            create_fields = {
+                str(t["name"]): self.client.create_fields(project, str(t["id"]))
+                for t in issue_types
+            }
+            statuses: list[str] = []
+            for issue_type in self.client.project_statuses(project):
+                statuses.extend(str(s["name"]) for s in issue_type.get("statuses") or [])
+            fields = mappers.build_fields(
+                self.client.fields(),
+                create_fields,
+                issue_types=issue_types,
+                statuses=statuses,
+                default_issue_type=self.config.issue_type,
+            )
+            self._fields = {f.id: f for f in fields}
+        return self._fields
+
+    def _check_type(self, object_type: str) -> None:
+        if object_type != OBJECT_TYPE:
+            raise ConfigurationError(f"Jira has no object type {object_type!r}", system=SYSTEM)
+
+    def _read_fields(self) -> list[str]:
+        names = [f for f in self._field_map() if f != KEY_FIELD]
+        for needed in ("updated", "project"):
+            if needed not in names:
+                names.append(needed)
+        return names
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def changes(self, object_type: str, cursor: Cursor | None) -> Iterator[ChangePage]:
+        """Issues updated after the cursor, oldest first (see the module docstring).
+
+        The cursor is {"since": ISO time of the last record read, "seen": [ids at it]}.
+        Raises ConfigurationError for a cursor this connector did not make.
+        """
+        self._check_type(object_type)
+        fields = self._field_map()
+        since, seen = _parse_cursor(cursor)
+        jql = f"project = {jql_string(self.config.project_key)}"
+        if since is not None:
+            jql += f" AND updated >= {jql_string(self._jql_minute(since))}"
+        jql += " ORDER BY updated ASC, key ASC"
+        high, high_ids = since, set(seen)
+        token: str | None = None
+        while True:
+            page = self.client.search(jql, self._read_fields(), next_page_token=token)
+            records = []
+            for issue in page.get("issues") or []:
+                record = mappers.issue_to_record(issue, fields.values())
+                stamp = record.modified_at
+                if stamp is None:
+                    continue
+                if since is not None and (stamp < since or (stamp == since and record.id in seen)):
+                    continue  # the boundary minute is read again; these were delivered
+                records.append(record)
+                if high is None or stamp > high:
+                    high, high_ids = stamp, {record.id}
+                elif stamp == high:
+                    high_ids.add(record.id)
+            token = page.get("nextPageToken")
+            last = bool(page.get("isLast", token is None)) or not token
+            next_cursor = (
+                {"since": mappers.canonical_datetime(high), "seen": sorted(high_ids)}
+                if high is not None
+                else {}
+            )
+            yield ChangePage(records=records, cursor=next_cursor, has_more=not last)
+            if last:
+                return
+
+    def _jql_minute(self, moment: datetime) -> str:
+        """The JQL minute at or before `moment`, in the zone Jira reads JQL dates in."""
+        zone = self._account_zone()
+        if zone is None:
+            moment = moment - UNKNOWN_ZONE_MARGIN
+            return moment.strftime("%Y-%m-%d %H:%M")
+        local = moment.astimezone(zone)
+        # In the hour a DST change repeats, Jira may read the wall time as the later
+        # instant; an hour earlier is safe either way (the overlap is deduplicated).
+        if local.replace(fold=0).utcoffset() != local.replace(fold=1).utcoffset():
+            local = (moment - timedelta(hours=1)).astimezone(zone)
+        return local.strftime("%Y-%m-%d %H:%M")
+
+    def _account_zone(self) -> ZoneInfo | None:
+        if self._zone is None and self._zone_known:
+            self._remember_zone(self.client.myself())
+        return self._zone
+
+    def _remember_zone(self, myself: dict[str, Any]) -> None:
+        name = myself.get("timeZone")
+        try:
+            self._zone = ZoneInfo(name) if isinstance(name, str) and name else None
+        except (ZoneInfoNotFoundError, ValueError):
+            self._zone = None
+        self._zone_known = self._zone is not None
+
+    def get(self, object_type: str, ids: Sequence[str]) -> list[Record]:
+        self._check_type(object_type)
+        return self._fetch([str(i) for i in ids])
+
+    def _fetch(self, ids_or_keys: list[str]) -> list[Record]:
+        """Records of this project for ids or keys, in input order; missing ones left out."""
+        fields = self._field_map()
+        found: dict[str, Record] = {}
+        order: list[str] = []
+        for start in range(0, len(ids_or_keys), BULK_FETCH_MAX):
+            chunk = ids_or_keys[start : start + BULK_FETCH_MAX]
+            answer = self.client.bulk_fetch(chunk, self._read_fields())
+            for issue in answer.get("issues") or []:
+                if not self._in_project(issue):
+                    continue
+                record = mappers.issue_to_record(issue, fields.values())
+                found[record.id] = record
+                found[str(issue.get("key"))] = record
+            order.extend(chunk)
+        out: list[Record] = []
+        emitted: set[str] = set()
+        for ref in order:
+            record = found.get(ref)
+            if record is not None and record.id not in emitted:
+                emitted.add(record.id)
+                out.append(record)
+        return out
+
+    def _in_project(self, issue: dict[str, Any]) -> bool:
+        project = (issue.get("fields") or {}).get("project")
+        if isinstance(project, dict) and isinstance(project.get("key"), str):
+            return project["key"].upper() == self.config.project_key
+        return True
+
+    def find(self, object_type: str, field: str, values: Sequence[JSON]) -> list[Record]:
+        """Issues whose `field` equals one of `values`.
+
+        Ids and keys go through bulk fetch; text fields through JQL's `~` (a word search)
+        and are then compared exactly; other fields through `in (...)`.
+        Raises ConfigurationError for a field the project does not have.
+        """
+        self._check_type(object_type)
+        wanted = [v for v in values if v is not None]
+        if not wanted:
+            return []
+        if field in ("id", KEY_FIELD):
+            return self._fetch([str(v) for v in wanted])
+        spec = self._field_map().get(field)
+        if spec is None:
+            raise ConfigurationError(f"{self.config.project_key} issues have no field {field!r}")
+        out: dict[str, Record] = {}
+        for start in range(0, len(wanted), FIND_CHUNK):
+            chunk = wanted[start : start + FIND_CHUNK]
+            for record in self._search_all(self._find_clause(spec, chunk)):
+                if _matches(record.fields.get(field), chunk):
+                    out.setdefault(record.id, record)
+        return list(out.values())
+
+    def _find_clause(self, spec: JiraField, values: list[JSON]) -> str:
+        name = spec.jql_name
+        if spec.codec in ("string", "adf"):
+            phrases = [f"{name} ~ {jql_string(jql_string(str(v)))}" for v in values]
+            return "(" + " OR ".join(phrases) + ")"
+        if spec.codec == "user":
+            literals = [jql_string(self._account_id(str(v))) for v in values]
+        elif spec.codec == "number":
+            literals = [str(float(v)) if not isinstance(v, int) else str(v) for v in values]
+        else:
+            literals = [jql_string(str(v)) for v in values]
+        return f"{name} in ({', '.join(literals)})"
+
+    def _search_all(self, clause: str) -> Iterator[Record]:
+        fields = self._field_map()
+        jql = f"project = {jql_string(self.config.project_key)} AND {clause} ORDER BY key ASC"
+        token: str | None = None
+        while True:
+            page = self.client.search(jql, self._read_fields(), next_page_token=token)
+            for issue in page.get("issues") or []:
+                yield mappers.issue_to_record(issue, fields.values())
+            token = page.get("nextPageToken")
+            if page.get("isLast", token is None) or not token:
+                return
+
+    def list_ids(self, object_type: str) -> Iterator[list[str]]:
+        """Every issue id of the project, in pages (ids only: up to 5000 per page)."""
+        self._check_type(object_type)
+        jql = f"project = {jql_string(self.config.project_key)} ORDER BY key ASC"
+        token: str | None = None
+        while True:
+            page = self.client.search(jql, ["id"], max_results=ID_PAGE, next_page_token=token)
+            yield [str(issue["id"]) for issue in page.get("issues") or []]
+            token = page.get("nextPageToken")
+            if page.get("isLast", token is None) or not token:
+                return
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def create(self, object_type: str, items: Sequence[dict[str, JSON]]) -> list[WriteResult]:
+        """Bulk create, 50 per call; then move to a requested `status` by transition.
+
+        A record whose issue was created but could not be moved to its status gets a
+        WriteResult with both `record` (it exists: do not create it again) and `error`.
+        """
+        self._check_type(object_type)
+        fields = self._field_map()
+        results: list[WriteResult | None] = [None] * len(items)
+        pending: list[tuple[int, dict[str, Any], str | None]] = []
+        for index, item in enumerate(items):
+            values = dict(item)
+            status = values.pop("status", None)
+            values.setdefault("issuetype", self.config.issue_type)
+            try:
+                encoded = mappers.encode_fields(values, fields, self._account_id)
+            except RecordError as exc:
+                results[index] = WriteResult(error=exc)
+                continue
+            encoded["project"] = {"key": self.config.project_key}
+            pending.append((index, encoded, None if status is None else str(status)))
+        created: list[tuple[int, str, str | None]] = []  # (input index, issue id, status)
+        for start in range(0, len(pending), BULK_CREATE_MAX):
+            chunk = pending[start : start + BULK_CREATE_MAX]
+            answer = self.client.bulk_create([{"fields": encoded} for _, encoded, _ in chunk])
+            failed: dict[int, RecordError] = {}
+            for error in answer.get("errors") or []:
+                position = error.get("failedElementNumber")
+                if isinstance(position, int) and 0 <= position < len(chunk):
+                    message, field_errors = error_collection(error.get("elementErrors"))
+                    failed[position] = RecordError(
+                        message or "refused by Jira",
+                        fields=field_errors,
+                        system=SYSTEM,
+                        call="POST /rest/api/3/issue/bulk",
+                        status=error.get("status"),
+                    )
+            made = iter(answer.get("issues") or [])
+            for position, (index, _, status) in enumerate(chunk):
+                if position in failed:
+                    results[index] = WriteResult(error=failed[position])
+                    continue
+                issue = next(made, None)
+                if issue is None:
+                    results[index] = WriteResult(
+                        error=RecordError(
+                            "Jira reported neither the issue nor an error for this record",
+                            system=SYSTEM,
+                            call="POST /rest/api/3/issue/bulk",
+                        )
+                    )
+                    continue
+                created.append((index, str(issue["id"]), status))
+        move_errors: dict[str, RecordError] = {}
+        for _, issue_id, status in created:
+            if status is not None:
+                try:
+                    self._move(issue_id, status)
+                except RecordError as exc:
+                    move_errors[issue_id] = exc
+        stored = {r.id: r for r in self._fetch([issue_id for _, issue_id, _ in created])}
+        for index, issue_id, _ in created:
+            record = stored.get(issue_id)
+            error = move_errors.get(issue_id)
+            if error is not None:
+                error = RecordError(
+                    f"created as {record.fields.get(KEY_FIELD) if record else issue_id}, "
+                    f"but {error.message}",
+                    record_id=issue_id,
+                    fields=error.fields,
+                    system=SYSTEM,
+                    call=error.call,
+                    status=error.status,
+                )
+            results[index] = WriteResult(record=record or Record(id=issue_id), error=error)
+        return [r if r is not None else WriteResult() for r in results]
+
+    def update(self, object_type: str, items: Sequence[RecordUpdate]) -> list[WriteResult]:
+        """Edit each issue (PUT), and move it by transition when `status` changes.
+
+        The transition is looked up before anything is written, so a record whose target
+        status is unreachable is left untouched and reported.
+        """
+        self._check_type(object_type)
+        fields = self._field_map()
+        results: list[WriteResult | None] = [None] * len(items)
+        done: list[tuple[int, str]] = []
+        for index, item in enumerate(items):
+            values = dict(item.fields)
+            status = values.pop("status", None)
+            try:
+                encoded = mappers.encode_fields(values, fields, self._account_id, record_id=item.id)
+                transition = self._transition_to(item.id, str(status)) if status else None
+                if encoded:
+                    self.client.edit(item.id, encoded)
+                if transition is not None:
+                    self.client.transition(item.id, transition)
+            except RecordError as exc:
+                if exc.record_id is None:
+                    exc.record_id = item.id
+                results[index] = WriteResult(error=exc)
+                continue
+            done.append((index, item.id))
+        stored = {r.id: r for r in self._fetch([issue_id for _, issue_id in done])}
+        for index, issue_id in done:
+            record = stored.get(issue_id)
+            results[index] = (
+                WriteResult(record=record)
+                if record is not None
+                else WriteResult(
+                    error=RecordError(
+                        "the issue disappeared right after the update", record_id=issue_id
+                    )
+                )
+            )
+        return [r if r is not None else WriteResult() for r in results]
+
+    def _move(self, issue_id: str, status: str) -> None:
+        transition = self._transition_to(issue_id, status)
+        if transition is not None:
+            self.client.transition(issue_id, transition)
+
+    def _transition_to(self, issue_id: str, status: str) -> str | None:
+        """The id of the transition to `status`, or None if the issue already has it.
+
+        Raises RecordError naming the status when no available transition leads there.
+        """
+        available = self.client.transitions(issue_id)
+        target = status.casefold()
+        for transition in available:
+            to = transition.get("to") or {}
+            if str(to.get("name", "")).casefold() == target and transition.get("isAvailable", True):
+                return str(transition["id"])
+        current = self._fetch([issue_id])
+        if current and str(current[0].fields.get("status", "")).casefold() == target:
+            return None
+        reachable = sorted({str((t.get("to") or {}).get("name")) for t in available})
+        where = f" from {current[0].fields.get('status')!r}" if current else ""
+        raise RecordError(
+            f"no transition leads to status {status!r}{where}; reachable: "
+            + (", ".join(reachable) or "none"),
+            record_id=issue_id,
+            fields={"status": f"no transition to {status!r}"},
+            system=SYSTEM,
+            call="GET /rest/api/3/issue/{issueIdOrKey}/transitions",
+        )
+
+    def delete(self, object_type: str, ids: Sequence[str]) -> list[WriteResult]:
+        self._check_type(object_type)
+        results = []
+        for issue_id in ids:
+            try:
+                self.client.delete(str(issue_id))
+            except RecordError as exc:
+                results.append(WriteResult(error=exc))
+                continue
+            results.append(WriteResult(record=Record(id=str(issue_id), deleted=True)))
+        return results
+
+    def _account_id(self, value: str) -> str:
+        """An accountId for a user value: an email is looked up, anything else is an id.
+
+        Raises ValueError when no Jira user has that email (or Jira hides it).
+        """
+        if "@" not in value:
+            return value
+        key = value.casefold()
+        if key not in self._account_ids:
+            for user in self.client.find_users(value):
+                email = user.get("emailAddress")
+                if isinstance(email, str) and email.casefold() == key:
+                    self._account_ids[key] = str(user["accountId"])
+                    break
+            else:
+                raise ValueError(f"no Jira user with the email {value} is visible")
+        return self._account_ids[key]
+
+    # -- webhooks --------------------------------------------------------------------------
+
+    def parse_webhook(
+        self, request: WebhookRequest, secret: str, *, now: float | None = None
+    ) -> WebhookResult:
+        return webhooks.parse(request, secret, project_key=self.config.project_key, now=now)
+
+
+def _parse_cursor(cursor: Cursor | None) -> tuple[datetime | None, set[str]]:
+    if not cursor:
+        return None, set()
+    try:
+        since = datetime.fromisoformat(str(cursor["since"]))
+        seen = {str(i) for i in cursor.get("seen") or []}
+    except (KeyError, TypeError, ValueError):
+        raise ConfigurationError(f"not a Jira change cursor: {cursor!r}") from None
+    if since.tzinfo is None:
+        raise ConfigurationError(f"Jira change cursor without a time zone: {cursor!r}")
+    return since, seen
+
+
+def _matches(value: JSON, wanted: list[JSON]) -> bool:
+    if isinstance(value, list):
+        return any(v in wanted for v in value)
+    return value in wanted or (value is not None and str(value) in [str(w) for w in wanted])
+
+
+CONNECTOR = JiraConnector
