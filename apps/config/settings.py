@@ -85,6 +85,9 @@ CONCORD_ALLOWED_PRIVATE_NETWORKS = read_env(
     default=[] if PRODUCTION else ["127.0.0.0/8", "::1/128"],
 )
 
+# Webhook bodies above this many bytes are refused with 413 before anything is read.
+CONCORD_WEBHOOK_MAX_BYTES = read_env(env.int, "CONCORD_WEBHOOK_MAX_BYTES", default=1024 * 1024)
+
 # The request budget per connection shared by all workers (on top of each connector's own
 # handling of the system's 429s): requests per window of seconds.
 CONCORD_CONNECTION_REQUESTS_PER_WINDOW = read_env(
@@ -107,6 +110,7 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.accounts",
     "apps.connections",
+    "apps.webhooks",
     "apps.dashboard",
 ]
 

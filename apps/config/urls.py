@@ -16,5 +16,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("accounts/", include("apps.accounts.urls")),
+    path("hooks/", include("apps.webhooks.urls")),
     path("", include("apps.dashboard.urls")),
 ]

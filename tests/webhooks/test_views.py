@@ -1,0 +1,129 @@
+"""POST /hooks/<connection>/: size limit, unknown endpoint, signature, inbox, duplicates."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from django.db import connection as db_connection
+from django.test.utils import CaptureQueriesContext
+
+from apps.connections.models import Connection
+from apps.webhooks.models import WebhookDelivery
+from apps.webhooks.services import rejected_count
+from connectors.zendesk.webhooks import format_timestamp, sign
+from tests.factories import WorkspaceFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def zendesk():
+    return Connection.objects.create(
+        workspace=WorkspaceFactory(),
+        name="Zendesk",
+        kind="zendesk",
+        config={"base_url": "https://acme.zendesk.com", "email": "ops@acme.test"},
+        secrets={"api_token": "zd-token"},
+    )
+
+
+def post(client, conn, body: bytes, *, secret=None, timestamp=None, invocation="inv-1", **extra):
+    timestamp = timestamp or format_timestamp(time.time())
+    headers = {
+        "HTTP_X_ZENDESK_WEBHOOK_SIGNATURE_TIMESTAMP": timestamp,
+        "HTTP_X_ZENDESK_WEBHOOK_SIGNATURE": sign(secret or conn.webhook_secret, timestamp, body),
+        "HTTP_X_ZENDESK_WEBHOOK_INVOCATION_ID": invocation,
+        "HTTP_AUTHORIZATION": "Bearer must-never-be-stored",
+    }
+    headers.update(extra)
+    return client.generic(
+        "POST", f"/hooks/{conn.public_id}/", body, content_type="application/json", **headers
+    )
+
+
+BODY = json.dumps({"ticket_id": "42", "event": "updated"}).encode()
+
+
+def test_a_signed_delivery_is_stored_and_acknowledged(
+    client, zendesk, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = post(client, zendesk, BODY)
+    assert response.status_code == 202
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.connection == zendesk
+    assert delivery.workspace_id == zendesk.workspace_id
+    assert delivery.events == [
+        {"object_type": "tickets", "record_id": "42", "action": "updated", "occurred_at": None}
+    ]
+    assert json.loads(delivery.body) == {"ticket_id": "42", "event": "updated"}
+    assert "authorization" not in delivery.headers
+    assert delivery.headers["x-zendesk-webhook-invocation-id"] == "inv-1"
+    assert len(callbacks) == 1  # processing is enqueued only after the row is committed
+
+
+def test_a_redelivery_answers_200_and_is_stored_once(client, zendesk):
+    assert post(client, zendesk, BODY, invocation="inv-7").status_code == 202
+    again = post(client, zendesk, BODY, invocation="inv-7")
+    assert again.status_code == 200
+    assert again.json() == {"status": "duplicate"}
+    assert WebhookDelivery.objects.count() == 1
+
+
+def signed_headers(secret: str, body: bytes, timestamp: str) -> dict[str, str]:
+    return {
+        "HTTP_X_ZENDESK_WEBHOOK_SIGNATURE_TIMESTAMP": timestamp,
+        "HTTP_X_ZENDESK_WEBHOOK_SIGNATURE": sign(secret, timestamp, body),
+    }
+
+
+def tampered(kind: str, secret: str) -> tuple[bytes, dict[str, str]]:
+    now = format_timestamp(time.time())
+    if kind == "body":  # signed for one body, sent with another
+        return BODY.replace(b"42", b"43"), signed_headers(secret, BODY, now)
+    if kind == "secret":
+        return BODY, signed_headers("not-the-secret", BODY, now)
+    if kind == "stale":
+        return BODY, signed_headers(secret, BODY, format_timestamp(time.time() - 3600))
+    return BODY, {}  # unsigned
+
+
+@pytest.mark.parametrize("kind", ["body", "secret", "stale", "unsigned"])
+def test_unverifiable_deliveries_are_401_and_write_nothing(client, zendesk, kind):
+    body, headers = tampered(kind, zendesk.webhook_secret)
+    with CaptureQueriesContext(db_connection) as queries:
+        response = client.generic(
+            "POST",
+            f"/hooks/{zendesk.public_id}/",
+            body,
+            content_type="application/json",
+            **headers,
+        )
+    assert response.status_code == 401
+    writes = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
+        and "concord_cache" not in q["sql"]  # the rejection counter, in the cache
+    ]
+    assert writes == []
+    assert WebhookDelivery.objects.count() == 0
+    assert rejected_count(zendesk) == 1
+
+
+def test_unknown_connection_is_404(client):
+    response = client.post(
+        "/hooks/3f1c1a52-0000-4000-8000-000000000000/", b"{}", content_type="application/json"
+    )
+    assert response.status_code == 404
+
+
+def test_a_body_over_the_limit_is_413_before_anything_is_read(client, zendesk, settings):
+    settings.CONCORD_WEBHOOK_MAX_BYTES = 100
+    with CaptureQueriesContext(db_connection) as queries:
+        response = post(client, zendesk, b'{"ticket_id": "1", "pad": "' + b"x" * 200 + b'"}')
+    assert response.status_code == 413
+    assert queries.captured_queries == []
+    assert WebhookDelivery.objects.count() == 0
