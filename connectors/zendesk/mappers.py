@@ -15,8 +15,8 @@ Canonical field names:
   string here: Zendesk tags and domains cannot contain spaces, so nothing is lost, and a
   string maps onto any other system's text field.
 
-Values are normalised on the way in: Zendesk answers numeric custom field values as strings
-("745"), and those become numbers here; ids of referenced records become strings.
+Values are normalised on the way in: Zendesk can answer numeric custom field values as
+strings ("745"), and those become numbers here; ids of referenced records become strings.
 """
 
 from __future__ import annotations
@@ -231,11 +231,14 @@ def _to_canonical(spec: FieldSpec, value: Any) -> JSON:
         return [str(v) for v in value] if value else []
     if value is None or value == "":
         return False if spec.type is FieldType.BOOLEAN else None
-    if spec.type is FieldType.INTEGER:
-        return int(value)
-    if spec.type is FieldType.NUMBER:
-        number = float(value)
-        return int(number) if number.is_integer() and "." not in str(value) else number
+    if spec.type in (FieldType.INTEGER, FieldType.NUMBER):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return str(value)  # not a number after all: pass it on rather than fail the read
+        if spec.type is FieldType.INTEGER or ("." not in str(value) and number.is_integer()):
+            return int(number)
+        return number
     if spec.type is FieldType.BOOLEAN:
         return bool(value)
     if spec.type is FieldType.REFERENCE:
@@ -252,13 +255,21 @@ def _to_zendesk(spec: FieldSpec, value: JSON) -> Any:
             raise ValueError("expected a list of option values")
         return value
     if spec.type is FieldType.INTEGER:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
         if isinstance(value, bool) or not isinstance(value, int | str):
             raise ValueError("expected an integer")
-        return int(value)
+        try:
+            return int(value)
+        except ValueError:
+            raise ValueError("expected an integer") from None
     if spec.type is FieldType.NUMBER:
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise ValueError("expected a number")
-        return float(value) if isinstance(value, str) else value
+        try:
+            return float(value) if isinstance(value, str) else value
+        except ValueError:
+            raise ValueError("expected a number") from None
     if spec.type is FieldType.BOOLEAN:
         if not isinstance(value, bool):
             raise ValueError("expected true or false")

@@ -21,7 +21,7 @@ What it reproduces, each from Zendesk's public reference (named per endpoint bel
 Switches (PUT /_sandbox/settings {"zendesk": {...}}): `export_lag_seconds` (default 60),
 `export_rate_limit` ([requests, window seconds], default [10, 60], applied to rate windows
 created afterwards: every seed/reset starts new ones), `job_polls` (polls that still see a
-job "working", default 1).
+job "working", default 1). A reset (and so every seed) restores these defaults.
 """
 
 from __future__ import annotations
@@ -235,15 +235,16 @@ class ZendeskSandbox(VendorSandbox):
 
     def __init__(self, context: Any) -> None:
         super().__init__(context)
-        self.export_lag_seconds = 60.0
-        self.job_polls = 1
-        self.rate_limits = dict(type(self).rate_limits)
         self.reset()
 
     # -- state -----------------------------------------------------------------------------
 
     def reset(self) -> None:
+        """An empty account with its owner, and the switches back at Zendesk's values."""
         now = self.context.now()
+        self.export_lag_seconds = 60.0
+        self.job_polls = 1
+        self.rate_limits = dict(type(self).rate_limits)
         self.records: dict[str, dict[int, dict[str, Any]]] = {t: {} for t in TYPES}
         self.jobs: dict[str, dict[str, Any]] = {}
         self.job_counter = 0
