@@ -86,8 +86,13 @@ class TokenBucket:
 
     @classmethod
     def per_window(cls, requests_: int, window: float, **kwargs: Any) -> TokenBucket:
-        """A bucket allowing `requests_` per `window` seconds on average and in a burst."""
-        return cls(requests_ / window, requests_, **kwargs)
+        """A bucket that never lets more than `requests_` through in any `window` seconds.
+
+        A bucket passes at most capacity + rate * window requests in a window, so half the
+        budget is the burst and the other half refills over the window.
+        """
+        capacity = max(1, requests_ // 2)
+        return cls(max(requests_ - capacity, 1) / window, capacity, **kwargs)
 
     def acquire(self, key: str, *, max_wait: float) -> None:
         while True:

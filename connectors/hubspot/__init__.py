@@ -1,0 +1,1 @@
+"""HubSpot CRM: contacts, companies, deals and tickets (see connector.py)."""

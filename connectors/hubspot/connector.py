@@ -1,0 +1,438 @@
+"""The HubSpot CRM connector: contacts, companies, deals and tickets over the v3 API.
+
+Auth is a private-app access token (Bearer). Field discovery reads the properties API,
+custom properties included. Changes come from the CRM search API, filtered on the
+last-modified property (`lastmodifieddate` for contacts, `hs_lastmodifieddate` otherwise)
+GTE the cursor, sorted ascending.
+
+Why every page is a fresh query: search pages by offset (`after`), and HubSpot refuses to
+page past 10,000 results. Offsets also shift under concurrent writes (a record modified
+after page 1 moves to the end, and the record that was first on page 2 slides back into
+page 1's range and would be skipped). So each page restarts the query from the last seen
+modified time, which keeps `after` at 0, never meets the 10,000 cap, and cannot skip a
+record. Records modified in the cursor's millisecond are remembered by id and dropped when
+the restarted query returns them again. Only when one millisecond holds more records than a
+page does the connector page with `after` inside that one query (up to the cap, beyond
+which it raises rather than skip records).
+
+Search does not report archived records, so deletions come from webhooks and from the
+reconciliation that `list_ids` serves (`deletes_in_feed=False`).
+
+Writes use batch create/update/archive, at most 100 inputs per call. Every input carries an
+`objectWriteTraceId`, which turns HubSpot's all-or-nothing 400 into a 207 multi-status whose
+errors name the failing inputs; answers are matched by trace id, never by position. Should
+HubSpot still refuse a whole batch, its records are retried one per call so that the bad
+one fails alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar
+
+from pydantic import SecretStr, field_validator
+
+from connectors.base import (
+    JSON,
+    ChangePage,
+    Connector,
+    ConnectorConfig,
+    Cursor,
+    FieldSpec,
+    ObjectType,
+    Record,
+    RecordUpdate,
+    WebhookRequest,
+    WebhookResult,
+    WriteResult,
+)
+from connectors.errors import ConfigurationError, RecordError, TransientError
+from connectors.http import HttpClient
+from connectors.hubspot import mappers, webhooks
+from connectors.hubspot.client import BATCH_MAX, REFUSED, SEARCH_PAGE_MAX, SYSTEM, HubSpotClient
+from connectors.hubspot.client import batch_error as _batch_error
+
+SEARCH_RESULT_CAP = 10_000
+OBJECT_TYPES = (
+    ObjectType("contacts", "Contacts", webhooks=True, deletes_in_feed=False),
+    ObjectType("companies", "Companies", webhooks=True, deletes_in_feed=False),
+    ObjectType("deals", "Deals", webhooks=True, deletes_in_feed=False),
+    ObjectType("tickets", "Tickets", webhooks=True, deletes_in_feed=False),
+)
+
+
+class HubSpotConfig(ConnectorConfig):
+    """A private app's access token; `base_url` points at HubSpot or its sandbox."""
+
+    base_url: str = "https://api.hubapi.com"
+    access_token: SecretStr
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must start with https:// (or http:// for a local sandbox)")
+        return value.rstrip("/")
+
+    @field_validator("access_token")
+    @classmethod
+    def _token_present(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("must not be empty")
+        return value
+
+
+class HubSpotConnector(Connector):
+    kind: ClassVar[str] = "hubspot"
+    label: ClassVar[str] = "HubSpot"
+    config_class: ClassVar[type[ConnectorConfig]] = HubSpotConfig
+
+    page_size: int = SEARCH_PAGE_MAX
+    search_cap: int = SEARCH_RESULT_CAP
+
+    def __init__(self, config: ConnectorConfig, **options: Any) -> None:
+        super().__init__(config, **options)
+        assert isinstance(config, HubSpotConfig)
+        token = config.access_token.get_secret_value()
+        self.http = HttpClient(
+            system=SYSTEM,
+            base_url=config.base_url,
+            headers={"Authorization": f"Bearer {token}"},
+            secrets=[token],
+            rate_limiter=self.rate_limiter,
+            budget_key=self.budget_key,
+            on_call=self.on_call,
+            # Free/Starter private apps: 100 requests per 10 s.
+            default_rate=(100, 10.0),
+        )
+        self.client = HubSpotClient(self.http)
+        self._specs: dict[str, dict[str, FieldSpec]] = {}
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- discovery -------------------------------------------------------------------------
+
+    def check(self) -> None:
+        self.client.account_details()
+
+    def object_types(self) -> list[ObjectType]:
+        return list(OBJECT_TYPES)
+
+    def fields(self, object_type: str) -> list[FieldSpec]:
+        return list(self._field_specs(object_type).values())
+
+    def _field_specs(self, object_type: str) -> dict[str, FieldSpec]:
+        self._known(object_type)
+        if object_type not in self._specs:
+            props = self.client.properties(object_type)
+            self._specs[object_type] = {
+                p["name"]: mappers.field_spec(p, object_type) for p in props if not p.get("hidden")
+            }
+        return self._specs[object_type]
+
+    def _known(self, object_type: str) -> None:
+        if object_type not in mappers.MODIFIED_PROPERTY:
+            raise ConfigurationError(
+                f"HubSpot has no object type {object_type!r}; "
+                f"use one of {', '.join(mappers.MODIFIED_PROPERTY)}"
+            )
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def changes(self, object_type: str, cursor: Cursor | None) -> Iterator[ChangePage]:
+        """Pages of records modified at or after the cursor's time, oldest first.
+
+        The cursor is {"since": epoch ms or None, "ids": [ids seen at exactly "since"]}.
+        """
+        specs = self._field_specs(object_type)
+        modified_prop = mappers.MODIFIED_PROPERTY[object_type]
+        since, boundary = _read_cursor(cursor)
+        offset = 0
+        while True:
+            body: dict[str, Any] = {
+                "filterGroups": [],
+                "sorts": [{"propertyName": modified_prop, "direction": "ASCENDING"}],
+                "properties": list(specs),
+                "limit": self.page_size,
+            }
+            if since is not None:
+                body["filterGroups"] = [
+                    {
+                        "filters": [
+                            {"propertyName": modified_prop, "operator": "GTE", "value": str(since)}
+                        ]
+                    }
+                ]
+            if offset:
+                if offset + self.page_size > self.search_cap:
+                    raise TransientError(
+                        f"more than {self.search_cap} {object_type} share the modified time "
+                        f"{since}; HubSpot search cannot page through them",
+                        system=SYSTEM,
+                        call=f"POST /crm/v3/objects/{object_type}/search",
+                    )
+                body["after"] = str(offset)
+            query_since = since
+            data = self.client.search(object_type, body)
+            results = data.get("results") or []
+            has_more = bool((data.get("paging") or {}).get("next"))
+            fresh: list[Record] = []
+            for obj in results:
+                record = mappers.to_record(obj, specs)
+                stamp = _modified_ms(obj, modified_prop)
+                seen = (
+                    since is not None
+                    and stamp is not None
+                    and (stamp < since or (stamp == since and record.id in boundary))
+                )
+                if seen:
+                    continue
+                fresh.append(record)
+                if stamp is not None:
+                    if since is None or stamp > since:
+                        since, boundary = stamp, {record.id}
+                    elif stamp == since:
+                        boundary.add(record.id)
+            # While "since" has not moved, the next page belongs to the same query (one
+            # millisecond holds more than a page): page inside it. Otherwise restart the
+            # query from the new "since" at offset 0.
+            offset = offset + len(results) if since == query_since else 0
+            next_cursor: Cursor = {"since": since, "ids": sorted(boundary)}
+            if fresh or not has_more:
+                yield ChangePage(records=fresh, cursor=next_cursor, has_more=has_more)
+            if not has_more:
+                return
+
+    def get(self, object_type: str, ids: Sequence[str]) -> list[Record]:
+        specs = self._field_specs(object_type)
+        wanted = list(dict.fromkeys(str(i) for i in ids))
+        out: dict[str, Record] = {}
+        for chunk in mappers.chunks(wanted, BATCH_MAX):
+            _, body = self.client.batch(
+                object_type, "read", [{"id": i} for i in chunk], properties=list(specs)
+            )
+            for obj in body.get("results") or ():
+                record = mappers.to_record(obj, specs)
+                out[record.id] = record
+        return [out[i] for i in wanted if i in out]
+
+    def find(self, object_type: str, field: str, values: Sequence[JSON]) -> list[Record]:
+        specs = self._field_specs(object_type)
+        if field not in specs:
+            raise ConfigurationError(f"HubSpot {object_type} have no property {field!r}")
+        spec = specs[field]
+        wanted = list(dict.fromkeys(mappers.search_value(v, spec) for v in values if v is not None))
+        found: dict[str, Record] = {}
+        for chunk in mappers.chunks(wanted, 100):
+            after: str | None = None
+            while True:
+                body: dict[str, Any] = {
+                    "filterGroups": [
+                        {"filters": [{"propertyName": field, "operator": "IN", "values": chunk}]}
+                    ],
+                    "properties": list(specs),
+                    "limit": self.page_size,
+                }
+                if after:
+                    body["after"] = after
+                data = self.client.search(object_type, body)
+                for obj in data.get("results") or ():
+                    record = mappers.to_record(obj, specs)
+                    found[record.id] = record
+                after = ((data.get("paging") or {}).get("next") or {}).get("after")
+                if not after or int(after) + self.page_size > self.search_cap:
+                    break
+        return list(found.values())
+
+    def list_ids(self, object_type: str) -> Iterator[list[str]]:
+        self._known(object_type)
+        after: str | None = None
+        while True:
+            data = self.client.list_page(object_type, after, ["hs_object_id"])
+            yield [str(obj["id"]) for obj in data.get("results") or ()]
+            after = ((data.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def create(self, object_type: str, items: Sequence[dict[str, JSON]]) -> list[WriteResult]:
+        specs = self._field_specs(object_type)
+        results: list[WriteResult | None] = [None] * len(items)
+        pending: list[tuple[int, dict[str, Any]]] = []
+        for index, fields in enumerate(items):
+            try:
+                props = mappers.properties_for_write(fields, specs)
+            except mappers.ValueRefused as exc:
+                results[index] = WriteResult(error=self._refused(str(exc), object_type, "create"))
+                continue
+            pending.append((index, {"properties": props}))
+        self._write(object_type, "create", pending, specs, results)
+        return [r if r is not None else self._missing(object_type, "create") for r in results]
+
+    def update(self, object_type: str, items: Sequence[RecordUpdate]) -> list[WriteResult]:
+        specs = self._field_specs(object_type)
+        results: list[WriteResult | None] = [None] * len(items)
+        pending: list[tuple[int, dict[str, Any]]] = []
+        for index, item in enumerate(items):
+            try:
+                props = mappers.properties_for_write(item.fields, specs)
+            except mappers.ValueRefused as exc:
+                error = self._refused(str(exc), object_type, "update", item.id)
+                results[index] = WriteResult(error=error)
+                continue
+            pending.append((index, {"id": str(item.id), "properties": props}))
+        self._write(object_type, "update", pending, specs, results)
+        return [
+            r if r is not None else self._missing(object_type, "update", items[i].id)
+            for i, r in enumerate(results)
+        ]
+
+    def delete(self, object_type: str, ids: Sequence[str]) -> list[WriteResult]:
+        """Archive records (HubSpot keeps them restorable for 90 days); unknown ids count
+        as deleted, as HubSpot's batch archive ignores them."""
+        self._known(object_type)
+        errors: dict[str, RecordError] = {}
+        unique = list(dict.fromkeys(str(i) for i in ids))
+        for chunk in mappers.chunks(unique, BATCH_MAX):
+            status, body = self.client.batch(object_type, "archive", [{"id": i} for i in chunk])
+            if status in REFUSED:
+                call = self._call(object_type, "archive")
+                for record_id in chunk:
+                    errors[record_id] = _batch_error(
+                        body, call=call, status=status, record_id=record_id
+                    )
+        return [
+            WriteResult(error=errors[str(i)])
+            if str(i) in errors
+            else WriteResult(record=Record(id=str(i), deleted=True))
+            for i in ids
+        ]
+
+    def _write(
+        self,
+        object_type: str,
+        action: str,
+        pending: list[tuple[int, dict[str, Any]]],
+        specs: dict[str, FieldSpec],
+        results: list[WriteResult | None],
+    ) -> None:
+        for chunk in _chunks_without_duplicate_ids(pending):
+            self._write_chunk(object_type, action, chunk, specs, results)
+
+    def _write_chunk(
+        self,
+        object_type: str,
+        action: str,
+        chunk: list[tuple[int, dict[str, Any]]],
+        specs: dict[str, FieldSpec],
+        results: list[WriteResult | None],
+    ) -> None:
+        call = self._call(object_type, action)
+        inputs = [{**payload, "objectWriteTraceId": str(index)} for index, payload in chunk]
+        status, body = self.client.batch(object_type, action, inputs, properties=None)
+        if status in REFUSED:
+            if len(chunk) > 1:
+                # The batch was refused as a whole: find the culprit by sending one by one.
+                for single in chunk:
+                    self._write_chunk(object_type, action, [single], specs, results)
+                return
+            index, payload = chunk[0]
+            results[index] = WriteResult(
+                error=_batch_error(body, call=call, status=status, record_id=payload.get("id"))
+            )
+            return
+        by_trace = {index: payload for index, payload in chunk}
+        for obj in body.get("results") or ():
+            trace = obj.get("objectWriteTraceId")
+            if trace is not None and int(trace) in by_trace:
+                results[int(trace)] = WriteResult(record=mappers.to_record(obj, specs))
+            elif action == "update":
+                # Without a trace id, an update result still names its record.
+                for index, payload in chunk:
+                    if payload.get("id") == str(obj.get("id")):
+                        results[index] = WriteResult(record=mappers.to_record(obj, specs))
+        for error in body.get("errors") or ():
+            context = error.get("context") or {}
+            traces = [int(t) for t in context.get("objectWriteTraceId") or () if t.isdigit()]
+            ids = [str(i) for i in context.get("ids") or ()]
+            targets = [t for t in traces if t in by_trace] or [
+                index for index, payload in chunk if payload.get("id") in ids
+            ]
+            for index in targets:
+                if results[index] is None:
+                    record_id = by_trace[index].get("id")
+                    results[index] = WriteResult(
+                        error=_batch_error(error, call=call, status=status, record_id=record_id)
+                    )
+
+    def _call(self, object_type: str, action: str) -> str:
+        return f"POST /crm/v3/objects/{object_type}/batch/{action}"
+
+    def _refused(
+        self, message: str, object_type: str, action: str, record_id: str | None = None
+    ) -> RecordError:
+        return RecordError(
+            message, record_id=record_id, system=SYSTEM, call=self._call(object_type, action)
+        )
+
+    def _missing(self, object_type: str, action: str, record_id: str | None = None) -> WriteResult:
+        return WriteResult(
+            error=self._refused(
+                "HubSpot answered without a result or an error for this record",
+                object_type,
+                action,
+                record_id,
+            )
+        )
+
+    # -- webhooks --------------------------------------------------------------------------
+
+    def parse_webhook(
+        self, request: WebhookRequest, secret: str, *, now: float | None = None
+    ) -> WebhookResult:
+        webhooks.verify(request, secret, now=now)
+        return webhooks.parse(request.body)
+
+
+def _read_cursor(cursor: Cursor | None) -> tuple[int | None, set[str]]:
+    if not cursor:
+        return None, set()
+    since = cursor.get("since")
+    ids = cursor.get("ids") or []
+    if since is not None and (isinstance(since, bool) or not isinstance(since, int)):
+        raise ConfigurationError(f"invalid HubSpot cursor: since={since!r}")
+    if not isinstance(ids, list):
+        raise ConfigurationError("invalid HubSpot cursor: ids must be a list")
+    return since, {str(i) for i in ids}
+
+
+def _modified_ms(obj: dict[str, Any], prop: str) -> int | None:
+    value = (obj.get("properties") or {}).get(prop) or obj.get("updatedAt")
+    moment = mappers.parse_timestamp(value) if value else None
+    return mappers.to_ms(moment) if moment else None
+
+
+def _chunks_without_duplicate_ids(
+    pending: list[tuple[int, dict[str, Any]]],
+) -> list[list[tuple[int, dict[str, Any]]]]:
+    """Batches of <= 100 in input order; a repeated id starts a new batch (HubSpot refuses
+    duplicate ids within one batch update)."""
+    chunks: list[list[tuple[int, dict[str, Any]]]] = []
+    current: list[tuple[int, dict[str, Any]]] = []
+    ids: set[str] = set()
+    for item in pending:
+        record_id = item[1].get("id")
+        if len(current) >= BATCH_MAX or (record_id is not None and record_id in ids):
+            chunks.append(current)
+            current, ids = [], set()
+        current.append(item)
+        if record_id is not None:
+            ids.add(record_id)
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+CONNECTOR = HubSpotConnector
