@@ -46,7 +46,7 @@ class ZendeskClient:
         rate_limiter: RateLimiter | None = None,
         on_call: CallObserver | None = None,
         budget_key: str | None = None,
-        job_poll_interval: float = 0.5,
+        job_poll_interval: float = 0.25,
         job_poll_max: float = 5.0,
         job_timeout: float = 120.0,
         **http_options: Any,
@@ -182,21 +182,31 @@ class ZendeskClient:
     def create_many(self, object_type: str, payloads: list[dict[str, Any]]) -> dict[str, Any]:
         """POST /api/v2/{type}/create_many.json; returns the finished job status.
 
-        Not retried after it may have reached Zendesk (idempotent=False): a second job would
-        create every record twice.
+        A 400/422 for the whole request raises RecordError (the caller fails every record of
+        the batch with it). Not retried after it may have reached Zendesk (idempotent=False):
+        a second job would create every record twice.
         """
         path, root, _ = COLLECTIONS[object_type]
         job = self.http.json(
-            self.http.post(f"{path}/create_many.json", json_body={root: payloads}, idempotent=False)
+            self.http.post(
+                f"{path}/create_many.json",
+                json_body={root: payloads},
+                idempotent=False,
+                per_record=True,
+            )
         )["job_status"]
         return self.wait_for_job(job)
 
     def update_many(self, object_type: str, payloads: list[dict[str, Any]]) -> dict[str, Any]:
-        """PUT /api/v2/{type}/update_many.json with each item's `id`; the finished job."""
+        """PUT /api/v2/{type}/update_many.json with each item's `id`; the finished job.
+
+        A 400/422 for the whole request raises RecordError, as for create_many.
+        """
         path, root, _ = COLLECTIONS[object_type]
-        job = self.http.json(self.http.put(f"{path}/update_many.json", json_body={root: payloads}))[
-            "job_status"
-        ]
+        answer = self.http.put(
+            f"{path}/update_many.json", json_body={root: payloads}, per_record=True
+        )
+        job = self.http.json(answer)["job_status"]
         return self.wait_for_job(job)
 
     def destroy_many(self, object_type: str, ids: Sequence[str]) -> dict[str, Any]:

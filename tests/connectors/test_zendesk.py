@@ -279,6 +279,21 @@ def test_batches_are_split_at_one_hundred(sandbox: Sandbox) -> None:
     }
 
 
+def test_a_refused_batch_request_fails_each_of_its_records(sandbox: Sandbox) -> None:
+    seed(sandbox)
+    sandbox.admin.queue_fault("zendesk", status=422, method="POST")
+    zendesk = connect(sandbox)
+
+    results = zendesk.create("tickets", [{"subject": "a", "description": "a"}] * 2)
+    retried = zendesk.create("tickets", [{"subject": "b", "description": "b"}])
+
+    assert [(r.ok, r.error.status if r.error else None) for r in results] == [
+        (False, 422),
+        (False, 422),
+    ]
+    assert retried[0].ok
+
+
 def test_closed_ticket_refuses_its_update_alone(sandbox: Sandbox) -> None:
     seed(sandbox)
     zendesk = connect(sandbox)
