@@ -1,0 +1,105 @@
+"""The trail every run leaves: one SyncRun per run, one SyncEvent per record action."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from apps.core.models import WorkspaceScopedModel
+
+SIDES = [("a", "A"), ("b", "B")]
+
+
+class SyncRun(WorkspaceScopedModel):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        PARTIAL = "partial", "Succeeded with record errors"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+        HELD = "held", "Held by the safety limit"
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        MANUAL = "manual", "Manual"
+        WEBHOOK = "webhook", "Webhook"
+        RESYNC = "resync", "Full resync"
+        APPROVAL = "approval", "Approval of a held run"
+
+    sync = models.ForeignKey("syncs.Sync", on_delete=models.CASCADE, related_name="runs")
+    trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.MANUAL)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    read_a = models.PositiveIntegerField(default=0)
+    read_b = models.PositiveIntegerField(default=0)
+    created_a = models.PositiveIntegerField(default=0)
+    created_b = models.PositiveIntegerField(default=0)
+    updated_a = models.PositiveIntegerField(default=0)
+    updated_b = models.PositiveIntegerField(default=0)
+    unchanged_a = models.PositiveIntegerField(default=0)
+    unchanged_b = models.PositiveIntegerField(default=0)
+    deleted_a = models.PositiveIntegerField(default=0)
+    deleted_b = models.PositiveIntegerField(default=0)
+    conflicts_a = models.PositiveIntegerField(default=0)
+    conflicts_b = models.PositiveIntegerField(default=0)
+    errors_a = models.PositiveIntegerField(default=0)
+    errors_b = models.PositiveIntegerField(default=0)
+    api_calls = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    # For a held run: who approved or cancelled it, and when.
+    decision = models.CharField(max_length=10, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["sync", "-created_at"], name="run_sync_recent")]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} of {self.sync_id} ({self.status})"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+class SyncEvent(models.Model):
+    class Action(models.TextChoices):
+        CREATED = "created", "Created"
+        UPDATED = "updated", "Updated"
+        MATCHED = "matched", "Matched"
+        UNLINKED = "unlinked", "Unlinked"
+        DELETED = "deleted", "Deleted"
+        CONFLICT = "conflict", "Conflict"
+        ERROR = "error", "Error"
+        SKIPPED = "skipped", "Skipped"
+
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="events")
+    sync = models.ForeignKey("syncs.Sync", on_delete=models.CASCADE, related_name="+")
+    action = models.CharField(max_length=10, choices=Action.choices)
+    side = models.CharField(max_length=1, choices=SIDES)
+    record_id_a = models.CharField(max_length=255, blank=True)
+    record_id_b = models.CharField(max_length=255, blank=True)
+    # {field: {"before": v, "after": v}} (or the conflict's base/a/b/decision).
+    changes = models.JSONField(default=dict, blank=True)
+    message = models.TextField(blank=True)
+    code = models.CharField(max_length=30, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["sync", "record_id_a"], name="event_sync_a"),
+            models.Index(fields=["sync", "record_id_b"], name="event_sync_b"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.record_id_a or '-'}/{self.record_id_b or '-'}"

@@ -1,0 +1,117 @@
+"""What the engine reports, and the protocol a run recorder implements.
+
+`apps.runs` implements the protocol with database rows (SyncRun, SyncEvent); `syncs` never
+imports it: whoever starts a run passes the recorder in. `CountingRecorder` keeps
+everything in memory and is the default when nobody cares to keep a trail.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class Action(enum.StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    MATCHED = "matched"
+    UNLINKED = "unlinked"
+    DELETED = "deleted"
+    CONFLICT = "conflict"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+
+class Outcome(enum.StrEnum):
+    SUCCEEDED = "succeeded"
+    PARTIAL = "partial"  # finished, with per-record errors
+    FAILED = "failed"
+    HELD = "held"  # the safety limit stopped it before writing
+
+
+# The counter each action adds to, on the event's side.
+COUNTER_OF_ACTION = {
+    Action.CREATED: "created",
+    Action.UPDATED: "updated",
+    Action.DELETED: "deleted",
+    Action.CONFLICT: "conflicts",
+    Action.ERROR: "errors",
+}
+COUNTERS = ("read", "created", "updated", "unchanged", "deleted", "conflicts", "errors")
+
+
+@dataclass(frozen=True)
+class EngineEvent:
+    """One record action. `side` is where it happened (or, for matches, conflicts and
+    skips, the side whose change led to it). `changes` maps a field to before/after."""
+
+    action: Action
+    side: str
+    record_id_a: str | None = None
+    record_id_b: str | None = None
+    changes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    message: str = ""
+    code: str = ""  # a machine-readable reason: "ambiguous", "stale", "policy", ...
+
+
+@dataclass
+class RunReport:
+    """How a run ended. `counters` maps "read_a", "created_b", ... to numbers."""
+
+    outcome: Outcome
+    counters: Counter[str] = field(default_factory=Counter)
+    api_calls: int = 0
+    error: str = ""
+    held_reason: str = ""
+
+    def count(self, name: str, side: str) -> int:
+        return self.counters[f"{name}_{side}"]
+
+
+class Recorder(Protocol):
+    """Receives everything a run does. Implementations must not raise on reporting."""
+
+    def started(self, *, trigger: str) -> None: ...
+
+    def event(self, event: EngineEvent) -> None: ...
+
+    def api_call(self, side: str) -> None: ...
+
+    def checkpoint(self) -> None:
+        """Everything reported so far belongs to stored state; persist it now."""
+
+    def finished(self, report: RunReport) -> None: ...
+
+
+class CountingRecorder:
+    """Keeps events and counters in memory (tests, previews, callers without a trail)."""
+
+    def __init__(self) -> None:
+        self.events: list[EngineEvent] = []
+        self.counters: Counter[str] = Counter()
+        self.api_calls = 0
+        self.trigger = ""
+        self.report: RunReport | None = None
+
+    def started(self, *, trigger: str) -> None:
+        self.trigger = trigger
+
+    def event(self, event: EngineEvent) -> None:
+        self.events.append(event)
+        counter = COUNTER_OF_ACTION.get(event.action)
+        if counter:
+            self.counters[f"{counter}_{event.side}"] += 1
+
+    def api_call(self, side: str) -> None:
+        self.api_calls += 1
+
+    def checkpoint(self) -> None:
+        return None
+
+    def finished(self, report: RunReport) -> None:
+        self.report = report
+
+    def of(self, action: Action) -> list[EngineEvent]:
+        return [e for e in self.events if e.action is action]

@@ -1,0 +1,250 @@
+"""Syncs: what is joined to what, how fields map, and the state of every linked pair.
+
+No behaviour lives here (see services.py and engine/); the choices are the engine's enums so
+that the ORM and the pure planner can never disagree on a value.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from apps.core.models import TimeStampedModel, WorkspaceScopedModel
+from apps.syncs.engine.filters import Operator
+from apps.syncs.engine.plan import (
+    ConflictPolicy,
+    DeletePolicy,
+    Direction,
+    InitialPolicy,
+    LinkStatus,
+)
+from apps.syncs.engine.values import Kind
+
+MIN_INTERVAL_SECONDS = 10
+
+
+def _choices(enum_cls: type) -> list[tuple[str, str]]:
+    return [(m.value, m.value.replace("_", " ")) for m in enum_cls]
+
+
+class Sync(WorkspaceScopedModel):
+    name = models.CharField(max_length=120)
+    connection_a = models.ForeignKey(
+        "connections.Connection", on_delete=models.PROTECT, related_name="+"
+    )
+    object_type_a = models.CharField(max_length=100)
+    connection_b = models.ForeignKey(
+        "connections.Connection", on_delete=models.PROTECT, related_name="+"
+    )
+    object_type_b = models.CharField(max_length=100)
+    enabled = models.BooleanField(default=False)
+    interval_seconds = models.PositiveIntegerField(default=300)
+    # [{"a": field on A, "b": field on B, "normalise": "email"|"trim"|"exact"}, ...]
+    match_rule = models.JSONField(default=list, blank=True)
+    conflict_policy = models.CharField(
+        max_length=10, choices=_choices(ConflictPolicy), default=ConflictPolicy.MANUAL
+    )
+    initial_policy = models.CharField(
+        max_length=10, choices=_choices(InitialPolicy), default=InitialPolicy.CONFLICT
+    )
+    delete_policy = models.CharField(
+        max_length=10, choices=_choices(DeletePolicy), default=DeletePolicy.UNLINK
+    )
+    # A run that would change or delete more than this share of the linked records, or more
+    # than this many records, is held before writing. Null switches that half off.
+    safety_limit_share = models.FloatField(null=True, blank=True, default=0.5)
+    safety_limit_count = models.PositiveIntegerField(null=True, blank=True, default=500)
+
+    # Paused: the dispatcher skips the sync and sync_run refuses it until resumed.
+    paused_reason = models.TextField(blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    # A held mass change waiting for run_approve/run_cancel: what it would do.
+    held_change = models.JSONField(null=True, blank=True)
+    # Set when mappings change: the next run reads everything, not just the feed.
+    resync_requested = models.BooleanField(default=False)
+
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    next_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="sync_name_unique"),
+            models.CheckConstraint(
+                condition=Q(interval_seconds__gte=MIN_INTERVAL_SECONDS),
+                name="sync_interval_at_least_10s",
+            ),
+            models.CheckConstraint(
+                condition=Q(safety_limit_share__isnull=True)
+                | Q(safety_limit_share__gt=0, safety_limit_share__lte=1),
+                name="sync_safety_share_in_range",
+            ),
+        ]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def paused(self) -> bool:
+        return bool(self.paused_reason)
+
+    @property
+    def awaiting_approval(self) -> bool:
+        return self.held_change is not None
+
+
+class FieldMapping(TimeStampedModel):
+    sync = models.ForeignKey(Sync, on_delete=models.CASCADE, related_name="mappings")
+    field_a = models.CharField(max_length=200)
+    field_b = models.CharField(max_length=200)
+    direction = models.CharField(max_length=10, choices=_choices(Direction), default=Direction.BOTH)
+    # Conversion kinds, from field discovery unless set explicitly (a text field holding
+    # dates may be treated as a date). Options: the enum options discovery reported.
+    kind_a = models.CharField(max_length=12, choices=_choices(Kind), blank=True)
+    kind_b = models.CharField(max_length=12, choices=_choices(Kind), blank=True)
+    options_a = models.JSONField(default=list, blank=True)
+    options_b = models.JSONField(default=list, blank=True)
+    # {"value on A": "value on B"} and the reverse; empty: no value map.
+    value_map_a_to_b = models.JSONField(default=dict, blank=True)
+    value_map_b_to_a = models.JSONField(default=dict, blank=True)
+    # Written instead of an empty value (in the target side's terms); null: none.
+    default_a = models.JSONField(null=True, blank=True)
+    default_b = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        arrow = {"both": "<->", "a_to_b": "->", "b_to_a": "<-"}[self.direction]
+        return f"{self.field_a} {arrow} {self.field_b}"
+
+
+class Filter(TimeStampedModel):
+    sync = models.ForeignKey(Sync, on_delete=models.CASCADE, related_name="filters")
+    side = models.CharField(max_length=1, choices=[("a", "A"), ("b", "B")])
+    field = models.CharField(max_length=200)
+    operator = models.CharField(max_length=10, choices=_choices(Operator))
+    value = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.side.upper()}.{self.field} {self.operator} {self.value!r}"
+
+
+ACTIVE = [
+    s.value for s in (LinkStatus.LINKED, LinkStatus.PENDING_CREATE_A, LinkStatus.PENDING_CREATE_B)
+]
+
+
+class RecordLink(TimeStampedModel):
+    """A pair of records kept in agreement, or one side of a pair being created."""
+
+    sync = models.ForeignKey(Sync, on_delete=models.CASCADE, related_name="links")
+    # NULL, not "", while a create is pending: unique constraints ignore NULLs.
+    a_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    b_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    status = models.CharField(
+        max_length=20, choices=_choices(LinkStatus), default=LinkStatus.LINKED
+    )
+    # {mapping id: {"a": value on A, "b": value on B}} when the pair last agreed.
+    base = models.JSONField(default=dict, blank=True)
+    a_version = models.CharField(max_length=100, blank=True)
+    b_version = models.CharField(max_length=100, blank=True)
+    a_modified_at = models.DateTimeField(null=True, blank=True)
+    b_modified_at = models.DateTimeField(null=True, blank=True)
+    # For a pending create: the values sent, to recognise the record after a crash.
+    pending_fields = models.JSONField(null=True, blank=True)
+    reason = models.TextField(blank=True)  # why it was unlinked or marked deleted
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sync", "a_id"],
+                condition=Q(status__in=ACTIVE),
+                name="link_a_once",
+            ),
+            models.UniqueConstraint(
+                fields=["sync", "b_id"],
+                condition=Q(status__in=ACTIVE),
+                name="link_b_once",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["sync", "a_id"], name="link_sync_a"),
+            models.Index(fields=["sync", "b_id"], name="link_sync_b"),
+            models.Index(fields=["sync", "status"], name="link_sync_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.a_id or '?'} <-> {self.b_id or '?'} ({self.status})"
+
+
+class SyncCursor(TimeStampedModel):
+    sync = models.ForeignKey(Sync, on_delete=models.CASCADE, related_name="cursors")
+    side = models.CharField(max_length=1, choices=[("a", "A"), ("b", "B")])
+    value = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["sync", "side"], name="one_cursor_per_side")]
+
+    def __str__(self) -> str:
+        return f"{self.sync_id}/{self.side}: {self.value}"
+
+
+class Conflict(WorkspaceScopedModel):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+        DISMISSED = "dismissed", "Dismissed"  # the link went away while it was open
+
+    class Resolution(models.TextChoices):
+        A = "a", "Value on A"
+        B = "b", "Value on B"
+        CUSTOM = "custom", "Custom value"
+        CONVERGED = "converged", "Both sides came to agree"
+
+    sync = models.ForeignKey(Sync, on_delete=models.CASCADE, related_name="conflicts")
+    link = models.ForeignKey(RecordLink, on_delete=models.CASCADE, related_name="conflicts")
+    mapping = models.ForeignKey(FieldMapping, on_delete=models.CASCADE, related_name="+")
+    base = models.JSONField(null=True, blank=True)  # {"a": v, "b": v}; null: first sync
+    value_a = models.JSONField(null=True, blank=True)
+    value_b = models.JSONField(null=True, blank=True)
+    detected_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    resolution = models.CharField(max_length=10, choices=Resolution.choices, blank=True)
+    custom_value = models.JSONField(null=True, blank=True)
+    # Set when the sync's conflict policy decided (prefer_a, prefer_b, newest).
+    decided_by_policy = models.CharField(max_length=10, blank=True)
+    reason = models.TextField(blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["link", "mapping"],
+                condition=Q(status="open"),
+                name="one_open_conflict_per_field",
+            )
+        ]
+        ordering = ["-detected_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"conflict on {self.mapping} ({self.status})"
+
+    @property
+    def losing_value(self) -> object:
+        """The value that lost a policy decision (None for open or manual ones)."""
+        if self.resolution == self.Resolution.A:
+            return self.value_b
+        if self.resolution == self.Resolution.B:
+            return self.value_a
+        return None

@@ -1,0 +1,127 @@
+"""Factories for engine tests: a workspace, memory connections, a sync with mappings.
+
+Two memory stores stand for two systems: "crm" (side A, object type "contacts") and "desk"
+(side B, object type "users"), with fields of every conversion kind.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.contrib.auth import get_user_model
+
+from apps.accounts.models import Workspace
+from apps.accounts.services import workspace_create
+from apps.connections.models import Connection
+from apps.syncs.models import FieldMapping, Sync
+from apps.syncs.services import sync_create
+from connectors.base import FieldOption, FieldSpec, FieldType
+from connectors.memory.connector import MemoryStore, store_for
+
+MEMORY_URL = "http://127.0.0.1/memory"
+_seq = itertools.count(1)
+
+
+def _options(*values: str) -> tuple[FieldOption, ...]:
+    return tuple(FieldOption(v, v.title()) for v in values)
+
+
+CRM_FIELDS = [
+    FieldSpec("email", "Email", FieldType.EMAIL, required=True),
+    FieldSpec("name", "Name", FieldType.STRING),
+    FieldSpec("phone", "Phone", FieldType.STRING),
+    FieldSpec("status", "Status", FieldType.ENUM, options=_options("open", "closed")),
+    FieldSpec("score", "Score", FieldType.NUMBER),
+    FieldSpec("vip", "VIP", FieldType.BOOLEAN),
+    FieldSpec("renewal", "Renewal", FieldType.DATE),
+    FieldSpec("owner", "Owner", FieldType.USER),
+    FieldSpec("tags", "Tags", FieldType.MULTI_ENUM, options=_options("a", "b", "c")),
+    FieldSpec("region", "Region", FieldType.STRING),
+    FieldSpec("created", "Created", FieldType.DATETIME, writable=False),
+]
+DESK_FIELDS = [
+    FieldSpec("email", "Email", FieldType.EMAIL, required=True),
+    FieldSpec("full_name", "Full name", FieldType.STRING),
+    FieldSpec("phone", "Phone", FieldType.STRING),
+    FieldSpec("state", "State", FieldType.ENUM, options=_options("To Do", "Done")),
+    FieldSpec("score", "Score", FieldType.STRING),
+    FieldSpec("vip", "VIP", FieldType.BOOLEAN),
+    FieldSpec("renewal", "Renewal", FieldType.DATETIME),
+    FieldSpec("owner", "Owner", FieldType.USER),
+    FieldSpec("labels", "Labels", FieldType.MULTI_ENUM, options=_options("a", "b", "c")),
+    FieldSpec("notes", "Notes", FieldType.TEXT),
+    FieldSpec("ticket_count", "Tickets", FieldType.INTEGER, writable=False),
+]
+
+STATUS_MAP = {"open": "To Do", "closed": "Done"}
+STATUS_BACK = {"To Do": "open", "Done": "closed"}
+BASIC_MAPPINGS: list[dict[str, Any]] = [
+    {"field_a": "email", "field_b": "email"},
+    {"field_a": "name", "field_b": "full_name"},
+    {"field_a": "phone", "field_b": "phone"},
+]
+
+
+def user(email: str | None = None) -> Any:
+    email = email or f"user{next(_seq)}@example.com"
+    return get_user_model().objects.create_user(username=email, email=email, password="x" * 12)
+
+
+def workspace(name: str = "Acme") -> Workspace:
+    return workspace_create(name=name, owner=user())
+
+
+def stores(
+    *, normalise_a: bool = False, normalise_b: bool = False
+) -> tuple[MemoryStore, MemoryStore]:
+    """Two fresh stores with the standard schemas (unique names per call)."""
+    n = next(_seq)
+    crm = store_for(f"crm{n}", normalise=normalise_a)
+    crm.define("contacts", CRM_FIELDS)
+    desk = store_for(f"desk{n}", normalise=normalise_b)
+    desk.define("users", DESK_FIELDS)
+    return crm, desk
+
+
+def memory_connection(ws: Workspace, store: MemoryStore, *, page_size: int = 100) -> Connection:
+    return Connection.objects.create(
+        workspace=ws,
+        name=f"{store.name} connection",
+        kind="memory",
+        config={"base_url": MEMORY_URL, "store": store.name, "page_size": page_size},
+    )
+
+
+def sync(
+    ws: Workspace,
+    crm: MemoryStore,
+    desk: MemoryStore,
+    *,
+    mappings: Sequence[Mapping[str, Any]] = BASIC_MAPPINGS,
+    match_rule: Sequence[Mapping[str, Any]] = ({"a": "email", "b": "email"},),
+    filters: Sequence[Mapping[str, Any]] = (),
+    page_size: int = 100,
+    **settings: Any,
+) -> Sync:
+    """A sync crm/contacts (A) <-> desk/users (B). Safety limit off unless given."""
+    settings.setdefault("safety_limit_share", None)
+    settings.setdefault("safety_limit_count", None)
+    settings.setdefault("enabled", True)
+    return sync_create(
+        workspace=ws,
+        name=f"sync {next(_seq)}",
+        connection_a=memory_connection(ws, crm, page_size=page_size),
+        object_type_a="contacts",
+        connection_b=memory_connection(ws, desk, page_size=page_size),
+        object_type_b="users",
+        mappings=mappings,
+        match_rule=match_rule,
+        filters=filters,
+        **settings,
+    )
+
+
+def mapping(s: Sync, field_a: str) -> FieldMapping:
+    return s.mappings.get(field_a=field_a)
