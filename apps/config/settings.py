@@ -110,6 +110,8 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.accounts",
     "apps.connections",
+    "apps.syncs",
+    "apps.runs",
     "apps.webhooks",
     "apps.dashboard",
 ]
