@@ -48,6 +48,7 @@ from connectors.errors import (
     RecordError,
     TransientError,
 )
+from connectors.http import HttpClient
 from connectors.zendesk import mappers, webhooks
 from connectors.zendesk.client import BATCH_SIZE, COLLECTIONS, ZendeskClient
 
@@ -120,7 +121,7 @@ class ZendeskConfig(ConnectorConfig):
 
 class ZendeskConnector(Connector):
     """See the module docstring. `http_options` go to connectors.http.HttpClient (and
-    `job_poll_interval`/`job_timeout` to the job poller); `export_page_size` is the
+    `job_poll_interval`/`job_timeout` to the job poller); `page_size` is the
     incremental export's per_page (Zendesk's maximum, 1000, by default)."""
 
     kind: ClassVar[str] = "zendesk"
@@ -133,16 +134,16 @@ class ZendeskConnector(Connector):
         config: ConnectorConfig,
         *,
         http_options: dict[str, Any] | None = None,
-        export_page_size: int = 1000,
+        page_size: int = 1000,
         wall_clock: Callable[[], float] = time.time,
         **kwargs: Any,
     ) -> None:
         super().__init__(config, **kwargs)
         if not isinstance(config, ZendeskConfig):
             raise ConfigurationError("ZendeskConnector needs a ZendeskConfig")
-        if not 1 <= export_page_size <= 1000:
-            raise ConfigurationError("export_page_size must be between 1 and 1000")
-        self.export_page_size = export_page_size
+        if not 1 <= page_size <= 1000:
+            raise ConfigurationError("page_size must be between 1 and 1000")
+        self.page_size = page_size
         self._wall_clock = wall_clock
         self.client = ZendeskClient(
             config.base_url,
@@ -153,6 +154,11 @@ class ZendeskConnector(Connector):
             **(http_options or {}),
         )
         self._schemas: dict[str, mappers.Schema] = {}
+
+    @property
+    def http(self) -> HttpClient:
+        """The HttpClient under this connector (tests tune its retry policy through it)."""
+        return self.client.http
 
     def close(self) -> None:
         self.client.close()
@@ -214,7 +220,7 @@ class ZendeskConnector(Connector):
         after = state.get("after_cursor")
         if after is not None and not isinstance(after, str):
             raise ConfigurationError(f"invalid Zendesk cursor {state!r}")
-        params: dict[str, Any] = {"per_page": self.export_page_size}
+        params: dict[str, Any] = {"per_page": self.page_size}
         if after:
             params["cursor"] = after
         else:
@@ -245,12 +251,12 @@ class ZendeskConnector(Connector):
             yield ChangePage(records, dict(state), has_more=not end)
             if end:
                 return
-            params = {"per_page": self.export_page_size, "cursor": next_after}
+            params = {"per_page": self.page_size, "cursor": next_after}
 
     def _time_export(self, schema: mappers.Schema, state: Cursor) -> Iterator[ChangePage]:
         start = self._start_time(state)
         while True:
-            params = {"start_time": start, "per_page": self.export_page_size}
+            params = {"start_time": start, "per_page": self.page_size}
             try:
                 data = self.client.incremental_time("organizations", params)
             except FatalError as exc:

@@ -334,6 +334,11 @@ class ZendeskSandbox(VendorSandbox):
     # -- seed ------------------------------------------------------------------------------
 
     def seed(self, seed: int, counts: Mapping[str, int] | None = None) -> None:
+        """Organizations, users (a tenth agents) and tickets over the last three months.
+
+        `counts` keys: organizations (12), users (40), tickets (120), and among the tickets
+        closed_tickets (15%) and deleted_tickets (one in 40).
+        """
         self.reset()
         counts = {"organizations": 12, "users": 40, "tickets": 120, **(counts or {})}
         fake = FakeData(seed)
@@ -410,8 +415,7 @@ class ZendeskSandbox(VendorSandbox):
             ("open", 30),
             ("pending", 15),
             ("hold", 5),
-            ("solved", 30),
-            ("closed", 15),
+            ("solved", 45),
         )
         products = (
             "product_billing",
@@ -420,7 +424,10 @@ class ZendeskSandbox(VendorSandbox):
             "product_reports",
             "product_sso",
         )
-        for n in range(counts["tickets"]):
+        tickets: list[dict[str, Any]] = []
+        closed_tickets = counts.get("closed_tickets", counts["tickets"] * 15 // 100)
+        deleted_tickets = counts.get("deleted_tickets", counts["tickets"] // 40)
+        for _ in range(counts["tickets"]):
             requester, org_id = fake.choice(end_users) if end_users else (ADMIN_ID, None)
             status = fake.weighted(statuses)
             created = fake.timestamp(horizon, latest)
@@ -451,8 +458,15 @@ class ZendeskSandbox(VendorSandbox):
                 created,
                 fake.timestamp(created, latest),
             )
-            if n % 40 == 39:
-                ticket["status"] = "deleted"  # a few tombstones, as a real account has
+            tickets.append(ticket)
+        # Some tickets are closed (updates refused) and a few deleted (tombstones in the
+        # export), as in a real account; the counts can be set for tests that write.
+        shuffled = fake.random.sample(tickets, len(tickets))
+        closing = [t for t in shuffled if t["assignee_id"] is not None][:closed_tickets]
+        for ticket in closing:
+            ticket["status"] = "closed"
+        for ticket in [t for t in shuffled if t["status"] != "closed"][:deleted_tickets]:
+            ticket["status"] = "deleted"
         # Number the export stream in time order, so that it matches updated_at.
         everything = [
             (r["_ts"], object_type, r["id"], r)
@@ -1838,7 +1852,9 @@ def contract() -> ContractCase:
         },
         update=update,
         stale_after=webhooks.REPLAY_WINDOW,
-        seed_counts={"tickets": 12, "users": 10, "organizations": 3},
+        # No closed tickets: the suite updates records it picks by position, and a closed
+        # ticket refuses updates (tests/connectors/test_zendesk.py covers that).
+        seed_counts={"tickets": 12, "users": 10, "organizations": 3, "closed_tickets": 0},
         # The contract suite reads right after it writes; the lag has its own tests.
         sandbox_settings={"export_lag_seconds": 0},
         write_method="POST",

@@ -68,7 +68,7 @@ def test_cursor_export_pages_until_end_of_stream_and_resumes_after_cursor(
     sandbox: Sandbox,
 ) -> None:
     seed(sandbox)
-    zendesk = connect(sandbox, export_page_size=10)
+    zendesk = connect(sandbox, page_size=10)
 
     pages = list(zendesk.changes("tickets", None))
 
@@ -97,7 +97,7 @@ def test_cursor_export_pages_until_end_of_stream_and_resumes_after_cursor(
 def test_writes_between_pages_are_read_later_never_skipped(sandbox: Sandbox) -> None:
     seed(sandbox)
     sandbox.admin.configure("zendesk", export_lag_seconds=0)
-    zendesk = connect(sandbox, export_page_size=10)
+    zendesk = connect(sandbox, page_size=10)
     stream = zendesk.changes("tickets", None)
 
     first = next(stream)
@@ -423,7 +423,7 @@ def test_deleted_users_are_tombstones_and_organizations_are_reconciled_by_ids(
 def test_organization_export_extends_a_page_to_the_end_of_its_second(sandbox: Sandbox) -> None:
     seed(sandbox, organizations=0)
     sandbox.admin.configure("zendesk", export_lag_seconds=0)
-    zendesk = connect(sandbox, export_page_size=2)
+    zendesk = connect(sandbox, page_size=2)
     made = zendesk.create("organizations", [{"name": f"Same Second {n}"} for n in range(5)])
     ids = [r.record.id for r in made if r.record]
 
