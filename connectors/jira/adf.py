@@ -389,14 +389,21 @@ def _inline_nodes(line: str) -> list[Node]:
         else:
             href, label, end = match["href"], match["label"], match.end()
         _text(nodes, line[position : match.start()])
-        nodes.append(
-            {"type": "text", "text": label, "marks": [{"type": "link", "attrs": {"href": href}}]}
-        )
+        _text(nodes, label, [{"type": "link", "attrs": {"href": href}}])
         position = end
     _text(nodes, line[position:])
     return nodes
 
 
-def _text(nodes: list[Node], text: str) -> None:
-    if text:  # ADF forbids empty text nodes
-        nodes.append({"type": "text", "text": text})
+def _text(nodes: list[Node], text: str, marks: list[Node] | None = None) -> None:
+    """Append a text node, merged into the previous one when it has the same marks."""
+    if not text:  # ADF forbids empty text nodes
+        return
+    previous = nodes[-1] if nodes else None
+    if previous is not None and previous["type"] == "text" and previous.get("marks") == marks:
+        previous["text"] += text
+        return
+    node: Node = {"type": "text", "text": text}
+    if marks:
+        node["marks"] = marks
+    nodes.append(node)

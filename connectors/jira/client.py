@@ -148,7 +148,8 @@ class JiraClient:
 
         Answers CreatedIssues: `issues` created (in input order, failures left out) and
         `errors` with `failedElementNumber` (the 0-based input index). When every element
-        fails Jira answers 400 with the same body, which is returned here too. Not retried
+        fails Jira answers 400 with the same body, which is returned here too, as is a 409 or
+        422 ErrorCollection refusing the whole call; `_status` holds the status. Not retried
         after it may have reached Jira (a retry could create the issues twice).
         """
         if len(issues) > BULK_CREATE_MAX:
@@ -156,10 +157,14 @@ class JiraClient:
         response = self.http.post(
             "/rest/api/3/issue/bulk",
             json_body={"issueUpdates": list(issues)},
-            accept=(400,),
+            accept=(400, 409, 422),
             idempotent=False,
         )
-        return self.http.json(response)
+        answer = self.http.json(response)
+        if not isinstance(answer, dict):
+            answer = {"errorMessages": [f"unexpected answer {answer!r:.200}"]}
+        answer["_status"] = response.status_code
+        return answer
 
     def edit(self, issue_id: str, fields: dict[str, Any]) -> None:
         """editIssue: PUT /rest/api/3/issue/{issueIdOrKey}. RecordError for 400/404."""

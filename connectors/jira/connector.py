@@ -52,6 +52,7 @@ from connectors.jira.client import (
     BULK_CREATE_MAX,
     BULK_FETCH_MAX,
     ID_PAGE,
+    SEARCH_PAGE,
     SYSTEM,
     JiraClient,
     error_collection,
@@ -95,6 +96,8 @@ class JiraConnector(Connector):
     label = "Jira Cloud"
     config_class = JiraConfig
     config: JiraConfig
+    page_size = SEARCH_PAGE  # issues per search page (Jira may answer fewer)
+    id_page_size = ID_PAGE  # ids per page in list_ids
 
     def __init__(self, config: ConnectorConfig, **options: Any) -> None:
         super().__init__(config, **options)
@@ -194,7 +197,9 @@ class JiraConnector(Connector):
         high, high_ids = since, set(seen)
         token: str | None = None
         while True:
-            page = self.client.search(jql, self._read_fields(), next_page_token=token)
+            page = self.client.search(
+                jql, self._read_fields(), max_results=self.page_size, next_page_token=token
+            )
             records = []
             for issue in page.get("issues") or []:
                 record = mappers.issue_to_record(issue, fields.values())
@@ -334,7 +339,9 @@ class JiraConnector(Connector):
         jql = f"project = {jql_string(self.config.project_key)} ORDER BY key ASC"
         token: str | None = None
         while True:
-            page = self.client.search(jql, ["id"], max_results=ID_PAGE, next_page_token=token)
+            page = self.client.search(
+                jql, ["id"], max_results=self.id_page_size, next_page_token=token
+            )
             yield [str(issue["id"]) for issue in page.get("issues") or []]
             token = page.get("nextPageToken")
             if page.get("isLast", token is None) or not token:
@@ -367,18 +374,7 @@ class JiraConnector(Connector):
         for start in range(0, len(pending), BULK_CREATE_MAX):
             chunk = pending[start : start + BULK_CREATE_MAX]
             answer = self.client.bulk_create([{"fields": encoded} for _, encoded, _ in chunk])
-            failed: dict[int, RecordError] = {}
-            for error in answer.get("errors") or []:
-                position = error.get("failedElementNumber")
-                if isinstance(position, int) and 0 <= position < len(chunk):
-                    message, field_errors = error_collection(error.get("elementErrors"))
-                    failed[position] = RecordError(
-                        message or "refused by Jira",
-                        fields=field_errors,
-                        system=SYSTEM,
-                        call="POST /rest/api/3/issue/bulk",
-                        status=error.get("status"),
-                    )
+            failed, general = _bulk_errors(answer, len(chunk))
             made = iter(answer.get("issues") or [])
             for position, (index, _, status) in enumerate(chunk):
                 if position in failed:
@@ -386,11 +382,13 @@ class JiraConnector(Connector):
                     continue
                 issue = next(made, None)
                 if issue is None:
+                    # The whole call was refused (no element named): every record shares it.
                     results[index] = WriteResult(
                         error=RecordError(
-                            "Jira reported neither the issue nor an error for this record",
+                            general or "Jira reported neither the issue nor an error for it",
                             system=SYSTEM,
-                            call="POST /rest/api/3/issue/bulk",
+                            call=BULK_CALL,
+                            status=answer.get("_status"),
                         )
                     )
                     continue
@@ -525,6 +523,34 @@ class JiraConnector(Connector):
         self, request: WebhookRequest, secret: str, *, now: float | None = None
     ) -> WebhookResult:
         return webhooks.parse(request, secret, project_key=self.config.project_key, now=now)
+
+
+BULK_CALL = "POST /rest/api/3/issue/bulk"
+
+
+def _bulk_errors(answer: dict[str, Any], size: int) -> tuple[dict[int, RecordError], str]:
+    """Per-element errors by position, and the message of errors that name no element."""
+    failed: dict[int, RecordError] = {}
+    general: list[str] = []
+    for error in answer.get("errors") or []:
+        if not isinstance(error, dict):
+            continue
+        message, field_errors = error_collection(error.get("elementErrors"))
+        position = error.get("failedElementNumber")
+        if isinstance(position, int) and 0 <= position < size:
+            failed[position] = RecordError(
+                message or "refused by Jira",
+                fields=field_errors,
+                system=SYSTEM,
+                call=BULK_CALL,
+                status=error.get("status"),
+            )
+        elif message:
+            general.append(message)
+    message, _ = error_collection(answer)  # a plain ErrorCollection (e.g. 422)
+    if message:
+        general.append(message)
+    return failed, "; ".join(general)
 
 
 def _parse_cursor(cursor: Cursor | None) -> tuple[datetime | None, set[str]]:

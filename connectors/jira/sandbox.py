@@ -1001,7 +1001,7 @@ class JiraSandbox(VendorSandbox):
                 return []
             if not isinstance(raw, list):
                 raise ValueError("Operation value must be a list of options")
-            return sorted({self._option(name, v) for v in raw})
+            return list(dict.fromkeys(self._option(name, v) for v in raw))
         raise ValueError(NOT_SETTABLE.format(name))
 
     def _option(self, field_id: str, raw: Any) -> str:
@@ -1597,7 +1597,7 @@ def _clause(
     if field in ("summary", "description", "text", "customfield_10010", "customfield_10013"):
         if operator not in ("~", "!~"):
             raise JqlError(f"The operator '{operator}' is not supported by the '{name}' field.")
-        phrase = values[0].strip().strip('"').casefold()
+        phrase = _phrase(values[0]).casefold()
 
         def contains(issue: dict[str, Any]) -> bool:
             names = (
@@ -1658,6 +1658,14 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "<": lambda a, b: a < b,
     "<=": lambda a, b: a <= b,
 }
+
+
+def _phrase(value: str) -> str:
+    """The text of a `~` value; a quoted phrase inside the JQL string is unescaped once more."""
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = re.sub(r"\\(.)", r"\1", value[1:-1])
+    return value
 
 
 def _jql_time(text: str, name: str, zone: ZoneInfo) -> float:
