@@ -884,6 +884,25 @@ class _Planner:
             )
             return False
         candidate = free[0]
+        rivals = sorted(
+            r.id
+            for r in self._candidates(other, candidate) or []
+            if r.id != record.id
+            and (side, r.id) not in self.active
+            and r.id not in self.claimed[side]
+        )
+        if rivals:
+            plan.skips.append(
+                Skip(
+                    side,
+                    record.id,
+                    "ambiguous",
+                    f"ambiguous match: {candidate.id} on {other.label} matches this record and "
+                    f"also {', '.join(rivals)} on {side.label}; nothing was linked or created",
+                    (candidate.id,),
+                )
+            )
+            return False
         failing = first_failing(self.spec.filters(other), candidate.fields)
         if failing is not None:
             plan.skips.append(

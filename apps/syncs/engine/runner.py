@@ -271,6 +271,7 @@ class Runner:
             if r.id not in active and not r.deleted and in_scope(self.spec.filters(side), r.fields)
         ]
         candidate_links: list[LinkState] = []
+        own: dict[str, Record] = {}
         if unlinked and self.spec.match_rule:
             pair = self.spec.match_rule[0]
             values = list(
@@ -286,17 +287,34 @@ class Runner:
                 )
                 for record in found:
                     others.setdefault(record.id, record)
+                # The reverse question: does a candidate match other records of this side?
+                back = list(
+                    dict.fromkeys(
+                        r.fields[pair.field(other)]
+                        for r in found
+                        if match_key(r.fields.get(pair.field(other)), pair.normalise) is not None
+                    )
+                )
+                known = {r.id for r in records}
+                if back:
+                    for record in self.connectors[side].find(
+                        self.object_types[side], pair.field(side), back
+                    ):
+                        if record.id not in known:
+                            own[record.id] = record
                 candidate_links = self.store.links_for(other, [r.id for r in found])
+                candidate_links += self.store.links_for(side, list(own))
                 if overlay is not None:
                     candidate_links += overlay.virtual_links(other, [r.id for r in found])
+                    candidate_links += overlay.virtual_links(side, list(own))
         all_links = links + candidate_links
         for link in candidate_links:
             by_key.setdefault(link.key, link)
         inp = PlanInput(
             changed_a=changed if side is Side.A else (),
             changed_b=changed if side is Side.B else (),
-            records_a=others if other is Side.A else {},
-            records_b=others if other is Side.B else {},
+            records_a=others if other is Side.A else own,
+            records_b=others if other is Side.B else own,
             links=all_links,
             conflicts=self.store.open_conflicts(
                 link.key for link in all_links if not isinstance(link.key, tuple)

@@ -1,0 +1,428 @@
+"""The runner against two in-memory systems, through sync_run, with the link store in the DB."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.syncs.engine.recorder import Action, CountingRecorder, Outcome
+from apps.syncs.models import Conflict, RecordLink, SyncCursor
+from apps.syncs.services import mapping_add, sync_run
+from connectors.memory.connector import SimulatedCrash
+from tests.syncs import factories as f
+
+pytestmark = pytest.mark.django_db
+
+STATUS_MAPPING = {
+    "field_a": "status",
+    "field_b": "state",
+    "value_map_a_to_b": f.STATUS_MAP,
+    "value_map_b_to_a": f.STATUS_BACK,
+}
+
+
+def setup(*, normalise_b: bool = False, **kw):
+    ws = f.workspace()
+    crm, desk = f.stores(normalise_b=normalise_b)
+    return f.sync(ws, crm, desk, **kw), crm, desk
+
+
+def run(s, **kw):
+    recorder = CountingRecorder()
+    report = sync_run(s, recorder=recorder, **kw)
+    return report, recorder
+
+
+def only(store, object_type):
+    [record] = store.all(object_type)
+    return record
+
+
+def test_own_writes_coming_back_cost_nothing():
+    s, crm, desk = setup()
+    crm.insert("contacts", {"email": "ann@x.com", "name": "Ann"})
+    run(s)
+    b = only(desk, "users")
+    crm.calls.clear()
+    desk.calls.clear()
+
+    report, recorder = run(s)  # the create on B comes back in B's feed
+
+    assert recorder.events == []
+    assert (crm.writes, desk.writes) == (0, 1)
+    assert set(crm.calls) | set(desk.calls) == {"changes"}
+    assert report.outcome is Outcome.SUCCEEDED
+
+    # ... and as a webhook naming the record: one get, nothing else.
+    desk.calls.clear()
+    _, recorder = run(s, record_ids={"b": [b.id]})
+    assert recorder.events == []
+    assert dict(desk.calls) == {"get": 1}
+    assert desk.writes == 1
+
+
+def test_normalising_system_does_not_start_a_ping_pong():
+    s, crm, desk = setup(
+        normalise_b=True,
+        mappings=[*f.BASIC_MAPPINGS, {"field_a": "renewal", "field_b": "renewal"}],
+    )
+    a = crm.insert("contacts", {"email": "Ann@X.com", "name": "Ann  ", "renewal": "2026-03-01"})
+    run(s)
+    b = only(desk, "users")
+    assert b.fields["email"] == "ann@x.com"
+    assert b.fields["full_name"] == "Ann"
+    assert b.fields["renewal"] == "2026-03-01T00:00:00Z"
+
+    desk.edit("users", b.id, {"renewal": "2026-04-01T10:00:00+02:00"})  # stored as ...08:00Z
+    run(s)
+    assert crm.record("contacts", a.id).fields["renewal"] == "2026-04-01"
+    writes = (crm.writes, desk.writes)
+    for _ in range(3):
+        _, recorder = run(s)
+        assert recorder.events == []
+    assert (crm.writes, desk.writes) == writes
+    assert crm.record("contacts", a.id).fields["email"] == "Ann@X.com"  # A keeps its spelling
+
+
+def _linked_pair(s, crm, desk, **a_fields):
+    fields = {"email": "ann@x.com", "name": "Ann", "phone": "1", **a_fields}
+    a = crm.insert("contacts", fields)
+    run(s)
+    return a, only(desk, "users")
+
+
+def test_both_sides_changed_to_the_same_value_is_no_conflict():
+    s, crm, desk = setup()
+    a, b = _linked_pair(s, crm, desk)
+    crm.edit("contacts", a.id, {"name": "Annie"})
+    desk.edit("users", b.id, {"full_name": "Annie "})
+    writes = (crm.writes, desk.writes)
+    report, recorder = run(s)
+    assert Conflict.objects.count() == 0
+    assert recorder.of(Action.CONFLICT) == []
+    assert (crm.writes, desk.writes) == writes
+
+
+def test_manual_conflict_holds_that_field_only_and_other_fields_still_sync():
+    s, crm, desk = setup()
+    a, b = _linked_pair(s, crm, desk)
+    crm.edit("contacts", a.id, {"name": "Annie", "phone": "2"})
+    desk.edit("users", b.id, {"full_name": "Anna"})
+
+    report, recorder = run(s)
+
+    conflict = Conflict.objects.get()
+    assert (conflict.status, conflict.value_a, conflict.value_b) == ("open", "Annie", "Anna")
+    assert conflict.base == {"a": "Ann", "b": "Ann"}
+    assert conflict.mapping.field_a == "name"
+    assert desk.record("users", b.id).fields == {
+        "email": "ann@x.com",
+        "full_name": "Anna",
+        "phone": "2",
+    }
+    assert crm.record("contacts", a.id).fields["name"] == "Annie"
+    assert report.count("conflicts", "a") == 1
+    # Held: later runs neither write the field nor open a second conflict.
+    run(s)
+    assert Conflict.objects.filter(status="open").count() == 1
+    assert desk.record("users", b.id).fields["full_name"] == "Anna"
+
+
+@pytest.mark.parametrize(
+    ("policy", "name_after", "loser"),
+    [("prefer_a", "Annie", "Anna"), ("prefer_b", "Anna", "Annie")],
+)
+def test_policy_decides_and_the_losing_value_is_kept(policy, name_after, loser):
+    s, crm, desk = setup(conflict_policy=policy)
+    a, b = _linked_pair(s, crm, desk)
+    crm.edit("contacts", a.id, {"name": "Annie"})
+    desk.edit("users", b.id, {"full_name": "Anna"})
+
+    _, recorder = run(s)
+
+    assert crm.record("contacts", a.id).fields["name"] == name_after
+    assert desk.record("users", b.id).fields["full_name"] == name_after
+    conflict = Conflict.objects.get()
+    assert conflict.status == "resolved"
+    assert conflict.decided_by_policy == policy
+    assert conflict.losing_value == loser
+    [event] = recorder.of(Action.CONFLICT)
+    assert repr(loser) in event.message
+
+
+def test_newest_compares_the_systems_modification_times():
+    s, crm, desk = setup(conflict_policy="newest")
+    a, b = _linked_pair(s, crm, desk)
+    crm.edit("contacts", a.id, {"name": "From A"})
+    desk.edit("users", b.id, {"full_name": "From B"})  # later on the shared clock
+    run(s)
+    assert crm.record("contacts", a.id).fields["name"] == "From B"
+
+    desk.edit("users", b.id, {"full_name": "B again"})
+    crm.edit("contacts", a.id, {"name": "A again"})  # now A is the newer
+    run(s)
+    assert desk.record("users", b.id).fields["full_name"] == "A again"
+    assert crm.record("contacts", a.id).modified_at < desk.record("users", b.id).modified_at
+
+
+def test_one_way_field_is_never_written_back():
+    mappings = [
+        {"field_a": "email", "field_b": "email"},
+        {"field_a": "phone", "field_b": "phone", "direction": "a_to_b"},
+        {"field_a": "name", "field_b": "full_name", "direction": "b_to_a"},
+    ]
+    s, crm, desk = setup(mappings=mappings)
+    a, b = _linked_pair(s, crm, desk)
+    assert "full_name" not in b.fields  # b_to_a: not sent on create either
+    desk.edit("users", b.id, {"phone": "999", "full_name": "Desk Name"})
+    run(s)
+    run(s)
+    assert crm.record("contacts", a.id).fields["phone"] == "1"  # never written back
+    assert crm.record("contacts", a.id).fields["name"] == "Desk Name"  # b_to_a flows
+    crm.edit("contacts", a.id, {"phone": "2", "name": "Crm Name"})
+    run(s)
+    assert desk.record("users", b.id).fields["phone"] == "2"
+    assert desk.record("users", b.id).fields["full_name"] == "Desk Name"
+
+
+def test_record_entering_scope_is_matched_or_created_and_leaving_scope_only_unlinks():
+    s, crm, desk = setup(
+        mappings=[*f.BASIC_MAPPINGS],
+        filters=[{"side": "a", "field": "region", "operator": "equals", "value": "EU"}],
+    )
+    a1 = crm.insert("contacts", {"email": "one@x.com", "region": "US"})
+    a2 = crm.insert("contacts", {"email": "two@x.com", "region": "US"})
+    b2 = desk.insert("users", {"email": "TWO@x.com", "full_name": "Two"})
+    run(s)
+    assert len(desk.all("users")) == 1  # out of scope: nothing created
+
+    crm.edit("contacts", a1.id, {"region": "EU"})
+    crm.edit("contacts", a2.id, {"region": "EU"})
+    _, recorder = run(s)
+    assert len(desk.all("users")) == 2  # a1 created, a2 matched to b2
+    assert [e.record_id_b for e in recorder.of(Action.MATCHED)] == [b2.id]
+    assert len(recorder.of(Action.CREATED)) == 1
+    assert crm.record("contacts", a2.id).fields["name"] == "Two"
+
+    crm.edit("contacts", a1.id, {"region": "US"})
+    _, recorder = run(s)
+    assert len(desk.all("users")) == 2  # never deleted
+    assert len(crm.all("contacts")) == 2
+    [unlinked] = recorder.of(Action.UNLINKED)
+    assert unlinked.record_id_a == a1.id
+    assert RecordLink.objects.get(a_id=a1.id).status == "unlinked"
+    crm.edit("contacts", a1.id, {"name": "changed while out of scope"})
+    run(s)
+    assert all(r.fields.get("full_name") != "changed while out of scope" for r in desk.all("users"))
+
+
+@pytest.mark.parametrize(
+    ("initial", "a_name", "b_name", "conflicts"),
+    [("a_wins", "A", "A", 0), ("b_wins", "B", "B", 0), ("conflict", "A", "B", 1)],
+)
+def test_matched_pairs_without_base_follow_the_initial_sync_setting(
+    initial, a_name, b_name, conflicts
+):
+    s, crm, desk = setup(initial_policy=initial)
+    a = crm.insert("contacts", {"email": "m@x.com", "name": "A"})
+    b = desk.insert("users", {"email": "m@x.com", "full_name": "B", "phone": "7"})
+    run(s)
+    assert crm.record("contacts", a.id).fields["name"] == a_name
+    assert desk.record("users", b.id).fields["full_name"] == b_name
+    assert crm.record("contacts", a.id).fields["phone"] == "7"  # filled, never emptied
+    assert Conflict.objects.filter(status="open").count() == conflicts
+
+
+@pytest.mark.parametrize(("initial", "expected"), [("a_wins", "1"), ("b_wins", "2")])
+def test_mapping_added_to_a_running_sync_follows_the_initial_sync_setting(initial, expected):
+    s, crm, desk = setup(initial_policy=initial)
+    a, b = _linked_pair(s, crm, desk)
+    crm.edit("contacts", a.id, {"score": 1})
+    desk.edit("users", b.id, {"score": "2"})
+    run(s)  # not mapped yet: nothing to do
+
+    mapping_add(s, field_a="score", field_b="score")
+    run(s)
+
+    assert crm.record("contacts", a.id).fields["score"] == int(expected)
+    assert desk.record("users", b.id).fields["score"] == expected
+    s.refresh_from_db()
+    assert s.resync_requested is False
+
+
+def test_match_is_normalised_and_ambiguous_candidates_create_nothing():
+    s, crm, desk = setup()
+    b1 = desk.insert("users", {"email": "dup@x.com"})
+    b2 = desk.insert("users", {"email": " DUP@x.com"})
+    a = crm.insert("contacts", {"email": "Dup@X.com "})
+    _, recorder = run(s)
+    assert len(desk.all("users")) == 2
+    ambiguous = [e for e in recorder.of(Action.SKIPPED) if e.code == "ambiguous"]
+    # Each of the three is told why: from A two candidates, from B a shared one.
+    assert [(e.side, e.record_id_a or e.record_id_b) for e in ambiguous] == [
+        ("a", a.id),
+        ("b", b1.id),
+        ("b", b2.id),
+    ]
+    assert b1.id in ambiguous[0].message
+    assert b2.id in ambiguous[0].message
+    assert not RecordLink.objects.exists()
+    _, recorder = run(s)  # nothing changed: no repeated noise, still nothing linked
+    assert recorder.events == []
+    assert not RecordLink.objects.exists()
+
+
+def test_once_linked_a_changed_match_field_does_not_create_a_duplicate():
+    s, crm, desk = setup()
+    a, b = _linked_pair(s, crm, desk)
+    crm.edit("contacts", a.id, {"email": "ann@new.com"})
+    run(s)
+    run(s)
+    assert [r.id for r in desk.all("users")] == [b.id]
+    assert desk.record("users", b.id).fields["email"] == "ann@new.com"
+    assert RecordLink.objects.get().b_id == b.id
+
+
+@pytest.mark.parametrize("after", [False, True])
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_a_crash_at_any_create_never_duplicates(n, after):
+    s, crm, desk = setup()
+    for i in range(3):
+        crm.insert("contacts", {"email": f"c{i}@x.com", "name": f"C{i}"})
+    desk.crash_on_write(n, after=after)
+    with pytest.raises(SimulatedCrash):
+        sync_run(s)
+    assert SyncCursor.objects.filter(sync=s, side="a").count() == 0  # page not stored
+    run(s)
+    run(s)
+    emails = sorted(r.fields["email"] for r in desk.all("users"))
+    assert emails == ["c0@x.com", "c1@x.com", "c2@x.com"]
+    assert RecordLink.objects.filter(status="linked").count() == 3
+    assert not RecordLink.objects.exclude(status="linked").exists()
+
+
+def test_cursor_advances_only_after_the_page_is_stored():
+    s, crm, desk = setup(page_size=2)
+    for i in range(5):
+        crm.insert("contacts", {"email": f"p{i}@x.com"})
+    desk.crash_on_write(3)  # first record of the second page
+    with pytest.raises(SimulatedCrash):
+        sync_run(s)
+    first_page = SyncCursor.objects.get(sync=s, side="a").value
+    assert first_page == {"seq": int(crm.all("contacts")[1].version)}
+    run(s)
+    assert len(desk.all("users")) == 5
+
+
+def test_pages_duplicated_overlapping_or_reordered_change_nothing():
+    s, crm, desk = setup(page_size=2)
+    for store in (crm, desk):
+        store.feed_faults = {"duplicate", "overlap", "reorder"}
+    for i in range(5):
+        crm.insert("contacts", {"email": f"r{i}@x.com", "name": f"R{i}"})
+    run(s)
+    edited = crm.all("contacts")[2]
+    crm.edit("contacts", edited.id, {"name": "edited"})
+    run(s)
+    run(s)
+    assert len(desk.all("users")) == 5
+    assert sorted(r.fields["full_name"] for r in desk.all("users")) == [
+        "R0",
+        "R1",
+        "R3",
+        "R4",
+        "edited",
+    ]
+    assert desk.writes == 6
+
+
+@pytest.mark.parametrize(
+    ("policy", "b_exists", "status"),
+    [("propagate", False, "deleted"), ("unlink", True, "unlinked"), ("ignore", True, "deleted")],
+)
+def test_deletes_follow_the_delete_policy(policy, b_exists, status):
+    s, crm, desk = setup(delete_policy=policy)
+    a, b = _linked_pair(s, crm, desk)
+    crm.remove("contacts", a.id)
+    _, recorder = run(s)
+    assert (desk.record("users", b.id) is not None) is b_exists
+    assert RecordLink.objects.get().status == status
+    if policy == "propagate":
+        assert [e.record_id_b for e in recorder.of(Action.DELETED)] == [b.id]
+    # The survivor's later edits never re-create the deleted record.
+    if b_exists and policy == "ignore":
+        desk.edit("users", b.id, {"full_name": "still here"})
+        run(s)
+        assert crm.all("contacts") == []
+
+
+def test_missing_value_map_entry_or_failed_conversion_is_a_record_error_and_the_run_goes_on():
+    mappings = [
+        *f.BASIC_MAPPINGS,
+        {
+            "field_a": "region",
+            "field_b": "state",
+            "value_map_a_to_b": {"EU": "To Do"},
+            "direction": "a_to_b",
+        },
+        {"field_a": "score", "field_b": "score"},
+    ]
+    s, crm, desk = setup(mappings=mappings)
+    bad = crm.insert("contacts", {"email": "bad@x.com", "region": "US"})
+    good = crm.insert("contacts", {"email": "good@x.com", "region": "EU", "score": 5})
+    report, recorder = run(s)
+    assert report.outcome is Outcome.PARTIAL
+    [error] = recorder.of(Action.ERROR)
+    assert error.record_id_a == bad.id
+    assert error.changes == {"region": {"value": "US"}}
+    assert "'US'" in error.message
+    assert "region" in error.message
+    assert [r.fields["email"] for r in desk.all("users")] == ["good@x.com"]
+    assert desk.all("users")[0].fields["score"] == "5"
+
+    b = desk.all("users")[0]
+    desk.edit("users", b.id, {"score": "lots", "full_name": "Good"})
+    report, recorder = run(s)
+    [error] = recorder.of(Action.ERROR)
+    assert (error.side, error.record_id_b, error.record_id_a) == ("b", b.id, good.id)
+    assert error.changes == {"score": {"value": "lots"}}
+    assert crm.record("contacts", good.id).fields["name"] == "Good"  # the rest synced
+
+
+def test_webhook_run_fetches_only_the_named_records_and_keeps_cursors():
+    s, crm, desk = setup()
+    a, b = _linked_pair(s, crm, desk)
+    cursors = {c.side: c.value for c in SyncCursor.objects.filter(sync=s)}
+    crm.edit("contacts", a.id, {"name": "Hooked"})
+    crm.calls.clear()
+    run(s, record_ids={"a": [a.id]})
+    assert desk.record("users", b.id).fields["full_name"] == "Hooked"
+    assert "changes" not in crm.calls
+    assert {c.side: c.value for c in SyncCursor.objects.filter(sync=s)} == cursors
+    _, recorder = run(s)  # the scheduled run then sees only echoes
+    assert recorder.events == []
+
+
+def test_full_resync_reads_everything_and_writes_nothing_when_in_agreement():
+    s, crm, desk = setup()
+    for i in range(3):
+        crm.insert("contacts", {"email": f"f{i}@x.com"})
+    run(s)
+    writes = desk.writes
+    report, recorder = run(s, full=True)
+    assert report.count("read", "a") == 3
+    assert report.count("read", "b") == 3
+    assert recorder.events == []
+    assert desk.writes == writes
+
+
+def test_refused_write_is_a_record_error_and_others_continue():
+    s, crm, desk = setup()
+    desk.fail("create", when=lambda fields: fields.get("email") == "no@x.com", message="nope")
+    crm.insert("contacts", {"email": "no@x.com"})
+    crm.insert("contacts", {"email": "yes@x.com"})
+    report, recorder = run(s)
+    assert [r.fields["email"] for r in desk.all("users")] == ["yes@x.com"]
+    [error] = recorder.of(Action.ERROR)
+    assert "nope" in error.message
+    assert report.outcome is Outcome.PARTIAL
+    assert not RecordLink.objects.exclude(status="linked").exists()  # pending dropped
