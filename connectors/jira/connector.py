@@ -303,23 +303,40 @@ class JiraConnector(Connector):
         out: dict[str, Record] = {}
         for start in range(0, len(wanted), FIND_CHUNK):
             chunk = wanted[start : start + FIND_CHUNK]
-            for record in self._search_all(self._find_clause(spec, chunk)):
+            clause = self._find_clause(spec, chunk)
+            if clause is None:
+                continue  # no value of this chunk can exist in Jira
+            for record in self._search_all(clause):
                 if _matches(record.fields.get(field), chunk):
                     out.setdefault(record.id, record)
         return list(out.values())
 
-    def _find_clause(self, spec: JiraField, values: list[JSON]) -> str:
+    def _find_clause(self, spec: JiraField, values: list[JSON]) -> str | None:
+        """A JQL clause matching any of `values`, or None if none of them can match.
+
+        Text is searched with `~` (a word search; the caller compares exactly). Values that
+        cannot exist in Jira (an email no user has, a number that is not one) are dropped,
+        because JQL refuses unknown users, options and malformed numbers for the whole query.
+        """
         name = spec.jql_name
         if spec.codec in ("string", "adf"):
             phrases = [f"{name} ~ {jql_string(jql_string(str(v)))}" for v in values]
             return "(" + " OR ".join(phrases) + ")"
-        if spec.codec == "user":
-            literals = [jql_string(self._account_id(str(v))) for v in values]
-        elif spec.codec == "number":
-            literals = [str(float(v)) if not isinstance(v, int) else str(v) for v in values]
-        else:
-            literals = [jql_string(str(v)) for v in values]
-        return f"{name} in ({', '.join(literals)})"
+        literals: list[str] = []
+        for value in values:
+            try:
+                if spec.codec == "user":
+                    literals.append(jql_string(self._account_id(str(value))))
+                elif spec.codec == "number":
+                    number = float(value)  # type: ignore[arg-type]
+                    literals.append(str(int(number)) if number.is_integer() else str(number))
+                elif spec.spec.options and str(value) not in spec.spec.option_values():
+                    continue  # JQL refuses an option that does not exist
+                else:
+                    literals.append(jql_string(str(value)))
+            except (TypeError, ValueError):
+                continue
+        return f"{name} in ({', '.join(literals)})" if literals else None
 
     def _search_all(self, clause: str) -> Iterator[Record]:
         fields = self._field_map()

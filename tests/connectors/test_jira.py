@@ -450,6 +450,17 @@ def test_change_feed_uses_the_account_time_zone(sandbox: Sandbox, jira: JiraConn
     assert [r.id for r in records] == [created.record.id]
 
 
+def test_jql_minute_in_zone_with_dst_overlap_and_unknown_zone() -> None:
+    jira = _connector()
+    jira._remember_zone({"timeZone": "Australia/Sydney"})
+    assert jira._jql_minute(datetime(2026, 1, 10, 0, 0, 59, tzinfo=UTC)) == "2026-01-10 11:00"
+    # 02:30 on 5 April 2026 happens twice in Sydney; start an hour earlier to be safe.
+    assert jira._jql_minute(datetime(2026, 4, 4, 15, 30, tzinfo=UTC)) == "2026-04-05 01:30"
+    jira._remember_zone({"timeZone": "Mars/Olympus_Mons"})
+    # Unknown zone: UTC, widened by the largest offset there is.
+    assert jira._jql_minute(datetime(2026, 1, 10, 20, 5, tzinfo=UTC)) == "2026-01-10 06:05"
+
+
 def test_writes_between_pages_are_neither_lost_nor_hidden(
     jira: JiraConnector, jira_traffic: JiraTrafficRecorder
 ) -> None:
@@ -542,6 +553,24 @@ def test_users_are_written_by_email_and_read_back_as_email(jira: JiraConnector) 
     found = jira.find("issues", "assignee", ["priya.raman@northwind.example"])
     assert "10003" in [r.id for r in found]
     assert all(r.fields["assignee"] == "priya.raman@northwind.example" for r in found)
+
+
+def test_find_drops_values_jql_would_refuse(
+    jira: JiraConnector, jira_traffic: JiraTrafficRecorder
+) -> None:
+    bugs = jira.find("issues", "customfield_10011", ["Sev 9 - Unknown", "Sev 1 - Critical"])
+    assert bugs
+    assert {r.fields["customfield_10011"] for r in bugs} == {"Sev 1 - Critical"}
+    assert jira.find("issues", "assignee", ["ghost@nowhere.example"]) == []
+    assert jira.find("issues", "priority", ["Urgent!!"]) == []
+    points = jira.find("issues", "customfield_10012", ["five", 5])
+    assert points
+    assert {r.fields["customfield_10012"] for r in points} == {5.0}
+    jqls = [json.loads(e.request_body)["jql"] for e in _calls(jira_traffic, "POST", "/search/jql")]
+    assert jqls == [
+        'project = "OPS" AND cf[10011] in ("Sev 1 - Critical") ORDER BY key ASC',
+        'project = "OPS" AND cf[10012] in (5) ORDER BY key ASC',
+    ]
 
 
 def test_find_by_text_key_and_missing_ids(jira: JiraConnector) -> None:
