@@ -1,0 +1,1 @@
+"""Jira Cloud: connector, client, mappers, ADF conversion, webhooks and sandbox."""

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from connectors.base import (
     JSON,
@@ -68,11 +68,15 @@ UNKNOWN_ZONE_MARGIN = timedelta(hours=14)
 class JiraConfig(ConnectorConfig):
     """A Jira Cloud site, an account (email + API token) and the project to sync."""
 
-    base_url: str  # the site, e.g. "https://your-domain.atlassian.net"
-    email: str
-    api_token: SecretStr
-    project_key: str
-    issue_type: str = "Task"  # the issue type of created issues that do not name one
+    base_url: str = Field(description="The site URL, like https://your-domain.atlassian.net")
+    email: str = Field(description="The Atlassian account's email address")
+    api_token: SecretStr = Field(
+        description="An API token of that account (id.atlassian.com, Security, API tokens)"
+    )
+    project_key: str = Field(description="The key of the project whose issues sync, like OPS")
+    issue_type: str = Field(
+        default="Task", description="The issue type of created issues that do not name one"
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -379,7 +383,8 @@ class JiraConnector(Connector):
         for index, item in enumerate(items):
             values = dict(item)
             status = values.pop("status", None)
-            values.setdefault("issuetype", self.config.issue_type)
+            if values.get("issuetype") in (None, ""):
+                values["issuetype"] = self.config.issue_type
             try:
                 encoded = mappers.encode_fields(values, fields, self._account_id)
             except RecordError as exc:

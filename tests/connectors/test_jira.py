@@ -890,3 +890,23 @@ def test_contract_run_traffic_validates_against_the_openapi_description(tmp_path
     # Undocumented statuses may only be the faults the suite injects on purpose.
     assert set(data["undocumented"]) <= {"422", "429", "502", "503", "504"}, data["undocumented"]
     assert data["operations_seen"] >= 8
+
+
+def test_config_is_validated_and_the_token_is_secret() -> None:
+    config = registry.parse_config(
+        "jira",
+        {
+            "base_url": "https://your-domain.atlassian.net/",
+            "email": "a@example.com",
+            "api_token": "t0ken",
+            "project_key": "ops",
+        },
+    )
+    assert (config.base_url, config.project_key) == ("https://your-domain.atlassian.net", "OPS")
+    assert "t0ken" not in repr(config)
+    assert registry.config_schema("jira")["properties"]["api_token"]["secret"] is True
+    with pytest.raises(ConfigurationError, match="base_url.*project_key"):
+        registry.parse_config(
+            "jira",
+            {"base_url": "your-domain", "email": "a", "api_token": "t", "project_key": "O PS"},
+        )
