@@ -905,7 +905,7 @@ def test_config_is_validated_and_the_token_is_secret() -> None:
     assert (config.base_url, config.project_key) == ("https://your-domain.atlassian.net", "OPS")
     assert "t0ken" not in repr(config)
     assert registry.config_schema("jira")["properties"]["api_token"]["secret"] is True
-    with pytest.raises(ConfigurationError, match="base_url.*project_key"):
+    with pytest.raises(ConfigurationError, match=r"base_url.*project_key"):
         registry.parse_config(
             "jira",
             {"base_url": "your-domain", "email": "a", "api_token": "t", "project_key": "O PS"},
