@@ -350,13 +350,13 @@ class HubSpotSandbox(VendorSandbox):
 
     def __init__(self, context: Any) -> None:
         super().__init__(context)
-        self.search_cap = SEARCH_CAP
         self.tokens: dict[str, str] = {SANDBOX_TOKEN: "write", READONLY_TOKEN: "read"}
         self.reset()
 
     # -- state -----------------------------------------------------------------------------
 
     def reset(self) -> None:
+        self.search_cap = SEARCH_CAP
         # records[type][id] = {"id", "properties": {...}, "created", "modified", "archived",
         # "archived_at"}; timestamps in epoch ms.
         self.records: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in OBJECTS}

@@ -245,7 +245,7 @@ class VendorSandbox:
     # -- the protocol (vendor side) --------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget every record: an empty account (schema, users and settings stay)."""
+        """Forget every record and restore default settings: an empty account."""
         raise NotImplementedError
 
     def seed(self, seed: int, counts: Mapping[str, int] | None = None) -> None:
