@@ -138,7 +138,9 @@ def mapping_validate(
         Side.A: dict(data.get("value_map_b_to_a") or {}),
     }
     defaults = {Side.A: data.get("default_a"), Side.B: data.get("default_b")}
-    targets = [s for s in Side if direction is Direction.BOTH or direction.value.endswith(s)]
+    targets = [
+        s for s in (Side.B, Side.A) if direction is Direction.BOTH or direction.value.endswith(s)
+    ]
     for target in targets:
         source = target.other
         t_spec, s_spec = specs[target], specs[source]

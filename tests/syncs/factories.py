@@ -88,7 +88,7 @@ def stores(
 def memory_connection(ws: Workspace, store: MemoryStore, *, page_size: int = 100) -> Connection:
     return Connection.objects.create(
         workspace=ws,
-        name=f"{store.name} connection",
+        name=f"{store.name} connection {next(_seq)}",
         kind="memory",
         config={"base_url": MEMORY_URL, "store": store.name, "page_size": page_size},
     )

@@ -124,6 +124,10 @@ class _DryOverlay:
                 out.append(LinkState(("virtual", side, record_id), a_id, b_id))
         return out
 
+    def planned(self, link: LinkState) -> bool:
+        """Whether an earlier page of the pass already planned this pair."""
+        return link.key in self.links_seen or isinstance(link.key, tuple)
+
     def absorb(self, result: Plan) -> None:
         for pair in result.pairs:
             if pair.link_key is not None:
@@ -245,7 +249,7 @@ class Runner:
         changed: list[Record] = []
         for record in records:
             link = active.get(record.id)
-            if overlay is not None and link is not None and link.key in overlay.links_seen:
+            if overlay is not None and link is not None and overlay.planned(link):
                 continue
             if is_echo(self.spec, side, record, link):
                 self.counters[f"unchanged_{side}"] += 1
