@@ -1389,7 +1389,13 @@ class _Query:
         return [*values, issue["id"]]
 
     def sort_key(self, issue: Mapping[str, Any]) -> tuple[Any, ...]:
-        return self.position(self.raw_key(issue))
+        parts: list[Any] = []
+        for name, descending in self.order:
+            value = _order_value(issue, name)
+            item = (value is None, value if value is not None else "")
+            parts.append(_Reversed(item) if descending else item)
+        parts.append(issue["id"])
+        return tuple(parts)
 
     def position(self, raw: list[Any]) -> tuple[Any, ...]:
         if len(raw) != len(self.order) + 1:

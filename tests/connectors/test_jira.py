@@ -821,6 +821,21 @@ def test_sandbox_pages_by_token_and_answers_rate_limits_like_jira(
     stale = _raw(sandbox, "POST", "/rest/api/3/search/jql", json={**query, "nextPageToken": "zz"})
     assert stale.status_code == 400
 
+    params = {"jql": "project = OPS AND status = Done", "maxResults": 2}
+    got = _raw(
+        sandbox, "GET", "/rest/api/3/search/jql", params={**params, "fields": ["summary", "status"]}
+    ).json()
+    assert [set(i["fields"]) for i in got["issues"]] == [{"summary", "status"}] * 2
+    assert {i["fields"]["status"]["name"] for i in got["issues"]} == {"Done"}
+    assert got["isLast"] is False
+    following = _raw(
+        sandbox,
+        "GET",
+        "/rest/api/3/search/jql",
+        params={**params, "nextPageToken": got["nextPageToken"]},
+    ).json()
+    assert [set(i) for i in following["issues"]] == [{"id"}] * 2  # default: ids only
+
     jira_traffic.expected_undocumented = {429}  # type: ignore[attr-defined]
     sandbox.admin.queue_fault("jira", status=429, retry_after=7)
     limited = _raw(sandbox, "GET", "/rest/api/3/myself")
