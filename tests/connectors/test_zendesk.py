@@ -734,3 +734,28 @@ def test_sandbox_sends_signed_event_webhooks_for_changes(
     ]
     with pytest.raises(WebhookVerificationError):
         zendesk.parse_webhook(webhook_receiver.requests[0], "not-the-secret")
+
+
+# -- sandbox state ---------------------------------------------------------------------------
+
+
+def test_sandbox_state_survives_a_dump_and_load_through_json() -> None:
+    from connectors.sandbox.core import Context
+    from connectors.zendesk.sandbox import ZendeskSandbox
+
+    def context() -> Context:
+        return Context("zendesk", lambda: 1_800_000_000.0, lambda kind, event: None, bool)
+
+    original = ZendeskSandbox(context())
+    original.seed(7, {"tickets": 30, "users": 6, "organizations": 2})
+    original.configure({"export_lag_seconds": 5, "job_polls": 3})
+    state = json.loads(json.dumps(original.dump()))
+
+    restored = ZendeskSandbox(context())
+    restored.load(state)
+
+    assert restored.dump() == original.dump()
+    assert restored.records["tickets"][1] == original.records["tickets"][1]
+    assert restored.settings()["job_polls"] == 3
+    statuses = [t["status"] for t in restored.records["tickets"].values()]
+    assert statuses.count("closed") == 4  # 15% of 30, as the seed documents
