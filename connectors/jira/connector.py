@@ -9,10 +9,13 @@ when an issue moves); the key is the read-only field `key`.
 - Changes: POST /rest/api/3/search/jql with
   `project = "X" AND updated >= "yyyy-MM-dd HH:mm" ORDER BY updated ASC, key ASC`, paged by
   `nextPageToken`. JQL compares `updated` at minute precision, in the time zone of the
-  account (read from /myself), so the query starts at the cursor's minute floored, and the
-  cursor remembers the exact last `updated` and the ids seen at that instant: records before
-  it, or at it and already seen, are dropped; nothing after it is skipped. Search never
-  returns deleted issues: deletions come from webhooks and from `list_ids` reconciliation.
+  account (read from /myself), and Atlassian's search is eventually consistent ("recent
+  updates might not be immediately visible"). So each query starts `overlap_seconds` before
+  the newest `updated` read so far, floored to the minute, and the cursor remembers the
+  version (`updated`) of every issue read inside that window: an issue comes back only with
+  a newer version, and an update that becomes searchable late, up to `overlap_seconds`
+  after it happened, is still read. Search never returns deleted issues: deletions come
+  from webhooks and from `list_ids` reconciliation.
 - get/find: POST /rest/api/3/issue/bulkfetch for ids and keys (it reports missing issues
   instead of failing the whole JQL, as `id in (...)` does); other fields through JQL.
 - Writes: POST /rest/api/3/issue/bulk (50 per call, per-record `errors`), PUT
@@ -26,7 +29,7 @@ when an issue moves); the key is the read-only field `key`.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -101,6 +104,7 @@ class JiraConnector(Connector):
     config_class = JiraConfig
     config: JiraConfig
     page_size = SEARCH_PAGE  # issues per search page (Jira may answer fewer)
+    overlap_seconds = 60.0  # how late an update may become searchable and still be read
     id_page_size = ID_PAGE  # ids per page in list_ids
 
     def __init__(self, config: ConnectorConfig, **options: Any) -> None:
@@ -188,17 +192,18 @@ class JiraConnector(Connector):
     def changes(self, object_type: str, cursor: Cursor | None) -> Iterator[ChangePage]:
         """Issues updated after the cursor, oldest first (see the module docstring).
 
-        The cursor is {"since": ISO time of the last record read, "seen": [ids at it]}.
+        The cursor is {"since": ISO time of the newest `updated` read, "recent": {issue id:
+        its `updated`} for the issues read in the overlap window before it}.
         Raises ConfigurationError for a cursor this connector did not make.
         """
         self._check_type(object_type)
         fields = self._field_map()
-        since, seen = _parse_cursor(cursor)
+        high, recent = _parse_cursor(cursor)
         jql = f"project = {jql_string(self.config.project_key)}"
-        if since is not None:
-            jql += f" AND updated >= {jql_string(self._jql_minute(since))}"
+        window = self._window_start(high)
+        if window is not None:
+            jql += f" AND updated >= {jql_string(self._jql_minute(window))}"
         jql += " ORDER BY updated ASC, key ASC"
-        high, high_ids = since, set(seen)
         token: str | None = None
         while True:
             page = self.client.search(
@@ -210,29 +215,43 @@ class JiraConnector(Connector):
                 stamp = record.modified_at
                 if stamp is None:
                     continue
-                if since is not None and (stamp < since or (stamp == since and record.id in seen)):
-                    continue  # the boundary minute is read again; these were delivered
+                version = mappers.canonical_datetime(stamp)
+                if window is not None and stamp < window:
+                    continue  # before the overlap: read by an earlier call
+                if recent.get(record.id) == version:
+                    continue  # this version was delivered already (the overlap re-reads it)
                 records.append(record)
+                recent[record.id] = version
                 if high is None or stamp > high:
-                    high, high_ids = stamp, {record.id}
-                elif stamp == high:
-                    high_ids.add(record.id)
+                    high = stamp
             token = page.get("nextPageToken")
             last = bool(page.get("isLast", token is None)) or not token
-            next_cursor = (
-                {"since": mappers.canonical_datetime(high), "seen": sorted(high_ids)}
-                if high is not None
-                else {}
-            )
-            yield ChangePage(records=records, cursor=next_cursor, has_more=not last)
+            yield ChangePage(records=records, cursor=self._cursor(high, recent), has_more=not last)
             if last:
                 return
+
+    def _window_start(self, high: datetime | None) -> datetime | None:
+        """Where the next query starts: `overlap_seconds` before `high`, on a whole minute."""
+        if high is None:
+            return None
+        start = (high - timedelta(seconds=self.overlap_seconds)).astimezone(UTC)
+        return start.replace(second=0, microsecond=0)
+
+    def _cursor(self, high: datetime | None, recent: dict[str, str]) -> Cursor:
+        if high is None:
+            return {}
+        window = self._window_start(high)
+        assert window is not None
+        floor = mappers.canonical_datetime(window)
+        # ISO strings in UTC with fixed precision compare like the instants they name.
+        kept = {k: v for k, v in recent.items() if v >= floor}
+        return {"since": mappers.canonical_datetime(high), "recent": dict(sorted(kept.items()))}
 
     def _jql_minute(self, moment: datetime) -> str:
         """The JQL minute at or before `moment`, in the zone Jira reads JQL dates in."""
         zone = self._account_zone()
         if zone is None:
-            moment = moment - UNKNOWN_ZONE_MARGIN
+            moment = moment.astimezone(UTC) - UNKNOWN_ZONE_MARGIN
             return moment.strftime("%Y-%m-%d %H:%M")
         local = moment.astimezone(zone)
         # In the hour a DST change repeats, Jira may read the wall time as the later
@@ -575,17 +594,17 @@ def _bulk_errors(answer: dict[str, Any], size: int) -> tuple[dict[int, RecordErr
     return failed, "; ".join(general)
 
 
-def _parse_cursor(cursor: Cursor | None) -> tuple[datetime | None, set[str]]:
+def _parse_cursor(cursor: Cursor | None) -> tuple[datetime | None, dict[str, str]]:
     if not cursor:
-        return None, set()
+        return None, {}
     try:
         since = datetime.fromisoformat(str(cursor["since"]))
-        seen = {str(i) for i in cursor.get("seen") or []}
-    except (KeyError, TypeError, ValueError):
+        recent = {str(k): str(v) for k, v in (cursor.get("recent") or {}).items()}
+    except (AttributeError, KeyError, TypeError, ValueError):
         raise ConfigurationError(f"not a Jira change cursor: {cursor!r}") from None
     if since.tzinfo is None:
         raise ConfigurationError(f"Jira change cursor without a time zone: {cursor!r}")
-    return since, seen
+    return since.astimezone(UTC), recent
 
 
 def _matches(value: JSON, wanted: list[JSON]) -> bool:

@@ -410,10 +410,14 @@ def _to_next_minute(sandbox: Sandbox) -> float:
 def test_jql_minute_boundary_is_read_again_and_deduplicated(
     sandbox: Sandbox, jira: JiraConnector, jira_traffic: JiraTrafficRecorder
 ) -> None:
+    jira.overlap_seconds = 0  # the minute boundary alone; the overlap has its own test
     start = _to_next_minute(sandbox)
     [first] = jira.create("issues", [CASE.new_record(1)])
     _, cursor = _read_all(jira, None)
-    assert cursor["seen"] == [first.record.id]
+    assert cursor == {
+        "since": first.record.fields["updated"],
+        "recent": {first.record.id: first.record.fields["updated"]},
+    }
 
     [second] = jira.create("issues", [CASE.new_record(2)])
     records, cursor_after = _read_all(jira, cursor)
@@ -422,7 +426,8 @@ def test_jql_minute_boundary_is_read_again_and_deduplicated(
     stamps = [first.record.modified_at, second.record.modified_at]
     assert [int(s.timestamp() // 60) for s in stamps] == [minute, minute]  # same JQL minute
     assert [r.id for r in records] == [second.record.id]  # not skipped, first not repeated
-    assert cursor_after["seen"] == [second.record.id] or stamps[0] == stamps[1]
+    assert cursor_after["since"] == second.record.fields["updated"]
+    assert set(cursor_after["recent"]) == {first.record.id, second.record.id}
     # The query started at the cursor's minute, written in the account's zone (Sydney).
     local = datetime.fromtimestamp(minute * 60, UTC).astimezone(
         jira_sandbox.ZoneInfo(jira_sandbox.DEFAULT_TIME_ZONE)
@@ -436,6 +441,39 @@ def test_jql_minute_boundary_is_read_again_and_deduplicated(
     again, _ = _read_all(jira, cursor_after)
     assert [r.id for r in again] == [first.record.id]
     assert int(again[0].modified_at.timestamp() // 60) == minute
+
+
+def test_an_update_that_becomes_searchable_late_is_still_read(
+    sandbox_server: SandboxServer, jira: JiraConnector
+) -> None:
+    _, cursor = _read_all(jira, None)
+    newest = datetime.fromisoformat(cursor["since"]).timestamp()
+    vendor = sandbox_server.app.slots["jira"].sandbox
+    with vendor.lock:
+        # Writes committed before the newest update already read, searchable only now
+        # (Jira's search is eventually consistent): 40 s late is inside the overlap,
+        # 200 s late is past it.
+        late = vendor._insert(_bare_issue("late by 40 s"), newest - 40, newest - 40)
+        vendor._insert(_bare_issue("late by 200 s"), newest - 200, newest - 200)
+
+    records, cursor_after = _read_all(jira, cursor)
+    again, _ = _read_all(jira, cursor_after)
+
+    assert [r.id for r in records] == [str(late["id"])]
+    assert again == []
+    assert len(cursor_after["recent"]) >= 2  # the newest issue and the late one
+
+
+def _bare_issue(summary: str) -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "issuetype": "10001",
+        "status": "10000",
+        "priority": "3",
+        "reporter": None,
+        "assignee": None,
+        "labels": [],
+    }
 
 
 def test_change_feed_uses_the_account_time_zone(sandbox: Sandbox, jira: JiraConnector) -> None:
