@@ -18,6 +18,7 @@ database cache. With them set, PostgreSQL and Redis carry all of it.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import environ
@@ -273,20 +274,46 @@ if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
+
 # --- API --------------------------------------------------------------------------------------
+def _throttle_rate(name: str, *, default: str) -> str:
+    value = read_env(env.str, name, default=default).strip()
+    if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise ConfigError(
+            f"environment variable {name} must look like 600/minute "
+            f"(per second, minute, hour or day), not {value[:40]!r}"
+        )
+    return value
+
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.accounts.authentication.WorkspaceTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.api.ConcordAutoSchema",
+    "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "apps.core.api_defaults.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "apps.core.api_defaults.UserThrottle",
+        "apps.core.api_defaults.AnonThrottle",
+    ],
+    # "<requests>/<second|minute|hour|day>"; per user (tokens and sessions) and per address.
+    "DEFAULT_THROTTLE_RATES": {
+        "user": _throttle_rate("CONCORD_API_RATE_USER", default="1200/minute"),
+        "anon": _throttle_rate("CONCORD_API_RATE_ANON", default="120/minute"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Concord API",
     "DESCRIPTION": "Two-way sync between CRM and ticketing systems.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Separate request and response components, so write-only inputs (secrets) and
+    # read-only outputs are described exactly as they behave.
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # --- Logging ----------------------------------------------------------------------------------

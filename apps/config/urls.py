@@ -1,11 +1,15 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.core import health
+from apps.core.api import api_not_found
 
 api_v1 = [
     path("", include("apps.accounts.api.urls")),
+    path("", include("apps.connections.api.urls")),
+    # Keep last: any other path under /api/v1/ is a 404 in the API's error shape.
+    re_path(r"^(?P<path>.*)$", api_not_found, name="not-found"),
 ]
 
 urlpatterns = [

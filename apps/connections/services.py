@@ -5,15 +5,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from pydantic import ValidationError
 
 from apps.accounts.models import Workspace
 from apps.connections.models import Connection
 from apps.connections.urlpolicy import UrlNotAllowed, check_base_url
 from connectors import registry
-from connectors.base import CallObserver, Connector
+from connectors.base import CallObserver, Connector, FieldSpec, ObjectType
 from connectors.errors import ConfigurationError, ConnectorError
 
 logger = logging.getLogger(__name__)
@@ -144,3 +146,71 @@ def connection_check(connection: Connection) -> tuple[bool, str]:
         return False, str(exc)
     connection_record_success(connection)
     return True, "The credentials work."
+
+
+# --- Used by the API (and any other caller that needs the same guarantees) -------------------
+def connection_config_problems(
+    kind: str, values: dict[str, Any], *, connection: Connection | None = None
+) -> dict[str, str]:
+    """Per-field problems of config `values` for `kind`, without saving: {} when they are valid.
+
+    With `connection`, `values` are read as an update of it: fields left out (or empty) keep
+    the stored value, the same rule connection_update applies. Keys are config field names
+    ("config" for a problem with the whole document); messages never include a value. The
+    base-URL allow policy is not applied here (it resolves host names): connection_create and
+    connection_update apply it and name `base_url`.
+
+    Raises ConnectionError(field="kind") for an unknown or uninstalled kind.
+    """
+    try:
+        config_class = registry.get(kind).config_class
+    except ConfigurationError as exc:
+        raise ConnectionError(exc.message, field="kind") from None
+    except ImportError:
+        raise ConnectionError(f"the connector {kind!r} is not installed", field="kind") from None
+    if connection is not None:
+        merged = {**connection.config, **(connection.secrets or {})}
+        merged.update({k: v for k, v in values.items() if v not in (None, "")})
+        values = merged
+    try:
+        config_class.model_validate(values)
+    except ValidationError as exc:
+        problems: dict[str, str] = {}
+        for err in exc.errors(include_input=False):
+            name = str(err["loc"][0]) if err["loc"] else "config"
+            problems.setdefault(name, err["msg"])
+        return problems
+    return {}
+
+
+def connection_delete(connection: Connection) -> None:
+    """Delete the connection and its stored credentials.
+
+    TODO(syncs): refuse with a domain error while a sync uses the connection, once syncs
+    exist; today nothing references a connection.
+    """
+    connection.delete()
+
+
+def connection_webhook_url(connection: Connection) -> str:
+    """The URL the external system must deliver this connection's webhooks to."""
+    return f"{settings.CONCORD_PUBLIC_URL.rstrip('/')}/hooks/{connection.public_id}/"
+
+
+def connection_object_types(connection: Connection) -> list[ObjectType]:
+    """The object types the connected system offers. Raises ConnectorError subclasses."""
+    connector = connector_for(connection)
+    try:
+        return connector.object_types()
+    finally:
+        connector.close()
+
+
+def connection_fields(connection: Connection, object_type: str) -> list[FieldSpec]:
+    """Field discovery for one object type. Raises ConnectorError subclasses (an unknown
+    object type is the connector's ConfigurationError or NotFound)."""
+    connector = connector_for(connection)
+    try:
+        return connector.fields(object_type)
+    finally:
+        connector.close()

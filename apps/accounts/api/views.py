@@ -1,8 +1,27 @@
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
+"""Accounts API: who am I, workspace members and roles, API tokens."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
+from rest_framework import exceptions, mixins, serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
+
+from apps.accounts import services
+from apps.accounts.api.serializers import (
+    MemberCreateSerializer,
+    MemberSerializer,
+    MemberUpdateSerializer,
+    TokenCreatedSerializer,
+    TokenCreateSerializer,
+    TokenSerializer,
+)
+from apps.accounts.models import ApiToken, Membership, Permission, Role
+from apps.core.api import DomainError, WorkspaceScopedViewSet, error_responses
 
 
 @extend_schema(
@@ -26,3 +45,176 @@ def me(request: Request) -> Response:
             "role": membership.role if membership else None,
         }
     )
+
+
+class MembershipRefused(DomainError):
+    """A membership change that the workspace's rules refuse (e.g. removing the last owner)."""
+
+    code = "membership_refused"
+    status_code = 409
+
+
+def _account_rule(exc: services.AccountError) -> MembershipRefused:
+    return MembershipRefused(str(exc))
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List the workspace's members"),
+    retrieve=extend_schema(summary="Read a member"),
+    destroy=extend_schema(
+        summary="Remove a member (admins; owners only by owners; the last owner stays)",
+        responses={204: None, **error_responses(409)},
+    ),
+)
+class MemberViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    WorkspaceScopedViewSet,
+):
+    model = Membership
+    serializer_class = MemberSerializer
+    lookup_field = "id"
+    lookup_value_regex = "[0-9]+"
+    action_permissions = {
+        "list": Permission.VIEW,
+        "retrieve": Permission.VIEW,
+        "create": Permission.ADMIN,
+        "update": Permission.ADMIN,
+        "partial_update": Permission.ADMIN,
+        "destroy": Permission.ADMIN,
+    }
+    filter_fields = {"role": "role"}
+    ordering_fields = ["created_at", "role"]
+    ordering = ["user__username"]
+
+    def refine_queryset(self, queryset: QuerySet) -> QuerySet:
+        return queryset.select_related("user")
+
+    def _require_owner_for(self, *roles: str) -> None:
+        """Only owners make owners, demote them or remove them."""
+        if Role.OWNER in roles and not self.request.membership.allows(Permission.OWN):
+            raise exceptions.PermissionDenied(
+                "only owners can make, change or remove owners", code="owner_required"
+            )
+
+    @extend_schema(
+        summary="Add an existing account to the workspace with a role",
+        request=MemberCreateSerializer,
+        responses={201: MemberSerializer},
+    )
+    def create(self, request: Request) -> Response:
+        data = MemberCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        self._require_owner_for(data.validated_data["role"])
+        email = data.validated_data["email"].strip().lower()
+        user = get_user_model().objects.filter(username__iexact=email).first()
+        if user is None:
+            raise serializers.ValidationError(
+                {"email": ["no account uses this email; they need to sign up first"]}
+            )
+        if self.get_queryset().filter(user=user).exists():
+            raise serializers.ValidationError(
+                {"email": ["already a member; change their role instead"]}
+            )
+        try:
+            membership = services.membership_set(
+                workspace=request.workspace, user=user, role=Role(data.validated_data["role"])
+            )
+        except services.AccountError as exc:
+            raise _account_rule(exc) from None
+        except IntegrityError:  # added concurrently
+            raise serializers.ValidationError({"email": ["already a member"]}) from None
+        return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Change a member's role",
+        request=MemberUpdateSerializer,
+        responses={200: MemberSerializer, **error_responses(409)},
+    )
+    def update(self, request: Request, id: str | None = None) -> Response:
+        membership = self.get_object()
+        data = MemberUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        self._require_owner_for(membership.role, data.validated_data["role"])
+        try:
+            membership = services.membership_set(
+                workspace=request.workspace,
+                user=membership.user,
+                role=Role(data.validated_data["role"]),
+            )
+        except services.AccountError as exc:
+            raise _account_rule(exc) from None
+        return Response(MemberSerializer(membership).data)
+
+    @extend_schema(
+        summary="Change a member's role",
+        request=MemberUpdateSerializer,
+        responses={200: MemberSerializer, **error_responses(409)},
+    )
+    def partial_update(self, request: Request, id: str | None = None) -> Response:
+        # The only writable attribute is the role, so PATCH and PUT take the same document.
+        return self.update(request, id)
+
+    def perform_destroy(self, instance: Membership) -> None:
+        self._require_owner_for(instance.role)
+        try:
+            services.membership_remove(membership=instance)
+        except services.AccountError as exc:
+            raise _account_rule(exc) from None
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List API tokens (your own; admins see everyone's). Only the prefix is shown."
+    ),
+    retrieve=extend_schema(summary="Read an API token's metadata"),
+    destroy=extend_schema(summary="Revoke an API token (your own; admins any)"),
+)
+class TokenViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    WorkspaceScopedViewSet,
+):
+    """Every member may hold tokens of their own (a token carries its holder's role);
+    admins manage every token of the workspace."""
+
+    model = ApiToken
+    serializer_class = TokenSerializer
+    lookup_field = "id"
+    lookup_value_regex = "[0-9]+"
+    action_permissions = {
+        "list": Permission.VIEW,
+        "retrieve": Permission.VIEW,
+        "create": Permission.VIEW,
+        "destroy": Permission.VIEW,
+    }
+    ordering_fields = ["created_at", "last_used_at", "name"]
+    ordering = ["-created_at", "-id"]
+
+    def refine_queryset(self, queryset: QuerySet) -> QuerySet:
+        queryset = queryset.select_related("user")
+        if not self.request.membership.allows(Permission.ADMIN):
+            queryset = queryset.filter(user=self.request.user)
+        return queryset
+
+    @extend_schema(
+        summary="Create an API token for yourself; the answer shows it once",
+        request=TokenCreateSerializer,
+        responses={201: TokenCreatedSerializer},
+    )
+    def create(self, request: Request) -> Response:
+        data = TokenCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            token, raw = services.api_token_create(
+                workspace=request.workspace, user=request.user, name=data.validated_data["name"]
+            )
+        except services.AccountError as exc:
+            raise DomainError(str(exc), code="token_refused") from None
+        token.token = raw  # only for this answer's serializer; never stored
+        return Response(TokenCreatedSerializer(token).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance: ApiToken) -> None:
+        services.api_token_revoke(token=instance)

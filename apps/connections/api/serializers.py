@@ -1,0 +1,252 @@
+"""Connection serializers: secret configuration is write-only, never part of any output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError
+from rest_framework import serializers
+
+from apps.connections import services
+from apps.connections.models import Connection
+from connectors import registry
+
+
+class ConnectionSerializer(serializers.ModelSerializer):
+    """A connection as the API shows it: no secret value, ever."""
+
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    config = serializers.SerializerMethodField(
+        help_text="The non-secret configuration. Secret fields are never returned."
+    )
+    secrets_set = serializers.SerializerMethodField(
+        help_text="Names of the secret configuration fields that hold a stored value."
+    )
+    webhook_url = serializers.SerializerMethodField(
+        help_text="Where the external system must send this connection's webhooks."
+    )
+
+    class Meta:
+        model = Connection
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "config",
+            "secrets_set",
+            "webhook_url",
+            "status",
+            "last_checked_at",
+            "last_success_at",
+            "last_error",
+            "consecutive_failures",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_config(self, connection: Connection) -> dict[str, Any]:
+        return dict(connection.config)
+
+    def get_secrets_set(self, connection: Connection) -> list[str]:
+        return sorted(name for name, value in (connection.secrets or {}).items() if value)
+
+    def get_webhook_url(self, connection: Connection) -> str:
+        return services.connection_webhook_url(connection)
+
+
+class ConnectionCreatedSerializer(ConnectionSerializer):
+    """The answer to a create: the connection plus its webhook secret, shown this once."""
+
+    webhook_secret = serializers.CharField(
+        read_only=True,
+        help_text=(
+            "The secret the external system signs webhooks with. Shown only in this answer; "
+            "store it in the external system's webhook settings now."
+        ),
+    )
+
+    class Meta(ConnectionSerializer.Meta):
+        fields = [*ConnectionSerializer.Meta.fields, "webhook_secret"]
+        read_only_fields = fields
+
+
+def _config_errors(problems: dict[str, str]) -> serializers.ValidationError:
+    return serializers.ValidationError({"config": {k: [v] for k, v in problems.items()}})
+
+
+def _service_error(exc: services.ConnectionError) -> serializers.ValidationError:
+    """A service refusal as a field error: `name`, `kind`, or the config field it names."""
+    if exc.field in ("name", "kind"):
+        return serializers.ValidationError({exc.field: [str(exc)]})
+    if exc.field:
+        return serializers.ValidationError({"config": {exc.field: [str(exc)]}})
+    return serializers.ValidationError({"config": [str(exc)]})
+
+
+class ConnectionUpdateSerializer(serializers.Serializer):
+    """PUT replaces name and non-secret configuration; PATCH changes what it names.
+
+    Secret configuration fields and the webhook secret are write-only; left out (or empty)
+    they keep their stored value, under PUT as under PATCH.
+    """
+
+    name = serializers.CharField(max_length=120)
+    config = serializers.DictField(
+        help_text=(
+            "Configuration values, secrets included (see GET /api/v1/connector-kinds/ for "
+            "each kind's fields; secret ones are marked writeOnly)."
+        )
+    )
+    webhook_secret = serializers.CharField(
+        write_only=True,
+        required=False,
+        min_length=8,
+        max_length=500,
+        help_text="Set the webhook signing secret (where the external system dictates it).",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        connection: Connection = self.instance
+        config = attrs.get("config")
+        if config is None:
+            return attrs
+        if not self.partial:
+            config = self._replacing(connection.kind, config)
+            attrs["config"] = config
+        try:
+            problems = services.connection_config_problems(
+                connection.kind, config, connection=connection
+            )
+        except services.ConnectionError as exc:
+            raise _service_error(exc) from None
+        if problems:
+            raise _config_errors(problems)
+        return attrs
+
+    @staticmethod
+    def _replacing(kind: str, config: dict[str, Any]) -> dict[str, Any]:
+        """Under PUT, a non-secret field left out is reset to its default (or is missing)."""
+        config_class = registry.get(kind).config_class
+        secret = set(config_class.secret_fields())
+        filled = dict(config)
+        missing: dict[str, list[str]] = {}
+        for name, info in config_class.model_fields.items():
+            if name in config or name in secret:
+                continue
+            if info.is_required():
+                missing[name] = ["This field is required (PUT replaces the configuration)."]
+            else:
+                filled[name] = info.get_default(call_default_factory=True)
+        if missing:
+            raise serializers.ValidationError({"config": missing})
+        return filled
+
+    def update(self, instance: Connection, validated_data: dict[str, Any]) -> Connection:
+        try:
+            return services.connection_update(
+                instance,
+                name=validated_data.get("name"),
+                values=validated_data.get("config"),
+                webhook_secret=validated_data.get("webhook_secret"),
+            )
+        except services.ConnectionError as exc:
+            raise _service_error(exc) from None
+        except IntegrityError:  # a concurrent request took the name between check and save
+            raise serializers.ValidationError(
+                {"name": ["a connection with this name already exists"]}
+            ) from None
+
+
+class ConnectionCreateSerializer(ConnectionUpdateSerializer):
+    """A new connection: its kind, name and complete configuration, secrets included."""
+
+    kind = serializers.CharField(
+        max_length=40, help_text="The connector kind (GET /api/v1/connector-kinds/)."
+    )
+    webhook_secret = serializers.CharField(
+        write_only=True,
+        required=False,
+        min_length=8,
+        max_length=500,
+        help_text="The webhook signing secret; generated when left out.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            problems = services.connection_config_problems(attrs["kind"], attrs["config"])
+        except services.ConnectionError as exc:
+            raise _service_error(exc) from None
+        if problems:
+            raise _config_errors(problems)
+        return attrs
+
+    def create(self, validated_data: dict[str, Any]) -> Connection:
+        try:
+            return services.connection_create(
+                workspace=validated_data["workspace"],
+                name=validated_data["name"],
+                kind=validated_data["kind"],
+                values=validated_data["config"],
+                webhook_secret=validated_data.get("webhook_secret"),
+            )
+        except services.ConnectionError as exc:
+            raise _service_error(exc) from None
+        except IntegrityError:
+            raise serializers.ValidationError(
+                {"name": ["a connection with this name already exists"]}
+            ) from None
+
+
+class CheckResultSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    message = serializers.CharField(help_text="The connector's answer; never a credential.")
+
+
+class HealthSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Connection
+        fields = [
+            "status",
+            "last_checked_at",
+            "last_success_at",
+            "last_error",
+            "consecutive_failures",
+        ]
+        read_only_fields = fields
+
+
+class ObjectTypeSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    label = serializers.CharField()
+    webhooks = serializers.BooleanField(help_text="Changes can arrive by webhook.")
+    deletes_in_feed = serializers.BooleanField(help_text="Deletions appear in the change feed.")
+
+
+class FieldOptionSerializer(serializers.Serializer):
+    value = serializers.CharField()
+    label = serializers.CharField()
+
+
+class FieldSpecSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    label = serializers.CharField()
+    type = serializers.CharField()
+    writable = serializers.BooleanField()
+    required = serializers.BooleanField(help_text="Required when a record is created.")
+    options = FieldOptionSerializer(many=True)
+    custom = serializers.BooleanField()
+    reference_to = serializers.CharField(allow_null=True)
+
+
+class FieldsQuerySerializer(serializers.Serializer):
+    object_type = serializers.CharField(max_length=100)
+
+
+class ConnectorKindSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    label = serializers.CharField()
+    config_schema = serializers.DictField(
+        help_text="JSON schema of the configuration; secret fields are marked writeOnly."
+    )
+    secret_fields = serializers.ListField(child=serializers.CharField())

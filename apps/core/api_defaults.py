@@ -1,0 +1,48 @@
+"""The pagination and throttle classes REST_FRAMEWORK names as defaults.
+
+They live apart from apps.core.api on purpose: DRF reads DEFAULT_THROTTLE_CLASSES and
+DEFAULT_PAGINATION_CLASS while it defines APIView and GenericAPIView, so the module that
+holds them must not import rest_framework.views, generics or viewsets (apps.core.api does,
+and would be imported half-initialised). apps.core.api re-exports both.
+"""
+
+from __future__ import annotations
+
+from rest_framework import pagination, throttling
+from rest_framework.settings import api_settings
+
+
+class PageNumberPagination(pagination.PageNumberPagination):
+    """The default: `?page=N&page_size=M` (at most 200), answered with count/next/previous."""
+
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class CreatedCursorPagination(pagination.CursorPagination):
+    """For large, append-mostly tables (runs, events): stable under concurrent inserts.
+
+    Opt in with `pagination_class = CreatedCursorPagination`; needs `created_at` on the model.
+    """
+
+    ordering = ("-created_at", "-pk")
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class _SettingsRate:
+    """Read the rate from the settings on each request rather than once at import, so that a
+    settings override (tests, or a reload) of DEFAULT_THROTTLE_RATES takes effect."""
+
+    scope: str
+
+    def get_rate(self) -> str | None:
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+
+class UserThrottle(_SettingsRate, throttling.UserRateThrottle):
+    """Authenticated callers (token or session), per user: scope "user"."""
+
+
+class AnonThrottle(_SettingsRate, throttling.AnonRateThrottle):
+    """Anonymous callers, per client address: scope "anon"."""
