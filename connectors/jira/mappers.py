@@ -16,6 +16,7 @@ stays valid when someone renames a field in Jira. Each field gets a codec from i
 | components, versions                          | MULTI_ENUM  | list of names                |
 | labels                                        | MULTI_ENUM  | labels (free values)         |
 | user (assignee, reporter, userpicker)         | USER        | email, else the accountId    |
+| comment (read-only)                           | TEXT        | every comment, as text       |
 
 Anything else is reported read-only, with a best-effort text value, so that it can be read
 and mapped into the other system but is never written back in a shape Jira would refuse.
@@ -53,6 +54,7 @@ _CUSTOM_CODECS = {
 }
 # System fields whose schema alone would be ambiguous.
 _SYSTEM_CODECS = {
+    "comment": "comments",
     "summary": "string",
     "description": "adf",
     "environment": "adf",
@@ -102,13 +104,23 @@ _CODEC_TYPES = {
     "labels": FieldType.MULTI_ENUM,
     "user": FieldType.USER,
     "raw": FieldType.STRING,
+    "comments": FieldType.TEXT,
 }
 # Never written as fields: identity, timestamps, and status (changed through transitions).
-READ_ONLY = frozenset({"created", "updated", "resolutiondate", "resolution", "creator"})
+READ_ONLY = frozenset({"created", "updated", "resolutiondate", "resolution", "creator", "comment"})
 # Fields the connector fills itself on create.
 IMPLICIT_ON_CREATE = frozenset({"project"})
 # System fields read even when the create screen does not show them.
-ALWAYS_READ = ("status", "created", "updated", "assignee", "reporter", "labels", "priority")
+ALWAYS_READ = (
+    "status",
+    "created",
+    "updated",
+    "assignee",
+    "reporter",
+    "labels",
+    "priority",
+    "comment",
+)
 KEY_FIELD = "key"
 
 
@@ -287,6 +299,8 @@ def decode(codec: str, raw: Any) -> JSON:
         if not isinstance(raw, dict):
             return None
         return raw.get("emailAddress") or raw.get("accountId")
+    if codec == "comments":
+        return comments_text(raw)
     if codec == "raw":
         if isinstance(raw, str | int | float | bool):
             return raw
@@ -296,6 +310,28 @@ def decode(codec: str, raw: Any) -> JSON:
                     return raw[key]
         return json.dumps(raw, sort_keys=True)
     return raw
+
+
+def comments_text(page: Any) -> str | None:
+    """The issue's comments (a PageOfComments) as plain text, oldest first, one block each:
+
+    "Priya Raman, 2025-11-03 09:15 UTC:" on the first line, then the comment's text.
+    """
+    comments = page.get("comments") if isinstance(page, dict) else None
+    if not isinstance(comments, list) or not comments:
+        return None
+    blocks = []
+    for comment in comments:
+        if not isinstance(comment, dict):
+            continue
+        author = (comment.get("author") or {}).get("displayName") or "Someone"
+        created = comment.get("created")
+        when = ""
+        if isinstance(created, str):
+            when = " " + parse_datetime(created).strftime("%Y-%m-%d %H:%M UTC")
+        text = adf.adf_to_text(comment.get("body")) or ""
+        blocks.append(f"{author},{when}:\n{text}".rstrip())
+    return "\n\n".join(blocks) or None
 
 
 def issue_to_record(issue: Mapping[str, Any], fields: Iterable[JiraField]) -> Record:

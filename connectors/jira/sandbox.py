@@ -18,7 +18,8 @@ and each handler names its operation id. What it emulates:
   follow `nextPageToken` (a keyset position, so writes between pages never shift a record
   past the reader; expires after 7 days like Jira's) and `isLast`.
 - Bulk fetch, bulk create (50 per call, per-element errors with failedElementNumber), create,
-  edit (status refused as a field), delete, and the workflow To Do -> In Progress -> Done
+  edit (status refused as a field), delete, comments (ADF bodies, `comment` field, added
+  with addComment), and the workflow To Do -> In Progress -> Done
   (transitions 11 "Start Progress", 21 "Stop Progress", 31 "Done", 41 "Reopen").
 - Errors as {"errorMessages": [...], "errors": {field: message}}; 429 with Retry-After,
   X-RateLimit-* and RateLimit-Reason; admin webhooks signed with X-Hub-Signature.
@@ -134,6 +135,7 @@ SYSTEM_FIELDS: dict[str, tuple[str, dict[str, Any]]] = {
     "duedate": ("Due date", {"type": "date"}),
     "created": ("Created", {"type": "datetime"}),
     "updated": ("Updated", {"type": "datetime"}),
+    "comment": ("Comment", {"type": "comments-page"}),
 }
 _COMMON_CREATE = (
     "summary",
@@ -193,6 +195,7 @@ class JiraSandbox(VendorSandbox):
         self.issues: dict[int, dict[str, Any]] = {}
         self.next_id = 10001
         self.next_number = 1
+        self.next_comment_id = 10100
         self.event_seq = 0
         self.changelog_seq = 100000
         if not self.users:
@@ -254,7 +257,13 @@ class JiraSandbox(VendorSandbox):
                 )
             if type_id == "10003":
                 fields["customfield_10012"] = float(fake.choice((1, 2, 3, 5, 8, 13)))
-            self._insert(fields, created, updated)
+            issue = self._insert(fields, created, updated)
+            for _ in range(fake.random.randrange(3)):
+                when = fake.timestamp(created, updated)
+                text = fake.paragraph(1)
+                if fake.random.random() < 0.3:
+                    text += "\n\nLogs: https://logs.northwind.example/q/" + str(issue["id"])
+                self._add_comment(issue, fake.choice(agents), adf.text_to_adf(text), when)
 
     def _insert(self, fields: dict[str, Any], created: float, updated: float) -> dict[str, Any]:
         issue = {
@@ -263,6 +272,7 @@ class JiraSandbox(VendorSandbox):
             "created": round(created, 3),
             "updated": round(updated, 3),
             "fields": fields,
+            "comments": [],
         }
         self.issues[self.next_id] = issue
         self.next_id += 1
@@ -274,6 +284,7 @@ class JiraSandbox(VendorSandbox):
             "issues": list(self.issues.values()),
             "next_id": self.next_id,
             "next_number": self.next_number,
+            "next_comment_id": self.next_comment_id,
             "users": self.users,
             "time_zone": self.time_zone,
             "event_seq": self.event_seq,
@@ -284,6 +295,9 @@ class JiraSandbox(VendorSandbox):
         self.issues = {int(i["id"]): i for i in state["issues"]}
         self.next_id = int(state["next_id"])
         self.next_number = int(state["next_number"])
+        self.next_comment_id = int(state.get("next_comment_id", 10100))
+        for issue in self.issues.values():
+            issue.setdefault("comments", [])
         self.users = list(state["users"])
         self.time_zone = str(state.get("time_zone", DEFAULT_TIME_ZONE))
         self.event_seq = int(state.get("event_seq", 0))
@@ -352,9 +366,11 @@ class JiraSandbox(VendorSandbox):
     def _zone(self) -> ZoneInfo:
         return ZoneInfo(self.time_zone)
 
-    def _time(self, epoch: float) -> str:
+    def _time(self, epoch: float, *, rfc3339: bool = False) -> str:
         moment = datetime.fromtimestamp(epoch, UTC).astimezone(self._zone())
         offset = moment.strftime("%z")
+        if rfc3339:
+            offset = offset[:3] + ":" + offset[3:]
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}{offset}"
 
     def _now(self) -> float:
@@ -457,6 +473,14 @@ class JiraSandbox(VendorSandbox):
             return self._priority_bean(value) if value else None
         if field_id in ("assignee", "reporter"):
             return self._user(value)
+        if field_id == "comment":
+            comments = [self._comment_bean(issue, c) for c in issue.get("comments", [])]
+            return {
+                "comments": comments,
+                "maxResults": len(comments),
+                "total": len(comments),
+                "startAt": 0,
+            }
         if field_id == "labels":
             return list(value or [])
         if field_id == "customfield_10011":
@@ -1174,6 +1198,47 @@ class JiraSandbox(VendorSandbox):
                 return Response.empty(204)
         return _errors(400, [f"Transition id '{tid}' is not valid for this issue."])
 
+    @route("POST", "/rest/api/3/issue/{issue}/comment")
+    def add_comment(self, request: Request) -> Response:
+        """addComment (Issue comments): the body is ADF; the issue's `updated` moves."""
+        self._site(request)
+        issue = self._require(request.params["issue"])
+        body = _body(request)
+        try:
+            _check_adf(body.get("body"))
+        except ValueError as exc:
+            return _errors(400, [], {"comment": str(exc)})
+        if not adf.adf_to_text(body["body"]).strip():
+            return _errors(400, [], {"comment": "Comment body can not be empty!"})
+        comment = self._add_comment(issue, self.users[0]["accountId"], body["body"], self._now())
+        issue["updated"] = max(self._now(), issue["updated"])
+        self._emit("comment_created", "issue_commented", issue, [], comment=comment)
+        return Response.json(201, self._comment_bean(issue, comment))
+
+    def _add_comment(
+        self, issue: dict[str, Any], author: str, body: dict[str, Any], when: float
+    ) -> dict[str, Any]:
+        comment = {"id": str(self.next_comment_id), "author": author, "body": body}
+        comment["created"] = comment["updated"] = round(when, 3)
+        self.next_comment_id += 1
+        issue["comments"].append(comment)
+        return comment
+
+    def _comment_bean(self, issue: Mapping[str, Any], comment: Mapping[str, Any]) -> dict[str, Any]:
+        author = self._user(comment["author"])
+        return {
+            "self": f"{self._site()}/rest/api/3/issue/{issue['id']}/comment/{comment['id']}",
+            "id": comment["id"],
+            "author": author,
+            "body": comment["body"],
+            "updateAuthor": author,
+            # The spec types these `date-time` (RFC 3339, "+11:00"); its own examples and
+            # issue fields use "+1100". The sandbox follows the schema here.
+            "created": self._time(comment["created"], rfc3339=True),
+            "updated": self._time(comment["updated"], rfc3339=True),
+            "jsdPublic": True,
+        }
+
     @route("DELETE", "/rest/api/3/issue/{issue}")
     def delete_issue(self, request: Request) -> Response:
         """deleteIssue (Issues)."""
@@ -1185,7 +1250,14 @@ class JiraSandbox(VendorSandbox):
 
     # -- webhooks --------------------------------------------------------------------------
 
-    def _emit(self, event: str, type_name: str, issue: Mapping[str, Any], items: list[Any]) -> None:
+    def _emit(
+        self,
+        event: str,
+        type_name: str,
+        issue: Mapping[str, Any],
+        items: list[Any],
+        comment: Mapping[str, Any] | None = None,
+    ) -> None:
         if not self.context.webhooks_wanted():
             return
         self.event_seq += 1
@@ -1199,6 +1271,8 @@ class JiraSandbox(VendorSandbox):
         if items:
             self.changelog_seq += 1
             payload["changelog"] = {"id": str(self.changelog_seq), "items": items}
+        if comment is not None:
+            payload["comment"] = self._comment_bean(issue, comment)
         identifier = hashlib.sha256(
             f"{self.event_seq}:{payload['timestamp']}:{event}:{issue['id']}".encode()
         ).hexdigest()

@@ -187,7 +187,9 @@ class JiraTrafficRecorder:
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
         self.exchanges: list[Exchange] = []
+        self.expected_undocumented: set[int] = set()  # statuses a test provoked on purpose
         self._lock = threading.Lock()
+        self._server: Any = None
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -224,6 +226,26 @@ class JiraTrafficRecorder:
         with self._lock:
             self.exchanges.append(exchange)
         return chunks
+
+    @classmethod
+    def install(cls, server: Any) -> JiraTrafficRecorder:
+        """Put a recorder in front of a running SandboxServer's app; `uninstall` undoes it."""
+        httpd = server.httpd
+        if hasattr(httpd, "set_app"):  # a wsgiref server
+            recorder = cls(httpd.get_app())
+            httpd.set_app(recorder)
+        else:  # connectors.sandbox.server's own server calls `httpd.app`
+            recorder = cls(httpd.app)
+            httpd.app = recorder
+        recorder._server = server
+        return recorder
+
+    def uninstall(self) -> None:
+        httpd = self._server.httpd
+        if hasattr(httpd, "set_app"):
+            httpd.set_app(self.app)
+        else:
+            httpd.app = self.app
 
     def take(self) -> list[Exchange]:
         with self._lock:

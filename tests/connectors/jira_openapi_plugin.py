@@ -27,9 +27,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     def recording_init(self: sandbox_server.SandboxServer, *args: Any, **kwargs: Any) -> None:
         original_init(self, *args, **kwargs)
-        recorder = JiraTrafficRecorder(self.httpd.get_app())
-        self.httpd.set_app(recorder)
-        _recorders.append(recorder)
+        _recorders.append(JiraTrafficRecorder.install(self))
 
     sandbox_server.SandboxServer.__init__ = recording_init  # type: ignore[method-assign]
 

@@ -52,20 +52,17 @@ def jira_traffic(sandbox_server: SandboxServer) -> Iterator[JiraTrafficRecorder]
     Statuses the spec does not document for an operation are refused too, unless the test
     put them in `recorder.expected_undocumented` (faults it injected on purpose).
     """
-    original = sandbox_server.httpd.get_app()
-    recorder = JiraTrafficRecorder(original)
-    recorder.expected_undocumented = set()  # type: ignore[attr-defined]
-    sandbox_server.httpd.set_app(recorder)
+    recorder = JiraTrafficRecorder.install(sandbox_server)
     try:
         yield recorder
     finally:
-        sandbox_server.httpd.set_app(original)
+        recorder.uninstall()
     findings = check_all(recorder.exchanges)
     problems = [p for f in findings for p in f.problems]
     unexpected = [
         f.exchange.call + f" -> {f.exchange.status}"
         for f in findings
-        if f.undocumented_status and f.exchange.status not in recorder.expected_undocumented  # type: ignore[attr-defined]
+        if f.undocumented_status and f.exchange.status not in recorder.expected_undocumented
     ]
     assert not problems, "\n".join(problems)
     assert not unexpected, f"statuses the spec does not document: {unexpected}"
@@ -676,6 +673,34 @@ def test_sandbox_webhooks_verify_and_parse(
     assert changelog[0]["toString"] == "In Progress"
 
 
+def test_comments_are_read_as_text_and_announce_their_issue(
+    sandbox: Sandbox, jira: JiraConnector, webhook_receiver: WebhookReceiver
+) -> None:
+    sandbox.admin.register_webhook("jira", webhook_receiver.url, SECRET)
+    [before] = jira.get("issues", ["10005"])
+    text = "Customer confirmed the fix:\n\n- export works\n- see [ticket](https://t.example/9)"
+    added = _raw(
+        sandbox, "POST", "/rest/api/3/issue/10005/comment", json={"body": text_to_adf(text)}
+    )
+    empty = _raw(sandbox, "POST", "/rest/api/3/issue/10005/comment", json={"body": text_to_adf("")})
+    sandbox.admin.flush_webhooks()
+    [after] = jira.get("issues", ["10005"])
+
+    assert added.status_code == 201
+    assert empty.status_code == 400
+    spec = {f.name: f for f in jira.fields("issues")}["comment"]
+    assert (spec.type, spec.writable) == ("text", False)
+    assert after.fields["comment"].endswith(
+        "Concord Automation, " + after.modified_at.strftime("%Y-%m-%d %H:%M UTC") + ":\n" + text
+    )
+    assert (before.fields["comment"] or "") in after.fields["comment"]
+    assert after.modified_at > before.modified_at
+    [delivery] = webhook_receiver.requests
+    result = jira.parse_webhook(delivery, SECRET)
+    assert [(e.record_id, e.action) for e in result.events] == [("10005", "updated")]
+    assert json.loads(delivery.body)["webhookEvent"] == "comment_created"
+
+
 def _signed(payload: dict[str, Any], *, secret: str = SECRET, **headers: str) -> WebhookRequest:
     body = json.dumps(payload).encode()
     return WebhookRequest(
@@ -874,7 +899,7 @@ def test_sandbox_pages_by_token_and_answers_rate_limits_like_jira(
     ).json()
     assert [set(i) for i in following["issues"]] == [{"id"}] * 2  # default: ids only
 
-    jira_traffic.expected_undocumented = {429}  # type: ignore[attr-defined]
+    jira_traffic.expected_undocumented = {429}
     sandbox.admin.queue_fault("jira", status=429, retry_after=7)
     limited = _raw(sandbox, "GET", "/rest/api/3/myself")
     assert limited.status_code == 429
