@@ -272,3 +272,26 @@ def test_fake_data_is_deterministic():
     first, last = a.person()
     _name, domain = a.company()
     assert a.email(first, last, domain, 3).endswith("3@" + domain)
+
+
+def test_timeout_fault_holds_the_request_past_the_client_timeout(
+    server: SandboxServer, admin: SandboxAdmin
+):
+    admin.set_faults("notes", timeout_seconds=1.0)
+    admin.queue_fault("notes", timeout=True)
+    with pytest.raises(requests.ReadTimeout):
+        requests.get(
+            f"{server.url}/notes/notes", headers={"Authorization": "Bearer good"}, timeout=0.2
+        )
+    assert _get(server, "/notes").status_code == 200
+
+
+def test_admin_rejects_malformed_input(server: SandboxServer, admin: SandboxAdmin):
+    with pytest.raises(SandboxAdminError, match="seed must be an integer"):
+        admin._call("POST", "seed", {"seed": "one"})
+    with pytest.raises(SandboxAdminError, match="url must be an http"):
+        admin.register_webhook("notes", "ftp://example.org", "s")
+    with pytest.raises(SandboxAdminError, match="needs an integer status or timeout"):
+        admin.set_faults("notes", queue=[{"method": "GET"}])
+    with pytest.raises(SandboxAdminError, match="no admin endpoint"):
+        admin._call("GET", "nothing-here")
