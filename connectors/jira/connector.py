@@ -49,7 +49,13 @@ from connectors.base import (
     WebhookResult,
     WriteResult,
 )
-from connectors.errors import ConfigurationError, NotFound, RecordError
+from connectors.errors import (
+    ConfigurationError,
+    FatalError,
+    NotFound,
+    RecordError,
+    TransientError,
+)
 from connectors.jira import mappers, webhooks
 from connectors.jira.client import (
     BULK_CREATE_MAX,
@@ -394,6 +400,9 @@ class JiraConnector(Connector):
 
         A record whose issue was created but could not be moved to its status gets a
         WriteResult with both `record` (it exists: do not create it again) and `error`.
+        If a call fails after earlier calls of the batch created issues, those are returned
+        and the records not yet sent get a RecordError; if the first call fails, its
+        TransientError or FatalError is raised (nothing was created).
         """
         self._check_type(object_type)
         fields = self._field_map()
@@ -414,7 +423,19 @@ class JiraConnector(Connector):
         created: list[tuple[int, str, str | None]] = []  # (input index, issue id, status)
         for start in range(0, len(pending), BULK_CREATE_MAX):
             chunk = pending[start : start + BULK_CREATE_MAX]
-            answer = self.client.bulk_create([{"fields": encoded} for _, encoded, _ in chunk])
+            try:
+                answer = self.client.bulk_create([{"fields": encoded} for _, encoded, _ in chunk])
+            except (TransientError, FatalError) as exc:
+                if not created:
+                    raise  # nothing exists yet: the whole call can be retried as it is
+                # Issues of earlier chunks exist: report them, and these as not created.
+                for index, _, _ in pending[start:]:
+                    results[index] = WriteResult(
+                        error=RecordError(
+                            f"not created: {exc}", system=SYSTEM, call=BULK_CALL, status=exc.status
+                        )
+                    )
+                break
             failed, general = _bulk_errors(answer, len(chunk))
             made = iter(answer.get("issues") or [])
             for position, (index, _, status) in enumerate(chunk):

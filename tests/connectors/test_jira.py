@@ -569,6 +569,31 @@ def test_bulk_create_splits_into_calls_of_fifty(
     assert results[54].record.fields["summary"] == "Imported 54"
 
 
+def test_a_failing_later_bulk_call_keeps_the_issues_already_created(
+    sandbox: Sandbox,
+    jira: JiraConnector,
+    jira_traffic: JiraTrafficRecorder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    jira_traffic.expected_undocumented = {502}
+    send = jira.client.bulk_create
+
+    def then_break(issues: list[dict[str, Any]]) -> dict[str, Any]:
+        answer = send(issues)
+        sandbox.admin.queue_fault("jira", status=502, html=True, path="/rest/api/3/issue/bulk")
+        return answer
+
+    monkeypatch.setattr(jira.client, "bulk_create", then_break)
+    results = jira.create("issues", [{"summary": f"Batch {n}"} for n in range(60)])
+
+    assert all(r.ok for r in results[:50])
+    assert [r.record.fields["summary"] for r in results[:2]] == ["Batch 0", "Batch 1"]
+    assert all(not r.ok and r.error.status == 502 for r in results[50:])
+    assert "not created" in results[59].error.message
+    assert "502 Bad Gateway" in results[59].error.message
+    assert len(jira.list_ids("issues").__next__()) == 90  # 40 seeded + 50 created
+
+
 def test_unknown_or_read_only_fields_fail_locally(jira: JiraConnector) -> None:
     results = jira.create("issues", [{"summary": "a", "created": "2020-01-01T00:00:00+00:00"}])
     assert results[0].error.fields == {"created": "read-only"}
