@@ -316,6 +316,16 @@ class HttpClient:
                     call=call,
                 )
                 safe_to_retry = idempotent
+            except requests.exceptions.ChunkedEncodingError:
+                # The connection broke while the answer was being read: the system got
+                # the request, so this is as ambiguous as a read timeout.
+                self._observe(call, None, sent)
+                error = TransientError(
+                    "the connection broke while reading the answer",
+                    system=self.system,
+                    call=call,
+                )
+                safe_to_retry = idempotent
             except requests.ConnectionError as exc:
                 self._observe(call, None, sent)
                 error = TransientError(

@@ -222,7 +222,15 @@ class HubSpotConnector(Connector):
         if field not in specs:
             raise ConfigurationError(f"HubSpot {object_type} have no property {field!r}")
         spec = specs[field]
-        wanted = list(dict.fromkeys(mappers.search_value(v, spec) for v in values if v is not None))
+        wanted: list[str] = []
+        for value in values:
+            if value is None:
+                continue
+            try:
+                wanted.append(mappers.search_value(value, spec))
+            except mappers.ValueRefused:
+                continue  # a value the property cannot hold matches no record
+        wanted = list(dict.fromkeys(wanted))
         found: dict[str, Record] = {}
         for chunk in mappers.chunks(wanted, 100):
             after: str | None = None

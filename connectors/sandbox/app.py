@@ -100,6 +100,10 @@ class Faults:
             if not item.get("timeout") and not isinstance(item.get("status"), int):
                 raise BadRequest("a queued fault needs an integer status or timeout: true")
             item.setdefault("count", 1)
+            if isinstance(item["count"], bool) or not isinstance(item["count"], int):
+                raise BadRequest("a queued fault's count must be a positive integer")
+            if item["count"] < 1:
+                raise BadRequest("a queued fault's count must be a positive integer")
         return faults
 
 
@@ -434,8 +438,16 @@ class SandboxApp:
             if path == "/_sandbox/seed" and method == "POST":
                 body = json.loads(request.body or b"{}")
                 seed = body.get("seed", 1)
-                if not isinstance(seed, int):
+                if isinstance(seed, bool) or not isinstance(seed, int):
                     raise BadRequest("seed must be an integer")
+                counts = body.get("counts") or {}
+                self._per_vendor(counts)
+                for kind, per_type in counts.items():
+                    if not isinstance(per_type, dict) or not all(
+                        isinstance(n, int) and not isinstance(n, bool) and n >= 0
+                        for n in per_type.values()
+                    ):
+                        raise BadRequest(f"counts.{kind} must map object types to counts")
                 self.reset()
                 self.seed(seed, body.get("counts"))
                 return Response.json(200, {"seeded": seed, "vendors": sorted(self.slots)})
@@ -685,7 +697,7 @@ class WebhookSender:
                 method=delivery.method,
             )  # fmt: skip
             try:
-                with urllib.request.urlopen(req, timeout=5) as answer:  # noqa: S310
+                with _DIRECT.open(req, timeout=5) as answer:
                     status = answer.status
             except urllib.error.HTTPError as exc:
                 status = exc.code
@@ -711,6 +723,10 @@ class WebhookSender:
                 }
             )
 
+
+# Deliveries go straight to the target, as the vendor's would: never through a proxy that
+# the environment configures for outbound traffic.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 _REASONS = {
     200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 207: "Multi-Status",
