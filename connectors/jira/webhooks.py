@@ -13,9 +13,10 @@ What is confirmed and what we chose (see ../shared/reference/vendor-contracts.md
 - The signature covers only the body, with no timestamp header, so a captured delivery
   could be replayed forever. The payload's own `timestamp` (epoch milliseconds, inside the
   signed body) bounds that: a delivery older than REPLAY_WINDOW or more than FUTURE_SKEW
-  ahead of our clock is refused. The window is wide (30 minutes) because Jira retries
-  failed deliveries with the original payload and delivers "secondary" events up to a
-  quarter of an hour late; exact duplicates inside the window are caught by the inbox's
+  ahead of our clock is refused. The window is wide (30 minutes) because Jira delivers
+  "secondary" events up to a quarter of an hour late ([2nd] jira.js) and retries failed
+  deliveries, whose timestamp we assume is the event's (UNCONFIRMED); a refused delivery is
+  still caught by polling. Exact duplicates inside the window are caught by the inbox's
   deduplication on the delivery id.
 - The delivery id is the `X-Atlassian-Webhook-Identifier` header (unchanged across
   retries, [2nd] jira.js). Where it is missing, the SHA-256 of the body stands in, which is
