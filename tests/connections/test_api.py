@@ -334,6 +334,10 @@ def test_put_resets_left_out_settings_and_patch_keeps_them(clients, connection):
         format="json",
     )
     assert replaced.json()["config"]["page_size"] == 100
+    other_kind = client.patch(detail(connection), {"kind": "hubspot"}, format="json")
+    assert assert_error(other_kind, 400, "validation_error")["fields"] == {
+        "kind": ["the kind of a connection cannot change; create a new connection"]
+    }
     missing = client.put(
         detail(connection), {"name": "CRM", "config": {"store": "other"}}, format="json"
     )

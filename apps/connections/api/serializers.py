@@ -108,6 +108,12 @@ class ConnectionUpdateSerializer(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         connection: Connection = self.instance
+        sent_kind = self.initial_data.get("kind") if hasattr(self.initial_data, "get") else None
+        if sent_kind not in (None, connection.kind):
+            # Silently ignoring it would leave a script believing the kind changed.
+            raise serializers.ValidationError(
+                {"kind": ["the kind of a connection cannot change; create a new connection"]}
+            )
         config = attrs.get("config")
         if config is None:
             return attrs
