@@ -202,6 +202,9 @@ class JiraSandbox(VendorSandbox):
             self.users = _default_users()
 
     def seed(self, seed: int, counts: Mapping[str, int] | None = None) -> None:
+        unknown = sorted(set(counts or {}) - {"issues"})
+        if unknown:
+            raise BadRequest(f"jira seeds only issues, not {', '.join(unknown)}")
         self.reset()
         fake = FakeData(seed)
         self.users = _default_users()

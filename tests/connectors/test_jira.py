@@ -28,6 +28,7 @@ from connectors.jira import sandbox as jira_sandbox
 from connectors.jira import webhooks
 from connectors.jira.adf import adf_to_text, text_to_adf
 from connectors.jira.connector import JiraConnector
+from connectors.sandbox.client import SandboxAdminError
 from connectors.sandbox.server import SandboxServer
 from tests.connectors.conftest import Sandbox, WebhookReceiver
 from tests.connectors.jira_openapi import (
@@ -946,6 +947,8 @@ def test_sandbox_state_survives_dump_and_load(
         assert json.loads(json.dumps(vendor.issues)) == before
     assert _seeded(1) == _seeded(1)
     assert _seeded(1) != _seeded(2)
+    with pytest.raises(SandboxAdminError, match="jira seeds only issues, not tickets"):
+        sandbox.admin.seed(1, {"jira": {"tickets": 3}})
 
 
 def _seeded(seed: int) -> list[tuple[str, float, str]]:
