@@ -48,7 +48,8 @@ def sandbox(sandbox_server: SandboxServer) -> Iterator[Sandbox]:
 
 @dataclass
 class WebhookReceiver:
-    url: str
+    origin: str  # "http://127.0.0.1:<port>"
+    url: str  # the target to register; tests may add a query string
     requests: list[WebhookRequest] = field(default_factory=list)
     status: int = 204  # what the receiver answers
 
@@ -69,7 +70,7 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
                 receiver.requests.append(
                     WebhookRequest(
                         method="POST",
-                        url=receiver.url.rsplit("/", 1)[0] + self.path,
+                        url=receiver.origin + self.path,
                         headers=dict(self.headers.items()),
                         body=body,
                     )
@@ -82,7 +83,8 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver = WebhookReceiver(f"http://127.0.0.1:{server.server_address[1]}/hooks")
+    origin = f"http://127.0.0.1:{server.server_address[1]}"
+    receiver = WebhookReceiver(origin, f"{origin}/hooks")
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield receiver

@@ -76,6 +76,16 @@ class NotesSandbox(VendorSandbox):
         self.context.emit({"id": note["id"], "at": self.context.now()})
         return Response.json(201, note)
 
+    @route("POST", "/notes/bulk")
+    def create_notes(self, request: Request) -> Response:
+        created = []
+        for title in request.json()["titles"]:
+            note = {"id": str(len(self.notes) + 1), "title": title}
+            self.notes[note["id"]] = note
+            self.context.emit({"id": note["id"], "at": self.context.now()})
+            created.append(note)
+        return Response.json(201, {"notes": created})
+
     def webhook_deliveries(
         self, events: list[Any], target: WebhookTarget, now: float
     ) -> list[Delivery]:
@@ -295,3 +305,20 @@ def test_admin_rejects_malformed_input(server: SandboxServer, admin: SandboxAdmi
         admin.set_faults("notes", queue=[{"method": "GET"}])
     with pytest.raises(SandboxAdminError, match="no admin endpoint"):
         admin._call("GET", "nothing-here")
+
+
+def test_webhook_reorder_fault_reverses_a_batch_of_deliveries(
+    server: SandboxServer, admin: SandboxAdmin, webhook_receiver: WebhookReceiver
+):
+    admin.register_webhook("notes", webhook_receiver.url, "s3cret")
+    admin.set_faults("notes", webhook_reorder_share=1.0)
+    answer = requests.post(
+        f"{server.url}/notes/notes/bulk",
+        json={"titles": ["a", "b", "c"]},
+        headers={"Authorization": "Bearer good"},
+        timeout=10,
+    )
+    assert answer.status_code == 201
+    summary = admin.flush_webhooks()
+    assert [json.loads(r.body)["id"] for r in webhook_receiver.requests] == ["6", "5", "4"]
+    assert summary["counters"]["notes:reordered"] == 1
