@@ -38,7 +38,7 @@ from connectors.errors import AuthenticationError, RecordError, TransientError
 from connectors.errors import WebhookVerificationError as Unverified
 from connectors.http import HttpClient
 from connectors.sandbox.contract import ContractCase
-from tests.connectors.conftest import Sandbox, WebhookReceiver
+from tests.sandbox_fixtures import Sandbox, WebhookReceiver
 
 
 def _import_or_skip(name: str, kind: str) -> ModuleType:

@@ -19,7 +19,7 @@ from connectors.http import TokenBucket
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.sandbox import READONLY_TOKEN, SANDBOX_TOKEN
 from connectors.hubspot.webhooks import sign_v3
-from tests.connectors.conftest import Sandbox, WebhookReceiver
+from tests.sandbox_fixtures import Sandbox, WebhookReceiver
 
 SECRET = "hubspot-client-secret"
 

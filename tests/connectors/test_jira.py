@@ -30,7 +30,7 @@ from connectors.jira.adf import adf_to_text, text_to_adf
 from connectors.jira.connector import JiraConnector
 from connectors.sandbox.client import SandboxAdminError
 from connectors.sandbox.server import SandboxServer
-from tests.connectors.conftest import Sandbox, WebhookReceiver
+from tests.sandbox_fixtures import Sandbox, WebhookReceiver
 from tests.connectors.jira_openapi import (
     SPEC_PATH,
     Exchange,

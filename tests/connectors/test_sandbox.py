@@ -24,7 +24,7 @@ from connectors.sandbox.app import discover
 from connectors.sandbox.client import SandboxAdmin, SandboxAdminError
 from connectors.sandbox.data import FakeData
 from connectors.sandbox.server import SandboxServer, start_in_thread
-from tests.connectors.conftest import WebhookReceiver
+from tests.sandbox_fixtures import WebhookReceiver
 
 
 class NotesSandbox(VendorSandbox):

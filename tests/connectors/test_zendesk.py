@@ -26,7 +26,7 @@ from connectors.errors import (
 from connectors.zendesk import webhooks
 from connectors.zendesk.connector import ZendeskConnector
 from connectors.zendesk.sandbox import ADMIN_EMAIL, API_TOKEN, OAUTH_TOKEN
-from tests.connectors.conftest import Sandbox, WebhookReceiver
+from tests.sandbox_fixtures import Sandbox, WebhookReceiver
 
 SECRET = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ=="
 EXPORT = "/zendesk/api/v2/incremental/tickets/cursor.json"

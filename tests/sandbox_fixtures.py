@@ -1,4 +1,4 @@
-"""Fixtures for connector tests: one sandbox server per session, reset and seeded per test.
+"""Sandbox fixtures shared by every test package (registered in tests/conftest.py).
 
 - `sandbox_server`: the running server (session scope), on a free localhost port.
 - `sandbox`: per test; everything reset (faults, rate-limit windows, webhook targets, stats,
