@@ -250,14 +250,19 @@ class ConcordAutoSchema(AutoSchema):
         view_permissions = getattr(self.view, "permission_classes", ())
         if any(p is not permissions.AllowAny for p in view_permissions):
             codes += [401, 403]
-        if "{" in self.path:
+        if "{" in self.path or self._is_paginated_list():  # a page past the end is a 404
             codes.append(404)
         if self.method in ("POST", "PUT", "PATCH") or self._has_query_parameters():
             codes.append(400)
         return codes
 
+    def _is_paginated_list(self) -> bool:
+        return self.method == "GET" and bool(
+            self._is_list_view() and getattr(self.view, "pagination_class", None)
+        )
+
     def _has_query_parameters(self) -> bool:
-        if self._is_list_view() and getattr(self.view, "pagination_class", None):
+        if self._is_paginated_list():
             return True
         return any(
             isinstance(p, OpenApiParameter) and p.location == OpenApiParameter.QUERY

@@ -8,15 +8,30 @@ and would be imported half-initialised). apps.core.api re-exports both.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import pagination, throttling
 from rest_framework.settings import api_settings
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
-    """The default: `?page=N&page_size=M` (at most 200), answered with count/next/previous."""
+    """The default: `?page=N&page_size=M` (at most 200), answered with count/next/previous.
+
+    A page past the end answers 404 (`not_found`, "Invalid page."), as DRF does; the schema
+    says so.
+    """
 
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        params = super().get_schema_operation_parameters(view)
+        for param in params:
+            if param["name"] == self.page_query_param:
+                param["schema"]["minimum"] = 1
+            elif param["name"] == self.page_size_query_param:
+                param["schema"].update(minimum=1, maximum=self.max_page_size)
+        return params
 
 
 class CreatedCursorPagination(pagination.CursorPagination):

@@ -2,7 +2,8 @@
 secrets, validation errors that name the field, and upstream errors as clear API errors.
 
 Connector-backed endpoints run the real connectors: the in-memory one for CRUD and discovery,
-HubSpot against its sandbox (real HTTP) for credentials and upstream failures.
+HubSpot against its sandbox (real HTTP, the `sandbox` fixture of tests/sandbox_fixtures.py)
+for credentials and upstream failures.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from apps.connections.models import Connection
 from connectors.base import FieldOption, FieldSpec, FieldType
 from connectors.hubspot.sandbox import contract as hubspot_contract
 from connectors.memory.connector import store_for
-from tests.connectors import conftest as connector_fixtures
 from tests.factories import MembershipFactory, WorkspaceFactory
 
 pytestmark = pytest.mark.django_db
@@ -29,11 +29,6 @@ pytestmark = pytest.mark.django_db
 ROLES = ["viewer", "editor", "admin", "owner"]
 URL = "/api/v1/connections/"
 HUBSPOT = hubspot_contract()
-
-# The sandbox server (session) and a freshly seeded sandbox (per test), shared with the
-# connector tests.
-sandbox_server = connector_fixtures.sandbox_server
-sandbox = connector_fixtures.sandbox
 WEBHOOK_SECRET = "whsec-api-test-0123456789"
 
 

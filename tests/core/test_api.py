@@ -172,3 +172,13 @@ def test_real_error_answers_match_the_schema(schema):
         openapi.validate_response(
             DjangoOpenAPIRequest(answer.wsgi_request), DjangoOpenAPIResponse(answer)
         )
+
+
+def test_a_page_past_the_end_is_404_and_documented(schema):
+    client = client_for(Role.VIEWER)
+    error = error_of(client.get("/api/v1/members/", {"page": 2}), 404)
+    assert error == {"code": "not_found", "message": "Invalid page.", "fields": {}}
+    listing = schema["paths"]["/api/v1/members/"]["get"]
+    assert "404" in listing["responses"]
+    page = next(p for p in listing["parameters"] if p["name"] == "page")
+    assert page["schema"]["minimum"] == 1
