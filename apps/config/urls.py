@@ -8,6 +8,9 @@ from apps.core.api import api_not_found
 api_v1 = [
     path("", include("apps.accounts.api.urls")),
     path("", include("apps.connections.api.urls")),
+    path("", include("apps.syncs.api.urls")),
+    path("", include("apps.runs.api.urls")),
+    path("", include("apps.webhooks.api.urls")),
     # Keep last: any other path under /api/v1/ is a 404 in the API's error shape.
     re_path(r"^(?P<path>.*)$", api_not_found, name="not-found"),
 ]

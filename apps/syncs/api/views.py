@@ -1,0 +1,388 @@
+"""Syncs API: the sync as one document (settings, mappings, filters), switching it on and
+off, previewing it, exporting and importing it; conflicts and their resolution.
+
+Running a sync (run, resync, held runs) is in apps/runs/api: runs depend on syncs, not the
+other way round.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError
+from django.db.models import Q, QuerySet
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import exceptions, filters, mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.accounts.models import Permission
+from apps.core.api import (
+    UPSTREAM_ERRORS,
+    DomainError,
+    WorkspaceScopedViewSet,
+    error_responses,
+    exception_handler,
+)
+from apps.syncs import control, services, transfer
+from apps.syncs.api.errors import conflict_error, not_open, sync_error
+from apps.syncs.api.filters import QueryFilter, QueryFilterBackend
+from apps.syncs.api.serializers import (
+    PREVIEW_COUNTS,
+    ConflictResolveManySerializer,
+    ConflictResolveSerializer,
+    ConflictSerializer,
+    PreviewRequestSerializer,
+    PreviewSerializer,
+    ResolveManyResultSerializer,
+    SyncDocumentSerializer,
+    SyncImportSerializer,
+    SyncSerializer,
+    SyncWriteSerializer,
+)
+from apps.syncs.models import Conflict, Sync
+from apps.syncs.services import SyncError
+from connectors.errors import ConnectorError
+
+
+def _name_taken(name: str) -> serializers.ValidationError:
+    return serializers.ValidationError({"name": [f"a sync named {name!r} already exists"]})
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List the workspace's syncs"),
+    retrieve=extend_schema(summary="Read a sync with its mappings and filters"),
+)
+class SyncViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceScopedViewSet):
+    model = Sync
+    serializer_class = SyncSerializer
+    action_permissions = {
+        "list": Permission.VIEW,
+        "retrieve": Permission.VIEW,
+        "export": Permission.VIEW,
+        "create": Permission.EDIT,
+        "update": Permission.EDIT,
+        "partial_update": Permission.EDIT,
+        "destroy": Permission.EDIT,
+        "enable": Permission.EDIT,
+        "disable": Permission.EDIT,
+        "preview": Permission.EDIT,
+        "import_document": Permission.EDIT,
+    }
+    filter_backends = [QueryFilterBackend, filters.OrderingFilter]
+    query_filters = {
+        "enabled": QueryFilter(
+            serializers.BooleanField(), "enabled", "Only syncs on (true) or off (false)."
+        ),
+        "connection": QueryFilter(
+            serializers.UUIDField(),
+            lambda qs, v: qs.filter(Q(connection_a__public_id=v) | Q(connection_b__public_id=v)),
+            "Only syncs with this connection on either side.",
+        ),
+    }
+    ordering_fields = ["name", "created_at", "last_run_at"]
+    ordering = ["name"]
+
+    def refine_queryset(self, queryset: QuerySet) -> QuerySet:
+        return queryset.select_related("connection_a", "connection_b").prefetch_related(
+            "mappings", "filters"
+        )
+
+    def _answer(self, sync: Sync, status_code: int = status.HTTP_200_OK) -> Response:
+        fresh = self.get_queryset().get(pk=sync.pk)  # with its mappings, filters and state
+        return Response(SyncSerializer(fresh).data, status=status_code)
+
+    def _write_serializer(self, **kwargs: Any) -> SyncWriteSerializer:
+        return SyncWriteSerializer(context={"workspace": self.request.workspace}, **kwargs)
+
+    @extend_schema(
+        summary="Create a sync with its mappings and filters",
+        description=(
+            "The whole definition is validated against both systems' field discovery; the "
+            "sync is saved complete or not at all. A mapping that cannot work answers 400 "
+            "`invalid_mapping` naming `mappings.<n>` and why."
+        ),
+        request=SyncWriteSerializer,
+        responses={201: SyncSerializer, **error_responses(*UPSTREAM_ERRORS)},
+    )
+    def create(self, request: Request) -> Response:
+        data = self._write_serializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        try:
+            sync = services.sync_create(
+                workspace=request.workspace,
+                connection_a=values["connection_a"],
+                object_type_a=values["object_type_a"],
+                connection_b=values["connection_b"],
+                object_type_b=values["object_type_b"],
+                **data.settings(),
+            )
+        except SyncError as exc:
+            raise sync_error(exc, mappings=values["mappings"], filters=values["filters"]) from None
+        except IntegrityError:  # the name was taken between the check and the insert
+            raise _name_taken(values["name"]) from None
+        return self._answer(sync, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Replace a sync's definition (settings left out go back to their defaults)",
+        description=(
+            "Mappings are kept by field pair: a pair that stays keeps its sync state and open "
+            "conflicts; a new pair is added (the next run reads everything); a pair left out "
+            "is removed with its conflicts. The connections and object types cannot change."
+        ),
+        request=SyncWriteSerializer,
+        responses={200: SyncSerializer, **error_responses(*UPSTREAM_ERRORS)},
+    )
+    def update(self, request: Request, public_id: str | None = None) -> Response:
+        return self._update(request, partial=False)
+
+    @extend_schema(
+        summary="Change part of a sync's definition (what is left out is kept)",
+        request=SyncWriteSerializer,
+        responses={200: SyncSerializer, **error_responses(*UPSTREAM_ERRORS)},
+    )
+    def partial_update(self, request: Request, public_id: str | None = None) -> Response:
+        return self._update(request, partial=True)
+
+    def _update(self, request: Request, *, partial: bool) -> Response:
+        sync = self.get_object()
+        data = self._write_serializer(instance=sync, data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        values = data.settings()
+        try:
+            transfer.sync_document_update(sync, **values)
+        except SyncError as exc:
+            raise sync_error(
+                exc, mappings=values.get("mappings") or (), filters=values.get("filters") or ()
+            ) from None
+        except IntegrityError:
+            raise _name_taken(values.get("name", "")) from None
+        return self._answer(sync)
+
+    @extend_schema(
+        summary="Delete a sync, its links, conflicts and run history",
+        description="The records in both systems stay. Refused while a run is in progress.",
+        responses={204: None, **error_responses(409)},
+    )
+    def destroy(self, request: Request, public_id: str | None = None) -> Response:
+        try:
+            control.sync_delete(self.get_object())
+        except SyncError as exc:
+            raise sync_error(exc) from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="Put the sync on its schedule (resumes a paused sync)",
+        request=None,
+        responses={200: SyncSerializer, **error_responses(409)},
+    )
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def enable(self, request: Request, public_id: str | None = None) -> Response:
+        try:
+            sync = control.sync_enable(self.get_object())
+        except SyncError as exc:
+            raise sync_error(exc) from None
+        return self._answer(sync)
+
+    @extend_schema(
+        summary="Take the sync off its schedule", request=None, responses={200: SyncSerializer}
+    )
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def disable(self, request: Request, public_id: str | None = None) -> Response:
+        return self._answer(control.sync_disable(self.get_object()))
+
+    @extend_schema(
+        summary="What the next run would do, without writing anything (a dry run)",
+        description=(
+            "Reads both systems as a run would and plans it: counts of records matched, "
+            "created, updated and deleted per side, conflicts, errors, with samples. Nothing "
+            "is written to either system or to Concord."
+        ),
+        request=PreviewRequestSerializer,
+        responses={200: PreviewSerializer, **error_responses(*UPSTREAM_ERRORS)},
+    )
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def preview(self, request: Request, public_id: str | None = None) -> Response:
+        sync = self.get_object()
+        options = PreviewRequestSerializer(data=request.data)
+        options.is_valid(raise_exception=True)
+        try:
+            preview = services.sync_preview(sync, **options.validated_data)
+        except SyncError as exc:
+            raise sync_error(exc) from None
+        body = {
+            "counts": {key: preview.counts.get(key, 0) for key in PREVIEW_COUNTS},
+            "change_count": preview.change_count,
+            "samples": preview.samples,
+        }
+        return Response(PreviewSerializer(body).data)
+
+    @extend_schema(
+        summary="The sync's definition as a document (connections by name)",
+        responses={200: SyncDocumentSerializer},
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def export(self, request: Request, public_id: str | None = None) -> Response:
+        return Response(SyncDocumentSerializer(transfer.sync_export(self.get_object())).data)
+
+    @extend_schema(
+        summary="Create a sync from an exported document (created disabled)",
+        description=(
+            "Connections are looked up by name in this workspace; a name it lacks is a 400 "
+            "naming `document.connection_a` or `document.connection_b`."
+        ),
+        request=SyncImportSerializer,
+        responses={201: SyncSerializer, **error_responses(*UPSTREAM_ERRORS)},
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import",
+        url_name="import",
+        pagination_class=None,
+        filter_backends=[],
+    )
+    def import_document(self, request: Request) -> Response:
+        data = SyncImportSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        document = data.validated_data["document"]
+        name = data.validated_data.get("name")
+        try:
+            sync = transfer.sync_import(request.workspace, document, name=name)
+        except SyncError as exc:
+            raise sync_error(
+                exc, mappings=document["mappings"], filters=document["filters"], prefix="document."
+            ) from None
+        except IntegrityError:
+            raise _name_taken(name or document["name"]) from None
+        return self._answer(sync, status.HTTP_201_CREATED)
+
+
+# --- conflicts ------------------------------------------------------------------------------
+def _refusal(exc: Exception) -> dict[str, str]:
+    """The code and message an error would answer with, for one item of a batch."""
+    if isinstance(exc, DomainError):
+        return {"code": exc.code, "message": exc.message}
+    if isinstance(exc, exceptions.ValidationError):
+        detail = exc.detail
+        parts = detail.values() if isinstance(detail, dict) else [detail]
+        message = " ".join(
+            str(m) for part in parts for m in (part if isinstance(part, list) else [part])
+        )
+        return {"code": "validation_error", "message": message}
+    if isinstance(exc, ConnectorError):
+        # The one mapping of upstream errors to codes, as a lone request would get it.
+        error = exception_handler(exc, {}).data["error"]
+        return {"code": error["code"], "message": error["message"]}
+    raise TypeError(f"no refusal for {type(exc).__name__}")
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List conflicts (newest first)"),
+    retrieve=extend_schema(
+        summary="Read a conflict: the base, the values on A and B, the records on both sides"
+    ),
+)
+class ConflictViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceScopedViewSet):
+    model = Conflict
+    serializer_class = ConflictSerializer
+    action_permissions = {
+        "list": Permission.VIEW,
+        "retrieve": Permission.VIEW,
+        "resolve": Permission.EDIT,
+        "resolve_many": Permission.EDIT,
+    }
+    filter_backends = [QueryFilterBackend, filters.OrderingFilter]
+    query_filters = {
+        "sync": QueryFilter(serializers.UUIDField(), "sync__public_id", "Only this sync's."),
+        "status": QueryFilter(
+            serializers.ChoiceField(choices=Conflict.Status.values), "status", "Only these."
+        ),
+    }
+    ordering_fields = ["detected_at", "resolved_at"]
+    ordering = ["-detected_at", "-id"]
+
+    def refine_queryset(self, queryset: QuerySet) -> QuerySet:
+        return queryset.select_related("sync", "mapping", "link", "resolved_by")
+
+    def _resolve(self, conflict: Conflict, resolution: str, value: Any) -> Conflict:
+        refusal = not_open(conflict)
+        if refusal is not None:
+            raise refusal
+        try:
+            services.conflict_resolve(
+                conflict, resolution=resolution, custom_value=value, user=self.request.user
+            )
+        except SyncError as exc:
+            raise conflict_error(exc, conflict) from None
+        return self.get_queryset().get(pk=conflict.pk)
+
+    @extend_schema(
+        summary="Resolve a conflict with A's value, B's value or a custom value",
+        description=(
+            "Writes the chosen value to whichever side does not have it yet and closes the "
+            "conflict. 409 `conflict_already_resolved` when it is not open any more; 409 "
+            "`conflict_not_resolvable` when the records are no longer linked or a system "
+            "refused the value; 400 naming `value` when it cannot be converted."
+        ),
+        request=ConflictResolveSerializer,
+        responses={200: ConflictSerializer, **error_responses(409, *UPSTREAM_ERRORS)},
+    )
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def resolve(self, request: Request, public_id: str | None = None) -> Response:
+        conflict = self.get_object()
+        data = ConflictResolveSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        resolved = self._resolve(
+            conflict, data.validated_data["resolution"], data.validated_data.get("value")
+        )
+        return Response(ConflictSerializer(resolved).data)
+
+    @extend_schema(
+        summary="Resolve many conflicts the same way",
+        operation_id="v1_conflicts_resolve_many",
+        description=(
+            "Each conflict is resolved on its own (the systems' writes cannot be one "
+            "transaction): the answer says, per id and in the order given, whether it was "
+            "resolved, or the error code and message it would have had alone (`not_found` "
+            "for an id outside the workspace)."
+        ),
+        request=ConflictResolveManySerializer,
+        responses={200: ResolveManyResultSerializer},
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="resolve",
+        url_name="resolve-many",
+        pagination_class=None,
+        filter_backends=[],
+    )
+    def resolve_many(self, request: Request) -> Response:
+        data = ConflictResolveManySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ids = list(dict.fromkeys(data.validated_data["conflicts"]))
+        found = {c.public_id: c for c in self.get_queryset().filter(public_id__in=ids)}
+        results = []
+        for public_id in ids:
+            conflict = found.get(public_id)
+            if conflict is None:
+                error = {"code": "not_found", "message": "no such conflict in your workspace"}
+                results.append({"id": public_id, "ok": False, "conflict": None, "error": error})
+                continue
+            try:
+                conflict = self._resolve(
+                    conflict, data.validated_data["resolution"], data.validated_data.get("value")
+                )
+            except (DomainError, exceptions.ValidationError, ConnectorError) as exc:
+                conflict = self.get_queryset().get(pk=conflict.pk)
+                results.append(
+                    {"id": public_id, "ok": False, "conflict": conflict, "error": _refusal(exc)}
+                )
+                continue
+            results.append({"id": public_id, "ok": True, "conflict": conflict, "error": None})
+        resolved = sum(1 for r in results if r["ok"])
+        body = {"resolved": resolved, "failed": len(results) - resolved, "results": results}
+        return Response(ResolveManyResultSerializer(body).data)
