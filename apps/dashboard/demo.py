@@ -1,0 +1,274 @@
+"""The demo that `make run` seeds in development: connections to the local sandboxes and two
+syncs between them, created through the same services a person's clicks go through.
+
+`demo_seed` needs the sandbox server to answer: connection checks, field discovery (every
+mapping is validated by sync_create exactly as a user's would be) and webhook registration
+all talk to it. Under `make run` the sandbox starts beside the worker, after bootstrap, so
+bootstrap does not call this directly: it enqueues apps.dashboard.tasks.demo_seed, which
+retries with backoff while the sandbox is not up yet (SandboxUnavailable).
+
+Idempotent: connections and syncs are looked up by name in the workspace and only the
+missing ones are created; a demo connection whose sandbox URL changed (another
+SANDBOX_PORT) is pointed at the new one; webhook targets are registered again every time,
+which the sandbox treats as an overwrite. Nothing is ever deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import environ
+import requests
+
+from apps.accounts.models import Workspace
+from apps.config.env import read_env
+from apps.connections.models import Connection
+from apps.connections.services import (
+    connection_check,
+    connection_create,
+    connection_update,
+    connection_webhook_url,
+)
+from apps.syncs.models import Sync
+from apps.syncs.services import sync_create
+from connectors.hubspot.sandbox import contract as hubspot_contract
+from connectors.jira.sandbox import contract as jira_contract
+from connectors.sandbox.client import SandboxAdmin, SandboxAdminError
+from connectors.zendesk.sandbox import contract as zendesk_contract
+
+logger = logging.getLogger(__name__)
+
+DEMO_WORKSPACE_NAME = "Demo workspace"
+DEFAULT_SANDBOX_PORT = 8100
+
+# Connection name -> (kind, config values for a base URL, with credentials the sandbox
+# accepts). The sandboxes publish those credentials through their contract() hook.
+DEMO_CONNECTIONS: dict[str, tuple[str, Callable[[str], dict[str, Any]]]] = {
+    "HubSpot (sandbox)": ("hubspot", hubspot_contract().config),
+    "Zendesk (sandbox)": ("zendesk", zendesk_contract().config),
+    "Jira (sandbox)": ("jira", jira_contract().config),
+}
+
+CONTACTS_SYNC = "HubSpot contacts <-> Zendesk users"
+TICKETS_SYNC = "Jira issues <-> Zendesk tickets"
+
+# Polling is the safety net behind the webhooks; a minute keeps the demo lively without
+# flooding the run log. (Zendesk's incremental export holds changes back for a minute, so
+# polling alone sees a Zendesk edit after one to two minutes; webhooks within seconds.)
+DEMO_INTERVAL_SECONDS = 60
+
+JIRA_TO_ZENDESK_PRIORITY = {
+    "Highest": "urgent",
+    "High": "high",
+    "Medium": "normal",
+    "Low": "low",
+    "Lowest": "low",
+}
+ZENDESK_TO_JIRA_PRIORITY = {"urgent": "Highest", "high": "High", "normal": "Medium", "low": "Low"}
+JIRA_TO_ZENDESK_STATUS = {"To Do": "open", "In Progress": "pending", "Done": "solved"}
+ZENDESK_TO_JIRA_STATUS = {
+    "new": "To Do",
+    "open": "To Do",
+    "pending": "In Progress",
+    "hold": "In Progress",
+    "solved": "Done",
+    "closed": "Done",
+}
+
+
+def _contacts_sync(connections: dict[str, Connection]) -> dict[str, Any]:
+    """HubSpot contacts (A) <-> Zendesk users (B), matched on email.
+
+    Zendesk keeps one `name`; mappings have no join/split transform, so it pairs with
+    HubSpot's first name (a user who came from Zendesk shows their full name there). HubSpot's
+    `company` is free text while a Zendesk user's organisation is a reference to an
+    organisation record, so they are not mapped. Agents and admins are Zendesk staff, not
+    customers: only end users are in scope.
+    """
+    return {
+        "name": CONTACTS_SYNC,
+        "connection_a": connections["hubspot"],
+        "object_type_a": "contacts",
+        "connection_b": connections["zendesk"],
+        "object_type_b": "users",
+        "mappings": [
+            {"field_a": "email", "field_b": "email"},
+            {"field_a": "firstname", "field_b": "name", "default_b": "(no name)"},
+            {"field_a": "phone", "field_b": "phone"},
+            {"field_a": "vip", "field_b": "custom_vip"},
+        ],
+        "filters": [{"side": "b", "field": "role", "operator": "equals", "value": "end-user"}],
+        "match_rule": [{"a": "email", "b": "email", "normalise": "email"}],
+        # The CRM is the reference for contact details when a pair is first matched.
+        "initial_policy": "a_wins",
+        "enabled": True,
+        "interval_seconds": DEMO_INTERVAL_SECONDS,
+    }
+
+
+def _tickets_sync(connections: dict[str, Connection]) -> dict[str, Any]:
+    """Jira issues (A) <-> Zendesk tickets (B), no match rule (every record gets a partner).
+
+    A Zendesk ticket's description is its first comment: required on create and refused on
+    update. So it travels one way, Zendesk -> Jira, and a ticket created from an issue gets
+    the issue's key as its description (the key never changes, so nothing ever tries to
+    update it). Closed Zendesk tickets refuse every update and stay out of scope.
+    """
+    return {
+        "name": TICKETS_SYNC,
+        "connection_a": connections["jira"],
+        "object_type_a": "issues",
+        "connection_b": connections["zendesk"],
+        "object_type_b": "tickets",
+        "mappings": [
+            {"field_a": "summary", "field_b": "subject", "default_a": "(no subject)"},
+            {"field_a": "description", "field_b": "description", "direction": "b_to_a"},
+            {"field_a": "key", "field_b": "description", "direction": "a_to_b"},
+            {
+                "field_a": "priority",
+                "field_b": "priority",
+                "value_map_a_to_b": JIRA_TO_ZENDESK_PRIORITY,
+                "value_map_b_to_a": ZENDESK_TO_JIRA_PRIORITY,
+            },
+            {
+                "field_a": "status",
+                "field_b": "status",
+                "direction": "a_to_b",
+                "value_map_a_to_b": JIRA_TO_ZENDESK_STATUS,
+            },
+        ],
+        "filters": [{"side": "b", "field": "status", "operator": "not_in", "value": ["closed"]}],
+        "enabled": True,
+        "interval_seconds": DEMO_INTERVAL_SECONDS,
+    }
+
+
+DEMO_SYNCS = (_contacts_sync, _tickets_sync)
+
+
+class DemoError(Exception):
+    """The demo could not be seeded; the message says what failed."""
+
+
+class SandboxUnavailable(DemoError):
+    """The sandbox server does not answer (yet): worth retrying."""
+
+
+@dataclass
+class DemoResult:
+    """What one demo_seed call did. Names of rows created now, and webhooks registered."""
+
+    connections_created: list[str] = field(default_factory=list)
+    syncs_created: list[str] = field(default_factory=list)
+    webhooks: dict[str, str] = field(default_factory=dict)  # kind -> target URL
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "connections_created": self.connections_created,
+            "syncs_created": self.syncs_created,
+            "webhooks": self.webhooks,
+        }
+
+
+def sandbox_url_from_env() -> str:
+    """Where `make run` starts the sandbox: http://127.0.0.1:$SANDBOX_PORT (8100 by default).
+
+    Raises apps.config.env.ConfigError when SANDBOX_PORT is not a number.
+    """
+    port = read_env(environ.Env().int, "SANDBOX_PORT", default=DEFAULT_SANDBOX_PORT)
+    return f"http://127.0.0.1:{port}"
+
+
+def demo_workspace() -> Workspace | None:
+    """The workspace bootstrap made for the first user (the oldest one with the demo name)."""
+    return Workspace.objects.filter(name=DEMO_WORKSPACE_NAME).order_by("pk").first()
+
+
+def sandbox_wait(sandbox_url: str, *, timeout: float) -> None:
+    """Return once the sandbox at `sandbox_url` answers; raise SandboxUnavailable when it
+    still does not after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    delay = 0.25
+    admin = SandboxAdmin(sandbox_url, timeout=5.0)
+    try:
+        while True:
+            try:
+                _probe(admin)
+                return
+            except SandboxUnavailable:
+                if time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    finally:
+        admin.close()
+
+
+def demo_seed(*, workspace: Workspace, sandbox_url: str) -> DemoResult:
+    """Make sure `workspace` has the demo connections (checked), webhooks registered with
+    the sandbox at `sandbox_url` ("http://127.0.0.1:8100") and the two enabled demo syncs.
+
+    Raises SandboxUnavailable when the sandbox does not answer, DemoError when it answers
+    but refuses (a credential, a check, a webhook registration), and SyncError or
+    ConnectionError from the services when a demo definition no longer validates.
+    """
+    sandbox_url = sandbox_url.rstrip("/")
+    result = DemoResult()
+    admin = SandboxAdmin(sandbox_url, timeout=10.0)
+    try:
+        served = _probe(admin)
+        connections: dict[str, Connection] = {}
+        for name, (kind, config) in DEMO_CONNECTIONS.items():
+            if kind not in served:
+                raise DemoError(f"the sandbox at {sandbox_url} does not serve {kind}")
+            values = config(f"{sandbox_url}/{kind}")
+            connection, created = _connection(workspace, name, kind, values)
+            if created:
+                result.connections_created.append(name)
+            ok, message = connection_check(connection)
+            if not ok:
+                raise DemoError(f"the demo connection {name!r} does not work: {message}")
+            url = connection_webhook_url(connection)
+            admin.register_webhook(kind, url, connection.webhook_secret)
+            result.webhooks[kind] = url
+            connections[kind] = connection
+        for definition in DEMO_SYNCS:
+            values = definition(connections)
+            if Sync.objects.for_workspace(workspace).filter(name=values["name"]).exists():
+                continue
+            sync_create(workspace=workspace, **values)
+            result.syncs_created.append(values["name"])
+    except requests.RequestException as exc:
+        raise SandboxUnavailable(f"the sandbox at {sandbox_url} does not answer: {exc}") from exc
+    except SandboxAdminError as exc:
+        raise DemoError(f"the sandbox refused: {exc}") from exc
+    finally:
+        admin.close()
+    logger.info("demo seeded in workspace %s: %s", workspace.pk, result.as_dict())
+    return result
+
+
+def _probe(admin: SandboxAdmin) -> set[str]:
+    """The vendor kinds the sandbox serves. Raises SandboxUnavailable when it is not up."""
+    try:
+        return set(admin.faults())
+    except requests.RequestException as exc:
+        raise SandboxUnavailable(f"the sandbox at {admin.url} does not answer: {exc}") from exc
+
+
+def _connection(
+    workspace: Workspace, name: str, kind: str, values: dict[str, Any]
+) -> tuple[Connection, bool]:
+    existing = Connection.objects.for_workspace(workspace).filter(name=name).first()
+    if existing is None:
+        return connection_create(workspace=workspace, name=name, kind=kind, values=values), True
+    if existing.kind != kind:
+        raise DemoError(f"the connection {name!r} exists with kind {existing.kind!r}, not {kind}")
+    if existing.config.get("base_url") != values["base_url"]:
+        # Another SANDBOX_PORT than last time: follow the sandbox.
+        existing = connection_update(existing, values={"base_url": values["base_url"]})
+    return existing, False

@@ -1,0 +1,368 @@
+"""The demo `make run` seeds: against a real sandbox server over HTTP (tests.sandbox_fixtures),
+with webhook targets pointing at a local receiver that stands in for this instance."""
+
+from __future__ import annotations
+
+import io
+import socket
+
+import pytest
+import requests
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+
+from apps.config.celery import app as celery_app
+from apps.connections.models import Connection
+from apps.connections.services import connection_webhook_url, connector_for
+from apps.dashboard import demo
+from apps.dashboard.tasks import demo_seed as demo_seed_task
+from apps.runs.models import SyncRun
+from apps.runs.services import run_start
+from apps.syncs.models import FieldMapping, RecordLink, Sync
+from connectors.base import Record, RecordUpdate
+from connectors.sandbox.server import start_in_thread
+from tests.factories import WorkspaceFactory
+
+pytestmark = pytest.mark.django_db
+
+NAMES = ["HubSpot (sandbox)", "Zendesk (sandbox)", "Jira (sandbox)"]
+
+
+@pytest.fixture
+def receiver(settings, webhook_receiver):
+    """Webhook targets are built from CONCORD_PUBLIC_URL: point it at the receiver."""
+    settings.CONCORD_PUBLIC_URL = webhook_receiver.origin
+    return webhook_receiver
+
+
+def connections_of(workspace) -> dict[str, Connection]:
+    return {c.kind: c for c in Connection.objects.for_workspace(workspace)}
+
+
+def sandbox_targets(sandbox_url: str) -> dict[str, dict[str, str]]:
+    response = requests.get(f"{sandbox_url}/_sandbox/webhooks", timeout=10)
+    response.raise_for_status()
+    return response.json()["targets"]
+
+
+def closed_port_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def read_all(connection: Connection, object_type: str) -> list[Record]:
+    connector = connector_for(connection)
+    try:
+        pages = connector.changes(object_type, None)
+        return [r for page in pages for r in page.records if not r.deleted]
+    finally:
+        connector.close()
+
+
+def get_one(connection: Connection, object_type: str, record_id: str) -> Record:
+    connector = connector_for(connection)
+    try:
+        (record,) = connector.get(object_type, [record_id])
+        return record
+    finally:
+        connector.close()
+
+
+def update_one(connection: Connection, object_type: str, record_id: str, **fields) -> None:
+    connector = connector_for(connection)
+    try:
+        (result,) = connector.update(object_type, [RecordUpdate(record_id, fields)])
+    finally:
+        connector.close()
+    assert result.ok, result.error
+
+
+def partner(sync: Sync, *, a_id: str | None = None, b_id: str | None = None) -> RecordLink:
+    found = {"a_id": a_id} if a_id is not None else {"b_id": b_id}
+    return RecordLink.objects.get(sync=sync, status="linked", **found)
+
+
+def test_demo_seed_creates_checked_connections_validated_syncs_and_webhook_targets(
+    sandbox, receiver
+):
+    workspace = WorkspaceFactory()
+
+    result = demo.demo_seed(workspace=workspace, sandbox_url=sandbox.url)
+
+    assert result.connections_created == NAMES
+    assert result.syncs_created == [demo.CONTACTS_SYNC, demo.TICKETS_SYNC]
+    connections = connections_of(workspace)
+    assert {(c.name, c.kind, c.config["base_url"], c.status) for c in connections.values()} == {
+        ("HubSpot (sandbox)", "hubspot", f"{sandbox.url}/hubspot", "ok"),
+        ("Zendesk (sandbox)", "zendesk", f"{sandbox.url}/zendesk", "ok"),
+        ("Jira (sandbox)", "jira", f"{sandbox.url}/jira", "ok"),
+    }
+
+    contacts = Sync.objects.get(workspace=workspace, name=demo.CONTACTS_SYNC)
+    assert (contacts.connection_a, contacts.object_type_a) == (connections["hubspot"], "contacts")
+    assert (contacts.connection_b, contacts.object_type_b) == (connections["zendesk"], "users")
+    assert contacts.enabled
+    assert contacts.interval_seconds == demo.DEMO_INTERVAL_SECONDS
+    assert contacts.match_rule == [{"a": "email", "b": "email", "normalise": "email"}]
+    assert [(f.side, f.field, f.operator, f.value) for f in contacts.filters.all()] == [
+        ("b", "role", "equals", "end-user")
+    ]
+    assert [(m.field_a, m.field_b, m.direction) for m in contacts.mappings.all()] == [
+        ("email", "email", "both"),
+        ("firstname", "name", "both"),
+        ("phone", "phone", "both"),
+        ("vip", "custom_vip", "both"),
+    ]
+
+    tickets = Sync.objects.get(workspace=workspace, name=demo.TICKETS_SYNC)
+    assert (tickets.connection_a, tickets.object_type_a) == (connections["jira"], "issues")
+    assert (tickets.connection_b, tickets.object_type_b) == (connections["zendesk"], "tickets")
+    assert tickets.enabled
+    assert tickets.match_rule == []
+    assert [(m.field_a, m.field_b, m.direction) for m in tickets.mappings.all()] == [
+        ("summary", "subject", "both"),
+        ("description", "description", "b_to_a"),
+        ("key", "description", "a_to_b"),
+        ("priority", "priority", "both"),
+        ("status", "status", "a_to_b"),
+    ]
+    # Kinds and options come from the sandboxes' field discovery: sync_create validated the
+    # value maps against the real option lists.
+    status = tickets.mappings.get(field_a="status")
+    assert (status.kind_a, status.kind_b) == ("enum", "enum")
+    assert status.options_a == ["To Do", "In Progress", "Done"]
+    assert status.options_b == ["new", "open", "pending", "hold", "solved", "closed"]
+    assert status.value_map_a_to_b == {"To Do": "open", "In Progress": "pending", "Done": "solved"}
+    vip = contacts.mappings.get(field_a="vip")
+    assert (vip.kind_a, vip.kind_b) == ("boolean", "boolean")
+
+    expected = {kind: connection_webhook_url(c) for kind, c in connections.items()}
+    assert result.webhooks == expected
+    assert sandbox_targets(sandbox.url) == {kind: {"url": url} for kind, url in expected.items()}
+
+
+def test_a_sandbox_change_is_delivered_signed_to_the_connections_webhook_url(sandbox, receiver):
+    workspace = WorkspaceFactory()
+    demo.demo_seed(workspace=workspace, sandbox_url=sandbox.url)
+    connections = connections_of(workspace)
+    issue = read_all(connections["jira"], "issues")[0]
+    users = read_all(connections["zendesk"], "users")
+    user = next(u for u in users if u.fields["role"] == "end-user")
+    contact = read_all(connections["hubspot"], "contacts")[0]
+
+    update_one(connections["jira"], "issues", issue.id, summary="Edited for the webhook test")
+    update_one(connections["zendesk"], "users", user.id, phone="+1 555 000 0001")
+    update_one(connections["hubspot"], "contacts", contact.id, jobtitle="Webhook tester")
+    sandbox.admin.flush_webhooks()
+
+    named = {}
+    for kind, connection in connections.items():
+        url = connection_webhook_url(connection)
+        deliveries = [r for r in receiver.requests if r.url == url]
+        assert deliveries, f"no {kind} delivery reached {url}"
+        connector = connector_for(connection)
+        try:
+            # Verifies the signature with the connection's own secret, or raises.
+            named[kind] = {
+                event.record_id
+                for delivery in deliveries
+                for event in connector.parse_webhook(delivery, connection.webhook_secret).events
+            }
+        finally:
+            connector.close()
+    assert issue.id in named["jira"]
+    assert user.id in named["zendesk"]
+    assert contact.id in named["hubspot"]
+
+
+def test_demo_seed_twice_creates_nothing_twice(sandbox, receiver):
+    workspace = WorkspaceFactory()
+    demo.demo_seed(workspace=workspace, sandbox_url=sandbox.url)
+    mappings = FieldMapping.objects.count()
+    first_targets = sandbox_targets(sandbox.url)
+
+    again = demo.demo_seed(workspace=workspace, sandbox_url=sandbox.url)
+
+    assert again.connections_created == []
+    assert again.syncs_created == []
+    assert Connection.objects.count() == 3
+    assert Sync.objects.count() == 2
+    assert FieldMapping.objects.count() == mappings == 9
+    assert sandbox_targets(sandbox.url) == first_targets
+
+
+def test_demo_seed_follows_the_sandbox_to_another_port(sandbox, receiver):
+    workspace = WorkspaceFactory()
+    demo.demo_seed(workspace=workspace, sandbox_url=sandbox.url)
+    moved = start_in_thread(port=0, seed=1)
+    try:
+        result = demo.demo_seed(workspace=workspace, sandbox_url=moved.url)
+        targets = sandbox_targets(moved.url)
+    finally:
+        moved.stop()
+
+    assert result.connections_created == []
+    assert result.syncs_created == []
+    connections = connections_of(workspace)
+    assert {k: c.config["base_url"] for k, c in connections.items()} == {
+        kind: f"{moved.url}/{kind}" for kind in ("hubspot", "zendesk", "jira")
+    }
+    assert targets == {k: {"url": connection_webhook_url(c)} for k, c in connections.items()}
+
+
+def test_demo_seed_without_a_sandbox_says_so_and_creates_nothing(db):
+    workspace = WorkspaceFactory()
+    url = closed_port_url()
+
+    with pytest.raises(demo.SandboxUnavailable, match=f"the sandbox at {url} does not answer"):
+        demo.demo_seed(workspace=workspace, sandbox_url=url)
+    with pytest.raises(demo.SandboxUnavailable):
+        demo.sandbox_wait(url, timeout=0.5)
+
+    assert Connection.objects.count() == 0
+    assert Sync.objects.count() == 0
+
+
+def test_the_seeding_task_retries_while_the_sandbox_is_down_then_gives_up(db, monkeypatch):
+    workspace = WorkspaceFactory()
+    calls = []
+    real = demo.demo_seed
+
+    def counting(**kwargs):
+        calls.append(kwargs["sandbox_url"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(demo, "demo_seed", counting)
+    url = closed_port_url()
+
+    outcome = demo_seed_task.apply(args=[workspace.pk, url])
+
+    assert outcome.failed()
+    assert isinstance(outcome.result, demo.SandboxUnavailable)
+    assert calls == [url] * (demo_seed_task.max_retries + 1)
+    assert Connection.objects.count() == 0
+
+
+def test_seeded_syncs_carry_records_between_the_sandboxes(sandbox, receiver):
+    workspace = WorkspaceFactory()
+    demo.demo_seed(workspace=workspace, sandbox_url=sandbox.url)
+    connections = connections_of(workspace)
+    hubspot, zendesk, jira = connections["hubspot"], connections["zendesk"], connections["jira"]
+    contacts_sync = Sync.objects.get(name=demo.CONTACTS_SYNC)
+    tickets_sync = Sync.objects.get(name=demo.TICKETS_SYNC)
+    contacts = read_all(hubspot, "contacts")
+    users = read_all(zendesk, "users")
+    end_users = [u for u in users if u.fields["role"] == "end-user"]
+    staff = [u for u in users if u.fields["role"] != "end-user"]
+    issues = read_all(jira, "issues")
+    tickets = read_all(zendesk, "tickets")
+    open_tickets = [t for t in tickets if t.fields["status"] != "closed"]
+    closed_tickets = [t for t in tickets if t.fields["status"] == "closed"]
+    assert all((contacts, end_users, staff, issues, open_tickets, closed_tickets))
+
+    run = run_start(contacts_sync)
+    assert (run.status, run.errors_a, run.errors_b) == (SyncRun.Status.SUCCEEDED, 0, 0)
+    assert (run.created_a, run.created_b) == (len(end_users), len(contacts))
+
+    contact = contacts[0]
+    user = get_one(zendesk, "users", partner(contacts_sync, a_id=contact.id).b_id)
+    assert user.fields["email"] == contact.fields["email"]
+    assert user.fields["name"] == contact.fields["firstname"]
+    assert user.fields["phone"] == contact.fields["phone"]
+    assert user.fields["custom_vip"] == contact.fields["vip"]
+    customer = end_users[0]
+    copied = get_one(hubspot, "contacts", partner(contacts_sync, b_id=customer.id).a_id)
+    assert copied.fields["email"] == customer.fields["email"]
+    assert copied.fields["firstname"] == customer.fields["name"]
+    assert not RecordLink.objects.filter(sync=contacts_sync, b_id__in=[u.id for u in staff])
+
+    run = run_start(tickets_sync)
+    assert (run.status, run.errors_a, run.errors_b) == (SyncRun.Status.SUCCEEDED, 0, 0)
+    assert (run.created_a, run.created_b) == (len(open_tickets), len(issues))
+
+    issue = issues[0]
+    ticket = get_one(zendesk, "tickets", partner(tickets_sync, a_id=issue.id).b_id)
+    assert ticket.fields["subject"] == issue.fields["summary"]
+    assert ticket.fields["description"] == issue.fields["key"]
+    assert ticket.fields["status"] == demo.JIRA_TO_ZENDESK_STATUS[issue.fields["status"]]
+    assert ticket.fields["priority"] == demo.JIRA_TO_ZENDESK_PRIORITY[issue.fields["priority"]]
+    source = open_tickets[0]
+    escalated = get_one(jira, "issues", partner(tickets_sync, b_id=source.id).a_id)
+    assert escalated.fields["summary"] == source.fields["subject"]
+    assert escalated.fields["description"] == source.fields["description"]
+    assert escalated.fields["status"] == "To Do"
+    expected_priority = demo.ZENDESK_TO_JIRA_PRIORITY.get(source.fields["priority"], "Medium")
+    assert escalated.fields["priority"] == expected_priority
+    assert not RecordLink.objects.filter(sync=tickets_sync, b_id__in=[t.id for t in closed_tickets])
+
+    # Our own writes come back in the feeds as echoes and cost nothing.
+    for sync in (contacts_sync, tickets_sync):
+        run = run_start(sync)
+        assert run.status == SyncRun.Status.SUCCEEDED
+        assert (run.created_a, run.created_b, run.updated_a, run.updated_b) == (0, 0, 0, 0)
+
+    # A change on each side, run for the records a webhook would name.
+    todo = next(i for i in issues if i.fields["status"] == "To Do")
+    todo_ticket_id = partner(tickets_sync, a_id=todo.id).b_id
+    update_one(jira, "issues", todo.id, status="In Progress")
+    update_one(zendesk, "tickets", source.id, priority="urgent", subject="Escalated: checkout")
+    run = run_start(
+        tickets_sync,
+        trigger=SyncRun.Trigger.WEBHOOK,
+        record_ids={"a": [todo.id], "b": [source.id]},
+    )
+    assert (run.status, run.updated_a, run.updated_b) == (SyncRun.Status.SUCCEEDED, 1, 1)
+    assert get_one(zendesk, "tickets", todo_ticket_id).fields["status"] == "pending"
+    escalated = get_one(jira, "issues", escalated.id)
+    assert (escalated.fields["priority"], escalated.fields["summary"]) == (
+        "Highest",
+        "Escalated: checkout",
+    )
+
+
+def test_bootstrap_seeds_the_demo_on_first_start_only(
+    sandbox, receiver, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setenv("SANDBOX_PORT", sandbox.url.rsplit(":", 1)[1])
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+    out = io.StringIO()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("bootstrap", stdout=out)
+
+    assert f"sandboxes at {sandbox.url}," in out.getvalue()
+    workspace = demo.demo_workspace()
+    assert sorted(c.name for c in Connection.objects.for_workspace(workspace)) == sorted(NAMES)
+    assert sorted(s.name for s in Sync.objects.for_workspace(workspace)) == [
+        demo.CONTACTS_SYNC,
+        demo.TICKETS_SYNC,
+    ]
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        call_command("bootstrap", stdout=io.StringIO())
+
+    assert callbacks == []
+    assert get_user_model().objects.count() == 1
+    assert Connection.objects.count() == 3
+    assert Sync.objects.count() == 2
+
+
+def test_demo_seed_command(sandbox, receiver):
+    with pytest.raises(CommandError, match="no workspace named 'Demo workspace'"):
+        call_command("demo_seed", "--sandbox-url", sandbox.url)
+    WorkspaceFactory(name=demo.DEMO_WORKSPACE_NAME, slug="demo")
+    out = io.StringIO()
+
+    call_command("demo_seed", "--sandbox-url", sandbox.url, "--wait", "5", stdout=out)
+    call_command("demo_seed", "--sandbox-url", sandbox.url, stdout=out)
+
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "demo in workspace 'demo': created " + ", ".join(
+        [*NAMES, demo.CONTACTS_SYNC, demo.TICKETS_SYNC]
+    )
+    assert "demo in workspace 'demo': nothing was missing" in lines
+    assert Sync.objects.count() == 2
+    with pytest.raises(CommandError, match="does not answer"):
+        call_command("demo_seed", "--sandbox-url", closed_port_url(), stdout=out)
