@@ -120,6 +120,14 @@ class SyncSerializer(serializers.ModelSerializer):
 
 
 # --- input ----------------------------------------------------------------------------------
+def _some_mappings(value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # Here rather than allow_empty=False, whose error would be filed under
+    # "mappings.non_field_errors" instead of "mappings".
+    if not value:
+        raise serializers.ValidationError("a sync needs at least one field mapping")
+    return value
+
+
 @extend_schema_field(OpenApiTypes.UUID)
 class WorkspaceConnectionField(serializers.Field):
     """A connection of the request's workspace, given by its id. Another workspace's
@@ -236,7 +244,11 @@ class SyncWriteSerializer(serializers.Serializer):
         default=list,
         help_text="Fields that identify the same record on both sides, for the first sync.",
     )
-    mappings = FieldMappingInputSerializer(many=True, allow_empty=False, max_length=MAX_MAPPINGS)
+    mappings = FieldMappingInputSerializer(many=True, max_length=MAX_MAPPINGS)
+
+    def validate_mappings(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return _some_mappings(value)
+
     filters = SyncFilterInputSerializer(many=True, default=list, max_length=MAX_FILTERS)
 
     SIDES = ("connection_a", "object_type_a", "connection_b", "object_type_b")
@@ -443,7 +455,11 @@ class SyncDocumentSerializer(serializers.Serializer):
         min_value=1, max_value=MAX_SAFETY_COUNT, allow_null=True, default=500
     )
     match_rule = MatchRulePairSerializer(many=True, default=list)
-    mappings = FieldMappingInputSerializer(many=True, allow_empty=False, max_length=MAX_MAPPINGS)
+    mappings = FieldMappingInputSerializer(many=True, max_length=MAX_MAPPINGS)
+
+    def validate_mappings(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return _some_mappings(value)
+
     filters = SyncFilterInputSerializer(many=True, default=list, max_length=MAX_FILTERS)
 
 
