@@ -15,7 +15,7 @@ from apps.accounts import services as account_services
 from apps.accounts.models import Role
 from apps.connections.models import Connection
 from apps.runs.models import SyncRun
-from apps.syncs.models import Conflict, FieldMapping, Filter, RecordLink, Sync
+from apps.syncs.models import Conflict, FieldMapping, RecordLink, Sync
 from apps.syncs.services import sync_pause, sync_run
 from tests.factories import MembershipFactory, WorkspaceFactory
 from tests.syncs import factories as f
@@ -350,7 +350,7 @@ def test_every_role_lists_reads_and_exports(clients, sync, foreign, role):
 
 def test_list_filters(clients, sync, connections, workspace, systems):
     viewer = clients["viewer"]
-    crm, desk = connections
+    _, desk = connections
     assert viewer.get(URL, {"enabled": "true"}).json()["count"] == 0
     assert viewer.get(URL, {"enabled": "false"}).json()["count"] == 1
     assert viewer.get(URL, {"connection": str(desk.public_id)}).json()["count"] == 1
@@ -362,7 +362,7 @@ def test_list_filters(clients, sync, connections, workspace, systems):
 
 # --- Update ---------------------------------------------------------------------------------
 def _linked_pair(sync: Sync, systems):
-    crm, desk = systems
+    crm, _ = systems
     crm.insert("contacts", {"email": "ann@x.com", "name": "Ann", "status": "open", "region": "EU"})
     assert sync_run(sync).outcome == "succeeded"
     return RecordLink.objects.get(sync=sync)
@@ -702,7 +702,7 @@ def test_conflict_list_filters(clients, sync, systems):
     assert viewer.get(CONFLICTS, {"status": "open"}).json()["count"] == 1
     assert viewer.get(CONFLICTS, {"status": "resolved"}).json()["count"] == 0
     assert viewer.get(CONFLICTS, {"sync": str(sync.public_id)}).json()["count"] == 1
-    other, _ = f.stores()
+    # A conflict's id is not a sync's id.
     assert viewer.get(CONFLICTS, {"sync": str(conflict.public_id)}).json()["count"] == 0
     error = assert_error(viewer.get(CONFLICTS, {"status": "maybe"}), 400, "validation_error")
     assert list(error["fields"]) == ["status"]
@@ -783,7 +783,7 @@ def test_a_conflict_whose_records_were_unlinked_is_not_resolvable(clients, sync,
 
 @pytest.mark.parametrize("role", ROLES)
 def test_editors_resolve_many_at_once(clients, sync, systems, foreign, role):
-    crm, desk = systems
+    crm, _ = systems
     first = make_conflict(sync, systems, "one@x.com")
     second = make_conflict(sync, systems, "two@x.com")
     done = make_conflict(sync, systems, "three@x.com")
