@@ -192,9 +192,11 @@ def connection_delete(connection: Connection) -> None:
     connection.delete()
 
 
-def connection_webhook_url(connection: Connection) -> str:
-    """The URL the external system must deliver this connection's webhooks to."""
-    return f"{settings.CONCORD_PUBLIC_URL.rstrip('/')}/hooks/{connection.public_id}/"
+def connection_webhook_url(connection: Connection, *, public_url: str | None = None) -> str:
+    """The URL the external system must deliver this connection's webhooks to, on
+    `public_url` (default: CONCORD_PUBLIC_URL)."""
+    base = public_url or settings.CONCORD_PUBLIC_URL
+    return f"{base.rstrip('/')}/hooks/{connection.public_id}/"
 
 
 def connection_object_types(connection: Connection) -> list[ObjectType]:

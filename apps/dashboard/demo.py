@@ -208,9 +208,15 @@ def sandbox_wait(sandbox_url: str, *, timeout: float) -> None:
         admin.close()
 
 
-def demo_seed(*, workspace: Workspace, sandbox_url: str) -> DemoResult:
+def demo_seed(
+    *, workspace: Workspace, sandbox_url: str, public_url: str | None = None
+) -> DemoResult:
     """Make sure `workspace` has the demo connections (checked), webhooks registered with
     the sandbox at `sandbox_url` ("http://127.0.0.1:8100") and the two enabled demo syncs.
+
+    Webhook targets are on `public_url`, CONCORD_PUBLIC_URL by default. (Under honcho only
+    the first process sees the real PORT, so a worker's CONCORD_PUBLIC_URL default can be
+    wrong: bootstrap passes its own.)
 
     Raises SandboxUnavailable when the sandbox does not answer, DemoError when it answers
     but refuses (a credential, a check, a webhook registration), and SyncError or
@@ -232,7 +238,7 @@ def demo_seed(*, workspace: Workspace, sandbox_url: str) -> DemoResult:
             ok, message = connection_check(connection)
             if not ok:
                 raise DemoError(f"the demo connection {name!r} does not work: {message}")
-            url = connection_webhook_url(connection)
+            url = connection_webhook_url(connection, public_url=public_url)
             admin.register_webhook(kind, url, connection.webhook_secret)
             result.webhooks[kind] = url
             connections[kind] = connection

@@ -24,6 +24,8 @@ from apps.dashboard import demo
     time_limit=300,
     soft_time_limit=240,
 )
-def demo_seed(workspace_id: int, sandbox_url: str) -> dict[str, Any]:
+def demo_seed(workspace_id: int, sandbox_url: str, public_url: str | None = None) -> dict[str, Any]:
     workspace = Workspace.objects.get(pk=workspace_id)
-    return demo.demo_seed(workspace=workspace, sandbox_url=sandbox_url).as_dict()
+    return demo.demo_seed(
+        workspace=workspace, sandbox_url=sandbox_url, public_url=public_url
+    ).as_dict()

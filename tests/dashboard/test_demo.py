@@ -323,22 +323,31 @@ def test_seeded_syncs_carry_records_between_the_sandboxes(sandbox, receiver):
 
 
 def test_bootstrap_seeds_the_demo_on_first_start_only(
-    sandbox, receiver, monkeypatch, django_capture_on_commit_callbacks
+    sandbox, receiver, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
     monkeypatch.setenv("SANDBOX_PORT", sandbox.url.rsplit(":", 1)[1])
     monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
     out = io.StringIO()
 
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks() as enqueue:
         call_command("bootstrap", stdout=out)
+    # Under honcho the worker gets another PORT than web, so its default public URL is
+    # wrong: the task must use the one bootstrap saw.
+    settings.CONCORD_PUBLIC_URL = "http://127.0.0.1:1"
+    (callback,) = enqueue
+    callback()
 
     assert f"sandboxes at {sandbox.url}," in out.getvalue()
     workspace = demo.demo_workspace()
-    assert sorted(c.name for c in Connection.objects.for_workspace(workspace)) == sorted(NAMES)
+    connections = Connection.objects.for_workspace(workspace)
+    assert sorted(c.name for c in connections) == sorted(NAMES)
     assert sorted(s.name for s in Sync.objects.for_workspace(workspace)) == [
         demo.CONTACTS_SYNC,
         demo.TICKETS_SYNC,
     ]
+    assert sandbox_targets(sandbox.url) == {
+        c.kind: {"url": connection_webhook_url(c, public_url=receiver.origin)} for c in connections
+    }
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         call_command("bootstrap", stdout=io.StringIO())

@@ -50,7 +50,10 @@ class Command(BaseCommand):
             email=FIRST_EMAIL, password=password, workspace_name=demo.DEMO_WORKSPACE_NAME
         )
         user_model.objects.filter(pk=user.pk).update(is_staff=True, is_superuser=True)
-        transaction.on_commit(lambda: demo_seed.delay(workspace.pk, sandbox_url))
+        # This process sees the PORT `make run` was given; honcho hands the worker another
+        # one, so the worker's default CONCORD_PUBLIC_URL could be wrong. Send ours along.
+        public_url = settings.CONCORD_PUBLIC_URL
+        transaction.on_commit(lambda: demo_seed.delay(workspace.pk, sandbox_url, public_url))
         bar = "=" * 64
         self.stdout.write(
             self.style.SUCCESS(
