@@ -373,6 +373,12 @@ class RolePermission(permissions.BasePermission):
             raise exceptions.PermissionDenied(
                 "you are not a member of any workspace", code="no_workspace"
             )
+        action_map = getattr(view, "action_map", None)
+        method = (request.method or "").lower()
+        if action_map is not None and method not in action_map and method != "options":
+            # A method this route does not offer (POST on a read-only detail route) is a
+            # 405, as the handler would answer, not an undeclared action.
+            raise exceptions.MethodNotAllowed(request.method)
         needed = required_permission(view)
         if not membership.allows(needed):
             lookup = getattr(view, "lookup_url_kwarg", None) or getattr(view, "lookup_field", None)
