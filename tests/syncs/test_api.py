@@ -500,6 +500,18 @@ def test_editors_delete_a_sync_but_not_while_it_runs(clients, sync, systems, rol
     assert_error(clients[role].get(detail(sync)), 404, "not_found")
 
 
+def test_a_connection_a_sync_uses_cannot_be_deleted(clients, connections, sync):
+    crm, _ = connections
+    response = clients["admin"].delete(f"/api/v1/connections/{crm.public_id}/")
+    error = assert_error(response, 409, "connection_in_use")
+    assert error["message"] == (
+        "the connection is used by these syncs: Contacts to users; delete them first"
+    )
+    assert Connection.objects.filter(pk=crm.pk).exists()
+    assert clients["editor"].delete(detail(sync)).status_code == 204
+    assert clients["admin"].delete(f"/api/v1/connections/{crm.public_id}/").status_code == 204
+
+
 # --- Preview --------------------------------------------------------------------------------
 @pytest.mark.parametrize("role", ROLES)
 def test_editors_preview_without_writing(clients, sync, systems, role):

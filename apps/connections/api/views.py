@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models import ProtectedError
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, permissions, status, viewsets
 from rest_framework.decorators import action
@@ -25,6 +26,7 @@ from apps.connections.api.serializers import (
 from apps.connections.models import Connection
 from apps.core.api import (
     UPSTREAM_ERRORS,
+    DomainError,
     RolePermission,
     WorkspaceScopedViewSet,
     error_responses,
@@ -36,7 +38,11 @@ from connectors.errors import ConfigurationError
 @extend_schema_view(
     list=extend_schema(summary="List the workspace's connections"),
     retrieve=extend_schema(summary="Read a connection"),
-    destroy=extend_schema(summary="Delete a connection and its stored credentials"),
+    destroy=extend_schema(
+        summary="Delete a connection and its stored credentials",
+        description="409 `connection_in_use` while a sync uses the connection.",
+        responses={204: None, **error_responses(409)},
+    ),
 )
 class ConnectionViewSet(
     mixins.ListModelMixin,
@@ -99,7 +105,15 @@ class ConnectionViewSet(
         return Response(ConnectionSerializer(serializer.instance).data)
 
     def perform_destroy(self, instance: Connection) -> None:
-        services.connection_delete(instance)
+        try:
+            services.connection_delete(instance)
+        except ProtectedError as exc:
+            # Syncs reference their connections with PROTECT: name them instead of a 500.
+            names = sorted({str(obj) for obj in exc.protected_objects})
+            raise DomainError(
+                f"the connection is used by these syncs: {', '.join(names)}; delete them first",
+                code="connection_in_use",
+            ) from None
 
     @extend_schema(
         summary="Check the credentials against the external system",
