@@ -30,6 +30,10 @@ def _values(enum_cls: type) -> list[str]:
 
 # --- output ---------------------------------------------------------------------------------
 class FieldMappingSerializer(serializers.ModelSerializer):
+    # Explicit: the model allows a blank kind, which a generated enum would not.
+    kind_a = serializers.ChoiceField(choices=_values(Kind), allow_blank=True, read_only=True)
+    kind_b = serializers.ChoiceField(choices=_values(Kind), allow_blank=True, read_only=True)
+
     class Meta:
         model = FieldMapping
         fields = [
@@ -347,6 +351,12 @@ class ConflictSerializer(serializers.ModelSerializer):
     value_a = serializers.JSONField(read_only=True)
     value_b = serializers.JSONField(read_only=True)
     custom_value = serializers.JSONField(read_only=True)
+    resolution = serializers.ChoiceField(
+        choices=Conflict.Resolution.values,
+        allow_blank=True,
+        read_only=True,
+        help_text="How it was resolved; empty while open.",
+    )
     resolved_by = serializers.CharField(
         source="resolved_by.username", read_only=True, allow_null=True, default=None
     )
