@@ -115,6 +115,7 @@ class RunDetailSerializer(RunSerializer):
 
 class EventSerializer(serializers.ModelSerializer):
     run = serializers.UUIDField(source="run.public_id", read_only=True)
+    side = serializers.ChoiceField(choices=["a", "b"], read_only=True)
     changes = serializers.JSONField(
         read_only=True,
         help_text='`{field: {"before": …, "after": …}}` (for a conflict: its values).',

@@ -28,11 +28,17 @@ def _values(enum_cls: type) -> list[str]:
     return [member.value for member in enum_cls]
 
 
+# Named in SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"], for stable schema component names.
+KIND_CHOICES = _values(Kind)
+RESOLUTION_CHOICES = [Conflict.Resolution.A, Conflict.Resolution.B, Conflict.Resolution.CUSTOM]
+
+
 # --- output ---------------------------------------------------------------------------------
 class FieldMappingSerializer(serializers.ModelSerializer):
     # Explicit: the model allows a blank kind, which a generated enum would not.
-    kind_a = serializers.ChoiceField(choices=_values(Kind), allow_blank=True, read_only=True)
-    kind_b = serializers.ChoiceField(choices=_values(Kind), allow_blank=True, read_only=True)
+    kind_a = serializers.ChoiceField(choices=KIND_CHOICES, allow_blank=True, read_only=True)
+    kind_b = serializers.ChoiceField(choices=KIND_CHOICES, allow_blank=True, read_only=True)
+    direction = serializers.ChoiceField(choices=_values(Direction), read_only=True)
 
     class Meta:
         model = FieldMapping
@@ -54,6 +60,10 @@ class FieldMappingSerializer(serializers.ModelSerializer):
 
 
 class SyncFilterSerializer(serializers.ModelSerializer):
+    # Declared like the input's, so the schema has one enum for each.
+    side = serializers.ChoiceField(choices=["a", "b"], read_only=True)
+    operator = serializers.ChoiceField(choices=_values(Operator), read_only=True)
+
     class Meta:
         model = Filter
         fields = ["side", "field", "operator", "value"]
@@ -79,6 +89,9 @@ class SyncSerializer(serializers.ModelSerializer):
     match_rule = MatchRulePairSerializer(many=True, read_only=True)
     mappings = FieldMappingSerializer(many=True, read_only=True)
     filters = SyncFilterSerializer(many=True, read_only=True)
+    conflict_policy = serializers.ChoiceField(choices=_values(ConflictPolicy), read_only=True)
+    initial_policy = serializers.ChoiceField(choices=_values(InitialPolicy), read_only=True)
+    delete_policy = serializers.ChoiceField(choices=_values(DeletePolicy), read_only=True)
     paused = serializers.BooleanField(read_only=True)
     awaiting_approval = serializers.BooleanField(
         read_only=True, help_text="A run held by the safety limit waits for a decision."
@@ -167,13 +180,13 @@ class FieldMappingInputSerializer(serializers.Serializer):
         help_text="Which way values flow: `both`, `a_to_b` or `b_to_a`.",
     )
     kind_a = serializers.ChoiceField(
-        choices=_values(Kind),
+        choices=KIND_CHOICES,
         required=False,
         allow_blank=True,
         help_text="Treat side A's value as this type (default: from field discovery).",
     )
     kind_b = serializers.ChoiceField(
-        choices=_values(Kind), required=False, allow_blank=True, help_text="As `kind_a`."
+        choices=KIND_CHOICES, required=False, allow_blank=True, help_text="As `kind_a`."
     )
     value_map_a_to_b = serializers.DictField(
         child=serializers.JSONField(),
@@ -386,12 +399,9 @@ class ConflictSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-RESOLUTIONS = [Conflict.Resolution.A, Conflict.Resolution.B, Conflict.Resolution.CUSTOM]
-
-
 class ConflictResolveSerializer(serializers.Serializer):
     resolution = serializers.ChoiceField(
-        choices=[r.value for r in RESOLUTIONS],
+        choices=[r.value for r in RESOLUTION_CHOICES],
         help_text="`a`: keep A's value; `b`: keep B's; `custom`: write `value` to both.",
     )
     value = serializers.JSONField(
