@@ -19,6 +19,7 @@ database cache. With them set, PostgreSQL and Redis carry all of it.
 from __future__ import annotations
 
 import re
+import os
 from pathlib import Path
 
 import environ
@@ -88,6 +89,21 @@ CONCORD_ALLOWED_PRIVATE_NETWORKS = read_env(
 
 # Webhook bodies above this many bytes are refused with 413 before anything is read.
 CONCORD_WEBHOOK_MAX_BYTES = read_env(env.int, "CONCORD_WEBHOOK_MAX_BYTES", default=1024 * 1024)
+
+# --- Runs -------------------------------------------------------------------------------------
+# A run holds its sync's lease for this long and renews it at every heartbeat; a run whose
+# lease ran out (its worker died) is requeued by the sweeper. Must exceed the longest gap
+# between two pages of a run (a slow API call with its retries).
+CONCORD_RUN_LOCK_TTL = read_env(env.int, "CONCORD_RUN_LOCK_TTL", default=300)
+CONCORD_RUN_HEARTBEAT_EVERY = read_env(env.float, "CONCORD_RUN_HEARTBEAT_EVERY", default=5.0)
+CONCORD_RUN_MAX_ATTEMPTS = read_env(env.int, "CONCORD_RUN_MAX_ATTEMPTS", default=5)
+CONCORD_RUN_RETRY_BASE_DELAY = read_env(env.float, "CONCORD_RUN_RETRY_BASE_DELAY", default=2.0)
+CONCORD_RUN_RETRY_MAX_DELAY = read_env(env.float, "CONCORD_RUN_RETRY_MAX_DELAY", default=300.0)
+# A queued run untouched this long is sent again (its message was lost).
+CONCORD_RUN_REDISPATCH_AFTER = read_env(env.int, "CONCORD_RUN_REDISPATCH_AFTER", default=60)
+CONCORD_DISPATCH_EVERY = read_env(env.float, "CONCORD_DISPATCH_EVERY", default=5.0)
+CONCORD_EVENT_RETENTION_DAYS = read_env(env.int, "CONCORD_EVENT_RETENTION_DAYS", default=30)
+CONCORD_SYNC_MAX_FAILURES = read_env(env.int, "CONCORD_SYNC_MAX_FAILURES", default=5)
 
 # The request budget per connection shared by all workers (on top of each connector's own
 # handling of the system's 429s): requests per window of seconds.
@@ -167,8 +183,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
-    # Tests that start a real worker process need a file both processes can open.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-concord.sqlite3")}
+    # Tests that start a real worker process need a file both processes can open; one file
+    # per test session, so that two sessions on one checkout never share a database.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(VAR_DIR / f"test-concord-{os.getpid()}.sqlite3")
+    }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = read_env(env.int, "CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -233,6 +252,12 @@ CELERY_TASK_IGNORE_RESULT = True  # tasks that need a result ask for it explicit
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Only two fixed entries: schedules of syncs are rows (Sync.next_run_at), handed out by the
+# dispatcher, which also sweeps runs whose worker died.
+CELERY_BEAT_SCHEDULE = {
+    "dispatch-due-syncs": {"task": "runs.dispatch", "schedule": CONCORD_DISPATCH_EVERY},
+    "prune-old-run-events": {"task": "runs.prune", "schedule": 24 * 3600.0},
+}
 CELERY_TIMEZONE = "UTC"
 
 # --- Auth, i18n, static -----------------------------------------------------------------------
@@ -314,17 +339,6 @@ SPECTACULAR_SETTINGS = {
     # Separate request and response components, so write-only inputs (secrets) and
     # read-only outputs are described exactly as they behave.
     "COMPONENT_SPLIT_REQUEST": True,
-    # Stable names for choice sets that several models call "status" (or "resolution",
-    # "kind_a"/"kind_b"), instead of hash-suffixed ones that change when a set changes.
-    "ENUM_NAME_OVERRIDES": {
-        "ConnectionStatusEnum": "apps.connections.models.Connection.Status",
-        "ConflictStatusEnum": "apps.syncs.models.Conflict.Status",
-        "ConflictResolutionEnum": "apps.syncs.models.Conflict.Resolution",
-        "RunStatusEnum": "apps.runs.models.SyncRun.Status",
-        "WebhookDeliveryStatusEnum": "apps.webhooks.models.WebhookDelivery.Status",
-        "ValueKindEnum": "apps.syncs.api.serializers.KIND_CHOICES",
-        "ResolutionChoiceEnum": "apps.syncs.api.serializers.RESOLUTION_CHOICES",
-    },
 }
 
 # --- Logging ----------------------------------------------------------------------------------

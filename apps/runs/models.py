@@ -50,6 +50,19 @@ class SyncRun(WorkspaceScopedModel):
     api_calls = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
 
+    # What to run: None reads every change since the cursors; {"a": [...], "b": [...]}
+    # only those records (webhooks); `full` everything from the start (resync).
+    record_ids = models.JSONField(null=True, blank=True)
+    full = models.BooleanField(default=False)
+    folded = models.PositiveIntegerField(default=0)  # triggers folded into this run
+    # Orchestration: attempts so far, not before when (Retry-After), the lease's fence
+    # number, the last heartbeat of its worker, and a cooperative cancellation flag.
+    attempts = models.PositiveIntegerField(default=0)
+    not_before = models.DateTimeField(null=True, blank=True)
+    fence = models.PositiveBigIntegerField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+
     # For a held run: who approved or cancelled it, and when.
     decision = models.CharField(max_length=10, blank=True)
     decided_by = models.ForeignKey(
@@ -59,7 +72,16 @@ class SyncRun(WorkspaceScopedModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["sync", "-created_at"], name="run_sync_recent")]
+        indexes = [
+            models.Index(fields=["sync", "-created_at"], name="run_sync_recent"),
+            models.Index(fields=["status", "updated_at"], name="run_status_updated"),
+        ]
+        constraints = [
+            # At most one queued run per sync: further triggers fold into it.
+            models.UniqueConstraint(
+                fields=["sync"], condition=models.Q(status="queued"), name="one_queued_run_per_sync"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"run {self.pk} of {self.sync_id} ({self.status})"
@@ -103,3 +125,25 @@ class SyncEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.record_id_a or '-'}/{self.record_id_b or '-'}"
+
+
+class SyncLock(models.Model):
+    """The lease that lets one run at a time work on a sync.
+
+    Taken and renewed with conditional UPDATEs (apps.runs.orchestration). `token` is random
+    per acquisition; `fence` grows by one with each, so anything a holder did can be told
+    apart from what a later holder did; `expires_at` frees the lease of a worker that died.
+    """
+
+    sync = models.OneToOneField(
+        "syncs.Sync", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    token = models.UUIDField(null=True, blank=True)
+    fence = models.PositiveBigIntegerField(default=0)
+    run = models.ForeignKey(
+        SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"lock of sync {self.sync_id} (fence {self.fence})"

@@ -29,8 +29,14 @@ class DatabaseRecorder:
 
     def __init__(self, sync: Sync, *, run: SyncRun | None = None, trigger: str = "manual") -> None:
         self.sync = sync
+        # A run this recorder creates starts at once (a synchronous run); it is never
+        # "queued", which is reserved for the orchestration's one-queued-run-per-sync.
         self.run = run or SyncRun.objects.create(
-            workspace_id=sync.workspace_id, sync=sync, trigger=trigger
+            workspace_id=sync.workspace_id,
+            sync=sync,
+            trigger=trigger,
+            status=SyncRun.Status.RUNNING,
+            started_at=timezone.now(),
         )
         self._buffer: list[SyncEvent] = []
         self._api_calls = 0

@@ -56,15 +56,30 @@ class EngineEvent:
     code: str = ""  # a machine-readable reason: "ambiguous", "stale", "policy", ...
 
 
+class RunInterrupted(Exception):
+    """Raised by a recorder's checkpoint to stop a run between batches.
+
+    The orchestration raises subclasses for a cancellation or a lost lease. Everything up to
+    the checkpoint is stored, so the next run continues from there; the runner lets it
+    propagate without calling the run a failure.
+    """
+
+
 @dataclass
 class RunReport:
-    """How a run ended. `counters` maps "read_a", "created_b", ... to numbers."""
+    """How a run ended. `counters` maps "read_a", "created_b", ... to numbers.
+
+    For a FAILED run caused by a connector, `exception` is that ConnectorError (so callers
+    can tell transient from fatal) and `error_side` the side ("a" or "b") it came from.
+    """
 
     outcome: Outcome
     counters: Counter[str] = field(default_factory=Counter)
     api_calls: int = 0
     error: str = ""
     held_reason: str = ""
+    exception: Exception | None = None
+    error_side: str | None = None
 
     def count(self, name: str, side: str) -> int:
         return self.counters[f"{name}_{side}"]

@@ -1,0 +1,367 @@
+"""Runs through real Celery worker processes against the sandboxes over HTTP.
+
+The broker is whatever the settings say: Redis in CI (REDIS_URL), the filesystem transport
+without it. Worker processes open the test database (committed data: transactional tests).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+from django.utils import timezone
+
+from apps.config.celery import app as celery_app
+from apps.connections.services import connection_create, connector_for
+from apps.runs import orchestration
+from apps.runs.models import SyncRun
+from apps.syncs.models import RecordLink, Sync
+from apps.syncs.services import sync_create
+from apps.webhooks.models import WebhookDelivery
+from connectors.hubspot.sandbox import SANDBOX_TOKEN
+from connectors.zendesk.sandbox import ADMIN_EMAIL, API_TOKEN
+from tests.sandbox_fixtures import Sandbox
+from tests.syncs import factories as f
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+SEED_COUNTS = {
+    "hubspot": {"contacts": 3, "companies": 0, "deals": 0, "tickets": 0},
+    "zendesk": {"users": 2, "tickets": 0, "organizations": 0},
+}
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 90.0, every: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def database_url() -> str:
+    db = django_settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class Workers:
+    def __init__(self, log_dir: Path) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.log_dir = log_dir
+        self.logs: list[Path] = []
+
+    def start(self, *, beat: bool = False, concurrency: int = 1, **env: Any) -> subprocess.Popen:
+        environment = dict(os.environ)
+        environment.update(
+            DATABASE_URL=database_url(),
+            CONCORD_RUN_HEARTBEAT_EVERY="0.2",
+            CONCORD_DISPATCH_EVERY="1",
+        )
+        environment.update({k: str(v) for k, v in env.items()})
+        argv = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "apps.config",
+            "worker",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            f"--concurrency={concurrency}",
+        ]
+        argv += ["--pool=solo"] if concurrency == 1 else ["--pool=prefork"]
+        if beat:
+            argv += ["-B", "--schedule", str(Path(django_settings.VAR_DIR) / "test-beat")]
+        log = self.log_dir / f"worker-{len(self.procs)}.log"
+        self.logs.append(log)
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env=environment,
+                start_new_session=True,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        self.procs.append(proc)
+        return proc
+
+    def print_logs(self) -> None:
+        for log in self.logs:
+            lines = log.read_text(errors="replace").splitlines()
+            print(f"--- {log.name} (last 40 lines)", *lines[-40:], sep="\n")  # noqa: T201
+
+    def kill(self, proc: subprocess.Popen[bytes]) -> None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=20)
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[Workers]:
+    celery_app.control.purge()  # messages of earlier tests name runs of another database
+    pool = Workers(tmp_path)
+    yield pool
+    pool.stop_all()
+    pool.print_logs()  # shown by pytest only when the test failed
+
+
+@pytest.fixture
+def hub_desk(sandbox: Sandbox):
+    """A sync HubSpot contacts (A) <-> Zendesk users (B) against the sandboxes."""
+    sandbox.admin.seed(1, counts=SEED_COUNTS)
+    sandbox.admin.configure("zendesk", export_lag_seconds=0)
+    ws = f.workspace()
+    hubspot = connection_create(
+        workspace=ws,
+        name="HubSpot",
+        kind="hubspot",
+        values={"base_url": sandbox.url_for("hubspot"), "access_token": SANDBOX_TOKEN},
+    )
+    zendesk = connection_create(
+        workspace=ws,
+        name="Zendesk",
+        kind="zendesk",
+        values={
+            "base_url": sandbox.url_for("zendesk"),
+            "email": ADMIN_EMAIL,
+            "api_token": API_TOKEN,
+        },
+    )
+    sync = sync_create(
+        workspace=ws,
+        name="Contacts and users",
+        connection_a=hubspot,
+        object_type_a="contacts",
+        connection_b=zendesk,
+        object_type_b="users",
+        mappings=[
+            {"field_a": "email", "field_b": "email"},
+            {"field_a": "firstname", "field_b": "name"},
+        ],
+        match_rule=[{"a": "email", "b": "email"}],
+        enabled=False,
+        interval_seconds=3600,
+        safety_limit_share=None,
+        safety_limit_count=None,
+    )
+    return sync
+
+
+def zendesk_users(sync: Sync) -> dict[str, dict[str, Any]]:
+    connector = connector_for(sync.connection_b)
+    try:
+        records = [r for page in connector.changes("users", None) for r in page.records]
+    finally:
+        connector.close()
+    return {r.fields["email"]: r.fields for r in records if not r.deleted}
+
+
+def zendesk_user(sync: Sync, email: str) -> dict[str, Any] | None:
+    """One user by email (the search API: cheap, unlike the 10-per-minute export)."""
+    connector = connector_for(sync.connection_b)
+    try:
+        found = connector.find("users", "email", [email])
+    finally:
+        connector.close()
+    return found[0].fields if found else None
+
+
+def hubspot_contacts(sync: Sync) -> dict[str, dict[str, Any]]:
+    connector = connector_for(sync.connection_a)
+    try:
+        records = [r for page in connector.changes("contacts", None) for r in page.records]
+    finally:
+        connector.close()
+    return {r.fields["email"]: r.fields for r in records if not r.deleted}
+
+
+def finished_runs(sync: Sync) -> list[SyncRun]:
+    done = ("succeeded", "partial", "failed", "cancelled", "held")
+    return list(SyncRun.objects.filter(sync=sync, status__in=done).order_by("started_at"))
+
+
+def test_a_schedule_fires_and_syncs(workers, hub_desk):
+    sync = hub_desk
+    users_before, contacts_before = zendesk_users(sync), hubspot_contacts(sync)
+    assert not set(users_before) & set(contacts_before)
+    Sync.objects.filter(pk=sync.pk).update(enabled=True, next_run_at=timezone.now())
+    workers.start(beat=True)
+    [run] = wait_until(lambda: finished_runs(sync))
+    assert (run.trigger, run.status) == ("schedule", "succeeded")
+    assert (run.created_a, run.created_b) == (len(users_before), len(contacts_before))
+    contacts = hubspot_contacts(sync)
+    users = zendesk_users(sync)
+    assert set(contacts) == set(users)
+    assert all(users[e]["name"] == contacts[e]["firstname"] for e in contacts)
+
+
+def test_a_sandbox_change_reaches_the_other_side_by_webhook(
+    workers, hub_desk, sandbox, live_server, settings
+):
+    sync = hub_desk
+    settings.CONCORD_PUBLIC_URL = live_server.url  # the URL HubSpot signs (signature v3)
+    Sync.objects.filter(pk=sync.pk).update(enabled=True, next_run_at=None)
+    workers.start()
+    # The first (scheduled) run links the seeded records.
+    orchestration.run_request(sync, trigger="manual")
+    wait_until(lambda: finished_runs(sync))
+    hubspot = sync.connection_a
+    sandbox.admin.register_webhook(
+        "hubspot", f"{live_server.url}/hooks/{hubspot.public_id}/", hubspot.webhook_secret
+    )
+    for n in range(5):
+        email = f"webhook.person{n}@example.org"
+        connector = connector_for(hubspot)
+        [result] = connector.create("contacts", [{"email": email, "firstname": f"Hook{n}"}])
+        connector.close()
+        assert result.ok, result.error
+        user = wait_until(lambda e=email: zendesk_user(sync, e), every=0.05)
+        assert user["name"] == f"Hook{n}"
+    runs = finished_runs(sync)
+    assert {r.trigger for r in runs[1:]} == {"webhook"}
+    assert WebhookDelivery.objects.filter(connection=hubspot).count() >= 5
+
+
+def test_a_webhook_delivered_three_times_is_processed_once(
+    workers, hub_desk, sandbox, live_server, settings
+):
+    sync = hub_desk
+    settings.CONCORD_PUBLIC_URL = live_server.url
+    Sync.objects.filter(pk=sync.pk).update(enabled=True, next_run_at=None)
+    hubspot = sync.connection_a
+    sandbox.admin.set_faults("hubspot", webhook_duplicate_share=1.0)
+    sandbox.admin.register_webhook(
+        "hubspot", f"{live_server.url}/hooks/{hubspot.public_id}/", hubspot.webhook_secret
+    )
+    workers.start()
+    connector = connector_for(hubspot)
+    [created] = connector.create("contacts", [{"email": "thrice@example.org", "firstname": "Tri"}])
+    connector.close()
+    sandbox.admin.flush_webhooks()
+    # Deliver the same body twice more, as a sender's retries would.
+    first = WebhookDelivery.objects.filter(connection=hubspot).first()
+    assert first is not None
+    import requests
+
+    for _ in range(2):
+        response = requests.post(
+            f"{live_server.url}/hooks/{hubspot.public_id}/",
+            data=first.body.encode(),
+            headers={k: v for k, v in first.headers.items()},
+            timeout=10,
+        )
+        assert response.status_code in (200, 401)  # duplicate, or stale signature headers
+    wait_until(lambda: finished_runs(sync))
+    wait_until(lambda: zendesk_user(sync, "thrice@example.org"))
+    deliveries = WebhookDelivery.objects.filter(connection=hubspot)
+    assert deliveries.filter(events__icontains=created.record.id).count() == 1
+    webhook_runs = SyncRun.objects.filter(sync=sync, trigger="webhook")
+    assert webhook_runs.count() == 1
+    assert len([e for e in zendesk_users(sync) if e == "thrice@example.org"]) == 1
+
+
+def test_concurrent_triggers_never_overlap(workers, hub_desk, sandbox):
+    sync = hub_desk
+    Sync.objects.filter(pk=sync.pk).update(enabled=True, next_run_at=None)
+    sandbox.admin.set_faults("hubspot", latency_ms=40)
+    sandbox.admin.set_faults("zendesk", latency_ms=40)
+    workers.start(concurrency=3)
+    threads = [
+        threading.Thread(
+            target=orchestration.run_request, args=(sync,), kwargs={"trigger": "manual"}
+        )
+        for _ in range(10)
+    ]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)
+    for t in threads:
+        t.join()
+    wait_until(
+        lambda: not SyncRun.objects.filter(sync=sync, status__in=["queued", "running"]).exists()
+    )
+    runs = finished_runs(sync)
+    assert 1 <= len(runs) <= 10
+    assert all(r.status == "succeeded" for r in runs), [(r.status, r.error) for r in runs]
+    spans = sorted((r.started_at, r.finished_at) for r in runs)
+    for (_, end), (start, _) in itertools.pairwise(spans):
+        assert end <= start, "two runs of one sync overlapped"
+    fences = [r.fence for r in runs]
+    assert fences == sorted(fences)
+    assert len(set(fences)) == len(fences)
+
+
+def test_a_killed_worker_leaves_no_duplicate_and_the_run_completes(workers, hub_desk, sandbox):
+    sync = hub_desk
+    sandbox.admin.seed(
+        2, counts={**SEED_COUNTS, "hubspot": {**SEED_COUNTS["hubspot"], "contacts": 24}}
+    )
+    sandbox.admin.configure("zendesk", export_lag_seconds=0)
+    sandbox.admin.set_faults("zendesk", latency_ms=150)  # slow writes: time to kill mid-run
+    # Not due for an hour: the run we kill must be finished by the sweeper's requeue, not by
+    # a scheduled follow-up.
+    later = timezone.now() + timedelta(hours=1)
+    Sync.objects.filter(pk=sync.pk).update(enabled=True, next_run_at=later)
+    fast_lease = {"CONCORD_RUN_LOCK_TTL": 3}
+    first = workers.start(**fast_lease)
+    run = orchestration.run_request(sync, trigger="manual")
+    wait_until(lambda: RecordLink.objects.filter(sync=sync).count() >= 3, every=0.05)
+    workers.kill(first)
+    assert SyncRun.objects.get(pk=run.pk).status == "running"
+    # A new worker with beat: the dispatcher's sweeper requeues the run once its lease runs out.
+    workers.start(beat=True, **fast_lease)
+    wait_until(lambda: SyncRun.objects.get(pk=run.pk).status == "succeeded", timeout=120)
+    contacts = hubspot_contacts(sync)
+    users = zendesk_users(sync)
+    assert set(users) == set(contacts)
+    links = RecordLink.objects.filter(sync=sync)
+    assert links.count() == len(contacts)
+    assert links.values("b_id").distinct().count() == links.count()
+    assert SyncRun.objects.get(pk=run.pk).attempts == 2
+
+
+def test_a_429_storm_ends_in_a_completed_run_that_respected_retry_after(workers, hub_desk, sandbox):
+    sync = hub_desk
+    Sync.objects.filter(pk=sync.pk).update(enabled=True, next_run_at=None)
+    for _ in range(4):
+        sandbox.admin.queue_fault("hubspot", status=429, retry_after=2)
+    workers.start()
+    run = orchestration.run_request(sync, trigger="manual")
+    wait_until(lambda: SyncRun.objects.get(pk=run.pk).status == "succeeded", timeout=120)
+    stats = sandbox.admin.stats("hubspot")
+    requests_seen = sorted(stats["requests"], key=lambda r: r["t"])
+    limited = [r for r in requests_seen if r["status"] == 429]
+    assert len(limited) == 4
+    for r in limited:
+        after = [x for x in requests_seen if x["t"] > r["t"]]
+        assert after, "nothing was sent after a 429"
+        assert after[0]["t"] - r["t"] >= 2.0 - 0.05
