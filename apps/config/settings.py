@@ -339,6 +339,17 @@ SPECTACULAR_SETTINGS = {
     # Separate request and response components, so write-only inputs (secrets) and
     # read-only outputs are described exactly as they behave.
     "COMPONENT_SPLIT_REQUEST": True,
+    # Stable names for choice sets that several models call "status" (or "resolution",
+    # "kind_a"/"kind_b"), instead of hash-suffixed ones that change when a set changes.
+    "ENUM_NAME_OVERRIDES": {
+        "ConnectionStatusEnum": "apps.connections.models.Connection.Status",
+        "ConflictStatusEnum": "apps.syncs.models.Conflict.Status",
+        "ConflictResolutionEnum": "apps.syncs.models.Conflict.Resolution",
+        "RunStatusEnum": "apps.runs.models.SyncRun.Status",
+        "WebhookDeliveryStatusEnum": "apps.webhooks.models.WebhookDelivery.Status",
+        "ValueKindEnum": "apps.syncs.api.serializers.KIND_CHOICES",
+        "ResolutionChoiceEnum": "apps.syncs.api.serializers.RESOLUTION_CHOICES",
+    },
 }
 
 # --- Logging ----------------------------------------------------------------------------------
