@@ -45,3 +45,24 @@ class Connection(WorkspaceScopedModel):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
+
+
+class RateLimitCounter(models.Model):
+    """Requests spent per budget key and window, for the shared limiter without Redis.
+
+    Incremented with UPDATE ... SET count = count + 1, which the database serialises, so
+    workers in several processes never overspend a window. Old windows of a key are deleted
+    when its next window starts.
+    """
+
+    key = models.CharField(max_length=200)
+    window = models.BigIntegerField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key", "window"], name="ratelimit_key_window")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} @ {self.window}: {self.count}"

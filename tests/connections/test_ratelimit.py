@@ -1,0 +1,60 @@
+"""The shared request budget holds across processes, on Redis and on the database."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import Counter
+
+import pytest
+from django.db import connections
+
+from apps.connections.ratelimit import SharedRateLimiter
+from connectors.errors import RateLimited
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BUDGET, WINDOW, PER_WORKER = 5, 1.0, 12
+
+
+def spend(key: str, redis: bool, results: multiprocessing.Queue) -> None:
+    connections.close_all()  # a forked child opens its own database connection
+    from django.conf import settings
+
+    settings.REDIS_URL = settings.REDIS_URL if redis else None
+    limiter = SharedRateLimiter(BUDGET, WINDOW)
+    results.put([limiter.acquire(key, max_wait=30) for _ in range(PER_WORKER)])
+
+
+@pytest.mark.parametrize("backend", ["database", "redis"])
+def test_two_workers_together_stay_within_the_budget(backend, settings):
+    if backend == "redis" and not settings.REDIS_URL:
+        pytest.skip("REDIS_URL is not set (CI sets it)")
+    key = f"test:{backend}:{multiprocessing.current_process().pid}"
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+    workers = [ctx.Process(target=spend, args=(key, backend == "redis", results)) for _ in range(2)]
+    for w in workers:
+        w.start()
+    windows = [window for _ in workers for window in results.get(timeout=60)]
+    for w in workers:
+        w.join(timeout=30)
+        assert w.exitcode == 0
+    per_window = Counter(windows)
+    assert sum(per_window.values()) == 2 * PER_WORKER
+    assert max(per_window.values()) <= BUDGET
+    # 24 requests at 5 per window need at least 5 windows.
+    assert len(per_window) >= 5
+
+
+def test_a_wait_longer_than_allowed_raises_with_retry_after(settings):
+    settings.REDIS_URL = None
+    limiter = SharedRateLimiter(1, 60.0)
+    limiter.acquire("test:one", max_wait=0)
+    with pytest.raises(RateLimited) as raised:
+        limiter.acquire("test:one", max_wait=0)
+    assert 0 < raised.value.retry_after <= 60
+
+
+def test_a_nonsense_budget_is_refused():
+    with pytest.raises(ValueError, match="requests >= 1"):
+        SharedRateLimiter(0, 10)
