@@ -8,6 +8,8 @@ through the real engine (services.sync_run).
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -408,6 +410,18 @@ def test_editors_replace_the_definition_keeping_mappings_by_field_pair(
     assert body["resync_requested"] is True
     # PUT resets what it leaves out: the safety limits go back to their defaults.
     assert (sync.safety_limit_share, sync.safety_limit_count) == (0.5, 500)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_editors_patch_a_sync(clients, sync, role):
+    response = clients[role].patch(detail(sync), {"interval_seconds": 600}, format="json")
+    sync.refresh_from_db()
+    if not EDITORS[role]:
+        assert_error(response, 403, "permission_denied")
+        assert sync.interval_seconds == 300
+        return
+    assert response.status_code == 200
+    assert response.json()["interval_seconds"] == sync.interval_seconds == 600
 
 
 def test_patch_changes_only_what_it_names(clients, sync):
@@ -879,7 +893,8 @@ def test_lists_show_only_the_callers_workspace(clients, sync, systems, foreign):
 
 
 # --- Secrets --------------------------------------------------------------------------------
-def test_no_answer_carries_a_secret(clients, connections, systems):
+def test_no_answer_or_log_carries_a_secret(clients, connections, systems, caplog):
+    caplog.set_level(logging.DEBUG)
     editor = clients["editor"]
     bodies = []
     created = editor.post(URL, payload(connections), format="json")
@@ -898,5 +913,17 @@ def test_no_answer_carries_a_secret(clients, connections, systems):
         ).content,
         editor.patch(detail(sync), {"name": "Renamed"}, format="json").content,
     ]
+    queued = editor.post(detail(sync, "run/"))
+    run_id = queued.json()["id"]
+    bodies += [
+        queued.content,
+        editor.get("/api/v1/runs/").content,
+        editor.get(f"/api/v1/runs/{run_id}/").content,
+        editor.get(f"/api/v1/runs/{run_id}/events/").content,
+    ]
     for content in bodies:
         assert WEBHOOK_SECRET.encode() not in content
+    refused = editor.post(detail(sync, "preview/"), {"sample_size": -1}, format="json")
+    assert refused.status_code == 400
+    assert caplog.records  # the refusal was logged: the check below reads real log lines
+    assert WEBHOOK_SECRET not in caplog.text
