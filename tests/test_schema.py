@@ -209,6 +209,16 @@ def test_the_served_schema_is_valid_openapi(live_server, world):
     assert set(run["responses"]) >= {"202", "401", "403", "404", "409", "429"}
 
 
+@pytest.mark.django_db
+def test_an_unknown_path_is_a_json_404_even_with_control_characters(client):
+    """Found by schemathesis: a member id with a newline fell through to Django's HTML 404."""
+    for path in ("/api/v1/members/%0A%18/", "/api/v1/tokens/a%0Ab/", "/api/v1/nothing%0A/"):
+        response = client.get(path)
+        assert response.status_code == 404
+        assert response["Content-Type"] == "application/json"
+        assert response.json()["error"]["code"] == "not_found"
+
+
 def _exercise(operation, mode: GenerationMode, headers: dict[str, str]) -> list[str]:
     """Run one operation's generated cases; return the failures found (each once)."""
     failures: list[str] = []

@@ -11,8 +11,9 @@ api_v1 = [
     path("", include("apps.syncs.api.urls")),
     path("", include("apps.runs.api.urls")),
     path("", include("apps.webhooks.api.urls")),
-    # Keep last: any other path under /api/v1/ is a 404 in the API's error shape.
-    re_path(r"^(?P<path>.*)$", api_not_found, name="not-found"),
+    # Keep last: any other path under /api/v1/ is a 404 in the API's error shape (any: "."
+    # would not match a newline, and such a path got Django's HTML page).
+    re_path(r"^(?P<path>[\s\S]*)$", api_not_found, name="not-found"),
 ]
 
 urlpatterns = [
