@@ -40,7 +40,8 @@ Fault injection (all off by default):
   `SimulatedCrash` (a BaseException, so nothing catches it as an ordinary error) before the
   write is applied, or after it is applied with the answer lost (`after=True`).
 - `store.writes` counts record writes made through connectors; `store.calls` counts
-  connector calls by method name.
+  connector calls by method name; `store.history` lists every write (values as stored,
+  after normalisation) with its tick and whether a user or a connector made it.
 """
 
 from __future__ import annotations
@@ -131,6 +132,18 @@ class _Table:
     next_id: int = 1
 
 
+@dataclass(frozen=True)
+class Change:
+    """One entry of a store's history: who wrote which values to which record, when."""
+
+    seq: int
+    object_type: str
+    record_id: str
+    values: dict[str, JSON]
+    by: str  # "user" (insert/edit/remove) or "connector"
+    deleted: bool = False
+
+
 @dataclass
 class RecordFault:
     """Refuse matching writes of `op` with a RecordError carrying `message`."""
@@ -161,6 +174,7 @@ class MemoryStore:
         self.random = random.Random(seed)
         self.writes = 0
         self.calls: Counter[str] = Counter()
+        self.history: list[Change] = []
         self._crash_countdown: int | None = None
         self._crash_after = False
         self.lock = threading.RLock()
@@ -257,7 +271,9 @@ class MemoryStore:
         table.log_seqs.append(row.seq)
         table.log_ids.append(row.id)
 
-    def _put(self, table: _Table, record_id: str | None, values: dict[str, JSON]) -> _Row:
+    def _put(
+        self, table: _Table, record_id: str | None, values: dict[str, JSON], *, by: str
+    ) -> _Row:
         values = self._normalised(table, values)
         if record_id is None:
             record_id = f"{self.name[:3]}-{table.next_id}"
@@ -268,18 +284,22 @@ class MemoryStore:
             row = table.rows[record_id]
         row.fields.update(values)
         self._append(table, row)
+        self.history.append(
+            Change(row.seq, table.object_type.name, row.id, json.loads(json.dumps(values)), by)
+        )
         return row
 
-    def _tombstone(self, table: _Table, row: _Row) -> None:
+    def _tombstone(self, table: _Table, row: _Row, *, by: str) -> None:
         row.deleted = True
         self._append(table, row)
+        self.history.append(Change(row.seq, table.object_type.name, row.id, {}, by, True))
 
     # --- a user's edits (not connector writes: no faults, not counted) ------------------
     def insert(self, object_type: str, fields: dict[str, JSON]) -> Record:
         with self.lock:
             table = self.table(object_type)
             self._check_fields(table, None, fields, op="create")
-            return self._put(table, None, fields).as_record()
+            return self._put(table, None, fields, by="user").as_record()
 
     def edit(self, object_type: str, record_id: str, fields: dict[str, JSON]) -> Record:
         with self.lock:
@@ -287,14 +307,14 @@ class MemoryStore:
             row = table.rows.get(record_id)
             if row is None or row.deleted:
                 raise KeyError(f"{self.name}/{object_type}/{record_id} does not exist")
-            return self._put(table, record_id, fields).as_record()
+            return self._put(table, record_id, fields, by="user").as_record()
 
     def remove(self, object_type: str, record_id: str) -> None:
         with self.lock:
             table = self.table(object_type)
             row = table.rows.get(record_id)
             if row is not None and not row.deleted:
-                self._tombstone(table, row)
+                self._tombstone(table, row, by="user")
 
     def record(self, object_type: str, record_id: str) -> Record | None:
         """The record as stored (None if absent or deleted)."""
@@ -468,8 +488,6 @@ class MemoryConnector(Connector):
         while True:
             self._observe("changes")
             records: list[Record] = []
-            if carried is not None and "overlap" in store.feed_faults:
-                records.append(carried)
             with store.lock:
                 while position < end and len(records) < page_size:
                     seq, record_id = table.log_seqs[position], table.log_ids[position]
@@ -480,6 +498,8 @@ class MemoryConnector(Connector):
                         continue
                     records.append(row.as_record())
             has_more = position < end
+            if carried is not None and "overlap" in store.feed_faults:
+                records.insert(0, carried)  # on top of a full page, so the feed progresses
             if "reorder" in store.feed_faults:
                 store.random.shuffle(records)
             page = ChangePage(records=records, cursor={"seq": last_seq}, has_more=has_more)
@@ -553,7 +573,7 @@ class MemoryConnector(Connector):
             if op == "delete":
                 row = table.rows.get(record_id or "")
                 if row is not None and not row.deleted:
-                    store._tombstone(table, row)
+                    store._tombstone(table, row, by="connector")
                 return WriteResult(record=Record(id=record_id or "", deleted=True))
             if op == "update":
                 row = table.rows.get(record_id or "")
@@ -567,7 +587,9 @@ class MemoryConnector(Connector):
                     record_id=record_id,
                     fields={n: "read-only" for n in read_only},
                 )
-            return WriteResult(record=store._put(table, record_id, values).as_record())
+            return WriteResult(
+                record=store._put(table, record_id, values, by="connector").as_record()
+            )
         except RecordError as exc:
             exc.system, exc.call = SYSTEM, op
             return WriteResult(error=exc)

@@ -300,6 +300,8 @@ class Unlink:
     status: LinkStatus  # UNLINKED (scope, delete policy unlink) or DELETED
     reason: str
     trigger: Side
+    record_a: Record | None = None  # the records as seen when unlinking (for versions)
+    record_b: Record | None = None
 
 
 @dataclass
@@ -504,12 +506,14 @@ class _Planner:
                 )
         self.active: dict[tuple[Side, str], LinkState] = {}
         self.tombstones: dict[tuple[Side, str], LinkState] = {}
+        self.released: dict[tuple[Side, str], LinkState] = {}
         for link in inp.links:
-            index = self.active if link.status in ACTIVE_STATUSES else None
-            if link.status is LinkStatus.DELETED:
+            if link.status in ACTIVE_STATUSES:
+                index = self.active
+            elif link.status is LinkStatus.DELETED:
                 index = self.tombstones
-            if index is None:
-                continue
+            else:
+                index = self.released
             for side in Side:
                 record_id = link.id(side)
                 if record_id is not None:
@@ -579,6 +583,8 @@ class _Planner:
                         LinkStatus.UNLINKED,
                         f"left the scope on {side.label}: {failing.describe()} no longer holds",
                         trigger,
+                        a,
+                        b,
                     )
                 )
                 return
@@ -596,6 +602,8 @@ class _Planner:
         gone = Side.A if gone_a else Side.B
         survivor = gone.other
         survivor_id = link.id(survivor) or ""
+        kept = self.records[survivor].get(survivor_id)
+        records = (None, kept) if survivor is Side.B else (kept, None)
         policy = self.spec.delete_policy
         if policy is DeletePolicy.PROPAGATE:
             plan.deletes.append(
@@ -615,6 +623,7 @@ class _Planner:
                     LinkStatus.UNLINKED,
                     f"deleted on {gone.label}; the delete policy unlinks {survivor_id}",
                     trigger,
+                    *records,
                 )
             )
         else:
@@ -627,6 +636,7 @@ class _Planner:
                     f"deleted on {gone.label}; the delete policy ignores it and keeps "
                     f"{survivor_id} without a counterpart",
                     trigger,
+                    *records,
                 )
             )
 
@@ -845,6 +855,11 @@ class _Planner:
                     "its counterpart was deleted and the delete policy keeps it unlinked",
                 )
             )
+            return False
+        released = self.released.get((side, record.id))
+        if released is not None and is_newer(record, released, side) is False:
+            # Unlinked and unchanged since: a repeated delivery, not a record to take up.
+            plan.unchanged[side] += 1
             return False
         if not in_scope(self.spec.filters(side), record.fields):
             plan.unchanged[side] += 1

@@ -29,6 +29,7 @@ from typing import Any
 
 from apps.syncs.engine.filters import in_scope
 from apps.syncs.engine.plan import (
+    ACTIVE_STATUSES,
     Create,
     LinkState,
     LinkStatus,
@@ -60,6 +61,8 @@ logger = logging.getLogger(__name__)
 # The share part of the safety limit only applies from this many changes on, so that a
 # sync with 4 linked records can still change 3 of them without asking.
 SAFETY_SHARE_FLOOR = 10
+# Skips that depend on other records, looked at again at the end of a run.
+SECOND_LOOK_CODES = frozenset({"ambiguous", "already_linked", "match_out_of_scope"})
 # Pages read by the dry pass are kept for the real pass while they hold at most this many
 # records, so a small run reads its feeds once.
 DRY_PASS_CACHE_RECORDS = 2000
@@ -168,6 +171,23 @@ class Runner:
         self.counters: Counter[str] = Counter()
         self.batch_size = 50
         self._api_calls = api_calls or (lambda: 0)
+        self._deferring = True
+        self._deferred: dict[Side, list[str]] = {Side.A: [], Side.B: []}
+
+    def _second_look(self) -> None:
+        """Plan once more the records a match question stopped earlier in this run.
+
+        Whether a record is ambiguous or its match is taken depends on other records that
+        later pages may change (an email edited on the other side, a pair linked). Looking
+        again once everything is applied makes the outcome independent of page order, so
+        that replaying the same changes reaches the same state.
+        """
+        self._deferring = False
+        deferred, self._deferred = self._deferred, {Side.A: [], Side.B: []}
+        for side in Side:
+            ids = list(dict.fromkeys(deferred[side]))
+            for chunk in chunks(ids, self.batch_size):
+                self._apply_batch(side, self._fetch(side, list(chunk)), None)
 
     def _finish(self, report: RunReport) -> RunReport:
         report.api_calls = self._api_calls()
@@ -194,6 +214,7 @@ class Runner:
                 self._apply_batch(Side.B, self._fetch(Side.B, retry[Side.B]), None)
             for side, records, cursor in cache if cache is not None else self._batches(options):
                 self._apply_batch(side, records, cursor)
+            self._second_look()
         except ConnectorError as exc:
             logger.warning("sync run failed: %s", exc)
             return self._finish(RunReport(Outcome.FAILED, self.counters, error=str(exc)))
@@ -243,9 +264,7 @@ class Runner:
         links = self.store.links_for(side, [r.id for r in records])
         if overlay is not None:
             links += overlay.virtual_links(side, [r.id for r in records])
-        active = {
-            link.id(side): link for link in reversed(links) if link.status is not LinkStatus.DELETED
-        }
+        active = {link.id(side): link for link in reversed(links) if link.status in ACTIVE_STATUSES}
         changed: list[Record] = []
         for record in records:
             link = active.get(record.id)
@@ -391,6 +410,9 @@ class Runner:
 
     def _execute(self, result: Plan, links: dict[Any, LinkState]) -> None:
         for skip in result.skips:
+            if self._deferring and skip.code in SECOND_LOOK_CODES:
+                self._deferred[skip.side].append(skip.record_id)
+                continue
             a_id, b_id = (skip.record_id, None) if skip.side is Side.A else (None, skip.record_id)
             self._emit(
                 EngineEvent(
@@ -413,7 +435,9 @@ class Runner:
                 )
             )
         for unlink in result.unlinks:
-            self.store.end_link(unlink.link_key, unlink.status, unlink.reason)
+            self.store.end_link(
+                unlink.link_key, unlink.status, unlink.reason, unlink.record_a, unlink.record_b
+            )
             self._emit(
                 EngineEvent(
                     Action.UNLINKED, unlink.trigger, unlink.a_id, unlink.b_id, message=unlink.reason
@@ -689,7 +713,7 @@ class Runner:
         linked = {
             link.id(target)
             for link in self.store.links_for(target, [r.id for r in matching])
-            if link.status is not LinkStatus.DELETED
+            if link.status in ACTIVE_STATUSES
         }
         return [r for r in matching if r.id not in linked]
 

@@ -97,13 +97,13 @@ class LinkStore:
 
     # --- reads ---
     def links_for(self, side: Side, ids: Iterable[str]) -> list[LinkState]:
-        """Active links and delete tombstones of these records (unlinked history left out)."""
+        """The links of these records (active, tombstones, unlinked), newest first."""
         ids = list(dict.fromkeys(ids))
         if not ids:
             return []
         rows = RecordLink.objects.filter(
             sync=self.sync,
-            status__in=[*ACTIVE, LinkStatus.DELETED.value],
+            status__in=[*ACTIVE, LinkStatus.DELETED.value, LinkStatus.UNLINKED.value],
             **{f"{_id_field(side)}__in": ids},
         ).order_by("-id")
         return [link_state(r) for r in rows]
@@ -201,11 +201,26 @@ class LinkStore:
         RecordLink.objects.filter(pk=key).update(**values)
 
     @transaction.atomic
-    def end_link(self, key: Any, status: LinkStatus, reason: str) -> None:
-        """Unlink or mark deleted; open conflicts of the link are dismissed with it."""
-        RecordLink.objects.filter(pk=key).update(
-            status=status, reason=reason[:2000], updated_at=timezone.now()
-        )
+    def end_link(
+        self,
+        key: Any,
+        status: LinkStatus,
+        reason: str,
+        a: Record | None = None,
+        b: Record | None = None,
+    ) -> None:
+        """Unlink or mark deleted; open conflicts of the link are dismissed with it. The
+        versions of the records as last seen are kept: a record that has not changed since
+        is not taken up again when a feed repeats it."""
+        values: dict[str, Any] = {
+            "status": status,
+            "reason": reason[:2000],
+            "updated_at": timezone.now(),
+        }
+        for side, record in ((Side.A, a), (Side.B, b)):
+            if record is not None and not record.deleted:
+                values.update(_versions(side, record))
+        RecordLink.objects.filter(pk=key).update(**values)
         Conflict.objects.filter(link_id=key, status=Conflict.Status.OPEN).update(
             status=Conflict.Status.DISMISSED, resolved_at=timezone.now(), reason=reason[:2000]
         )
