@@ -34,6 +34,7 @@ from apps.syncs.engine.recorder import (
     EngineEvent,
     Outcome,
     Recorder,
+    RunInterrupted,
     RunReport,
 )
 from apps.syncs.engine.runner import CallCounter, Preview, Runner, RunOptions
@@ -482,6 +483,8 @@ def sync_run(
                 trigger=trigger, full=full and ids is None, record_ids=ids, approved=approved
             )
         )
+    except RunInterrupted:
+        raise  # the orchestration stopped it between batches: not a failure of the sync
     except Exception as exc:
         _record_outcome(sync, RunReport(Outcome.FAILED, error=repr(exc)), full=False)
         raise

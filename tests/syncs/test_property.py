@@ -3,9 +3,9 @@ feeds; then the five properties of the engine (issue 4).
 
 Each example builds a fresh sync between two memory stores inside a transaction that is
 rolled back afterwards. The operations are user edits on either side (create, edit, delete),
-runs, runs that crash before or after the n-th write on either side, and switching on
-duplicated/overlapping/reordered change feeds. A crashed run is retried at once. Then the edits stop, faults are cleared,
-two more runs happen, and:
+runs, runs that crash before or after the n-th write on either side (retried at once, as a
+redelivered task is), and switching on duplicated/overlapping/reordered change feeds. Then
+the edits stop, faults are cleared, two more runs happen, and:
 
 1. every linked pair agrees on every mapped field, except fields with an open conflict;
 2. every user edit reached the other side (some partner held the value at or after it), or
@@ -22,6 +22,7 @@ The default profile runs at least 500 examples; `make fuzz` (profile "fuzz") man
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from typing import Any
 
@@ -151,10 +152,8 @@ class World:
             _, side, n, after = op
             store = self.stores[side]
             store.crash_on_write(n, after=after)
-            try:
+            with contextlib.suppress(SimulatedCrash):
                 sync_run(self.sync)
-            except SimulatedCrash:
-                pass
             store.cancel_crash()
             # The run is retried at once (a redelivered task), as the orchestration does.
             # Edits between a crash and its retry are left out on purpose: a record whose
@@ -194,8 +193,8 @@ class World:
 
     def snapshot(self) -> tuple:
         links = sorted(
-            (l.a_id or "", l.b_id or "", l.status, repr(sorted(l.base.items())))
-            for l in RecordLink.objects.filter(sync=self.sync)
+            (lk.a_id or "", lk.b_id or "", lk.status, repr(sorted(lk.base.items())))
+            for lk in RecordLink.objects.filter(sync=self.sync)
         )
         conflicts = sorted(
             (c.link_id, c.mapping_id, c.status, repr(c.value_a), repr(c.value_b))
@@ -217,7 +216,7 @@ def check_properties(world: World) -> None:
         (c.link_id, str(c.mapping_id))
         for c in Conflict.objects.filter(sync=sync, status=Conflict.Status.OPEN)
     }
-    linked = [l for l in links if l.status == LinkStatus.LINKED]
+    linked = [lk for lk in links if lk.status == LinkStatus.LINKED]
 
     # 1. linked pairs agree, except fields held by an open conflict
     for link in linked:
@@ -240,14 +239,14 @@ def check_properties(world: World) -> None:
     # 3. nobody is linked twice; the engine made no duplicates
     for side in ("a", "b"):
         active = [
-            getattr(l, f"{side}_id")
-            for l in links
-            if l.status
+            getattr(lk, f"{side}_id")
+            for lk in links
+            if lk.status
             in (LinkStatus.LINKED, LinkStatus.PENDING_CREATE_A, LinkStatus.PENDING_CREATE_B)
         ]
         active = [i for i in active if i is not None]
         assert len(active) == len(set(active)), f"a record of {side} is linked twice"
-    pending = [l for l in links if l.status != LinkStatus.LINKED and l.pending_fields]
+    pending = [lk for lk in links if lk.status != LinkStatus.LINKED and lk.pending_fields]
     for side, other in (("a", "b"), ("b", "a")):
         made: defaultdict[str, list[str]] = defaultdict(list)
         # Live engine-made records (one whose counterpart a user deleted may be replaced
@@ -256,7 +255,7 @@ def check_properties(world: World) -> None:
             r.id for r in world.stores[side].all(OBJECT[side]) if r.id not in world.user_ids[side]
         ]
         for record_id in created_ids:
-            rows = [l for l in links if getattr(l, f"{side}_id") == record_id]
+            rows = [lk for lk in links if getattr(lk, f"{side}_id") == record_id]
             if not rows:
                 # Only acceptable when an interrupted create is still waiting for a person
                 # (two identical candidates were found when recovering it).

@@ -96,7 +96,7 @@ def test_both_sides_changed_to_the_same_value_is_no_conflict():
     crm.edit("contacts", a.id, {"name": "Annie"})
     desk.edit("users", b.id, {"full_name": "Annie "})
     writes = (crm.writes, desk.writes)
-    report, recorder = run(s)
+    _, recorder = run(s)
     assert Conflict.objects.count() == 0
     assert recorder.of(Action.CONFLICT) == []
     assert (crm.writes, desk.writes) == writes
@@ -108,7 +108,7 @@ def test_manual_conflict_holds_that_field_only_and_other_fields_still_sync():
     crm.edit("contacts", a.id, {"name": "Annie", "phone": "2"})
     desk.edit("users", b.id, {"full_name": "Anna"})
 
-    report, recorder = run(s)
+    report, _ = run(s)
 
     conflict = Conflict.objects.get()
     assert (conflict.status, conflict.value_a, conflict.value_b) == ("open", "Annie", "Anna")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.syncs.engine.recorder import CountingRecorder, Outcome
+from apps.syncs.engine.recorder import CountingRecorder, Outcome, RunInterrupted
 from apps.syncs.models import Conflict, RecordLink, Sync
 from apps.syncs.services import (
     MAX_CONSECUTIVE_FAILURES,
@@ -14,6 +14,7 @@ from apps.syncs.services import (
     mapping_add,
     run_approve,
     run_cancel,
+    sync_create,
     sync_pause,
     sync_preview,
     sync_resume,
@@ -100,15 +101,15 @@ def test_sync_settings_are_validated():
             desk,
             mappings=[*f.BASIC_MAPPINGS, {"field_a": "region", "field_b": "full_name"}],
         )
+    connection_a = f.memory_connection(ws, crm)
+    connection_b = f.memory_connection(ws, desk)
     with pytest.raises(SyncError, match="no object type 'tickets'"):
-        from apps.syncs.services import sync_create
-
         sync_create(
             workspace=ws,
             name="x",
-            connection_a=f.memory_connection(ws, crm),
+            connection_a=connection_a,
             object_type_a="tickets",
-            connection_b=f.memory_connection(ws, desk),
+            connection_b=connection_b,
             object_type_b="users",
             mappings=f.BASIC_MAPPINGS,
         )
@@ -261,7 +262,7 @@ def test_preview_counts_and_samples_without_writing():
 
 
 def test_failed_runs_record_the_error_and_pause_after_repeated_failures(monkeypatch):
-    s, crm, _ = setup()
+    s, _, _ = setup()
 
     def broken(self, object_type, cursor):
         raise TransientError("upstream 503", system="memory", call="changes", status=503)
@@ -271,6 +272,8 @@ def test_failed_runs_record_the_error_and_pause_after_repeated_failures(monkeypa
     for i in range(MAX_CONSECUTIVE_FAILURES):
         report = sync_run(s)
         assert report.outcome is Outcome.FAILED
+        assert isinstance(report.exception, TransientError)
+        assert report.error_side == "a"
         s.refresh_from_db()
         assert s.consecutive_failures == i + 1
     assert "upstream 503" in s.last_error
@@ -293,7 +296,7 @@ def test_pause_and_resume():
 
 
 def test_changing_filters_asks_for_a_full_resync():
-    s, crm, desk = setup()
+    s, crm, _ = setup()
     crm.insert("contacts", {"email": "in@x.com", "region": "EU"})
     sync_run(s)
     sync_update(s, filters=[{"side": "a", "field": "region", "operator": "equals", "value": "US"}])
@@ -303,3 +306,24 @@ def test_changing_filters_asks_for_a_full_resync():
     assert RecordLink.objects.get().status == "unlinked"
     s.refresh_from_db()
     assert not s.resync_requested
+
+
+class StopAfterFirstPage(CountingRecorder):
+    """A recorder that interrupts the run at its first checkpoint, as a cancellation does."""
+
+    def checkpoint(self) -> None:
+        raise RunInterrupted("cancelled between batches")
+
+
+def test_an_interrupted_run_keeps_what_it_stored_and_is_not_a_failure():
+    s, crm, desk = setup(page_size=2)
+    for i in range(5):
+        crm.insert("contacts", {"email": f"i{i}@x.com"})
+    with pytest.raises(RunInterrupted):
+        sync_run(s, recorder=StopAfterFirstPage())
+    assert len(desk.all("users")) == 2
+    assert RecordLink.objects.filter(status="linked").count() == 2
+    s.refresh_from_db()
+    assert (s.consecutive_failures, s.last_error) == (0, "")
+    sync_run(s)
+    assert len(desk.all("users")) == 5

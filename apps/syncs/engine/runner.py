@@ -49,6 +49,7 @@ from apps.syncs.engine.recorder import (
     EngineEvent,
     Outcome,
     Recorder,
+    RunInterrupted,
     RunReport,
 )
 from apps.syncs.engine.store import LinkStore, chunks
@@ -66,6 +67,49 @@ SECOND_LOOK_CODES = frozenset({"ambiguous", "already_linked", "match_out_of_scop
 # Pages read by the dry pass are kept for the real pass while they hold at most this many
 # records, so a small run reads its feeds once.
 DRY_PASS_CACHE_RECORDS = 2000
+
+
+class _SideTagging:
+    """A connector whose errors say which side they came from (`exc.concord_side`), so the
+    caller can mark the right connection as failing."""
+
+    def __init__(self, connector: Connector, side: Side) -> None:
+        self._connector = connector
+        self._side = side
+
+    def _call(self, name: str, *args: Any) -> Any:
+        try:
+            return getattr(self._connector, name)(*args)
+        except ConnectorError as exc:
+            exc.concord_side = self._side.value  # type: ignore[attr-defined]
+            raise
+
+    def changes(self, object_type: str, cursor: Cursor | None) -> Iterator[Any]:
+        pages = self._call("changes", object_type, cursor)
+        while True:
+            try:
+                page = next(pages)
+            except StopIteration:
+                return
+            except ConnectorError as exc:
+                exc.concord_side = self._side.value  # type: ignore[attr-defined]
+                raise
+            yield page
+
+    def get(self, object_type: str, ids: Sequence[str]) -> list[Record]:
+        return self._call("get", object_type, ids)
+
+    def find(self, object_type: str, field: str, values: Sequence[Any]) -> list[Record]:
+        return self._call("find", object_type, field, values)
+
+    def create(self, object_type: str, items: Sequence[dict[str, Any]]) -> list[Any]:
+        return self._call("create", object_type, items)
+
+    def update(self, object_type: str, items: Sequence[RecordUpdate]) -> list[Any]:
+        return self._call("update", object_type, items)
+
+    def delete(self, object_type: str, ids: Sequence[str]) -> list[Any]:
+        return self._call("delete", object_type, ids)
 
 
 class CallCounter:
@@ -163,7 +207,9 @@ class Runner:
     ) -> None:
         self.spec = spec
         self.store = store
-        self.connectors = connectors
+        self.connectors: dict[Side, Any] = {
+            side: _SideTagging(connector, side) for side, connector in connectors.items()
+        }
         self.object_types = object_types
         self.recorder = recorder
         self.safety_limit_share = safety_limit_share
@@ -215,9 +261,19 @@ class Runner:
             for side, records, cursor in cache if cache is not None else self._batches(options):
                 self._apply_batch(side, records, cursor)
             self._second_look()
+        except RunInterrupted:
+            raise  # stopped between batches on purpose; what came before is stored
         except ConnectorError as exc:
             logger.warning("sync run failed: %s", exc)
-            return self._finish(RunReport(Outcome.FAILED, self.counters, error=str(exc)))
+            return self._finish(
+                RunReport(
+                    Outcome.FAILED,
+                    self.counters,
+                    error=str(exc),
+                    exception=exc,
+                    error_side=getattr(exc, "concord_side", None),
+                )
+            )
         except Exception as exc:
             # A bug: leave a trail saying so, then let it propagate to whoever can log it.
             self._finish(RunReport(Outcome.FAILED, self.counters, error=f"internal error: {exc!r}"))
