@@ -234,6 +234,9 @@ else:
         # Without this kombu writes broadcast state to ./control in the working directory.
         "control_folder": str(_celery_dir / "control"),
         "store_processed": False,
+        # The transport polls its folder; kombu's default of 1 s would add up to a second
+        # per hop (webhook -> processing task -> run) to the freshness of a change.
+        "polling_interval": 0.05,
     }
     CELERY_RESULT_BACKEND = f"file://{_celery_dir / 'results'}"
 # JSON only: a pickle message from whoever can reach the broker would run code in a worker.
