@@ -68,6 +68,9 @@ class Sync(WorkspaceScopedModel):
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
+    # Set when scheduled polling finds changes that no webhook announced on a connection
+    # that receives webhooks: its webhook setup in the external system looks broken.
+    webhook_warning = models.TextField(blank=True)
     next_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:

@@ -347,7 +347,9 @@ def test_deletes_follow_the_delete_policy(policy, b_exists, status):
     assert (desk.record("users", b.id) is not None) is b_exists
     assert RecordLink.objects.get().status == status
     if policy == "propagate":
-        assert [e.record_id_b for e in recorder.of(Action.DELETED)] == [b.id]
+        assert [(e.record_id_a, e.record_id_b) for e in recorder.of(Action.DELETED)] == [
+            (a.id, b.id)
+        ]
     # The survivor's later edits never re-create the deleted record.
     if b_exists and policy == "ignore":
         desk.edit("users", b.id, {"full_name": "still here"})

@@ -290,6 +290,7 @@ class Delete:
     record_id: str
     link_key: Any
     reason: str
+    other_id: str | None = None  # the record whose deletion this follows
 
 
 @dataclass
@@ -612,6 +613,7 @@ class _Planner:
                     survivor_id,
                     link.key,
                     f"deleted on {gone.label}; the delete policy propagates deletes",
+                    link.id(gone),
                 )
             )
         elif policy is DeletePolicy.UNLINK:

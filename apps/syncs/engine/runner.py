@@ -38,6 +38,7 @@ from apps.syncs.engine.plan import (
     PlanInput,
     Side,
     SyncSpec,
+    Write,
     dedupe,
     is_echo,
     plan,
@@ -555,7 +556,7 @@ class Runner:
             )
         pairs = [p for p in result.pairs if id(p) in keys]
         returned: dict[Side, dict[str, Record | None]] = {
-            side: self._update(side, [w for p in pairs if (w := p.write(side)) is not None])
+            side: self._update(side, [(w, p) for p in pairs if (w := p.write(side)) is not None])
             for side in Side
         }
         for pair in pairs:
@@ -564,21 +565,22 @@ class Runner:
             self._create(side, result.creates_on(side))
             self._delete(side, result)
 
-    def _update(self, side: Side, writes: list[Any]) -> dict[str, Record | None]:
+    def _update(self, side: Side, writes: list[tuple[Write, PairPlan]]) -> dict[str, Record | None]:
         """Apply updates in batches; the stored copy per id, or None where it failed."""
         out: dict[str, Record | None] = {}
         connector = self.connectors[side]
         for chunk in chunks(writes, self.batch_size):
-            items = [RecordUpdate(w.record_id, w.fields) for w in chunk]
+            items = [RecordUpdate(w.record_id, w.fields) for w, _ in chunk]
             results = connector.update(self.object_types[side], items)
-            for write, res in zip(chunk, results, strict=True):
+            for (write, pair), res in zip(chunk, results, strict=True):
                 if res.ok and res.record is not None:
                     out[write.record_id] = res.record
                     self._emit(
                         EngineEvent(
                             Action.UPDATED,
                             side,
-                            *(_ids(side, write.record_id)),
+                            pair.a_id,
+                            pair.b_id,
                             changes={
                                 c.field: {
                                     "before": c.before,
@@ -594,7 +596,8 @@ class Runner:
                         EngineEvent(
                             Action.ERROR,
                             side,
-                            *(_ids(side, write.record_id)),
+                            pair.a_id,
+                            pair.b_id,
                             changes={c.field: {"value": c.after} for c in write.changes},
                             message=f"{side.label} refused the update of {write.record_id}: "
                             f"{res.error}",
@@ -689,11 +692,15 @@ class Runner:
             for delete, res in zip(chunk, results, strict=True):
                 if res.ok:
                     self.store.end_link(delete.link_key, LinkStatus.DELETED, delete.reason)
+                    a_id, b_id = delete.record_id, delete.other_id
+                    if side is Side.B:
+                        a_id, b_id = b_id, a_id
                     self._emit(
                         EngineEvent(
                             Action.DELETED,
                             side,
-                            *(_ids(side, delete.record_id)),
+                            a_id,
+                            b_id,
                             message=delete.reason,
                         )
                     )
