@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -59,8 +60,11 @@ from apps.syncs.models import (
 from connectors.base import Connector, FieldSpec, RecordUpdate
 from connectors.errors import ConnectorError
 
-# A sync that fails this many runs in a row pauses itself with the last error as the reason.
-MAX_CONSECUTIVE_FAILURES = 5
+
+def max_consecutive_failures() -> int:
+    """A sync that fails this many runs in a row pauses itself with the last error as the
+    reason (CONCORD_SYNC_MAX_FAILURES)."""
+    return settings.CONCORD_SYNC_MAX_FAILURES
 
 
 class SyncError(Exception):
@@ -523,10 +527,10 @@ def _record_outcome(sync: Sync, report: RunReport, *, full: bool) -> None:
     if report.outcome is Outcome.FAILED:
         Sync.objects.filter(
             pk=sync.pk,
-            consecutive_failures__gte=MAX_CONSECUTIVE_FAILURES,
+            consecutive_failures__gte=max_consecutive_failures(),
             paused_reason="",
         ).update(
-            paused_reason=f"Paused after {MAX_CONSECUTIVE_FAILURES} failed runs in a row; "
+            paused_reason=f"Paused after {max_consecutive_failures()} failed runs in a row; "
             f"the last error: {report.error[:500]}",
             paused_at=now,
         )

@@ -258,3 +258,32 @@ def test_pruning_removes_old_events_and_keeps_runs(setup, settings):
     later = timezone.now() + timedelta(days=settings.CONCORD_EVENT_RETENTION_DAYS + 1)
     assert orchestration.runs_prune(now=later)["events"] == 1
     assert SyncRun.objects.filter(pk=run.pk).exists()
+
+
+def test_polling_that_finds_unannounced_changes_warns_about_webhooks(setup):
+    from apps.webhooks.models import WebhookDelivery
+
+    sync, crm, _ = setup
+    connection = sync.connection_a
+
+    def deliver(key: str) -> None:
+        WebhookDelivery.objects.create(
+            workspace_id=sync.workspace_id, connection=connection, dedupe_key=key, body="{}"
+        )
+
+    def poll() -> Sync:
+        orchestration.run_execute(orchestration.run_request(sync, trigger="schedule").pk)
+        sync.refresh_from_db()
+        return sync
+
+    deliver("long-ago")  # the connection is known to receive webhooks
+    WebhookDelivery.objects.update(received_at=timezone.now() - timedelta(hours=1))
+    crm.insert("contacts", {"email": "ann@example.com", "name": "Ann"})
+    assert poll().webhook_warning == ""  # the first poll has nothing to compare with
+    crm.insert("contacts", {"email": "bob@example.com", "name": "Bob"})
+    warning = poll().webhook_warning
+    assert "polling found 1 changed record(s) on side A" in warning
+    assert "no webhook announced" in warning
+    deliver("fresh")  # webhooks arrive again
+    crm.insert("contacts", {"email": "cy@example.com", "name": "Cy"})
+    assert poll().webhook_warning == ""

@@ -7,11 +7,11 @@ import pytest
 from apps.syncs.engine.recorder import CountingRecorder, Outcome, RunInterrupted
 from apps.syncs.models import Conflict, RecordLink, Sync
 from apps.syncs.services import (
-    MAX_CONSECUTIVE_FAILURES,
     SyncError,
     SyncPaused,
     conflict_resolve,
     mapping_add,
+    max_consecutive_failures,
     run_approve,
     run_cancel,
     sync_create,
@@ -269,7 +269,7 @@ def test_failed_runs_record_the_error_and_pause_after_repeated_failures(monkeypa
         yield  # pragma: no cover
 
     monkeypatch.setattr(MemoryConnector, "changes", broken)
-    for i in range(MAX_CONSECUTIVE_FAILURES):
+    for i in range(max_consecutive_failures()):
         report = sync_run(s)
         assert report.outcome is Outcome.FAILED
         assert isinstance(report.exception, TransientError)
