@@ -116,7 +116,9 @@ def _request_once(
         queued.record_ids = _merge_ids(queued.record_ids, record_ids)
         queued.full = queued.full or full
         queued.folded = F("folded") + 1
-        if queued.trigger == SyncRun.Trigger.WEBHOOK and record_ids is None:
+        if trigger == SyncRun.Trigger.APPROVAL:
+            queued.trigger = trigger  # the approval lets this run pass the safety limit
+        elif queued.trigger == SyncRun.Trigger.WEBHOOK and record_ids is None:
             queued.trigger = trigger  # a poll or manual run now, not only the webhook's ids
         queued.save(update_fields=["record_ids", "full", "folded", "trigger", "updated_at"])
         queued.refresh_from_db()
@@ -277,6 +279,8 @@ def _execute_claimed(run: SyncRun, lease: Lease) -> str:
             full=run.full,
             record_ids=record_ids,
             recorder=recorder,
+            # Only a run a person approved may pass the mass-change safety limit.
+            approved=run.trigger == SyncRun.Trigger.APPROVAL,
         )
     except CancelRequested:
         _finish(run, SyncRun.Status.CANCELLED, "cancelled by request between batches")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from apps.runs.models import SyncRun
@@ -45,14 +46,18 @@ def _held(run: SyncRun) -> None:
 
 
 def held_run_approve(run: SyncRun, *, user: Any = None) -> SyncRun:
-    """Approve a held run: a new run (trigger "approval") applies the changes. Returns it."""
+    """Approve a held run: queue a run (trigger "approval") that applies the changes past
+    the safety limit on a worker, under the sync's lease like every run. Returns it, queued.
+    """
+    from apps.runs.orchestration import run_request
+
     _held(run)
-    recorder = DatabaseRecorder(run.sync, trigger=SyncRun.Trigger.APPROVAL)
-    sync_services.run_approve(run.sync, user=user, recorder=recorder)
-    SyncRun.objects.filter(pk=run.pk).update(
-        decision="approved", decided_by=_user(user), decided_at=timezone.now()
-    )
-    return recorder.run
+    with transaction.atomic():
+        sync_services.held_change_release(run.sync)
+        SyncRun.objects.filter(pk=run.pk).update(
+            decision="approved", decided_by=_user(user), decided_at=timezone.now()
+        )
+        return run_request(run.sync, trigger=SyncRun.Trigger.APPROVAL)
 
 
 def held_run_cancel(run: SyncRun, *, user: Any = None) -> None:

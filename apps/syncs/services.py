@@ -558,13 +558,20 @@ def sync_preview(sync: Sync, *, sample_size: int = 5, full: bool = False) -> Pre
             connector.close()
 
 
-def run_approve(sync: Sync, *, user: Any = None, recorder: Recorder | None = None) -> RunReport:
-    """Approve the held mass change: unpause and run once past the safety limit."""
+def held_change_release(sync: Sync) -> None:
+    """Approve the held mass change: unpause the sync so that one run may pass the safety
+    limit. The caller runs it (run_approve here, or a queued "approval" run on a worker)."""
     claimed = Sync.objects.filter(pk=sync.pk, held_change__isnull=False).update(
         held_change=None, paused_reason="", paused_at=None
     )
     if not claimed:
         raise SyncError("no run of this sync is waiting for approval")
+    sync.refresh_from_db()
+
+
+def run_approve(sync: Sync, *, user: Any = None, recorder: Recorder | None = None) -> RunReport:
+    """Approve the held mass change and run once past the safety limit, synchronously."""
+    held_change_release(sync)
     return sync_run(sync, trigger="approval", recorder=recorder, approved=True)
 
 

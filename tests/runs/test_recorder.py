@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from apps.runs.models import SyncEvent, SyncRun
+from apps.runs.orchestration import run_execute
 from apps.runs.services import RunError, held_run_approve, held_run_cancel, run_start
 from apps.syncs.services import SyncPaused
 from tests.syncs import factories as f
@@ -74,8 +75,9 @@ def test_held_run_is_recorded_and_approving_it_runs_the_change():
         run_start(s)
     approver = f.user()
     follow_up = held_run_approve(held, user=approver)
-    assert follow_up.trigger == SyncRun.Trigger.APPROVAL
-    assert follow_up.status == SyncRun.Status.SUCCEEDED
+    assert (follow_up.trigger, follow_up.status) == (SyncRun.Trigger.APPROVAL, "queued")
+    assert run_execute(follow_up.pk) == SyncRun.Status.SUCCEEDED
+    follow_up.refresh_from_db()
     assert follow_up.updated_b == 3
     held.refresh_from_db()
     assert (held.decision, held.decided_by) == ("approved", approver)

@@ -102,11 +102,11 @@ class SyncRunActionsViewSet(WorkspaceScopedViewSet):
     @extend_schema(
         summary="Approve the run the safety limit held: apply its changes now",
         description=(
-            "Runs the sync once past the safety limit and answers with that run (trigger "
-            "`approval`), finished. 409 `no_held_run` when no held run waits."
+            "Queues a run (trigger `approval`) that applies the held changes past the safety "
+            "limit, and answers 202 with it. 409 `no_held_run` when no held run waits."
         ),
         request=None,
-        responses={200: RunSerializer, **error_responses(409)},
+        responses={202: RunSerializer, **error_responses(409)},
     )
     @action(detail=True, methods=["post"], url_path="held-run/approve", url_name="held-run-approve")
     def held_run_approve(self, request: Request, public_id: str | None = None) -> Response:
@@ -115,7 +115,7 @@ class SyncRunActionsViewSet(WorkspaceScopedViewSet):
             run = run_services.held_run_approve(held, user=request.user)
         except (run_services.RunError, sync_services.SyncError) as exc:
             raise NoHeldRun(str(exc)) from None
-        return Response(RunSerializer(run).data)
+        return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
         summary="Cancel the run the safety limit held: nothing is written",
