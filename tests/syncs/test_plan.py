@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -29,6 +32,7 @@ from apps.syncs.engine.values import ConversionError, Kind, convert, equivalent,
 from connectors.base import Record
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parents[2]
 
 NAME = MappingSpec("1", "name", "full_name")
 PHONE = MappingSpec("2", "phone", "phone")
@@ -509,3 +513,14 @@ def test_equivalence_per_kind():
 )
 def test_filters(operator, value, fields, expected):
     assert passes(FilterSpec("r", operator, value), fields) is expected
+
+
+def test_the_planner_imports_no_django():
+    code = (
+        "import sys, apps.syncs.engine.plan; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('django', 'rest_framework')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == "[]"
