@@ -284,14 +284,24 @@ def check_properties(world: World) -> None:
     for link in linked:
         for side, other in (("a", "b"), ("b", "a")):
             record_id = getattr(link, f"{side}_id")
-            edits = [c for c in history[side] if c.record_id == record_id and c.by == "user"]
+            writes = [c for c in history[side] if c.record_id == record_id]
             for m in specs:
                 field = m.field_a if side == "a" else m.field_b
                 other_field = m.field_b if side == "a" else m.field_a
-                mine = [c for c in edits if field in c.values]
+                kind = m.kind_a if side == "a" else m.kind_b
+                # The user edits that changed the value (setting what is there is no edit);
+                # all but the last were overwritten by a later edit on this side.
+                mine, current = [], None
+                for change in writes:
+                    if field not in change.values:
+                        continue
+                    new = change.values[field]
+                    if change.by == "user" and not m.same(kind, new, current):
+                        mine.append(change)
+                    current = new
                 if not mine:
                     continue
-                last = mine[-1]  # earlier ones were overwritten by a later edit on this side
+                last = mine[-1]
                 value = last.values[field]
                 if any(
                     m.same(m.kind_a if side == "a" else m.kind_b, value, v)
