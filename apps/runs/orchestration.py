@@ -35,6 +35,7 @@ from django.utils import timezone
 from apps.connections.services import connection_record_failure, connection_record_success
 from apps.runs.models import SyncLock, SyncRun
 from apps.runs.recorder import DatabaseRecorder
+from apps.runs.selectors import failed_record_ids, records_to_retry
 from apps.syncs import services as sync_services
 from apps.syncs.engine.recorder import Outcome, RunInterrupted, RunReport
 from apps.syncs.models import Sync
@@ -139,6 +140,18 @@ def enqueue(run_id: int, *, countdown: float = 0) -> None:
     from apps.runs.tasks import run_sync
 
     run_sync.apply_async(args=[run_id], countdown=max(0.0, countdown))
+
+
+class NothingToRetry(Exception):
+    """The run has no per-record errors to retry."""
+
+
+def run_retry_failed(run: SyncRun) -> SyncRun:
+    """ "Retry now": queue a run of just the records whose errors this run recorded."""
+    ids = failed_record_ids([run])
+    if not ids["a"] and not ids["b"]:
+        raise NothingToRetry(f"run {run.pk} recorded no per-record errors")
+    return run_request(run.sync, trigger=SyncRun.Trigger.MANUAL, record_ids=ids)
 
 
 def run_cancel(run: SyncRun) -> SyncRun:
@@ -272,6 +285,9 @@ def _execute_claimed(run: SyncRun, lease: Lease) -> str:
         return SyncRun.Status.CANCELLED
     recorder = OrchestratedRecorder(sync, run, lease)
     record_ids = run.record_ids if not run.full else None
+    # A polling run also re-reads the records that failed last time (the cursor is past
+    # them); a targeted run reads just what it was asked to.
+    retry_ids = records_to_retry(sync.pk, before=run) if record_ids is None else None
     try:
         report = sync_services.sync_run(
             sync,
@@ -281,6 +297,7 @@ def _execute_claimed(run: SyncRun, lease: Lease) -> str:
             recorder=recorder,
             # Only a run a person approved may pass the mass-change safety limit.
             approved=run.trigger == SyncRun.Trigger.APPROVAL,
+            retry_ids=retry_ids,
         )
     except CancelRequested:
         _finish(run, SyncRun.Status.CANCELLED, "cancelled by request between batches")

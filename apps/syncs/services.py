@@ -371,6 +371,7 @@ def sync_update(
             raise SyncError(f"the name {settings['name']!r} is empty or taken", field="name")
     for key, value in settings.items():
         setattr(sync, key, value)
+    changed = set(settings)
     if filters is not None or match_rule is not None:
         fields = {
             Side.A: _discover(sync.connection_a, sync.object_type_a, "a"),
@@ -378,12 +379,15 @@ def sync_update(
         }
         if match_rule is not None:
             sync.match_rule = _match_rule_validate(match_rule, fields)
+            changed.add("match_rule")
         if filters is not None:
             checked = _filters_validate(filters, fields)
             Filter.objects.filter(sync=sync).delete()
             Filter.objects.bulk_create(Filter(sync=sync, **f) for f in checked)
             sync.resync_requested = True
-    sync.save()
+            changed.add("resync_requested")
+    # Only what changed: a run may be writing its outcome on the same row meanwhile.
+    sync.save(update_fields=[*sorted(changed), "updated_at"])
     return sync
 
 
@@ -464,13 +468,16 @@ def sync_run(
     record_ids: Mapping[str, Sequence[str]] | None = None,
     recorder: Recorder | None = None,
     approved: bool = False,
+    retry_ids: Mapping[str, Sequence[str]] | None = None,
 ) -> RunReport:
     """Run the engine once, synchronously, and record the outcome on the sync.
 
     `record_ids` ({"a": [...], "b": [...]}) runs only those records (webhooks), fetched with
-    get(); cursors stay where they are. `full` reads both sides from the start. A run held by
-    the safety limit pauses the sync until run_approve/run_cancel. Raises SyncPaused for a
-    paused sync. Connector failures do not raise: the report says FAILED and why.
+    get(); cursors stay where they are. `retry_ids` (same shape) are records that failed in
+    an earlier run, read again before the feed. `full` reads both sides from the start.
+    A run held by the safety limit pauses the sync until run_approve/run_cancel. Raises
+    SyncPaused for a paused sync. Connector failures do not raise: the report says FAILED
+    and why.
     """
     sync.refresh_from_db()
     if sync.paused and not approved:
@@ -484,7 +491,11 @@ def sync_run(
     try:
         report = _runner(sync, connectors, recorder, counters).run(
             RunOptions(
-                trigger=trigger, full=full and ids is None, record_ids=ids, approved=approved
+                trigger=trigger,
+                full=full and ids is None,
+                record_ids=ids,
+                approved=approved,
+                retry_ids={Side(k): list(v) for k, v in (retry_ids or {}).items()} or None,
             )
         )
     except RunInterrupted:

@@ -261,6 +261,27 @@ def test_a_running_run_is_asked_to_stop_and_a_finished_one_refuses(clients, sync
     assert "already finished (succeeded)" in error["message"]
 
 
+@pytest.mark.parametrize("role", ROLES)
+def test_editors_retry_the_records_a_run_failed_on(clients, sync, systems, role):
+    crm, desk = systems
+    bad = crm.insert("contacts", {"email": "bad@example.com", "name": "Bad"})
+    desk.fail("create", when=lambda fields: fields.get("email") == "bad@example.com")
+    failed = executed(sync)
+    assert failed.status == "partial"
+    response = clients[role].post(run_url(failed, "retry/"))
+    if not EDITORS[role]:
+        assert_error(response, 403, "permission_denied")
+        return
+    assert response.status_code == 202, response.content
+    queued = SyncRun.objects.get(public_id=response.json()["id"])
+    assert (queued.status, queued.record_ids) == ("queued", {"a": [bad.id], "b": []})
+
+
+def test_retrying_a_run_without_record_errors_is_refused(clients, sync):
+    clean = executed(sync)
+    assert_error(clients["editor"].post(run_url(clean, "retry/")), 409, "nothing_to_retry")
+
+
 # --- Events ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("role", ROLES)
 def test_every_role_reads_the_events_of_a_run_filtered_and_paged(clients, sync, systems, role):

@@ -287,3 +287,34 @@ def test_polling_that_finds_unannounced_changes_warns_about_webhooks(setup):
     deliver("fresh")  # webhooks arrive again
     crm.insert("contacts", {"email": "cy@example.com", "name": "Cy"})
     assert poll().webhook_warning == ""
+
+
+def test_records_that_failed_are_retried_by_the_next_poll_and_by_retry_now(setup):
+    sync, crm, desk = setup
+    ann = crm.insert("contacts", {"email": "ann@example.com", "name": "Ann"})
+    crm.insert("contacts", {"email": "bob@example.com", "name": "Bob"})
+    desk.fail("create", when=lambda fields: fields.get("email") == "ann@example.com")
+    first = orchestration.run_request(sync, trigger="schedule")
+    assert orchestration.run_execute(first.pk) == "partial"
+    assert sorted(r.fields["email"] for r in desk.all("users")) == ["bob@example.com"]
+
+    # "Retry now" while the cause persists: a run of just that record, partial again.
+    retry = orchestration.run_retry_failed(SyncRun.objects.get(pk=first.pk))
+    assert retry.record_ids == {"a": [ann.id], "b": []}
+    assert orchestration.run_execute(retry.pk) == "partial"
+
+    # The cause goes away; ann has not changed since, yet the next poll reads her again.
+    desk.record_faults.clear()
+    second = orchestration.run_request(sync, trigger="schedule")
+    assert orchestration.run_execute(second.pk) == "succeeded"
+    second.refresh_from_db()
+    assert second.created_b == 1
+    emails = sorted(r.fields["email"] for r in desk.all("users"))
+    assert emails == ["ann@example.com", "bob@example.com"]
+    # Nothing failed in the latest poll: the one after it retries nothing.
+    third = orchestration.run_request(sync, trigger="schedule")
+    orchestration.run_execute(third.pk)
+    third.refresh_from_db()
+    assert (third.read_a, third.created_b) == (0, 0)
+    with pytest.raises(orchestration.NothingToRetry):
+        orchestration.run_retry_failed(third)

@@ -23,7 +23,12 @@ from apps.runs import services as run_services
 from apps.runs.api.serializers import EventSerializer, RunDetailSerializer, RunSerializer
 from apps.runs.control import held_run_of, run_manual
 from apps.runs.models import SyncEvent, SyncRun
-from apps.runs.orchestration import RunNotCancellable, run_cancel
+from apps.runs.orchestration import (
+    NothingToRetry,
+    RunNotCancellable,
+    run_cancel,
+    run_retry_failed,
+)
 from apps.syncs import services as sync_services
 from apps.syncs.api.errors import sync_error
 from apps.syncs.api.filters import QueryFilter, QueryFilterBackend, openapi_parameters
@@ -37,6 +42,11 @@ class NoHeldRun(DomainError):
 
 class RunNotCancellableError(DomainError):
     code = "run_not_cancellable"
+    status_code = 409
+
+
+class NothingToRetryError(DomainError):
+    code = "nothing_to_retry"
     status_code = 409
 
 
@@ -193,6 +203,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceScop
         "retrieve": Permission.VIEW,
         "events": Permission.VIEW,
         "cancel": Permission.EDIT,
+        "retry": Permission.EDIT,
     }
 
     query_filters = RUN_FILTERS
@@ -229,6 +240,25 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceScop
                 hint = f"; decide on it with /api/v1/syncs/{run.sync.public_id}/held-run/cancel/"
             raise RunNotCancellableError(f"{exc}{hint}") from None
         return Response(RunSerializer(run).data)
+
+    @extend_schema(
+        summary="Retry now the records that failed in a run",
+        description=(
+            "Queues a run (trigger `manual`) of just the records whose per-record errors this "
+            "run recorded, and answers 202 with it. Polling runs retry them anyway; this does "
+            "it now. 409 `nothing_to_retry` when the run recorded no such error."
+        ),
+        request=None,
+        responses={202: RunSerializer, **error_responses(409)},
+    )
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def retry(self, request: Request, public_id: str | None = None) -> Response:
+        run = self.get_object()
+        try:
+            queued = run_retry_failed(run)
+        except NothingToRetry as exc:
+            raise NothingToRetryError(str(exc)) from None
+        return Response(RunSerializer(queued).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
         summary="The events of a run: one per record action, in order",

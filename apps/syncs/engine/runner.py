@@ -132,6 +132,9 @@ class RunOptions:
     trigger: str = "manual"
     full: bool = False  # read both sides from the start instead of the cursors
     record_ids: dict[Side, list[str]] | None = None  # a webhook run: only these records
+    # Records that failed in an earlier run, read again (with get()) before the feed: a
+    # cursor has moved past them, so otherwise only their next change would bring them back.
+    retry_ids: dict[Side, list[str]] | None = None
     approved: bool = False  # the safety limit was approved for this run
     batch_size: int = 50
 
@@ -248,6 +251,10 @@ class Runner:
         self.recorder.started(trigger=options.trigger)
         try:
             retry = self._recover_pending()
+            if options.retry_ids:
+                retry = retry or {Side.A: [], Side.B: []}
+                for side, ids in options.retry_ids.items():
+                    retry[side] = list(dict.fromkeys([*retry[side], *ids]))
             cache: list[Batch] | None = None
             if not options.approved and self._safety_applies():
                 preview, cache = self._dry_pass(options, sample_size=0)
@@ -257,8 +264,9 @@ class Runner:
                     report.counters["held_changes"] = preview.change_count
                     return self._finish(report)
             if retry:
-                self._apply_batch(Side.A, self._fetch(Side.A, retry[Side.A]), None)
-                self._apply_batch(Side.B, self._fetch(Side.B, retry[Side.B]), None)
+                for side in Side:
+                    for chunk in chunks(retry[side], self.batch_size):
+                        self._apply_batch(side, self._fetch(side, list(chunk)), None)
             for side, records, cursor in cache if cache is not None else self._batches(options):
                 self._apply_batch(side, records, cursor)
             self._second_look()
