@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('syncs', '0001_initial'),
+        ("syncs", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='sync',
-            name='webhook_warning',
+            model_name="sync",
+            name="webhook_warning",
             field=models.TextField(blank=True),
         ),
     ]
