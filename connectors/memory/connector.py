@@ -423,7 +423,9 @@ def reset_stores() -> None:
         _stores.clear()
 
 
-def sign_webhook(secret: str, events: Sequence[dict[str, str]], *, now: float | None = None):
+def sign_webhook(
+    secret: str, events: Sequence[dict[str, str]], *, now: float | None = None
+) -> tuple[dict[str, str], bytes]:
     """Build (headers, body) for a memory webhook delivery, as the "system" would send it."""
     body = json.dumps(
         {
