@@ -9,14 +9,11 @@ import pytest
 from django.utils import timezone
 
 from apps.connections.models import Connection
-from apps.connections.services import connection_create
 from apps.runs import orchestration
 from apps.runs.models import SyncRun
 from apps.syncs.models import Sync
-from apps.syncs.services import sync_create
 from connectors.hubspot.sandbox import SANDBOX_TOKEN
-from connectors.zendesk.sandbox import ADMIN_EMAIL, API_TOKEN
-from tests.syncs import factories as f
+from tests.runs.sandbox_sync import hub_desk_sync
 
 pytestmark = pytest.mark.django_db
 
@@ -28,45 +25,12 @@ SEED = {
 
 @pytest.fixture
 def make_sync(sandbox):
-    sandbox.admin.seed(1, counts=SEED)
-    sandbox.admin.configure("zendesk", export_lag_seconds=0)
-
     def make(token: str = SANDBOX_TOKEN) -> Sync:
-        ws = f.workspace()
-        hubspot = connection_create(
-            workspace=ws,
-            name="HubSpot",
-            kind="hubspot",
-            values={"base_url": sandbox.url_for("hubspot"), "access_token": SANDBOX_TOKEN},
-        )
-        zendesk = connection_create(
-            workspace=ws,
-            name="Zendesk",
-            kind="zendesk",
-            values={
-                "base_url": sandbox.url_for("zendesk"),
-                "email": ADMIN_EMAIL,
-                "api_token": API_TOKEN,
-            },
-        )
-        sync = sync_create(
-            workspace=ws,
-            name="Contacts",
-            connection_a=hubspot,
-            object_type_a="contacts",
-            connection_b=zendesk,
-            object_type_b="users",
-            mappings=[
-                {"field_a": "email", "field_b": "email"},
-                {"field_a": "firstname", "field_b": "name"},
-            ],
-            match_rule=[{"a": "email", "b": "email"}],
-            enabled=True,
-            safety_limit_share=None,
-            safety_limit_count=None,
-        )
+        sync = hub_desk_sync(sandbox, seed_counts=SEED, enabled=True, interval_seconds=300)
         if token != SANDBOX_TOKEN:  # the credentials go bad after the sync was set up
-            Connection.objects.filter(pk=hubspot.pk).update(secrets={"access_token": token})
+            Connection.objects.filter(pk=sync.connection_a_id).update(
+                secrets={"access_token": token}
+            )
         sync.refresh_from_db()
         return sync
 

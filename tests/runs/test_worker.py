@@ -23,24 +23,16 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 
 from apps.config.celery import app as celery_app
-from apps.connections.services import connection_create, connector_for
+from apps.connections.services import connector_for
 from apps.runs import orchestration
 from apps.runs.models import SyncRun
 from apps.syncs.models import RecordLink, Sync
-from apps.syncs.services import sync_create
 from apps.webhooks.models import WebhookDelivery
-from connectors.hubspot.sandbox import SANDBOX_TOKEN
-from connectors.zendesk.sandbox import ADMIN_EMAIL, API_TOKEN
+from tests.runs.sandbox_sync import SEED_COUNTS, hub_desk_sync
 from tests.sandbox_fixtures import Sandbox
-from tests.syncs import factories as f
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-SEED_COUNTS = {
-    "hubspot": {"contacts": 3, "companies": 0, "deals": 0, "tickets": 0},
-    "zendesk": {"users": 2, "tickets": 0, "organizations": 0},
-}
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 90.0, every: float = 0.2) -> Any:
@@ -135,45 +127,8 @@ def workers(tmp_path: Path) -> Iterator[Workers]:
 
 
 @pytest.fixture
-def hub_desk(sandbox: Sandbox):
-    """A sync HubSpot contacts (A) <-> Zendesk users (B) against the sandboxes."""
-    sandbox.admin.seed(1, counts=SEED_COUNTS)
-    sandbox.admin.configure("zendesk", export_lag_seconds=0)
-    ws = f.workspace()
-    hubspot = connection_create(
-        workspace=ws,
-        name="HubSpot",
-        kind="hubspot",
-        values={"base_url": sandbox.url_for("hubspot"), "access_token": SANDBOX_TOKEN},
-    )
-    zendesk = connection_create(
-        workspace=ws,
-        name="Zendesk",
-        kind="zendesk",
-        values={
-            "base_url": sandbox.url_for("zendesk"),
-            "email": ADMIN_EMAIL,
-            "api_token": API_TOKEN,
-        },
-    )
-    sync = sync_create(
-        workspace=ws,
-        name="Contacts and users",
-        connection_a=hubspot,
-        object_type_a="contacts",
-        connection_b=zendesk,
-        object_type_b="users",
-        mappings=[
-            {"field_a": "email", "field_b": "email"},
-            {"field_a": "firstname", "field_b": "name"},
-        ],
-        match_rule=[{"a": "email", "b": "email"}],
-        enabled=False,
-        interval_seconds=3600,
-        safety_limit_share=None,
-        safety_limit_count=None,
-    )
-    return sync
+def hub_desk(sandbox: Sandbox) -> Sync:
+    return hub_desk_sync(sandbox)
 
 
 def zendesk_users(sync: Sync) -> dict[str, dict[str, Any]]:
