@@ -30,6 +30,9 @@ $(VENV)/.dev-installed: requirements/dev.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
 	@touch $@ $(VENV)/.run-installed
 
+# honcho gives each process its own PORT (web gets $(PORT), the next ones +100 each), so
+# the address external systems call is fixed here for every process alike.
+run: export CONCORD_PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 run: $(VENV)/.run-installed
 	$(BIN)/python manage.py bootstrap
 	PATH="$(CURDIR)/$(BIN):$$PATH" PORT=$(PORT) SANDBOX_PORT=$(SANDBOX_PORT) $(BIN)/honcho start -f Procfile
