@@ -17,7 +17,6 @@ BUDGET, WINDOW, PER_WORKER = 5, 1.0, 12
 
 
 def spend(key: str, redis: bool, results: multiprocessing.Queue) -> None:
-    connections.close_all()  # a forked child opens its own database connection
     from django.conf import settings
 
     settings.REDIS_URL = settings.REDIS_URL if redis else None
@@ -33,6 +32,9 @@ def test_two_workers_together_stay_within_the_budget(backend, settings):
     ctx = multiprocessing.get_context("fork")
     results = ctx.Queue()
     workers = [ctx.Process(target=spend, args=(key, backend == "redis", results)) for _ in range(2)]
+    # A forked child must not inherit an open database connection: closing it there would
+    # end the parent's session (PostgreSQL) and using it would interleave on one socket.
+    connections.close_all()
     for w in workers:
         w.start()
     windows = [window for _ in workers for window in results.get(timeout=60)]
