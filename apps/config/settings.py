@@ -18,8 +18,8 @@ database cache. With them set, PostgreSQL and Redis carry all of it.
 
 from __future__ import annotations
 
-import re
 import os
+import re
 from pathlib import Path
 
 import environ
@@ -185,9 +185,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # Tests that start a real worker process need a file both processes can open; one file
     # per test session, so that two sessions on one checkout never share a database.
-    DATABASES["default"]["TEST"] = {
-        "NAME": str(VAR_DIR / f"test-concord-{os.getpid()}.sqlite3")
-    }
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-concord-{os.getpid()}.sqlite3")}
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = read_env(env.int, "CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

@@ -30,13 +30,13 @@ from connectors.jira.adf import adf_to_text, text_to_adf
 from connectors.jira.connector import JiraConnector
 from connectors.sandbox.client import SandboxAdminError
 from connectors.sandbox.server import SandboxServer
-from tests.sandbox_fixtures import Sandbox, WebhookReceiver
 from tests.connectors.jira_openapi import (
     SPEC_PATH,
     Exchange,
     JiraTrafficRecorder,
     check_all,
 )
+from tests.sandbox_fixtures import Sandbox, WebhookReceiver
 
 pytestmark = pytest.mark.skipif(
     not SPEC_PATH.exists(), reason=f"Atlassian's OpenAPI description is not at {SPEC_PATH}"
