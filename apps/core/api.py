@@ -317,6 +317,10 @@ class ExactFilterBackend(filters.BaseFilterBackend):
             value = request.query_params.get(param)
             if value is None or value == "":
                 continue
+            if "\x00" in value:
+                # PostgreSQL text cannot hold NUL; a filter value with one can match nothing.
+                errors[param] = ["must not contain NUL characters"]
+                continue
             choices = _choices_for(queryset.model, lookup)
             if choices is not None and value not in choices:
                 errors[param] = [f"{value!r} is not one of: {', '.join(sorted(choices))}"]

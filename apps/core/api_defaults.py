@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import pagination, throttling
+from rest_framework import exceptions, pagination, parsers, throttling
 from rest_framework.settings import api_settings
 
 
@@ -61,3 +61,27 @@ class UserThrottle(_SettingsRate, throttling.UserRateThrottle):
 
 class AnonThrottle(_SettingsRate, throttling.AnonRateThrottle):
     """Anonymous callers, per client address: scope "anon"."""
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, refusing any string with a NUL character (400).
+
+    PostgreSQL cannot store NUL in text or jsonb, so such a value would otherwise surface as
+    a database error deep in a service (a 500) instead of as bad input.
+    """
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        data = super().parse(stream, media_type, parser_context)
+        if _has_nul(data):
+            raise exceptions.ParseError("JSON strings must not contain NUL (\\u0000) characters")
+        return data

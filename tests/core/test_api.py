@@ -67,6 +67,20 @@ def test_a_wrong_method_is_405_in_the_error_shape():
                      "fields": {}}  # fmt: skip
 
 
+def test_a_filter_value_with_a_nul_character_is_400_not_a_database_error():
+    # PostgreSQL refuses NUL in text; found by schemathesis on CI's PostgreSQL.
+    error = error_of(client_for().get("/api/v1/connections/", {"kind": "hub\x00spot"}), 400)
+    assert error["fields"] == {"kind": ["must not contain NUL characters"]}
+
+
+def test_a_json_body_with_a_nul_character_is_400_not_a_database_error():
+    body = '{"name": "Desk", "kind": "zendesk", "config": {"subdomain": "acme\\u0000"}}'
+    response = client_for().post("/api/v1/connections/", body, content_type="application/json")
+    assert error_of(response, 400)["message"] == (
+        "JSON strings must not contain NUL (\\u0000) characters"
+    )
+
+
 def test_bad_credentials_are_401_in_the_error_shape():
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Bearer cnc_not-a-token")
