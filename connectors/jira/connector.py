@@ -21,14 +21,17 @@ when an issue moves); the key is the read-only field `key`.
 - Writes: POST /rest/api/3/issue/bulk (50 per call, per-record `errors`), PUT
   /rest/api/3/issue/{id} per record, DELETE /rest/api/3/issue/{id}. `status` is never
   written as a field: an update (or a create) with a `status` looks up the transition to
-  that status (GET .../transitions) and performs it (POST .../transitions); a status no
-  transition leads to is that record's error, naming the status and the reachable ones.
+  that status (GET .../transitions) and performs it (POST .../transitions). When none
+  enters it directly, the connector walks the workflow one transition at a time, listing
+  again after each (at most MAX_WALK steps; see `_approach`); a status no path leads to is
+  that record's error, naming the current and the target status.
 - Webhooks: admin webhooks with a secret, X-Hub-Signature (connectors.jira.webhooks).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -72,6 +75,7 @@ OBJECT_TYPE = "issues"
 FIND_CHUNK = 50  # values per JQL clause in find()
 # Offsets reach +14:00; without a known account zone the window widens by that much.
 UNKNOWN_ZONE_MARGIN = timedelta(hours=14)
+MAX_WALK = 5  # transitions performed while looking for a status no transition enters directly
 
 
 class JiraConfig(ConnectorConfig):
@@ -494,7 +498,7 @@ class JiraConnector(Connector):
             status = values.pop("status", None)
             try:
                 encoded = mappers.encode_fields(values, fields, self._account_id, record_id=item.id)
-                transition = self._transition_to(item.id, str(status)) if status else None
+                transition = self._approach(item.id, str(status)) if status else None
                 if encoded:
                     self.client.edit(item.id, encoded)
                 if transition is not None:
@@ -520,28 +524,87 @@ class JiraConnector(Connector):
         return [r if r is not None else WriteResult() for r in results]
 
     def _move(self, issue_id: str, status: str) -> None:
-        transition = self._transition_to(issue_id, status)
+        transition = self._approach(issue_id, status)
         if transition is not None:
             self.client.transition(issue_id, transition)
 
-    def _transition_to(self, issue_id: str, status: str) -> str | None:
-        """The id of the transition to `status`, or None if the issue already has it.
+    def _approach(self, issue_id: str, status: str) -> str | None:
+        """Bring the issue next to `status`; return the id of the transition that enters it.
 
-        Raises RecordError naming the status when no available transition leads there.
+        Returns None if the issue already has `status`. When a transition to `status` is
+        available now, nothing is performed (the caller performs it, after its edit), so
+        the direct case costs one GET here and one POST by the caller.
+
+        Otherwise the workflow is walked: Jira lists only the transitions available from
+        the current status, so the walk learns the graph as it goes (status -> {to status:
+        transition id}, from each listing). At each step it takes the first transition of
+        the shortest known path to the nearest status it has not yet listed, lists again
+        there, and stops as soon as a transition to `status` is listed. It never enters a
+        status twice for exploration and performs at most MAX_WALK transitions, so the
+        walk terminates. In a workflow that is a chain (To Do -> In Progress -> Done) it
+        follows the chain; it is breadth-first over what it has seen.
+
+        Raises RecordError naming the current and target status when `status` is not a
+        status of the project (before any call that changes the issue), or when the walk
+        does not reach it; in the latter case the issue is first walked back to where it
+        started, over transitions already seen, and the message says if that failed.
         """
-        available = self.client.transitions(issue_id)
         target = status.casefold()
-        for transition in available:
-            to = transition.get("to") or {}
-            if str(to.get("name", "")).casefold() == target and transition.get("isAvailable", True):
-                return str(transition["id"])
-        current = self._fetch([issue_id])
-        if current and str(current[0].fields.get("status", "")).casefold() == target:
+        available = self.client.transitions(issue_id)
+        direct = _transition_into(available, target)
+        if direct is not None:
+            return direct
+        [start_record] = self._fetch([issue_id]) or [Record(id=issue_id)]
+        start = str(start_record.fields.get("status", ""))
+        if start.casefold() == target:
             return None
-        reachable = sorted({str((t.get("to") or {}).get("name")) for t in available})
-        where = f" from {current[0].fields.get('status')!r}" if current else ""
-        raise RecordError(
-            f"no transition leads to status {status!r}{where}; reachable: "
+        known = self._field_map()["status"].spec.option_values()
+        if known and target not in {name.casefold() for name in known}:
+            raise self._unreachable(
+                issue_id, status, start, _targets(available), "not a status of the project"
+            )
+        graph: dict[str, dict[str, str]] = {}
+        names: dict[str, str] = {start.casefold(): start}
+        current = start.casefold()
+        steps = 0
+        while True:
+            graph[current] = _edges(available, names)
+            path = _shortest_path(graph, current, lambda s: s not in graph)
+            if not path or steps >= MAX_WALK:
+                break
+            # Take one step only: the listing there may differ from what the plan assumed.
+            next_status = path[0]
+            self.client.transition(issue_id, graph[current][next_status])
+            steps += 1
+            current = next_status
+            available = self.client.transitions(issue_id)
+            direct = _transition_into(available, target)
+            if direct is not None:
+                return direct
+        at = names[current]
+        note = "the workflow offers no path" if not path else f"not reached in {MAX_WALK} steps"
+        if current != start.casefold():
+            back = _shortest_path(graph, current, lambda s: s == start.casefold())
+            for hop in back or []:
+                self.client.transition(issue_id, graph[current][hop])
+                current = hop
+            if current != start.casefold():
+                note += f"; left in {at!r}, no known way back to {start!r}"
+                start = at
+        seen = {names[s] for s in graph} | {names[t] for edges in graph.values() for t in edges}
+        raise self._unreachable(issue_id, status, start, sorted(seen - {start}), note)
+
+    def _unreachable(
+        self,
+        issue_id: str,
+        status: str,
+        current: str,
+        reachable: list[str],
+        why: str,
+    ) -> RecordError:
+        where = f" from {current!r}" if current else ""
+        return RecordError(
+            f"no transition leads to status {status!r}{where} ({why}); reachable: "
             + (", ".join(reachable) or "none"),
             record_id=issue_id,
             fields={"status": f"no transition to {status!r}"},
@@ -613,6 +676,55 @@ def _bulk_errors(answer: dict[str, Any], size: int) -> tuple[dict[int, RecordErr
     if message:
         general.append(message)
     return failed, "; ".join(general)
+
+
+def _transition_into(available: list[dict[str, Any]], target: str) -> str | None:
+    """The id of an available transition whose `to` status is `target` (casefolded)."""
+    for transition in available:
+        to = transition.get("to") or {}
+        if str(to.get("name", "")).casefold() == target and transition.get("isAvailable", True):
+            return str(transition["id"])
+    return None
+
+
+def _targets(available: list[dict[str, Any]]) -> list[str]:
+    return sorted({str((t.get("to") or {}).get("name")) for t in available})
+
+
+def _edges(available: list[dict[str, Any]], names: dict[str, str]) -> dict[str, str]:
+    """{to status (casefolded): transition id} of a listing; records display names in `names`."""
+    edges: dict[str, str] = {}
+    for transition in available:
+        name = (transition.get("to") or {}).get("name")
+        if name is None or not transition.get("isAvailable", True):
+            continue
+        names.setdefault(str(name).casefold(), str(name))
+        edges.setdefault(str(name).casefold(), str(transition["id"]))
+    return edges
+
+
+def _shortest_path(
+    graph: dict[str, dict[str, str]], start: str, goal: Callable[[str], bool]
+) -> list[str] | None:
+    """Statuses after `start` on a shortest path, over known edges, to one satisfying `goal`.
+
+    Breadth-first; `start` itself is never the goal. None when no such status is known.
+    """
+    parents: dict[str, str] = {start: start}
+    queue = deque([start])
+    while queue:
+        status = queue.popleft()
+        for nxt in graph.get(status, {}):
+            if nxt in parents:
+                continue
+            parents[nxt] = status
+            if goal(nxt):
+                path = [nxt]
+                while parents[path[-1]] != start:
+                    path.append(parents[path[-1]])
+                return path[::-1]
+            queue.append(nxt)
+    return None
 
 
 def _parse_cursor(cursor: Cursor | None) -> tuple[datetime | None, dict[str, str]]:

@@ -319,30 +319,89 @@ def test_bad_token_is_fatal_and_unknown_project_is_a_configuration_error(
 # -- transitions -----------------------------------------------------------------------------
 
 
-def test_status_change_goes_through_transitions(
-    jira: JiraConnector, jira_traffic: JiraTrafficRecorder
+def _transition_stats(sandbox: Sandbox) -> dict[str, int]:
+    """How many times the sandbox answered each transitions endpoint, by method."""
+    endpoints = sandbox.admin.stats("jira")["endpoints"]
+    return {
+        method: endpoints.get(f"{method} /jira/rest/api/3/issue/{{issue}}/transitions", {}).get(
+            "count", 0
+        )
+        for method in ("GET", "POST")
+    }
+
+
+def _sandbox_status(sandbox_server: SandboxServer, issue_id: str) -> str:
+    """The issue's status name in the sandbox's own state, not as the connector reads it."""
+    vendor = sandbox_server.app.slots["jira"].sandbox
+    with vendor.lock:
+        status_id = vendor.issues[int(issue_id)]["fields"]["status"]
+    return jira_sandbox.STATUSES[status_id]["name"]
+
+
+def test_sandbox_workflow_has_no_direct_path_from_to_do_to_done(
+    sandbox: Sandbox, jira: JiraConnector
+) -> None:
+    [created] = jira.create("issues", [CASE.new_record(1)])
+    path = f"/rest/api/3/issue/{created.record.id}/transitions"
+
+    at_to_do = _raw(sandbox, "GET", path).json()["transitions"]
+    skipped = _raw(sandbox, "POST", path, json={"transition": {"id": "31"}})
+    _raw(sandbox, "POST", path, json={"transition": {"id": "11"}})
+    at_in_progress = _raw(sandbox, "GET", path).json()["transitions"]
+
+    assert [(t["id"], t["to"]["name"]) for t in at_to_do] == [("11", "In Progress")]
+    assert skipped.status_code == 400
+    assert [(t["id"], t["to"]["name"]) for t in at_in_progress] == [
+        ("21", "To Do"),
+        ("31", "Done"),
+    ]
+
+
+def test_direct_transition_takes_one_call(
+    jira: JiraConnector, jira_traffic: JiraTrafficRecorder, sandbox: Sandbox
+) -> None:
+    [created] = jira.create("issues", [CASE.new_record(1)])
+    before = _transition_stats(sandbox)
+
+    [moved] = jira.update("issues", [RecordUpdate(created.record.id, {"status": "In Progress"})])
+
+    assert moved.ok
+    assert moved.record.fields["status"] == "In Progress"
+    after = _transition_stats(sandbox)
+    assert {m: after[m] - before[m] for m in after} == {"GET": 1, "POST": 1}
+    posted = [json.loads(e.request_body) for e in _calls(jira_traffic, "POST", "/transitions")]
+    assert posted == [{"transition": {"id": "11"}}]
+
+
+def test_to_do_to_done_walks_through_in_progress(
+    jira: JiraConnector,
+    jira_traffic: JiraTrafficRecorder,
+    sandbox: Sandbox,
+    sandbox_server: SandboxServer,
 ) -> None:
     [created] = jira.create("issues", [CASE.new_record(1)])
     issue_id = created.record.id
     assert created.record.fields["status"] == "To Do"
+    before = _transition_stats(sandbox)
 
-    [moved] = jira.update("issues", [RecordUpdate(issue_id, {"status": "In Progress"})])
     [done] = jira.update(
         "issues", [RecordUpdate(issue_id, {"status": "done", "summary": "Finished"})]
     )
 
-    assert moved.ok
-    assert moved.record.fields["status"] == "In Progress"
     assert done.ok
     assert done.record.fields["status"] == "Done"
     assert done.record.fields["summary"] == "Finished"
+    assert _sandbox_status(sandbox_server, issue_id) == "Done"
+    after = _transition_stats(sandbox)
+    # Listed at To Do, stepped to In Progress, listed there, then entered Done.
+    assert {m: after[m] - before[m] for m in after} == {"GET": 2, "POST": 2}
     posted = [json.loads(e.request_body) for e in _calls(jira_traffic, "POST", "/transitions")]
     assert posted == [{"transition": {"id": "11"}}, {"transition": {"id": "31"}}]
     edits = [json.loads(e.request_body) for e in _calls(jira_traffic, "PUT", "/issue/")]
     assert edits == [{"fields": {"summary": "Finished"}}]  # status never sent as a field
 
 
-def test_unreachable_status_is_a_record_error_and_nothing_is_written(
+def test_unknown_status_is_a_record_error_and_nothing_is_written(
     jira: JiraConnector, jira_traffic: JiraTrafficRecorder
 ) -> None:
     created = jira.create("issues", [CASE.new_record(1), CASE.new_record(2)])
@@ -351,21 +410,19 @@ def test_unreachable_status_is_a_record_error_and_nothing_is_written(
     results = jira.update(
         "issues",
         [
-            RecordUpdate(first, {"status": "Done", "summary": "Must not be written"}),
-            RecordUpdate(second, {"status": "Blocked"}),
+            RecordUpdate(first, {"status": "Blocked", "summary": "Must not be written"}),
             RecordUpdate(second, {"status": "To Do"}),  # already there: nothing to do
         ],
     )
 
     assert not results[0].ok
-    assert "status 'Done' from 'To Do'" in results[0].error.message
-    assert "reachable: In Progress" in results[0].error.message
+    assert "status 'Blocked' from 'To Do' (not a status of the project)" in (
+        results[0].error.message
+    )
     assert results[0].error.record_id == first
-    assert results[0].error.fields == {"status": "no transition to 'Done'"}
-    assert not results[1].ok
-    assert "'Blocked'" in results[1].error.message
-    assert results[2].ok
-    assert results[2].record.fields["status"] == "To Do"
+    assert results[0].error.fields == {"status": "no transition to 'Blocked'"}
+    assert results[1].ok
+    assert results[1].record.fields["status"] == "To Do"
     [stored] = jira.get("issues", [first])
     assert stored.fields["summary"] == CASE.new_record(1)["summary"]
     assert stored.fields["status"] == "To Do"
@@ -373,19 +430,58 @@ def test_unreachable_status_is_a_record_error_and_nothing_is_written(
     assert _calls(jira_traffic, "POST", "/transitions") == []
 
 
-def test_create_with_a_status_moves_the_new_issue(jira: JiraConnector) -> None:
+def test_unreachable_status_walks_back_and_is_a_record_error(
+    jira: JiraConnector,
+    jira_traffic: JiraTrafficRecorder,
+    sandbox_server: SandboxServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A workflow where Done exists but nothing leads into it from To Do or In Progress.
+    workflow = tuple(t for t in jira_sandbox.WORKFLOW if t[0] != "31")
+    monkeypatch.setattr(jira_sandbox, "WORKFLOW", workflow)
+    [created] = jira.create("issues", [CASE.new_record(1)])
+    issue_id = created.record.id
+
+    [result] = jira.update(
+        "issues", [RecordUpdate(issue_id, {"status": "Done", "summary": "Must not be written"})]
+    )
+
+    assert not result.ok
+    assert result.error.message == (
+        "no transition leads to status 'Done' from 'To Do' (the workflow offers no path); "
+        "reachable: In Progress"
+    )
+    assert result.error.record_id == issue_id
+    # Explored To Do -> In Progress, found no way on, and came back.
+    posted = [json.loads(e.request_body) for e in _calls(jira_traffic, "POST", "/transitions")]
+    assert posted == [{"transition": {"id": "11"}}, {"transition": {"id": "21"}}]
+    assert _sandbox_status(sandbox_server, issue_id) == "To Do"
+    assert _calls(jira_traffic, "PUT", "/issue/") == []
+
+
+def test_create_with_a_status_moves_the_new_issue(
+    jira: JiraConnector, jira_traffic: JiraTrafficRecorder, sandbox_server: SandboxServer
+) -> None:
     results = jira.create(
         "issues",
-        [{**CASE.new_record(1), "status": "In Progress"}, {**CASE.new_record(2), "status": "Done"}],
+        [
+            {**CASE.new_record(1), "status": "In Progress"},
+            {**CASE.new_record(2), "status": "Done"},
+            {**CASE.new_record(3), "status": "Blocked"},
+        ],
     )
 
     assert results[0].ok
     assert results[0].record.fields["status"] == "In Progress"
+    assert results[1].ok
+    assert results[1].record.fields["status"] == "Done"  # two transitions
+    assert _sandbox_status(sandbox_server, results[1].record.id) == "Done"
+    assert len(_calls(jira_traffic, "POST", "/transitions")) == 3
     # Created, so the record is returned (never create it again), with the error beside it.
-    assert results[1].record is not None
-    assert results[1].record.fields["status"] == "To Do"
-    assert "created as OPS-" in results[1].error.message
-    assert "status 'Done'" in results[1].error.message
+    assert results[2].record is not None
+    assert results[2].record.fields["status"] == "To Do"
+    assert "created as OPS-" in results[2].error.message
+    assert "status 'Blocked' from 'To Do'" in results[2].error.message
 
 
 # -- change feed -----------------------------------------------------------------------------
