@@ -558,7 +558,8 @@ class JiraConnector(Connector):
         start = str(start_record.fields.get("status", ""))
         if start.casefold() == target:
             return None
-        known = self._field_map()["status"].spec.option_values()
+        status_field = self._field_map().get("status")
+        known = status_field.spec.option_values() if status_field else []
         if known and target not in {name.casefold() for name in known}:
             raise self._unreachable(
                 issue_id, status, start, _targets(available), "not a status of the project"
