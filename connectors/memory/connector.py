@@ -35,7 +35,14 @@ Fault injection (all off by default):
   page are shuffled with `store.random`). These never skip a record after the cursor, so
   they stay within the contract's at-least-once promise.
 - `store.fail(op, ...)`: per-record RecordErrors for "create", "update" or "delete", by record
-  id or by a predicate over the written fields, until `store.record_faults.clear()`.
+  id or by a predicate over the written fields, until `store.record_faults.clear()`. With
+  `partial=True` (create and update only) the write is applied without the fault's `field`
+  and the answer carries both the stored record and the error: a write that happened but
+  whose follow-up step failed (Jira creating an issue it cannot move to the wanted status).
+- `store.on_write(op, callback)`: `callback(record_id)` runs inside every connector write of
+  `op`, after the values are stored and before the answer is read back, so a user's edit it
+  makes (`store.edit`) is in the returned record, as when a user edits concurrently with a
+  write. Until `store.write_hooks.clear()`.
 - `store.crash_on_write(n, after=False)`: the n-th record write from now raises
   `SimulatedCrash` (a BaseException, so nothing catches it as an ordinary error) before the
   write is applied, or after it is applied with the answer lost (`after=True`).
@@ -153,6 +160,7 @@ class RecordFault:
     when: Callable[[dict[str, JSON]], bool] | None = None
     message: str = "refused by the injected fault"
     field: str | None = None
+    partial: bool = False  # apply the write without `field`, answer with record and error
 
     def matches(self, op: str, record_id: str | None, fields: dict[str, JSON]) -> bool:
         if op != self.op:
@@ -171,6 +179,7 @@ class MemoryStore:
         self.tables: dict[str, _Table] = {}
         self.feed_faults: set[str] = set()
         self.record_faults: list[RecordFault] = []
+        self.write_hooks: list[tuple[str, Callable[[str], None]]] = []
         self.random = random.Random(seed)
         self.writes = 0
         self.calls: Counter[str] = Counter()
@@ -221,13 +230,28 @@ class MemoryStore:
         when: Callable[[dict[str, JSON]], bool] | None = None,
         message: str = "refused by the injected fault",
         field: str | None = None,
+        partial: bool = False,
     ) -> RecordFault:
-        """Make writes of `op` ("create", "update", "delete") that match fail per record."""
+        """Make writes of `op` ("create", "update", "delete") that match fail per record.
+
+        With `partial`, a matching create or update is still applied, minus `field`, and its
+        answer carries the stored record and the error. Raises ValueError for an unknown op
+        or a partial delete.
+        """
         if op not in ("create", "update", "delete"):
             raise ValueError(f"unknown write operation {op!r}")
-        fault = RecordFault(op, record_id, when, message, field)
+        if partial and op == "delete":
+            raise ValueError("a delete cannot fail partly")
+        fault = RecordFault(op, record_id, when, message, field, partial)
         self.record_faults.append(fault)
         return fault
+
+    def on_write(self, op: str, callback: Callable[[str], None]) -> None:
+        """Call `callback(record_id)` inside each connector write of `op` ("create" or
+        "update"), after the values are stored and before the answer is read back."""
+        if op not in ("create", "update"):
+            raise ValueError(f"write hooks are for create or update, not {op!r}")
+        self.write_hooks.append((op, callback))
 
     def crash_on_write(self, n: int, *, after: bool = False) -> None:
         """Raise SimulatedCrash at the n-th record write from now (1 = the next one)."""
@@ -563,14 +587,18 @@ class MemoryConnector(Connector):
         self, op: str, table: _Table, record_id: str | None, values: dict[str, JSON]
     ) -> WriteResult:
         store = self.store
+        partial: RecordError | None = None
         for fault in store.record_faults:
             if fault.matches(op, record_id, values):
                 fields = {fault.field: fault.message} if fault.field else {}
-                return WriteResult(
-                    error=RecordError(
-                        fault.message, record_id=record_id, fields=fields, system=SYSTEM, call=op
-                    )
+                error = RecordError(
+                    fault.message, record_id=record_id, fields=fields, system=SYSTEM, call=op
                 )
+                if not fault.partial:
+                    return WriteResult(error=error)
+                partial = error
+                values = {k: v for k, v in values.items() if k != fault.field}
+                break
         try:
             if op == "delete":
                 row = table.rows.get(record_id or "")
@@ -589,9 +617,13 @@ class MemoryConnector(Connector):
                     record_id=record_id,
                     fields={n: "read-only" for n in read_only},
                 )
-            return WriteResult(
-                record=store._put(table, record_id, values, by="connector").as_record()
-            )
+            row = store._put(table, record_id, values, by="connector")
+            for hook_op, callback in list(store.write_hooks):
+                if hook_op == op:
+                    callback(row.id)
+            if partial is not None:
+                partial.record_id = row.id
+            return WriteResult(record=row.as_record(), error=partial)
         except RecordError as exc:
             exc.system, exc.call = SYSTEM, op
             return WriteResult(error=exc)

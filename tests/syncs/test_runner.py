@@ -428,3 +428,71 @@ def test_refused_write_is_a_record_error_and_others_continue():
     assert "nope" in error.message
     assert report.outcome is Outcome.PARTIAL
     assert not RecordLink.objects.exclude(status="linked").exists()  # pending dropped
+
+
+def test_edit_made_while_the_other_field_is_written_is_synced_next_run():
+    s, crm, desk = setup()
+    a, b = _linked_pair(s, crm, desk)
+    crm.edit("contacts", a.id, {"name": "Annie"})
+    # While the run writes the name to B, a user changes B's phone: the answer to the
+    # write already carries that edit, which the run never planned.
+    desk.on_write("update", lambda record_id: desk.edit("users", record_id, {"phone": "2"}))
+    run(s)
+    desk.write_hooks.clear()
+
+    run(s)  # (B's feed may already bring the edit in the same run: it is read after A's)
+
+    assert crm.record("contacts", a.id).fields == {
+        "email": "ann@x.com",
+        "name": "Annie",
+        "phone": "2",
+    }
+    assert desk.record("users", b.id).fields == {
+        "email": "ann@x.com",
+        "full_name": "Annie",
+        "phone": "2",
+    }
+    writes = (crm.writes, desk.writes)
+    _, recorder = run(s)
+    assert recorder.events == []
+    assert (crm.writes, desk.writes) == writes
+
+
+def test_normalised_write_answer_is_the_base_of_the_written_field_only():
+    s, crm, desk = setup(normalise_b=True)
+    a, b = _linked_pair(s, crm, desk)
+    crm.edit("contacts", a.id, {"name": "Annie  "})
+    run(s)
+    assert desk.record("users", b.id).fields["full_name"] == "Annie"
+    writes = (crm.writes, desk.writes)
+    for _ in range(2):
+        _, recorder = run(s)  # "Annie" coming back from B is our own write: an echo
+        assert recorder.events == []
+    assert (crm.writes, desk.writes) == writes
+    assert crm.record("contacts", a.id).fields["name"] == "Annie  "
+
+
+def test_create_that_succeeds_with_an_error_is_linked_and_never_created_again():
+    # No match rule: nothing but the link can tell that the record already exists.
+    s, crm, desk = setup(mappings=[*f.BASIC_MAPPINGS, STATUS_MAPPING], match_rule=())
+    # Like Jira: the record is created, but moving it to the wanted state fails.
+    desk.fail("create", field="state", partial=True, message="no transition to Done")
+    a = crm.insert("contacts", {"email": "ann@x.com", "name": "Ann", "status": "closed"})
+
+    report, recorder = run(s)
+    second, again = run(s)
+
+    b = only(desk, "users")
+    assert b.fields == {"email": "ann@x.com", "full_name": "Ann"}
+    assert only(crm, "contacts").id == a.id
+    [link] = RecordLink.objects.all()
+    assert (link.status, link.a_id, link.b_id) == ("linked", a.id, b.id)
+    [created] = recorder.of(Action.CREATED)
+    assert (created.record_id_a, created.record_id_b) == (a.id, b.id)
+    [error] = recorder.of(Action.ERROR)
+    assert (error.side, error.record_id_a, error.record_id_b) == ("b", a.id, b.id)
+    assert "no transition to Done" in error.message
+    assert report.outcome is Outcome.PARTIAL
+    assert again.events == []
+    assert second.outcome is Outcome.SUCCEEDED
+    assert desk.writes == 1

@@ -12,7 +12,8 @@ A run, in order:
    webhook run). Per page: records whose mapped values equal the base (our own echoes,
    edits of unmapped fields) are dropped without any call; for the rest the partners are
    fetched with one get(), match candidates with one find(), the planner decides, and the
-   plan is applied in batches. The base stored is what the systems returned.
+   plan is applied in batches. For the fields written, the base stored is what the systems
+   returned; the other fields keep the values they were planned with.
 4. A page's cursor is stored only after everything that page led to is stored.
 
 Memory use is bounded by the page size (plus, for the dry pass of a preview or safety check,
@@ -623,24 +624,28 @@ class Runner:
     ) -> None:
         settle = set(pair.settle)
         finals: dict[Side, Record] = {}
+        values: dict[Side, dict[str, Any]] = {}
         for side in Side:
             current = pair.record(side)
             assert current is not None
+            finals[side] = current
+            values[side] = dict(current.fields)
             write = pair.write(side)
             if write is None:
-                finals[side] = current
                 continue
             stored = returned[side].get(write.record_id)
             if stored is None:  # refused: those fields keep their old base
                 settle -= {c.mapping_id for c in write.changes}
-                finals[side] = current
-            else:
-                finals[side] = stored
+                continue
+            finals[side] = stored
+            # Only the fields this plan wrote take the returned (normalised) values. The
+            # returned copy may already carry a user's edit of another field made since we
+            # planned; taking that into the base would make the edit look synced and lose it.
+            for change in write.changes:
+                values[side][change.field] = stored.fields.get(change.field)
         link = links.get(key)
         old_base = link.base if link is not None else {}
-        base = settled_base(
-            self.spec, old_base, settle, finals[Side.A].fields, finals[Side.B].fields
-        )
+        base = settled_base(self.spec, old_base, settle, values[Side.A], values[Side.B])
         self.store.save_pair(key, base, finals[Side.A], finals[Side.B])
 
     def _create(self, target: Side, creates: list[Create]) -> None:
@@ -655,11 +660,18 @@ class Runner:
                 continue
             results = connector.create(self.object_types[target], [c.fields for c, _ in pending])
             for (create, key), res in zip(pending, results, strict=True):
-                self._confirm(target, create.source, key, res.record if res.ok else None, res.error)
+                # A record with an error was created but a follow-up step failed (say, Jira
+                # could not move the new issue to the wanted status): it exists, so it is
+                # linked, or the next run would create it a second time.
+                self._confirm(target, create.source, key, res.record, res.error)
 
     def _confirm(
         self, target: Side, source: Record, key: Any, created: Record | None, error: Any
     ) -> None:
+        """Link a created record (base: the values as returned) or drop the pending create.
+
+        With both a record and an error the record is linked and the error reported too.
+        """
         if created is None:
             self.store.drop_pending(key)
             self._emit(
@@ -691,6 +703,18 @@ class Runner:
                 message=f"created as the counterpart of {source.id}",
             )
         )
+        if error is not None:
+            self._emit(
+                EngineEvent(
+                    Action.ERROR,
+                    target,
+                    a_id,
+                    b_id,
+                    message=f"{target.label} created {created.id} as the counterpart of "
+                    f"{source.id}, but reported an error: {error}",
+                    code="write",
+                )
+            )
 
     def _delete(self, side: Side, result: Plan) -> None:
         deletes = result.deletes_on(side)
