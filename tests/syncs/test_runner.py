@@ -480,11 +480,9 @@ def test_create_that_succeeds_with_an_error_is_linked_and_never_created_again():
     a = crm.insert("contacts", {"email": "ann@x.com", "name": "Ann", "status": "closed"})
 
     report, recorder = run(s)
-    second, again = run(s)
 
     b = only(desk, "users")
     assert b.fields == {"email": "ann@x.com", "full_name": "Ann"}
-    assert only(crm, "contacts").id == a.id
     [link] = RecordLink.objects.all()
     assert (link.status, link.a_id, link.b_id) == ("linked", a.id, b.id)
     [created] = recorder.of(Action.CREATED)
@@ -493,6 +491,37 @@ def test_create_that_succeeds_with_an_error_is_linked_and_never_created_again():
     assert (error.side, error.record_id_a, error.record_id_b) == ("b", a.id, b.id)
     assert "no transition to Done" in error.message
     assert report.outcome is Outcome.PARTIAL
-    assert again.events == []
+
+    # The next run retries the records the error named (what orchestration passes from
+    # records_to_retry) and delivers the state the create could not set.
+    second, again = run(s, retry_ids={"a": [a.id], "b": [b.id]})
+    [updated] = again.of(Action.UPDATED)
+    assert (updated.side, updated.record_id_a, updated.record_id_b) == ("b", a.id, b.id)
+    assert updated.changes == {"state": {"before": None, "after": "Done"}}
     assert second.outcome is Outcome.SUCCEEDED
-    assert desk.writes == 1
+    assert only(desk, "users").fields["state"] == "Done"
+    assert only(crm, "contacts").fields["status"] == "closed"
+
+    third, quiet = run(s)
+    assert quiet.events == []
+    assert third.outcome is Outcome.SUCCEEDED
+    assert (crm.writes, desk.writes) == (0, 2)
+    assert [r.id for r in desk.all("users")] == [b.id]
+
+
+def test_create_whose_follow_up_keeps_failing_is_retried_and_reported_each_run():
+    s, crm, desk = setup(mappings=[*f.BASIC_MAPPINGS, STATUS_MAPPING], match_rule=())
+    desk.fail("create", field="state", partial=True, message="no transition to Done")
+    desk.fail("update", field="state", partial=True, message="no transition to Done")
+    a = crm.insert("contacts", {"email": "ann@x.com", "name": "Ann", "status": "closed"})
+    run(s)
+
+    for _ in range(2):
+        b = only(desk, "users")
+        report, recorder = run(s, retry_ids={"a": [a.id], "b": [b.id]})
+        [error] = recorder.of(Action.ERROR)
+        assert "no transition to Done" in error.message
+        assert report.outcome is Outcome.PARTIAL
+    assert "state" not in only(desk, "users").fields
+    assert only(crm, "contacts").fields["status"] == "closed"
+    assert len(desk.all("users")) == 1

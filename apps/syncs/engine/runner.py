@@ -691,6 +691,17 @@ class Runner:
         base = settled_base(
             self.spec, {}, {m.id for m in self.spec.mappings}, fields[Side.A], fields[Side.B]
         )
+        if error is not None:
+            # Part of the create did not take (say, Jira made the issue but could not move it
+            # to the wanted status). Where the new record disagrees with its source, the base
+            # records the source's value as not delivered yet, so the next run that reads
+            # the pair (the retry of the failed record) writes it again; a base of both
+            # values as they stand would call the disagreement settled and drop the value.
+            for mapping in self.spec.mappings:
+                value_a = fields[Side.A].get(mapping.field_a)
+                value_b = fields[Side.B].get(mapping.field_b)
+                if mapping.id in base and not mapping.agree(value_a, value_b):
+                    base[mapping.id][target.other.value] = None
         self.store.confirm_create(key, target, created, base)
         a_id, b_id = (created.id, source.id) if target is Side.A else (source.id, created.id)
         self._emit(
