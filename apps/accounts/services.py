@@ -12,12 +12,9 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.accounts.models import ApiToken, Membership, Role, Workspace
+from apps.core.errors import Invalid, Refused
 
 TOKEN_PREFIX = "cnc_"  # noqa: S105 - a public marker, not a secret
-
-
-class AccountError(Exception):
-    """A request about accounts that cannot be carried out; the message says why."""
 
 
 def _unique_slug(name: str) -> str:
@@ -31,9 +28,10 @@ def _unique_slug(name: str) -> str:
 
 @transaction.atomic
 def workspace_create(*, name: str, owner: AbstractBaseUser) -> Workspace:
+    """A workspace owned by `owner`. Raises Invalid (`name`) for an empty name."""
     name = name.strip()
     if not name:
-        raise AccountError("a workspace needs a name")
+        raise Invalid("a workspace needs a name", field="name")
     for _ in range(5):
         try:
             with transaction.atomic():
@@ -42,25 +40,62 @@ def workspace_create(*, name: str, owner: AbstractBaseUser) -> Workspace:
         except IntegrityError:  # a concurrent sign-up took the slug; pick the next one
             continue
     else:
-        raise AccountError("could not find a free workspace slug; try another name")
+        raise Invalid("could not find a free workspace address; try another name", field="name")
     Membership.objects.create(user=owner, workspace=workspace, role=Role.OWNER)
     return workspace
 
 
 @transaction.atomic
 def user_signup(*, email: str, password: str, workspace_name: str) -> tuple[object, Workspace]:
-    """Create a user (username = email) and a workspace they own."""
+    """Create a user (username = email) and a workspace they own.
+
+    Raises Invalid naming `email` (taken) or `workspace_name`.
+    """
     user_model = get_user_model()
     email = user_model.objects.normalize_email(email.strip()).lower()
     if user_model.objects.filter(username__iexact=email).exists():
-        raise AccountError("an account with this email already exists")
+        raise Invalid("an account with this email already exists", field="email")
     user = user_model.objects.create_user(username=email, email=email, password=password)
-    workspace = workspace_create(name=workspace_name, owner=user)
+    try:
+        workspace = workspace_create(name=workspace_name, owner=user)
+    except Invalid as exc:
+        raise Invalid(exc.message, code=exc.code, field="workspace_name") from None
     return user, workspace
 
 
+def member_add(*, workspace: Workspace, email: str, role: Role) -> Membership:
+    """Add the account with this email to the workspace.
+
+    Raises Invalid (`email`) when no account uses the email or it is a member already.
+    """
+    email = email.strip().lower()
+    user = get_user_model().objects.filter(username__iexact=email).first()
+    if user is None:
+        raise Invalid("no account uses this email; they need to sign up first", field="email")
+    if Membership.objects.filter(workspace=workspace, user=user).exists():
+        raise Invalid("already a member; change their role instead", field="email")
+    try:
+        with transaction.atomic():
+            return Membership.objects.create(workspace=workspace, user=user, role=role)
+    except IntegrityError:  # added concurrently
+        raise Invalid("already a member", field="email") from None
+
+
+def member_set_by_email(*, workspace: Workspace, email: str, role: Role) -> Membership:
+    """Give the account with this email `role` in the workspace, adding it when it is not
+    a member. Raises Invalid (`email`) when no account uses the email, and Refused
+    (`membership_refused`) for the last owner's demotion."""
+    user = get_user_model().objects.filter(username__iexact=email.strip().lower()).first()
+    if user is None:
+        raise Invalid(
+            f"no account uses {email.strip().lower()}; ask them to sign up first", field="email"
+        )
+    return membership_set(workspace=workspace, user=user, role=role)
+
+
 def membership_set(*, workspace: Workspace, user: AbstractBaseUser, role: Role) -> Membership:
-    """Add a member or change a member's role; the last owner cannot be demoted."""
+    """Add a member or change a member's role. Raises Refused (`membership_refused`) for the
+    last owner's demotion."""
     with transaction.atomic():
         membership = (
             Membership.objects.select_for_update().filter(workspace=workspace, user=user).first()
@@ -75,6 +110,7 @@ def membership_set(*, workspace: Workspace, user: AbstractBaseUser, role: Role) 
 
 
 def membership_remove(*, membership: Membership) -> None:
+    """Raises Refused (`membership_refused`) for the last owner."""
     with transaction.atomic():
         if membership.role == Role.OWNER:
             _ensure_another_owner(membership.workspace, membership)
@@ -88,7 +124,7 @@ def _ensure_another_owner(workspace: Workspace, membership: Membership) -> None:
         .exclude(pk=membership.pk)
     )
     if not others.exists():
-        raise AccountError("a workspace keeps at least one owner")
+        raise Refused("a workspace keeps at least one owner", code="membership_refused")
 
 
 def _digest(raw: str) -> str:
@@ -98,9 +134,10 @@ def _digest(raw: str) -> str:
 def api_token_create(
     *, workspace: Workspace, user: AbstractBaseUser, name: str
 ) -> tuple[ApiToken, str]:
-    """Create a token; the raw value is returned once and never stored."""
+    """Create a token; the raw value is returned once and never stored. Raises Refused
+    (`token_refused`) for a user who is not a member."""
     if not Membership.objects.filter(workspace=workspace, user=user).exists():
-        raise AccountError("only members of a workspace can hold its tokens")
+        raise Refused("only members of a workspace can hold its tokens", code="token_refused")
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         workspace=workspace,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model, login
+from django.contrib.auth import login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -13,6 +13,8 @@ from apps.accounts.forms import ApiTokenForm, MemberForm, SignupForm
 from apps.accounts.middleware import SESSION_KEY
 from apps.accounts.models import ApiToken, Membership, Permission, Role
 from apps.accounts.scoping import has_permission, workspace_required
+from apps.core.errors import DomainError
+from apps.core.forms import form_error_add
 
 
 def signup(request: HttpRequest) -> HttpResponse:
@@ -20,8 +22,8 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             user, workspace = services.user_signup(**form.cleaned_data)
-        except services.AccountError as exc:
-            form.add_error(None, str(exc))
+        except DomainError as exc:
+            form_error_add(form, exc)
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             request.session[SESSION_KEY] = workspace.pk
@@ -93,19 +95,15 @@ def _member_action(request: HttpRequest, action: str) -> HttpResponse:
                 messages.error(request, "Enter an email and a role.")
                 return redirect("accounts:workspace")
             email = form.cleaned_data["email"].lower()
-            user = get_user_model().objects.filter(username__iexact=email).first()
-            if user is None:
-                messages.error(request, f"No account uses {email}; ask them to sign up first.")
-                return redirect("accounts:workspace")
             if form.cleaned_data["role"] == Role.OWNER and not has_permission(
                 request, Permission.OWN
             ):
                 messages.error(request, "Only owners can make someone an owner.")
                 return redirect("accounts:workspace")
-            services.membership_set(
-                workspace=workspace, user=user, role=Role(form.cleaned_data["role"])
+            services.member_set_by_email(
+                workspace=workspace, email=email, role=Role(form.cleaned_data["role"])
             )
             messages.success(request, f"{email} is now {form.cleaned_data['role']}.")
-    except services.AccountError as exc:
-        messages.error(request, str(exc))
+    except DomainError as exc:
+        messages.error(request, exc.message)
     return redirect("accounts:workspace")

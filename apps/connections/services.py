@@ -6,44 +6,145 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import IntegrityError, transaction
+from django.db.models import F, ProtectedError
 from django.utils import timezone
 from pydantic import ValidationError
 
 from apps.accounts.models import Workspace
 from apps.connections.models import Connection
+from apps.connections.ratelimit import shared_rate_limiter
 from apps.connections.urlpolicy import UrlNotAllowed, check_base_url
+from apps.core.errors import Invalid, Refused, UpstreamError
 from connectors import registry
-from connectors.base import CallObserver, Connector, FieldSpec, ObjectType
-from connectors.errors import ConfigurationError, ConnectorError
+from connectors.base import (
+    CallObserver,
+    Connector,
+    ConnectorConfig,
+    FieldSpec,
+    ObjectType,
+    WebhookRequest,
+    WebhookResult,
+)
+from connectors.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConnectorError,
+    FatalError,
+    PermissionDenied,
+    RateLimited,
+    RecordError,
+    TransientError,
+    WebhookVerificationError,
+)
+from connectors.errors import NotFound as ConnectorNotFound
 
 logger = logging.getLogger(__name__)
 
 
-class ConnectionError(Exception):
-    """A connection cannot be saved as given. `field` names the offending input, if one."""
+def upstream_error(exc: ConnectorError) -> UpstreamError:
+    """A connector's failure as the domain error a person sees: the system's own explanation,
+    with a code saying what kind of failure it is and whether trying later may help."""
+    retry_after = None
+    if isinstance(exc, RateLimited):
+        code, retryable, retry_after = "upstream_rate_limited", True, exc.retry_after
+    elif isinstance(exc, TransientError):
+        code, retryable = "upstream_unavailable", True
+    elif isinstance(exc, AuthenticationError):
+        code, retryable = "connector_authentication_failed", False
+    elif isinstance(exc, PermissionDenied):
+        code, retryable = "connector_permission_denied", False
+    elif isinstance(exc, ConnectorNotFound):
+        code, retryable = "connector_not_found", False
+    elif isinstance(exc, ConfigurationError):
+        code, retryable = "connector_configuration_error", False
+    elif isinstance(exc, RecordError):
+        return UpstreamError(str(exc), code="connector_record_error", fields=exc.fields)
+    elif isinstance(exc, FatalError):
+        code, retryable = "connector_error", False
+    else:
+        code, retryable = "connector_error", True
+    return UpstreamError(str(exc), code=code, retryable=retryable, retry_after=retry_after)
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
+
+def _pydantic_problem(err: Any) -> str:
+    """Pydantic's message without its "Value error, " prefix: the validator's own words."""
+    if err.get("type") == "value_error" and "error" in err.get("ctx", {}):
+        return str(err["ctx"]["error"])
+    return str(err["msg"])
+
+
+def _config_class(kind: str) -> type[ConnectorConfig]:
+    try:
+        return registry.get(kind).config_class
+    except ConfigurationError as exc:
+        raise Invalid(exc.message, field="kind") from None
+    except ImportError:
+        raise Invalid(f"the connector {kind!r} is not installed", field="kind") from None
+
+
+def connection_config_problems(kind: str, values: dict[str, Any]) -> dict[str, str]:
+    """Problems of config `values` for `kind` by dotted path (`config.api_token`, or
+    `config` for the document as a whole); {} when valid. Messages never include a value.
+
+    The base-URL allow policy is not applied here (it resolves host names); saving does.
+    Raises Invalid(field="kind") for an unknown or uninstalled kind.
+    """
+    try:
+        _config_class(kind).model_validate(values)
+    except ValidationError as exc:
+        problems: dict[str, str] = {}
+        for err in exc.errors(include_input=False):
+            path = ".".join(["config", *(str(p) for p in err["loc"])])
+            problems.setdefault(path, _pydantic_problem(err))
+        return problems
+    return {}
+
+
+def _raise_problems(kind: str, problems: dict[str, str]) -> None:
+    if not problems:
+        return
+    first, message = next(iter(problems.items()))
+    if len(problems) > 1:
+        label = registry.get(kind).label
+        message = f"the {label} configuration has {len(problems)} problems; the first: {message}"
+    raise Invalid(message, field=first, fields=problems)
 
 
 def _validated(kind: str, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    try:
-        config = registry.parse_config(kind, values)
-    except ConfigurationError as exc:
-        raise ConnectionError(exc.message) from None
+    _raise_problems(kind, connection_config_problems(kind, values))
+    config = registry.parse_config(kind, values)
     try:
         base_url = check_base_url(config.base_url)
     except UrlNotAllowed as exc:
-        raise ConnectionError(str(exc), field="base_url") from None
+        raise Invalid(str(exc), field="config.base_url") from None
     plain, secrets = registry.config_to_storage(config)
     plain["base_url"] = base_url
     return plain, secrets
 
 
-@transaction.atomic
+def _name_free(workspace_id: int, name: str, *, exclude: int | None = None) -> str:
+    name = name.strip()
+    if not name:
+        raise Invalid("a connection needs a name", field="name")
+    taken = Connection.objects.for_workspace(workspace_id).filter(name=name)
+    if exclude is not None:
+        taken = taken.exclude(pk=exclude)
+    if taken.exists():
+        raise Invalid(f"a connection named {name!r} already exists", field="name")
+    return name
+
+
+def _save(connection: Connection) -> None:
+    try:
+        with transaction.atomic():
+            connection.save()
+    except IntegrityError:  # a concurrent request took the name between check and save
+        raise Invalid(
+            f"a connection named {connection.name!r} already exists", field="name"
+        ) from None
+
+
 def connection_create(
     *,
     workspace: Workspace,
@@ -52,57 +153,72 @@ def connection_create(
     values: dict[str, Any],
     webhook_secret: str | None = None,
 ) -> Connection:
-    """Validate the config for its connector kind and store it, secrets encrypted."""
-    name = name.strip()
-    if not name:
-        raise ConnectionError("a connection needs a name", field="name")
-    if Connection.objects.for_workspace(workspace).filter(name=name).exists():
-        raise ConnectionError(f"a connection named {name!r} already exists", field="name")
+    """Validate the config for its connector kind and store it, secrets encrypted.
+
+    Raises Invalid naming the field: `name` (empty or taken), `kind` (unknown), or
+    `config.<field>` (every problem of the configuration in `fields`; the base URL's allow
+    policy as `config.base_url`).
+    """
+    _config_class(kind)
+    name = _name_free(workspace.pk, name)
     plain, secrets = _validated(kind, values)
     connection = Connection(
         workspace=workspace, name=name, kind=kind, config=plain, secrets=secrets
     )
     if webhook_secret:
         connection.webhook_secret = webhook_secret
-    connection.save()
+    _save(connection)
     return connection
 
 
-@transaction.atomic
 def connection_update(
     connection: Connection,
     *,
     name: str | None = None,
     values: dict[str, Any] | None = None,
     webhook_secret: str | None = None,
+    replace: bool = False,
 ) -> Connection:
-    """Change name and/or config. Secret fields left out (or empty) keep their stored value."""
+    """Change the name and/or the configuration; raises Invalid as connection_create does.
+
+    Secret fields left out (or empty) keep their stored value, so a secret can be rotated
+    without retyping the others. With `replace` (a PUT), a non-secret field left out goes
+    back to its default, and one without a default is a problem of its own.
+    """
     if name is not None and name.strip() != connection.name:
-        name = name.strip()
-        taken = (
-            Connection.objects.for_workspace(connection.workspace_id)
-            .filter(name=name)
-            .exclude(pk=connection.pk)
-            .exists()
-        )
-        if not name or taken:
-            raise ConnectionError(f"the name {name!r} is empty or taken", field="name")
-        connection.name = name
+        connection.name = _name_free(connection.workspace_id, name, exclude=connection.pk)
     if values is not None:
+        if replace:
+            values = _replacing(connection.kind, values)
         merged = {**connection.config, **(connection.secrets or {})}
         merged.update({k: v for k, v in values.items() if v not in (None, "")})
         connection.config, connection.secrets = _validated(connection.kind, merged)
         connection.status = Connection.Status.UNKNOWN
     if webhook_secret:
         connection.webhook_secret = webhook_secret
-    connection.save()
+    _save(connection)
     return connection
+
+
+def _replacing(kind: str, values: dict[str, Any]) -> dict[str, Any]:
+    """A replacement configuration: non-secret fields left out take their defaults."""
+    config_class = _config_class(kind)
+    secret = set(config_class.secret_fields())
+    filled = dict(values)
+    missing: dict[str, str] = {}
+    for name, info in config_class.model_fields.items():
+        if name in values or name in secret:
+            continue
+        if info.is_required():
+            missing[f"config.{name}"] = "this field is required (a replacement names them all)"
+        else:
+            filled[name] = info.get_default(call_default_factory=True)
+    _raise_problems(kind, missing)
+    return filled
 
 
 def connector_for(connection: Connection, *, on_call: CallObserver | None = None) -> Connector:
     """Build the connector for a connection. The only place a row becomes a connector."""
-    from apps.connections.ratelimit import shared_rate_limiter
-
     values = {**connection.config, **(connection.secrets or {})}
     return registry.build(
         connection.kind,
@@ -148,48 +264,21 @@ def connection_check(connection: Connection) -> tuple[bool, str]:
     return True, "The credentials work."
 
 
-# --- Used by the API (and any other caller that needs the same guarantees) -------------------
-def connection_config_problems(
-    kind: str, values: dict[str, Any], *, connection: Connection | None = None
-) -> dict[str, str]:
-    """Per-field problems of config `values` for `kind`, without saving: {} when they are valid.
-
-    With `connection`, `values` are read as an update of it: fields left out (or empty) keep
-    the stored value, the same rule connection_update applies. Keys are config field names
-    ("config" for a problem with the whole document); messages never include a value. The
-    base-URL allow policy is not applied here (it resolves host names): connection_create and
-    connection_update apply it and name `base_url`.
-
-    Raises ConnectionError(field="kind") for an unknown or uninstalled kind.
-    """
-    try:
-        config_class = registry.get(kind).config_class
-    except ConfigurationError as exc:
-        raise ConnectionError(exc.message, field="kind") from None
-    except ImportError:
-        raise ConnectionError(f"the connector {kind!r} is not installed", field="kind") from None
-    if connection is not None:
-        merged = {**connection.config, **(connection.secrets or {})}
-        merged.update({k: v for k, v in values.items() if v not in (None, "")})
-        values = merged
-    try:
-        config_class.model_validate(values)
-    except ValidationError as exc:
-        problems: dict[str, str] = {}
-        for err in exc.errors(include_input=False):
-            name = str(err["loc"][0]) if err["loc"] else "config"
-            problems.setdefault(name, err["msg"])
-        return problems
-    return {}
-
-
 def connection_delete(connection: Connection) -> None:
     """Delete the connection and its stored credentials.
 
-    TODO(syncs): refuse with a domain error while a sync uses the connection, once syncs
-    exist; today nothing references a connection.
+    Raises Refused (`connection_in_use`) naming the syncs that use it: they reference their
+    connections with PROTECT, and deleting a sync is a decision of its own.
     """
-    connection.delete()
+    try:
+        with transaction.atomic():
+            connection.delete()
+    except ProtectedError as exc:
+        names = sorted({str(obj) for obj in exc.protected_objects})
+        raise Refused(
+            f"the connection is used by these syncs: {', '.join(names)}; delete them first",
+            code="connection_in_use",
+        ) from None
 
 
 def connection_webhook_url(connection: Connection, *, public_url: str | None = None) -> str:
@@ -200,19 +289,42 @@ def connection_webhook_url(connection: Connection, *, public_url: str | None = N
 
 
 def connection_object_types(connection: Connection) -> list[ObjectType]:
-    """The object types the connected system offers. Raises ConnectorError subclasses."""
+    """The object types the connected system offers. Raises UpstreamError when the system
+    cannot be read."""
     connector = connector_for(connection)
     try:
         return connector.object_types()
+    except ConnectorError as exc:
+        raise upstream_error(exc) from exc
     finally:
         connector.close()
 
 
 def connection_fields(connection: Connection, object_type: str) -> list[FieldSpec]:
-    """Field discovery for one object type. Raises ConnectorError subclasses (an unknown
-    object type is the connector's ConfigurationError or NotFound)."""
+    """Field discovery for one object type. Raises UpstreamError when the system cannot be
+    read (an unknown object type is the connector's `connector_configuration_error` or
+    `connector_not_found`)."""
     connector = connector_for(connection)
     try:
         return connector.fields(object_type)
+    except ConnectorError as exc:
+        raise upstream_error(exc) from exc
     finally:
         connector.close()
+
+
+def connection_webhook_parse(connection: Connection, request: WebhookRequest) -> WebhookResult:
+    """Let the connection's connector verify a webhook delivery and name its records.
+
+    Needs the configuration, not the network: no HTTP session is opened. Raises
+    WebhookVerificationError for anything unverifiable, a configuration that no longer
+    parses included.
+    """
+    try:
+        config = registry.parse_config(
+            connection.kind, {**connection.config, **(connection.secrets or {})}
+        )
+        connector = registry.get(connection.kind)(config)
+    except ConnectorError as exc:
+        raise WebhookVerificationError(f"the connection cannot verify webhooks: {exc}") from exc
+    return connector.parse_webhook(request, connection.webhook_secret)

@@ -1,14 +1,14 @@
-"""Shared API plumbing: one error shape, domain errors, pagination, throttles, filtering,
-role permissions, the workspace-scoped viewset base and the schema class.
+"""Shared API plumbing: one error shape, the exception handler, the schema class, and the
+answer for unknown paths.
 
-Every API view gets these through REST_FRAMEWORK in settings or by deriving from
-`WorkspaceScopedViewSet`, so an endpoint added later inherits scoping, the error shape and
-throttling without remembering them.
+Every API view gets these through REST_FRAMEWORK in settings, so an endpoint added later
+inherits the error shape without remembering it. Workspace scoping and roles live with
+accounts (apps/accounts/api/scoping.py); query filters in apps/core/api_filters.py.
 
 The error shape, for every 4xx/5xx answer of /api/::
 
-    {"error": {"code": "validation_error", "message": "config.base_url: ...",
-               "fields": {"config.base_url": ["..."]}}}
+    {"error": {"code": "validation_error", "message": "a sync needs a name",
+               "fields": {"name": ["a sync needs a name"]}}}
 
 `code` is stable (clients branch on it), `message` is for people, `fields` maps a dotted
 input path to its problems (empty unless the input was invalid).
@@ -19,79 +19,22 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar
+from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db.models import Model, QuerySet
 from django.http import Http404
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import (
-    exceptions,
-    filters,
-    permissions,
-    serializers,
-    viewsets,
-)
+from rest_framework import exceptions, permissions, serializers
 from rest_framework import views as drf_views
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from apps.accounts.models import Permission
-from apps.core.api_defaults import (  # noqa: F401 - re-exported: the API plumbing in one place
-    AnonThrottle,
-    CreatedCursorPagination,
-    PageNumberPagination,
-    UserThrottle,
-)
-from apps.core.models import WorkspaceQuerySet
-from connectors.errors import (
-    AuthenticationError,
-    ConfigurationError,
-    ConnectorError,
-    FatalError,
-    NotFound,
-    RateLimited,
-    RecordError,
-    TransientError,
-)
-from connectors.errors import PermissionDenied as ConnectorPermissionDenied
+from apps.core.errors import DomainError, Invalid, NotFound, UpstreamError
 
 logger = logging.getLogger(__name__)
-
-
-# --- Domain errors ----------------------------------------------------------------------------
-class DomainError(Exception):
-    """A request that is well-formed but breaks a business rule.
-
-    Services raise subclasses (or this class with a `code`); the API answers them in the
-    error shape with `status_code`, so views never translate. `code` is part of the API
-    contract: choose it once (snake_case) and never change it. Examples a later service may
-    define: `sync_already_running`, `conflict_already_resolved`.
-    """
-
-    code: ClassVar[str] = "domain_error"
-    status_code: ClassVar[int] = 409
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str | None = None,
-        status_code: int | None = None,
-        fields: Mapping[str, str | list[str]] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code  # type: ignore[misc] - an instance may narrow the class default
-        if status_code is not None:
-            self.status_code = status_code  # type: ignore[misc]
-        self.fields = {k: [v] if isinstance(v, str) else list(v) for k, v in (fields or {}).items()}
 
 
 # --- The exception handler --------------------------------------------------------------------
@@ -134,35 +77,30 @@ def _validation_body(detail: Any) -> dict:
     return error_body("validation_error", message, fields)
 
 
-def _connector_error_response(exc: ConnectorError) -> Response:
-    """Upstream trouble as an API error: fatal ones are the caller's to fix (400), transient
-    ones are the upstream system's (502, or 503 with Retry-After when it is rate limiting)."""
-    message = str(exc)
+def _upstream_status(exc: UpstreamError) -> int:
+    """The external system's trouble: a refused configuration or credential is the caller's
+    to fix (400); a failure that may pass is the system's (502), or 503 while it is rate
+    limiting."""
+    if not exc.retryable:
+        return 400
+    return 503 if exc.code == "upstream_rate_limited" else 502
+
+
+def domain_error_response(exc: DomainError) -> Response:
+    """A service's refusal in the error shape: the status follows the kind of refusal."""
+    fields = {path: [problem] for path, problem in exc.problems().items()}
     headers: dict[str, str] = {}
-    if isinstance(exc, RateLimited):
-        status, code = 503, "upstream_rate_limited"
-        if exc.retry_after is not None:
-            headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
-    elif isinstance(exc, TransientError):
-        status, code = 502, "upstream_unavailable"
-    elif isinstance(exc, AuthenticationError):
-        status, code = 400, "connector_authentication_failed"
-    elif isinstance(exc, ConnectorPermissionDenied):
-        status, code = 400, "connector_permission_denied"
+    if isinstance(exc, Invalid):
+        status = 400
     elif isinstance(exc, NotFound):
-        status, code = 400, "connector_not_found"
-    elif isinstance(exc, ConfigurationError):
-        status, code = 400, "connector_configuration_error"
-    elif isinstance(exc, RecordError):
-        status, code = 400, "connector_record_error"
-        return Response(
-            error_body(code, message, {k: [v] for k, v in exc.fields.items()}), status=status
-        )
-    elif isinstance(exc, FatalError):
-        status, code = 400, "connector_error"
-    else:
-        status, code = 502, "connector_error"
-    return Response(error_body(code, message), status=status, headers=headers)
+        status = 404
+    elif isinstance(exc, UpstreamError):
+        status = _upstream_status(exc)
+        if status == 503 and exc.retry_after is not None:
+            headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    else:  # Refused, or a rule of its own: the request is fine, the state refuses it
+        status = 409
+    return Response(error_body(exc.code, exc.message, fields), status=status, headers=headers)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
@@ -173,10 +111,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """
     if isinstance(exc, DomainError):
         drf_views.set_rollback()
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
-    if isinstance(exc, ConnectorError):
-        drf_views.set_rollback()
-        return _connector_error_response(exc)
+        return domain_error_response(exc)
     if isinstance(exc, Http404):
         # Django's message names the model and query; "not found" is all a caller may learn.
         exc = exceptions.NotFound()
@@ -287,178 +222,6 @@ class ConcordAutoSchema(AutoSchema):
                     }
                 }
         return responses
-
-
-class WorkspaceTokenScheme(OpenApiAuthenticationExtension):
-    """Documents `Authorization: Bearer cnc_…` (WorkspaceTokenAuthentication)."""
-
-    target_class = "apps.accounts.authentication.WorkspaceTokenAuthentication"
-    name = "tokenAuth"
-
-    def get_security_definition(self, auto_schema: AutoSchema) -> dict:
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "An API token (cnc_…) from POST /api/v1/tokens/ or the workspace page.",
-        }
-
-
-# --- Filtering --------------------------------------------------------------------------------
-class ExactFilterBackend(filters.BaseFilterBackend):
-    """Exact-match query filters a viewset declares: `filter_fields = {"param": "lookup"}`.
-
-    A value outside the field's choices is a 400 naming the parameter, not an empty page.
-    """
-
-    def filter_queryset(self, request: Request, queryset: QuerySet, view: Any) -> QuerySet:
-        declared: Mapping[str, str] = getattr(view, "filter_fields", {})
-        errors: dict[str, list[str]] = {}
-        for param, lookup in declared.items():
-            value = request.query_params.get(param)
-            if value is None or value == "":
-                continue
-            if "\x00" in value:
-                # PostgreSQL text cannot hold NUL; a filter value with one can match nothing.
-                errors[param] = ["must not contain NUL characters"]
-                continue
-            choices = _choices_for(queryset.model, lookup)
-            if choices is not None and value not in choices:
-                errors[param] = [f"{value!r} is not one of: {', '.join(sorted(choices))}"]
-                continue
-            queryset = queryset.filter(**{lookup: value})
-        if errors:
-            raise exceptions.ValidationError(errors)
-        return queryset
-
-    def get_schema_operation_parameters(self, view: Any) -> list[dict]:
-        declared: Mapping[str, str] = getattr(view, "filter_fields", {})
-        model = getattr(view, "model", None)
-        params = []
-        for param, lookup in declared.items():
-            schema: dict[str, Any] = {"type": "string"}
-            choices = _choices_for(model, lookup) if model is not None else None
-            if choices is not None:
-                schema["enum"] = sorted(choices)
-            params.append(
-                {
-                    "name": param,
-                    "required": False,
-                    "in": "query",
-                    "description": f"Only objects whose {lookup} equals this.",
-                    "schema": schema,
-                }
-            )
-        return params
-
-
-def _choices_for(model: type[Model], lookup: str) -> set[str] | None:
-    if "__" in lookup:
-        return None
-    field = model._meta.get_field(lookup)
-    return {str(value) for value, _ in field.choices} if field.choices else None
-
-
-# --- Roles ------------------------------------------------------------------------------------
-class RolePermission(permissions.BasePermission):
-    """The caller must be a member of the request's workspace with the permission the view
-    declares for the action in `action_permissions` (see `Permission`: viewers read, editors
-    change syncs and resolve conflicts, admins manage connections, members and tokens,
-    owners everything).
-
-    An action missing from `action_permissions` is refused (fail closed) and reported as a
-    configuration error, so a new action cannot slip through unguarded. OPTIONS needs VIEW.
-    On a detail route, an object outside the caller's workspace is a 404 before the role
-    is considered, so no role learns more than "not found".
-    """
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        membership = getattr(request, "membership", None)
-        if membership is None:
-            raise exceptions.PermissionDenied(
-                "you are not a member of any workspace", code="no_workspace"
-            )
-        action_map = getattr(view, "action_map", None)
-        method = (request.method or "").lower()
-        if action_map is not None and method not in action_map and method != "options":
-            # A method this route does not offer (POST on a read-only detail route) is a
-            # 405, as the handler would answer, not an undeclared action.
-            raise exceptions.MethodNotAllowed(request.method)
-        needed = required_permission(view)
-        if not membership.allows(needed):
-            lookup = getattr(view, "lookup_url_kwarg", None) or getattr(view, "lookup_field", None)
-            if lookup and lookup in getattr(view, "kwargs", {}) and hasattr(view, "get_object"):
-                # An object outside the workspace (or none at all) is a 404 for every role;
-                # only for an object the caller can see does the role decide.
-                view.get_object()
-            raise exceptions.PermissionDenied(
-                f"your role ({membership.role}) cannot do this; it needs "
-                f"{_ROLE_FOR[needed]} or higher",
-                code="permission_denied",
-            )
-        return True
-
-
-_ROLE_FOR = {
-    Permission.VIEW: "viewer",
-    Permission.EDIT: "editor",
-    Permission.ADMIN: "admin",
-    Permission.OWN: "owner",
-}
-
-
-def required_permission(view: Any) -> Permission:
-    """The Permission `view` declares for its current action (or HTTP method)."""
-    declared: Mapping[str, Permission] = getattr(view, "action_permissions", {})
-    action = getattr(view, "action", None) or (view.request.method or "").lower()
-    if action == "metadata" or (view.request.method == "OPTIONS" and action not in declared):
-        return Permission.VIEW
-    try:
-        return declared[action]
-    except KeyError:
-        raise ImproperlyConfigured(
-            f"{type(view).__name__} declares no permission for action {action!r}"
-        ) from None
-
-
-# --- The workspace-scoped viewset base --------------------------------------------------------
-class WorkspaceScopedViewSet(viewsets.GenericViewSet):
-    """Base of every API viewset over workspace-owned objects.
-
-    Guarantees:
-    - `get_queryset()` is always `model.objects.for_workspace(request.workspace)` (models
-      without that manager get the same filter through WorkspaceQuerySet), narrowed further
-      only by `refine_queryset()`; an object of another workspace is a 404, never a 403.
-      Subclasses must not override `get_queryset` (tests/core/test_api_scoping.py checks).
-    - Objects are looked up by `public_id` (a UUID) unless the model has none.
-    - `perform_create` passes the workspace to `serializer.save()`.
-    - Every action needs the Permission given in `action_permissions`.
-    """
-
-    model: ClassVar[type[Model]]
-    action_permissions: ClassVar[Mapping[str, Permission]] = {}
-    filter_fields: ClassVar[Mapping[str, str]] = {}
-    lookup_field = "public_id"
-    permission_classes = [permissions.IsAuthenticated, RolePermission]
-    filter_backends = [ExactFilterBackend, filters.OrderingFilter]
-    ordering_fields: ClassVar[list[str]] = ["created_at"]
-
-    def get_queryset(self) -> QuerySet:
-        if getattr(self, "swagger_fake_view", False):  # drf-spectacular reading field types
-            return self.model._default_manager.none()
-        workspace = getattr(self.request, "workspace", None)
-        if workspace is None:
-            raise exceptions.NotFound()
-        queryset = self.model._default_manager.all()
-        if not isinstance(queryset, WorkspaceQuerySet):
-            queryset = WorkspaceQuerySet(model=self.model, using=queryset.db)
-        return self.refine_queryset(queryset.for_workspace(workspace))
-
-    def refine_queryset(self, queryset: QuerySet) -> QuerySet:
-        """Narrow or annotate the already-scoped queryset (select_related, per-user rows)."""
-        return queryset
-
-    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
-        serializer.save(workspace=self.request.workspace)
 
 
 # --- Unknown API paths ------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 They live apart from apps.core.api on purpose: DRF reads DEFAULT_THROTTLE_CLASSES and
 DEFAULT_PAGINATION_CLASS while it defines APIView and GenericAPIView, so the module that
 holds them must not import rest_framework.views, generics or viewsets (apps.core.api does,
-and would be imported half-initialised). apps.core.api re-exports both.
+and would be imported half-initialised).
 """
 
 from __future__ import annotations

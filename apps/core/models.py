@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
 
 from django.db import models
-
-if TYPE_CHECKING:
-    from apps.accounts.models import Workspace
 
 
 class TimeStampedModel(models.Model):
@@ -22,7 +18,8 @@ class TimeStampedModel(models.Model):
 class WorkspaceQuerySet(models.QuerySet):
     """The one way product code narrows a query to a workspace."""
 
-    def for_workspace(self, workspace: Workspace | int) -> WorkspaceQuerySet:
+    def for_workspace(self, workspace: models.Model | int) -> WorkspaceQuerySet:
+        """Narrow to one workspace, given as the row or its primary key."""
         workspace_id = workspace if isinstance(workspace, int) else workspace.pk
         return self.filter(workspace_id=workspace_id)
 

@@ -1,285 +1,50 @@
-"""Writes for syncs: create and change them, run them, preview them, resolve conflicts.
+"""Writes for syncs: create and change them, switch them on and off, record what their runs
+did, resolve conflicts, and run the engine over them.
 
-Views, API views and tasks call these; the rules live here and in `engine/`. A run is
-synchronous here: the orchestration (locks, Celery, the dispatcher) calls `sync_run`. The
-caller passes a recorder (apps.runs has the one that writes SyncRun/SyncEvent rows); without
-one, a CountingRecorder keeps the trail in memory.
+Views, API views and the runs app call these; the rules live here, in validation.py and in
+`engine/`. Running the engine here is synchronous and records nothing: apps.runs executes
+runs (queue, lease, recorder) and records their outcome through `sync_record_outcome`.
+Refusals are domain errors (apps.core.errors) naming the input they concern.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.accounts.models import Workspace
 from apps.connections.models import Connection
-from apps.connections.services import connector_for
-from apps.syncs.engine.filters import LIST_OPERATORS, VALUELESS_OPERATORS, Operator
-from apps.syncs.engine.plan import (
-    ConflictPolicy,
-    DeletePolicy,
-    Direction,
-    InitialPolicy,
-    LinkStatus,
-    Side,
-)
+from apps.connections.services import connector_for, upstream_error
+from apps.core.errors import Invalid, Refused
+from apps.syncs.engine.plan import LinkStatus, Side
 from apps.syncs.engine.recorder import (
     Action,
     CountingRecorder,
     EngineEvent,
-    Outcome,
     Recorder,
-    RunInterrupted,
     RunReport,
 )
 from apps.syncs.engine.runner import CallCounter, Preview, Runner, RunOptions
 from apps.syncs.engine.store import LinkStore, mapping_spec, sync_spec
-from apps.syncs.engine.values import (
-    KIND_OF_FIELD_TYPE,
-    ConversionError,
-    Kind,
-    Normalise,
-    compatible,
-    convert,
-    map_key,
+from apps.syncs.engine.values import ConversionError, convert
+from apps.syncs.models import Conflict, FieldMapping, Filter, RecordLink, Sync
+from apps.syncs.validation import (
+    fields_discover,
+    filters_validate,
+    mappings_validate,
+    match_rule_validate,
+    settings_validate,
 )
-from apps.syncs.models import (
-    MIN_INTERVAL_SECONDS,
-    Conflict,
-    FieldMapping,
-    Filter,
-    RecordLink,
-    Sync,
-)
-from connectors.base import Connector, FieldSpec, RecordUpdate
+from connectors.base import Connector, RecordUpdate
 from connectors.errors import ConnectorError
 
 
-def max_consecutive_failures() -> int:
-    """A sync that fails this many runs in a row pauses itself with the last error as the
-    reason (CONCORD_SYNC_MAX_FAILURES)."""
-    return settings.CONCORD_SYNC_MAX_FAILURES
-
-
-class SyncError(Exception):
-    """A sync cannot be saved or acted on as asked. `field` names the offending input."""
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-class SyncPaused(SyncError):
-    """The sync is paused; the message is the reason."""
-
-
-# --- field discovery and validation -----------------------------------------------------------
-def _discover(connection: Connection, object_type: str, side: str) -> dict[str, FieldSpec]:
-    connector = connector_for(connection)
-    try:
-        types = {t.name for t in connector.object_types()}
-        if object_type not in types:
-            raise SyncError(
-                f"{connection.name} has no object type {object_type!r} "
-                f"(it has: {', '.join(sorted(types)) or 'none'})",
-                field=f"object_type_{side}",
-            )
-        return {spec.name: spec for spec in connector.fields(object_type)}
-    except ConnectorError as exc:
-        raise SyncError(f"could not read the fields of {connection.name}: {exc}") from exc
-    finally:
-        connector.close()
-
-
-def _kind(spec: FieldSpec, explicit: str | None, label: str) -> Kind:
-    natural = KIND_OF_FIELD_TYPE[spec.type]
-    if not explicit:
-        return natural
-    try:
-        kind = Kind(explicit)
-    except ValueError:
-        raise SyncError(f"{label}: unknown conversion type {explicit!r}") from None
-    if not compatible(natural, kind):
-        raise SyncError(f"{label}: a {spec.type} field cannot be treated as {kind}")
-    return kind
-
-
-def mapping_validate(
-    data: Mapping[str, Any],
-    fields_a: Mapping[str, FieldSpec],
-    fields_b: Mapping[str, FieldSpec],
-) -> dict[str, Any]:
-    """Check one mapping against field discovery; return the FieldMapping values.
-
-    Raises SyncError naming the reason: an unknown field, a read-only target, incompatible
-    types, an enum option with no counterpart (and no value-map entry), a value-map entry
-    that is not an option of its target, or a default the target cannot hold.
-    """
-    field_a, field_b = str(data.get("field_a", "")), str(data.get("field_b", ""))
-    label = f"{field_a} <-> {field_b}"
-    try:
-        direction = Direction(data.get("direction", Direction.BOTH))
-    except ValueError:
-        raise SyncError(f"{label}: unknown direction {data.get('direction')!r}") from None
-    spec_a, spec_b = fields_a.get(field_a), fields_b.get(field_b)
-    if spec_a is None:
-        raise SyncError(f"{label}: side A has no field {field_a!r}", field="field_a")
-    if spec_b is None:
-        raise SyncError(f"{label}: side B has no field {field_b!r}", field="field_b")
-    specs = {Side.A: spec_a, Side.B: spec_b}
-    kinds = {
-        Side.A: _kind(spec_a, data.get("kind_a"), label),
-        Side.B: _kind(spec_b, data.get("kind_b"), label),
-    }
-    options = {side: spec.option_values() for side, spec in specs.items()}
-    maps = {
-        Side.B: dict(data.get("value_map_a_to_b") or {}),
-        Side.A: dict(data.get("value_map_b_to_a") or {}),
-    }
-    defaults = {Side.A: data.get("default_a"), Side.B: data.get("default_b")}
-    targets = [
-        s for s in (Side.B, Side.A) if direction is Direction.BOTH or direction.value.endswith(s)
-    ]
-    for target in targets:
-        source = target.other
-        t_spec, s_spec = specs[target], specs[source]
-        where = f"{target.label}.{t_spec.name}"
-        if not t_spec.writable:
-            raise SyncError(
-                f"{label}: {where} is read-only, so it cannot receive values "
-                f"(direction {direction})",
-                field="direction",
-            )
-        if not compatible(kinds[source], kinds[target]):
-            raise SyncError(
-                f"{label}: incompatible types: {source.label}.{s_spec.name} is "
-                f"{kinds[source]}, {where} is {kinds[target]}"
-            )
-        value_map = maps[target]
-        enum_target = kinds[target] in (Kind.ENUM, Kind.MULTI_ENUM) and options[target]
-        if value_map and enum_target:
-            for key, value in value_map.items():
-                for item in value if isinstance(value, list) else [value]:
-                    if item not in options[target]:
-                        raise SyncError(
-                            f"{label}: the value map sends {key!r} to {item!r}, which is not "
-                            f"an option of {where}",
-                            field=f"value_map_{source}_to_{target}",
-                        )
-        if options[source] and (value_map or enum_target):
-            known = set(value_map) if value_map else set(options[target])
-            missing = [o for o in options[source] if map_key(o) not in known]
-            if missing:
-                fix = "add it to the value map" if value_map else "add a value map"
-                raise SyncError(
-                    f"{label}: option {missing[0]!r} of {source.label}.{s_spec.name} has no "
-                    f"counterpart in {where}; {fix}",
-                    field=f"value_map_{source}_to_{target}",
-                )
-        if defaults[target] is not None:
-            try:
-                convert(defaults[target], kinds[target], kinds[target], options=options[target])
-            except ConversionError as exc:
-                raise SyncError(f"{label}: the default for {where} is invalid: {exc}") from None
-    return {
-        "field_a": field_a,
-        "field_b": field_b,
-        "direction": direction.value,
-        "kind_a": kinds[Side.A].value,
-        "kind_b": kinds[Side.B].value,
-        "options_a": options[Side.A],
-        "options_b": options[Side.B],
-        "value_map_a_to_b": maps[Side.B] if Side.B in targets else {},
-        "value_map_b_to_a": maps[Side.A] if Side.A in targets else {},
-        "default_a": defaults[Side.A],
-        "default_b": defaults[Side.B],
-    }
-
-
-def _check_targets(mappings: Iterable[Mapping[str, Any]]) -> None:
-    seen: dict[tuple[str, str], str] = {}
-    for m in mappings:
-        for side in Side:
-            direction = m["direction"]
-            if direction == Direction.BOTH or direction.endswith(side.value):
-                key = (side.value, m[f"field_{side.value}"])
-                if key in seen:
-                    raise SyncError(
-                        f"{side.label}.{key[1]} is written by two mappings "
-                        f"({seen[key]} and {m['field_a']} <-> {m['field_b']})"
-                    )
-                seen[key] = f"{m['field_a']} <-> {m['field_b']}"
-
-
-def _filters_validate(
-    filters: Iterable[Mapping[str, Any]], fields: Mapping[Side, Mapping[str, FieldSpec]]
-) -> list[dict[str, Any]]:
-    out = []
-    for f in filters:
-        side = str(f.get("side", "")).lower()
-        if side not in ("a", "b"):
-            raise SyncError(f"a filter's side must be 'a' or 'b', not {side!r}", field="filters")
-        name = str(f.get("field", ""))
-        if name not in fields[Side(side)]:
-            raise SyncError(f"filter: side {side.upper()} has no field {name!r}", field="filters")
-        try:
-            operator = Operator(f.get("operator"))
-        except ValueError:
-            raise SyncError(f"filter on {name}: unknown operator {f.get('operator')!r}") from None
-        value = f.get("value")
-        if operator in LIST_OPERATORS and not isinstance(value, list):
-            raise SyncError(f"filter on {name}: {operator} needs a list of values")
-        needs_value = operator not in VALUELESS_OPERATORS and operator not in LIST_OPERATORS
-        if needs_value and value is None:
-            raise SyncError(f"filter on {name}: {operator} needs a value")
-        out.append({"side": side, "field": name, "operator": operator.value, "value": value})
-    return out
-
-
-def _match_rule_validate(
-    rule: Iterable[Mapping[str, Any]], fields: Mapping[Side, Mapping[str, FieldSpec]]
-) -> list[dict[str, str]]:
-    out = []
-    for pair in rule:
-        a, b = str(pair.get("a", "")), str(pair.get("b", ""))
-        if a not in fields[Side.A] or b not in fields[Side.B]:
-            raise SyncError(f"match rule: {a!r} or {b!r} is not a field", field="match_rule")
-        try:
-            normalise = Normalise(pair.get("normalise", Normalise.EMAIL))
-        except ValueError:
-            raise SyncError(
-                f"match rule: unknown normalisation {pair.get('normalise')!r}"
-            ) from None
-        out.append({"a": a, "b": b, "normalise": normalise.value})
-    return out
-
-
-def _settings_validate(values: Mapping[str, Any]) -> None:
-    checks = {
-        "conflict_policy": ConflictPolicy,
-        "initial_policy": InitialPolicy,
-        "delete_policy": DeletePolicy,
-    }
-    for name, enum_cls in checks.items():
-        if name in values:
-            try:
-                enum_cls(values[name])
-            except ValueError:
-                raise SyncError(f"unknown {name} {values[name]!r}", field=name) from None
-    if "interval_seconds" in values and int(values["interval_seconds"]) < MIN_INTERVAL_SECONDS:
-        raise SyncError(
-            f"the schedule interval is at least {MIN_INTERVAL_SECONDS} seconds",
-            field="interval_seconds",
-        )
-    share = values.get("safety_limit_share")
-    if share is not None and not 0 < float(share) <= 1:
-        raise SyncError("the safety share is a fraction in (0, 1]", field="safety_limit_share")
+def sync_paused_error(sync: Sync) -> Refused:
+    """The refusal for acting on a paused sync; the message says why it is paused."""
+    return Refused(f"the sync is paused: {sync.paused_reason}", code="sync_paused")
 
 
 SETTINGS = (
@@ -309,40 +74,60 @@ def sync_create(
     **settings: Any,
 ) -> Sync:
     """Validate against both systems' field discovery and store the sync with its mappings
-    and filters. `settings` are any of SETTINGS. Raises SyncError with the reason."""
-    unknown = set(settings) - set(SETTINGS)
-    if unknown:
-        raise SyncError(f"unknown settings: {', '.join(sorted(unknown))}")
-    name = name.strip()
-    if not name:
-        raise SyncError("a sync needs a name", field="name")
+    and filters, complete or not at all. `settings` are any of SETTINGS.
+
+    Raises Invalid naming the input (`name`, `connection_b`, `mappings.1.direction`, ...),
+    or UpstreamError when a system's fields cannot be read.
+    """
+    settings_validate(settings, allowed=SETTINGS)
+    name = _name_free(workspace.pk, name)
     for side, connection in (("a", connection_a), ("b", connection_b)):
         if connection.workspace_id != workspace.pk:
-            raise SyncError("that connection is not in this workspace", field=f"connection_{side}")
-    if Sync.objects.for_workspace(workspace).filter(name=name).exists():
-        raise SyncError(f"a sync named {name!r} already exists", field="name")
-    _settings_validate(settings)
+            raise Invalid("that connection is not in this workspace", field=f"connection_{side}")
     if not mappings:
-        raise SyncError("a sync needs at least one field mapping", field="mappings")
+        raise Invalid(
+            "a sync needs at least one field mapping", code="invalid_mapping", field="mappings"
+        )
     fields = {
-        Side.A: _discover(connection_a, object_type_a, "a"),
-        Side.B: _discover(connection_b, object_type_b, "b"),
+        Side.A: fields_discover(connection_a, object_type_a, Side.A),
+        Side.B: fields_discover(connection_b, object_type_b, Side.B),
     }
-    checked = [mapping_validate(m, fields[Side.A], fields[Side.B]) for m in mappings]
-    _check_targets(checked)
-    sync = Sync.objects.create(
-        workspace=workspace,
-        name=name,
-        connection_a=connection_a,
-        object_type_a=object_type_a,
-        connection_b=connection_b,
-        object_type_b=object_type_b,
-        match_rule=_match_rule_validate(match_rule, fields),
-        **settings,
-    )
+    checked = mappings_validate(mappings, fields)
+    rule = match_rule_validate(match_rule, fields)
+    checked_filters = filters_validate(filters, fields)
+    try:
+        with transaction.atomic():
+            sync = Sync.objects.create(
+                workspace=workspace,
+                name=name,
+                connection_a=connection_a,
+                object_type_a=object_type_a,
+                connection_b=connection_b,
+                object_type_b=object_type_b,
+                match_rule=rule,
+                **settings,
+            )
+    except IntegrityError:  # the name was taken between the check and the insert
+        raise _name_taken(name) from None
     FieldMapping.objects.bulk_create(FieldMapping(sync=sync, **m) for m in checked)
-    Filter.objects.bulk_create(Filter(sync=sync, **f) for f in _filters_validate(filters, fields))
+    Filter.objects.bulk_create(Filter(sync=sync, **f) for f in checked_filters)
     return sync
+
+
+def _name_taken(name: str) -> Invalid:
+    return Invalid(f"a sync named {name!r} already exists", field="name")
+
+
+def _name_free(workspace_id: int, name: str, *, exclude: int | None = None) -> str:
+    name = str(name).strip()
+    if not name:
+        raise Invalid("a sync needs a name", field="name")
+    taken = Sync.objects.for_workspace(workspace_id).filter(name=name)
+    if exclude is not None:
+        taken = taken.exclude(pk=exclude)
+    if taken.exists():
+        raise _name_taken(name)
+    return name
 
 
 @transaction.atomic
@@ -354,55 +139,50 @@ def sync_update(
     **settings: Any,
 ) -> Sync:
     """Change settings, and replace filters or the match rule when given. A change of scope
-    asks for a full resync on the next run."""
-    unknown = set(settings) - set(SETTINGS)
-    if unknown:
-        raise SyncError(f"unknown settings: {', '.join(sorted(unknown))}")
-    _settings_validate(settings)
+    asks for a full resync on the next run. Raises Invalid as sync_create does."""
+    settings_validate(settings, allowed=SETTINGS)
     if "name" in settings:
-        settings["name"] = str(settings["name"]).strip()
-        taken = (
-            Sync.objects.for_workspace(sync.workspace_id)
-            .filter(name=settings["name"])
-            .exclude(pk=sync.pk)
-            .exists()
-        )
-        if not settings["name"] or taken:
-            raise SyncError(f"the name {settings['name']!r} is empty or taken", field="name")
+        settings["name"] = _name_free(sync.workspace_id, settings["name"], exclude=sync.pk)
     for key, value in settings.items():
         setattr(sync, key, value)
     changed = set(settings)
     if filters is not None or match_rule is not None:
-        fields = {
-            Side.A: _discover(sync.connection_a, sync.object_type_a, "a"),
-            Side.B: _discover(sync.connection_b, sync.object_type_b, "b"),
-        }
+        fields = sync_fields(sync)
         if match_rule is not None:
-            sync.match_rule = _match_rule_validate(match_rule, fields)
+            sync.match_rule = match_rule_validate(match_rule, fields)
             changed.add("match_rule")
         if filters is not None:
-            checked = _filters_validate(filters, fields)
+            checked = filters_validate(filters, fields)
             Filter.objects.filter(sync=sync).delete()
             Filter.objects.bulk_create(Filter(sync=sync, **f) for f in checked)
             sync.resync_requested = True
             changed.add("resync_requested")
     # Only what changed: a run may be writing its outcome on the same row meanwhile.
-    sync.save(update_fields=[*sorted(changed), "updated_at"])
+    try:
+        with transaction.atomic():
+            sync.save(update_fields=[*sorted(changed), "updated_at"])
+    except IntegrityError:  # the name was taken between the check and the update
+        raise _name_taken(settings.get("name", sync.name)) from None
     return sync
+
+
+def sync_fields(sync: Sync) -> dict[Side, dict[str, Any]]:
+    """Field discovery of both sides of a sync. Raises UpstreamError or Invalid."""
+    return {
+        Side.A: fields_discover(sync.connection_a, sync.object_type_a, Side.A),
+        Side.B: fields_discover(sync.connection_b, sync.object_type_b, Side.B),
+    }
 
 
 @transaction.atomic
 def mapping_add(sync: Sync, **data: Any) -> FieldMapping:
     """Add a field mapping to a (possibly running) sync. Its first sync follows the sync's
     initial-sync setting, for every linked pair: the next run reads everything."""
-    fields_a = _discover(sync.connection_a, sync.object_type_a, "a")
-    fields_b = _discover(sync.connection_b, sync.object_type_b, "b")
-    checked = mapping_validate(data, fields_a, fields_b)
     existing = [
         {"field_a": m.field_a, "field_b": m.field_b, "direction": m.direction}
         for m in sync.mappings.all()
     ]
-    _check_targets([*existing, checked])
+    [checked] = mappings_validate([data], sync_fields(sync), existing=existing)
     mapping = FieldMapping.objects.create(sync=sync, **checked)
     Sync.objects.filter(pk=sync.pk).update(resync_requested=True)
     sync.resync_requested = True
@@ -423,14 +203,62 @@ def sync_pause(sync: Sync, *, reason: str) -> None:
 
 
 def sync_resume(sync: Sync) -> None:
-    """Resume a paused sync. A held mass change must be approved or cancelled first."""
+    """Resume a paused sync. Raises Refused (`held_run_pending`) while a held mass change
+    waits for a decision: approve or cancel it first."""
     sync.refresh_from_db()
     if sync.awaiting_approval:
-        raise SyncError("a held run waits for approval: approve or cancel it first")
+        raise _held_run_pending()
     Sync.objects.filter(pk=sync.pk).update(
         paused_reason="", paused_at=None, consecutive_failures=0, next_run_at=timezone.now()
     )
     sync.refresh_from_db()
+
+
+def sync_enable(sync: Sync) -> Sync:
+    """Put the sync on its schedule, due at once. A paused sync is resumed (its failure
+    count cleared). Raises Refused (`held_run_pending`) while a held mass change waits for
+    a decision, leaving the sync as it was."""
+    sync.refresh_from_db()
+    if sync.awaiting_approval:
+        raise _held_run_pending()
+    with transaction.atomic():
+        if sync.paused:
+            sync_resume(sync)
+        Sync.objects.filter(pk=sync.pk).update(enabled=True, next_run_at=timezone.now())
+    sync.refresh_from_db()
+    return sync
+
+
+def sync_disable(sync: Sync) -> Sync:
+    """Take the sync off its schedule and stop webhook-triggered runs. A run already queued
+    or running finishes; nothing else changes (links, cursors and conflicts stay)."""
+    Sync.objects.filter(pk=sync.pk).update(enabled=False)
+    sync.refresh_from_db()
+    return sync
+
+
+def sync_delete(sync: Sync) -> None:
+    """Delete the sync with its mappings, filters, links, conflicts and run history. The
+    records in both systems are left as they are.
+
+    Raises Refused (`sync_running`) while one of its runs is running: deleting the links
+    under a run that is writing would leave records it creates unlinked. Disable the sync
+    and cancel the run first. Queued runs are deleted with the sync (a worker finds nothing
+    to do).
+    """
+    with transaction.atomic():
+        locked = Sync.objects.select_for_update().filter(pk=sync.pk).first()
+        if locked is None:
+            return
+        # `runs` is the reverse relation of apps.runs' SyncRun; the running state is a
+        # string here because syncs sits beneath runs and does not import it.
+        if locked.runs.filter(status="running").exists():
+            raise Refused(
+                "a run of this sync is in progress; disable the sync and cancel the run "
+                "(or wait for it to finish), then delete it",
+                code="sync_running",
+            )
+        locked.delete()
 
 
 # --- running ---------------------------------------------------------------------------------
@@ -460,36 +288,32 @@ def _runner(
     )
 
 
-def sync_run(
+def sync_engine_run(
     sync: Sync,
     *,
-    trigger: str = "manual",
+    recorder: Recorder,
+    trigger: str,
     full: bool = False,
     record_ids: Mapping[str, Sequence[str]] | None = None,
-    recorder: Recorder | None = None,
-    approved: bool = False,
     retry_ids: Mapping[str, Sequence[str]] | None = None,
+    approved: bool = False,
 ) -> RunReport:
-    """Run the engine once, synchronously, and record the outcome on the sync.
+    """Run the engine over the sync once, synchronously, reporting to `recorder`.
 
-    `record_ids` ({"a": [...], "b": [...]}) runs only those records (webhooks), fetched with
+    Only apps.runs calls this, for a run it holds the sync's lease for; it records the
+    outcome. `record_ids` ({"a": [...], "b": [...]}) runs only those records, fetched with
     get(); cursors stay where they are. `retry_ids` (same shape) are records that failed in
     an earlier run, read again before the feed. `full` reads both sides from the start.
-    A run held by the safety limit pauses the sync until run_approve/run_cancel. Raises
-    SyncPaused for a paused sync. Connector failures do not raise: the report says FAILED
-    and why.
+    `approved` lets the run pass the mass-change safety limit. Connector failures do not
+    raise: the report says FAILED and why. RunInterrupted (raised by the recorder between
+    batches) propagates.
     """
-    sync.refresh_from_db()
-    if sync.paused and not approved:
-        raise SyncPaused(sync.paused_reason)
-    recorder = recorder or CountingRecorder()
     connectors, counters = _connectors(sync, recorder)
-    full = full or sync.resync_requested
     ids = None
     if record_ids is not None:
         ids = {Side(k): list(v) for k, v in record_ids.items()}
     try:
-        report = _runner(sync, connectors, recorder, counters).run(
+        return _runner(sync, connectors, recorder, counters).run(
             RunOptions(
                 trigger=trigger,
                 full=full and ids is None,
@@ -498,54 +322,9 @@ def sync_run(
                 retry_ids={Side(k): list(v) for k, v in (retry_ids or {}).items()} or None,
             )
         )
-    except RunInterrupted:
-        raise  # the orchestration stopped it between batches: not a failure of the sync
-    except Exception as exc:
-        _record_outcome(sync, RunReport(Outcome.FAILED, error=repr(exc)), full=False)
-        raise
     finally:
         for connector in connectors.values():
             connector.close()
-    _record_outcome(sync, report, full=full and ids is None)
-    return report
-
-
-def _record_outcome(sync: Sync, report: RunReport, *, full: bool) -> None:
-    now = timezone.now()
-    values: dict[str, Any] = {
-        "last_run_at": now,
-        "next_run_at": now + timedelta(seconds=sync.interval_seconds),
-    }
-    if report.outcome is Outcome.HELD:
-        values.update(
-            paused_reason=f"Mass change held: {report.held_reason}.",
-            paused_at=now,
-            held_change={
-                "changes": report.counters.get("held_changes", 0),
-                "reason": report.held_reason,
-                "held_at": now.isoformat(),
-            },
-        )
-    elif report.outcome is Outcome.FAILED:
-        values.update(
-            last_error=report.error[:4000], consecutive_failures=F("consecutive_failures") + 1
-        )
-    else:
-        values.update(last_success_at=now, last_error="", consecutive_failures=0)
-        if full:
-            values["resync_requested"] = False
-    Sync.objects.filter(pk=sync.pk).update(**values)
-    if report.outcome is Outcome.FAILED:
-        Sync.objects.filter(
-            pk=sync.pk,
-            consecutive_failures__gte=max_consecutive_failures(),
-            paused_reason="",
-        ).update(
-            paused_reason=f"Paused after {max_consecutive_failures()} failed runs in a row; "
-            f"the last error: {report.error[:500]}",
-            paused_at=now,
-        )
-    sync.refresh_from_db()
 
 
 def sync_preview(sync: Sync, *, sample_size: int = 5, full: bool = False) -> Preview:
@@ -553,7 +332,7 @@ def sync_preview(sync: Sync, *, sample_size: int = 5, full: bool = False) -> Pre
 
     For a new sync (no cursors yet) that is the initial matching: counts of records matched,
     created per side, updated per side, in conflict, with up to `sample_size` samples each.
-    Raises SyncError when a system cannot be read.
+    Raises UpstreamError when a system cannot be read.
     """
     recorder = CountingRecorder()
     connectors, counters = _connectors(sync, recorder)
@@ -563,30 +342,35 @@ def sync_preview(sync: Sync, *, sample_size: int = 5, full: bool = False) -> Pre
             sample_size=sample_size,
         )
     except ConnectorError as exc:
-        raise SyncError(f"could not preview: {exc}") from exc
+        raise upstream_error(exc) from exc
     finally:
         for connector in connectors.values():
             connector.close()
 
 
+def _no_held_change() -> Refused:
+    return Refused("no run of this sync is waiting for approval", code="no_held_run")
+
+
+def _held_run_pending() -> Refused:
+    return Refused(
+        "a run held by the safety limit waits for approval: approve or cancel it first",
+        code="held_run_pending",
+    )
+
+
 def held_change_release(sync: Sync) -> None:
     """Approve the held mass change: unpause the sync so that one run may pass the safety
-    limit. The caller runs it (run_approve here, or a queued "approval" run on a worker)."""
+    limit (apps.runs queues that run). Raises Refused (`no_held_run`) when none waits."""
     claimed = Sync.objects.filter(pk=sync.pk, held_change__isnull=False).update(
         held_change=None, paused_reason="", paused_at=None
     )
     if not claimed:
-        raise SyncError("no run of this sync is waiting for approval")
+        raise _no_held_change()
     sync.refresh_from_db()
 
 
-def run_approve(sync: Sync, *, user: Any = None, recorder: Recorder | None = None) -> RunReport:
-    """Approve the held mass change and run once past the safety limit, synchronously."""
-    held_change_release(sync)
-    return sync_run(sync, trigger="approval", recorder=recorder, approved=True)
-
-
-def run_cancel(sync: Sync, *, user: Any = None) -> None:
+def held_change_cancel(sync: Sync, *, user: Any = None) -> None:
     """Cancel the held mass change. Nothing is written; the sync stays paused (saying who
     cancelled) until someone fixes the cause and resumes it."""
     who = getattr(user, "email", None) or str(user or "someone")
@@ -597,11 +381,19 @@ def run_cancel(sync: Sync, *, user: Any = None) -> None:
         paused_at=timezone.now(),
     )
     if not claimed:
-        raise SyncError("no run of this sync is waiting for approval")
+        raise _no_held_change()
     sync.refresh_from_db()
 
 
 # --- conflicts -------------------------------------------------------------------------------
+def conflict_not_open(conflict: Conflict) -> Refused:
+    return Refused(f"the conflict is already {conflict.status}", code="conflict_already_resolved")
+
+
+def _not_resolvable(message: str) -> Refused:
+    return Refused(message, code="conflict_not_resolvable")
+
+
 def conflict_resolve(
     conflict: Conflict,
     *,
@@ -614,17 +406,20 @@ def conflict_resolve(
     terms, converted for B like any synced value). Writes what is needed to both sides,
     stores the agreed values as the base and closes the conflict.
 
-    Raises SyncError when the conflict is not open, the records are no longer linked or
-    exist no more, the value cannot be converted, or a system refuses the write.
+    Raises Refused (`conflict_already_resolved`) when the conflict is not open,
+    (`conflict_not_resolvable`) when the records are no longer linked or exist no more or a
+    system refuses the write, and Invalid (`value`) when the value cannot be converted.
     """
     conflict.refresh_from_db()
     if conflict.status != Conflict.Status.OPEN:
-        raise SyncError(f"the conflict is already {conflict.status}")
+        raise conflict_not_open(conflict)
     if resolution not in (Conflict.Resolution.A, Conflict.Resolution.B, Conflict.Resolution.CUSTOM):
-        raise SyncError(f"a resolution is 'a', 'b' or 'custom', not {resolution!r}")
+        raise Invalid(
+            f"a resolution is 'a', 'b' or 'custom', not {resolution!r}", field="resolution"
+        )
     link = conflict.link
     if link.status != LinkStatus.LINKED:
-        raise SyncError("the two records are no longer linked")
+        raise _not_resolvable("the two records are no longer linked")
     sync = conflict.sync
     mapping = mapping_spec(conflict.mapping)
     try:
@@ -640,7 +435,7 @@ def conflict_resolve(
             )
             value_b = mapping.convert_to(Side.B, value_a)
     except ConversionError as exc:
-        raise SyncError(f"that value cannot be used: {exc}") from exc
+        raise Invalid(f"that value cannot be used: {exc}", field="value") from exc
     recorder = recorder or CountingRecorder()
     connectors, _ = _connectors(sync, None)
     wanted = {Side.A: value_a, Side.B: value_b}
@@ -653,7 +448,7 @@ def conflict_resolve(
             connector = connectors[side]
             found = connector.get(types[side], [ids[side]])
             if not found:
-                raise SyncError(f"record {ids[side]} no longer exists on {side.label}")
+                raise _not_resolvable(f"record {ids[side]} no longer exists on {side.label}")
             current = found[0]
             name = mapping.field(side)
             before = current.fields.get(name)
@@ -665,7 +460,7 @@ def conflict_resolve(
                 types[side], [RecordUpdate(current.id, {name: wanted[side]})]
             )[0]
             if not result.ok or result.record is None:
-                raise SyncError(f"{side.label} refused the value: {result.error}")
+                raise _not_resolvable(f"{side.label} refused the value: {result.error}")
             records[side] = result.record
             final[side] = result.record.fields.get(name, wanted[side])
             recorder.event(
@@ -680,7 +475,7 @@ def conflict_resolve(
                 )
             )
     except ConnectorError as exc:
-        raise SyncError(f"could not write the resolution: {exc}") from exc
+        raise upstream_error(exc) from exc
     finally:
         for connector in connectors.values():
             connector.close()

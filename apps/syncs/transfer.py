@@ -22,12 +22,10 @@ from django.db import transaction
 
 from apps.accounts.models import Workspace
 from apps.connections.models import Connection
-from apps.connections.services import connection_fields
+from apps.core.errors import Invalid
 from apps.syncs import services
 from apps.syncs.models import FieldMapping, Sync
-from apps.syncs.services import SyncError
-from connectors.base import FieldSpec
-from connectors.errors import ConnectorError
+from apps.syncs.validation import mappings_validate
 
 DOCUMENT_KIND = "concord.sync"
 DOCUMENT_VERSION = 1
@@ -51,20 +49,7 @@ FILTER_KEYS = ("side", "field", "operator", "value")
 DOCUMENT_SETTINGS = tuple(s for s in services.SETTINGS if s not in ("name", "enabled"))
 
 
-class TransferError(SyncError):
-    """A document cannot be imported; `field` names the offending key."""
-
-
 # --- replacing a definition -------------------------------------------------------------
-def _fields(connection: Connection, object_type: str, side: str) -> dict[str, FieldSpec]:
-    try:
-        return {spec.name: spec for spec in connection_fields(connection, object_type)}
-    except ConnectorError as exc:
-        raise SyncError(
-            f"could not read the fields of {connection.name} (side {side.upper()}): {exc}"
-        ) from exc
-
-
 @transaction.atomic
 def sync_document_update(
     sync: Sync,
@@ -81,16 +66,11 @@ def sync_document_update(
     Mappings are matched to the stored ones by (field_a, field_b): a kept pair is updated in
     place (its base values and open conflicts stay), a new pair is added, a pair left out is
     removed with its conflicts. Adding or changing a mapping asks the next run for a full
-    read, as `mapping_add` does. Raises SyncError naming the reason (and `field`).
+    read, as `mapping_add` does. Raises Invalid naming the input (`mappings.1.direction`),
+    or UpstreamError when a system's fields cannot be read.
     """
     if mappings is not None:
-        if not mappings:
-            raise SyncError("a sync needs at least one field mapping", field="mappings")
-        fields_a = _fields(sync.connection_a, sync.object_type_a, "a")
-        fields_b = _fields(sync.connection_b, sync.object_type_b, "b")
-        checked = [services.mapping_validate(m, fields_a, fields_b) for m in mappings]
-        # The rule that no field is written by two mappings lives with mapping_validate.
-        services._check_targets(checked)
+        checked = mappings_validate(mappings, services.sync_fields(sync))
     services.sync_update(sync, filters=filters, match_rule=match_rule, **settings)
     if mappings is not None and _mappings_replace(sync, checked):
         Sync.objects.filter(pk=sync.pk).update(resync_requested=True)
@@ -101,12 +81,7 @@ def sync_document_update(
 def _mappings_replace(sync: Sync, checked: list[dict[str, Any]]) -> bool:
     """Make the stored mappings these; True when one was added or changed."""
     existing = {(m.field_a, m.field_b): m for m in sync.mappings.all()}
-    wanted: dict[tuple[str, str], dict[str, Any]] = {}
-    for values in checked:
-        pair = (values["field_a"], values["field_b"])
-        if pair in wanted:
-            raise SyncError(f"{pair[0]} <-> {pair[1]}: the pair is mapped twice", field="mappings")
-        wanted[pair] = values
+    wanted = {(values["field_a"], values["field_b"]): values for values in checked}
     changed = False
     for pair, mapping in existing.items():
         if pair not in wanted:
@@ -147,10 +122,10 @@ def sync_export(sync: Sync) -> dict[str, Any]:
 def _connection_named(workspace: Workspace, name: Any, side: str) -> Connection:
     key = f"connection_{side}"
     if not isinstance(name, str) or not name.strip():
-        raise TransferError(f"{key} must name a connection", field=key)
+        raise Invalid(f"{key} must name a connection", field=key)
     connection = Connection.objects.for_workspace(workspace).filter(name=name.strip()).first()
     if connection is None:
-        raise TransferError(
+        raise Invalid(
             f"this workspace has no connection named {name.strip()!r} (side {side.upper()}); "
             "create it, or rename the document's connection to an existing one",
             field=key,
@@ -165,17 +140,17 @@ def sync_import(
     """Create a sync in `workspace` from an exported document, disabled.
 
     Connections are looked up by name in `workspace`. `name` overrides the document's name
-    (to import the same definition twice). Raises TransferError for a document of another
-    kind or version, or a connection name the workspace lacks, and SyncError for anything
-    sync_create refuses.
+    (to import the same definition twice). Raises Invalid for a document of another kind or
+    version, a connection name the workspace lacks, and anything sync_create refuses; the
+    field paths are the document's own (`connection_b`, `mappings.0.direction`).
     """
     if document.get("kind") != DOCUMENT_KIND:
-        raise TransferError(
+        raise Invalid(
             f"not a sync document: its kind is {document.get('kind')!r}, not {DOCUMENT_KIND!r}",
             field="kind",
         )
     if document.get("version") != DOCUMENT_VERSION:
-        raise TransferError(
+        raise Invalid(
             f"unsupported document version {document.get('version')!r} "
             f"(this Concord reads version {DOCUMENT_VERSION})",
             field="version",

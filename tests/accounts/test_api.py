@@ -160,8 +160,7 @@ def test_admins_cannot_touch_owners_and_the_last_owner_stays(clients, members, w
     )
 
     last = clients["owner"].patch(owner_url, {"role": "admin"})
-    error = assert_error(last, 409, "membership_refused")
-    assert error["message"] == "a workspace keeps at least one owner"
+    assert_error(last, 409, "membership_refused")
     assert_error(clients["owner"].delete(owner_url), 409, "membership_refused")
     assert Membership.objects.get(pk=members["owner"].pk).role == "owner"
 

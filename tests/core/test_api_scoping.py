@@ -12,7 +12,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.test import APIRequestFactory
 
-from apps.core.api import RolePermission, WorkspaceScopedViewSet
+from apps.accounts.api.scoping import RolePermission, WorkspaceScopedViewSet
 from tests.factories import MembershipFactory
 
 # URL name -> why the view needs no workspace scoping. Adding to this list is a review item.
@@ -98,7 +98,7 @@ def test_a_viewset_with_an_undeclared_action_is_refused():
     """Fail closed: an action without a declared permission is an error, not allowed."""
     from django.core.exceptions import ImproperlyConfigured
 
-    from apps.core.api import required_permission
+    from apps.accounts.api.scoping import required_permission
 
     class Undeclared(WorkspaceScopedViewSet):
         action_permissions = {"list": 1}

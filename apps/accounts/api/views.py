@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
-from django.db import IntegrityError
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from rest_framework import exceptions, mixins, serializers, status
@@ -12,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.accounts import services
+from apps.accounts.api.scoping import WorkspaceScopedViewSet
 from apps.accounts.api.serializers import (
     MemberCreateSerializer,
     MemberSerializer,
@@ -21,7 +20,7 @@ from apps.accounts.api.serializers import (
     TokenSerializer,
 )
 from apps.accounts.models import ApiToken, Membership, Permission, Role
-from apps.core.api import DomainError, WorkspaceScopedViewSet, error_responses
+from apps.core.api import error_responses
 
 
 @extend_schema(
@@ -45,17 +44,6 @@ def me(request: Request) -> Response:
             "role": membership.role if membership else None,
         }
     )
-
-
-class MembershipRefused(DomainError):
-    """A membership change that the workspace's rules refuse (e.g. removing the last owner)."""
-
-    code = "membership_refused"
-    status_code = 409
-
-
-def _account_rule(exc: services.AccountError) -> MembershipRefused:
-    return MembershipRefused(str(exc))
 
 
 @extend_schema_view(
@@ -107,24 +95,11 @@ class MemberViewSet(
         data = MemberCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         self._require_owner_for(data.validated_data["role"])
-        email = data.validated_data["email"].strip().lower()
-        user = get_user_model().objects.filter(username__iexact=email).first()
-        if user is None:
-            raise serializers.ValidationError(
-                {"email": ["no account uses this email; they need to sign up first"]}
-            )
-        if self.get_queryset().filter(user=user).exists():
-            raise serializers.ValidationError(
-                {"email": ["already a member; change their role instead"]}
-            )
-        try:
-            membership = services.membership_set(
-                workspace=request.workspace, user=user, role=Role(data.validated_data["role"])
-            )
-        except services.AccountError as exc:
-            raise _account_rule(exc) from None
-        except IntegrityError:  # added concurrently
-            raise serializers.ValidationError({"email": ["already a member"]}) from None
+        membership = services.member_add(
+            workspace=request.workspace,
+            email=data.validated_data["email"],
+            role=Role(data.validated_data["role"]),
+        )
         return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -137,14 +112,11 @@ class MemberViewSet(
         data = MemberUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         self._require_owner_for(membership.role, data.validated_data["role"])
-        try:
-            membership = services.membership_set(
-                workspace=request.workspace,
-                user=membership.user,
-                role=Role(data.validated_data["role"]),
-            )
-        except services.AccountError as exc:
-            raise _account_rule(exc) from None
+        membership = services.membership_set(
+            workspace=request.workspace,
+            user=membership.user,
+            role=Role(data.validated_data["role"]),
+        )
         return Response(MemberSerializer(membership).data)
 
     @extend_schema(
@@ -158,10 +130,7 @@ class MemberViewSet(
 
     def perform_destroy(self, instance: Membership) -> None:
         self._require_owner_for(instance.role)
-        try:
-            services.membership_remove(membership=instance)
-        except services.AccountError as exc:
-            raise _account_rule(exc) from None
+        services.membership_remove(membership=instance)
 
 
 @extend_schema_view(
@@ -207,12 +176,9 @@ class TokenViewSet(
     def create(self, request: Request) -> Response:
         data = TokenCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            token, raw = services.api_token_create(
-                workspace=request.workspace, user=request.user, name=data.validated_data["name"]
-            )
-        except services.AccountError as exc:
-            raise DomainError(str(exc), code="token_refused") from None
+        token, raw = services.api_token_create(
+            workspace=request.workspace, user=request.user, name=data.validated_data["name"]
+        )
         token.token = raw  # only for this answer's serializer; never stored
         return Response(TokenCreatedSerializer(token).data, status=status.HTTP_201_CREATED)
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import IntegrityError
 from rest_framework import serializers
 
 from apps.connections import services
 from apps.connections.models import Connection
-from connectors import registry
 
 
 class ConnectionSerializer(serializers.ModelSerializer):
@@ -71,19 +69,6 @@ class ConnectionCreatedSerializer(ConnectionSerializer):
         read_only_fields = fields
 
 
-def _config_errors(problems: dict[str, str]) -> serializers.ValidationError:
-    return serializers.ValidationError({"config": {k: [v] for k, v in problems.items()}})
-
-
-def _service_error(exc: services.ConnectionError) -> serializers.ValidationError:
-    """A service refusal as a field error: `name`, `kind`, or the config field it names."""
-    if exc.field in ("name", "kind"):
-        return serializers.ValidationError({exc.field: [str(exc)]})
-    if exc.field:
-        return serializers.ValidationError({"config": {exc.field: [str(exc)]}})
-    return serializers.ValidationError({"config": [str(exc)]})
-
-
 class ConnectionUpdateSerializer(serializers.Serializer):
     """PUT replaces name and non-secret configuration; PATCH changes what it names.
 
@@ -114,54 +99,17 @@ class ConnectionUpdateSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 {"kind": ["the kind of a connection cannot change; create a new connection"]}
             )
-        config = attrs.get("config")
-        if config is None:
-            return attrs
-        if not self.partial:
-            config = self._replacing(connection.kind, config)
-            attrs["config"] = config
-        try:
-            problems = services.connection_config_problems(
-                connection.kind, config, connection=connection
-            )
-        except services.ConnectionError as exc:
-            raise _service_error(exc) from None
-        if problems:
-            raise _config_errors(problems)
         return attrs
 
-    @staticmethod
-    def _replacing(kind: str, config: dict[str, Any]) -> dict[str, Any]:
-        """Under PUT, a non-secret field left out is reset to its default (or is missing)."""
-        config_class = registry.get(kind).config_class
-        secret = set(config_class.secret_fields())
-        filled = dict(config)
-        missing: dict[str, list[str]] = {}
-        for name, info in config_class.model_fields.items():
-            if name in config or name in secret:
-                continue
-            if info.is_required():
-                missing[name] = ["This field is required (PUT replaces the configuration)."]
-            else:
-                filled[name] = info.get_default(call_default_factory=True)
-        if missing:
-            raise serializers.ValidationError({"config": missing})
-        return filled
-
     def update(self, instance: Connection, validated_data: dict[str, Any]) -> Connection:
-        try:
-            return services.connection_update(
-                instance,
-                name=validated_data.get("name"),
-                values=validated_data.get("config"),
-                webhook_secret=validated_data.get("webhook_secret"),
-            )
-        except services.ConnectionError as exc:
-            raise _service_error(exc) from None
-        except IntegrityError:  # a concurrent request took the name between check and save
-            raise serializers.ValidationError(
-                {"name": ["a connection with this name already exists"]}
-            ) from None
+        # The service validates the configuration (and raises Invalid naming the field).
+        return services.connection_update(
+            instance,
+            name=validated_data.get("name"),
+            values=validated_data.get("config"),
+            webhook_secret=validated_data.get("webhook_secret"),
+            replace=not self.partial,
+        )
 
 
 class ConnectionCreateSerializer(ConnectionUpdateSerializer):
@@ -179,29 +127,16 @@ class ConnectionCreateSerializer(ConnectionUpdateSerializer):
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        try:
-            problems = services.connection_config_problems(attrs["kind"], attrs["config"])
-        except services.ConnectionError as exc:
-            raise _service_error(exc) from None
-        if problems:
-            raise _config_errors(problems)
         return attrs
 
     def create(self, validated_data: dict[str, Any]) -> Connection:
-        try:
-            return services.connection_create(
-                workspace=validated_data["workspace"],
-                name=validated_data["name"],
-                kind=validated_data["kind"],
-                values=validated_data["config"],
-                webhook_secret=validated_data.get("webhook_secret"),
-            )
-        except services.ConnectionError as exc:
-            raise _service_error(exc) from None
-        except IntegrityError:
-            raise serializers.ValidationError(
-                {"name": ["a connection with this name already exists"]}
-            ) from None
+        return services.connection_create(
+            workspace=validated_data["workspace"],
+            name=validated_data["name"],
+            kind=validated_data["kind"],
+            values=validated_data["config"],
+            webhook_secret=validated_data.get("webhook_secret"),
+        )
 
 
 class CheckResultSerializer(serializers.Serializer):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from django.db.models import ProtectedError
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts.api.scoping import RolePermission, WorkspaceScopedViewSet
 from apps.accounts.models import Permission
 from apps.connections import services
 from apps.connections.api.serializers import (
@@ -24,13 +24,7 @@ from apps.connections.api.serializers import (
     ObjectTypeSerializer,
 )
 from apps.connections.models import Connection
-from apps.core.api import (
-    UPSTREAM_ERRORS,
-    DomainError,
-    RolePermission,
-    WorkspaceScopedViewSet,
-    error_responses,
-)
+from apps.core.api import UPSTREAM_ERRORS, error_responses
 from connectors import registry
 from connectors.errors import ConfigurationError
 
@@ -105,15 +99,7 @@ class ConnectionViewSet(
         return Response(ConnectionSerializer(serializer.instance).data)
 
     def perform_destroy(self, instance: Connection) -> None:
-        try:
-            services.connection_delete(instance)
-        except ProtectedError as exc:
-            # Syncs reference their connections with PROTECT: name them instead of a 500.
-            names = sorted({str(obj) for obj in exc.protected_objects})
-            raise DomainError(
-                f"the connection is used by these syncs: {', '.join(names)}; delete them first",
-                code="connection_in_use",
-            ) from None
+        services.connection_delete(instance)
 
     @extend_schema(
         summary="Check the credentials against the external system",

@@ -9,25 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import IntegrityError
 from django.db.models import Q, QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import exceptions, filters, mixins, serializers, status
+from rest_framework import filters, mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts.api.scoping import WorkspaceScopedViewSet
 from apps.accounts.models import Permission
-from apps.core.api import (
-    UPSTREAM_ERRORS,
-    DomainError,
-    WorkspaceScopedViewSet,
-    error_responses,
-    exception_handler,
-)
-from apps.syncs import control, services, transfer
-from apps.syncs.api.errors import conflict_error, not_open, sync_error
-from apps.syncs.api.filters import QueryFilter, QueryFilterBackend
+from apps.core.api import UPSTREAM_ERRORS, error_responses
+from apps.core.api_filters import QueryFilter, QueryFilterBackend
+from apps.core.errors import DomainError
+from apps.syncs import services, transfer
 from apps.syncs.api.serializers import (
     PREVIEW_COUNTS,
     ConflictResolveManySerializer,
@@ -42,12 +36,6 @@ from apps.syncs.api.serializers import (
     SyncWriteSerializer,
 )
 from apps.syncs.models import Conflict, Sync
-from apps.syncs.services import SyncError
-from connectors.errors import ConnectorError
-
-
-def _name_taken(name: str) -> serializers.ValidationError:
-    return serializers.ValidationError({"name": [f"a sync named {name!r} already exists"]})
 
 
 @extend_schema_view(
@@ -110,19 +98,14 @@ class SyncViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceSco
         data = self._write_serializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        try:
-            sync = services.sync_create(
-                workspace=request.workspace,
-                connection_a=values["connection_a"],
-                object_type_a=values["object_type_a"],
-                connection_b=values["connection_b"],
-                object_type_b=values["object_type_b"],
-                **data.settings(),
-            )
-        except SyncError as exc:
-            raise sync_error(exc, mappings=values["mappings"], filters=values["filters"]) from None
-        except IntegrityError:  # the name was taken between the check and the insert
-            raise _name_taken(values["name"]) from None
+        sync = services.sync_create(
+            workspace=request.workspace,
+            connection_a=values["connection_a"],
+            object_type_a=values["object_type_a"],
+            connection_b=values["connection_b"],
+            object_type_b=values["object_type_b"],
+            **data.settings(),
+        )
         return self._answer(sync, status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -150,15 +133,7 @@ class SyncViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceSco
         sync = self.get_object()
         data = self._write_serializer(instance=sync, data=request.data, partial=partial)
         data.is_valid(raise_exception=True)
-        values = data.settings()
-        try:
-            transfer.sync_document_update(sync, **values)
-        except SyncError as exc:
-            raise sync_error(
-                exc, mappings=values.get("mappings") or (), filters=values.get("filters") or ()
-            ) from None
-        except IntegrityError:
-            raise _name_taken(values.get("name", "")) from None
+        transfer.sync_document_update(sync, **data.settings())
         return self._answer(sync)
 
     @extend_schema(
@@ -167,10 +142,7 @@ class SyncViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceSco
         responses={204: None, **error_responses(409)},
     )
     def destroy(self, request: Request, public_id: str | None = None) -> Response:
-        try:
-            control.sync_delete(self.get_object())
-        except SyncError as exc:
-            raise sync_error(exc) from None
+        services.sync_delete(self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -180,18 +152,14 @@ class SyncViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceSco
     )
     @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
     def enable(self, request: Request, public_id: str | None = None) -> Response:
-        try:
-            sync = control.sync_enable(self.get_object())
-        except SyncError as exc:
-            raise sync_error(exc) from None
-        return self._answer(sync)
+        return self._answer(services.sync_enable(self.get_object()))
 
     @extend_schema(
         summary="Take the sync off its schedule", request=None, responses={200: SyncSerializer}
     )
     @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
     def disable(self, request: Request, public_id: str | None = None) -> Response:
-        return self._answer(control.sync_disable(self.get_object()))
+        return self._answer(services.sync_disable(self.get_object()))
 
     @extend_schema(
         summary="What the next run would do, without writing anything (a dry run)",
@@ -208,10 +176,7 @@ class SyncViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceSco
         sync = self.get_object()
         options = PreviewRequestSerializer(data=request.data)
         options.is_valid(raise_exception=True)
-        try:
-            preview = services.sync_preview(sync, **options.validated_data)
-        except SyncError as exc:
-            raise sync_error(exc) from None
+        preview = services.sync_preview(sync, **options.validated_data)
         body = {
             "counts": {key: preview.counts.get(key, 0) for key in PREVIEW_COUNTS},
             "change_count": preview.change_count,
@@ -251,34 +216,12 @@ class SyncViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceSco
         name = data.validated_data.get("name")
         try:
             sync = transfer.sync_import(request.workspace, document, name=name)
-        except SyncError as exc:
-            raise sync_error(
-                exc, mappings=document["mappings"], filters=document["filters"], prefix="document."
-            ) from None
-        except IntegrityError:
-            raise _name_taken(name or document["name"]) from None
+        except DomainError as exc:
+            raise exc.at("document") from None  # the document's fields, in this request
         return self._answer(sync, status.HTTP_201_CREATED)
 
 
 # --- conflicts ------------------------------------------------------------------------------
-def _refusal(exc: Exception) -> dict[str, str]:
-    """The code and message an error would answer with, for one item of a batch."""
-    if isinstance(exc, DomainError):
-        return {"code": exc.code, "message": exc.message}
-    if isinstance(exc, exceptions.ValidationError):
-        detail = exc.detail
-        parts = detail.values() if isinstance(detail, dict) else [detail]
-        message = " ".join(
-            str(m) for part in parts for m in (part if isinstance(part, list) else [part])
-        )
-        return {"code": "validation_error", "message": message}
-    if isinstance(exc, ConnectorError):
-        # The one mapping of upstream errors to codes, as a lone request would get it.
-        error = exception_handler(exc, {}).data["error"]
-        return {"code": error["code"], "message": error["message"]}
-    raise TypeError(f"no refusal for {type(exc).__name__}")
-
-
 @extend_schema_view(
     list=extend_schema(summary="List conflicts (newest first)"),
     retrieve=extend_schema(
@@ -308,15 +251,9 @@ class ConflictViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Workspac
         return queryset.select_related("sync", "mapping", "link", "resolved_by")
 
     def _resolve(self, conflict: Conflict, resolution: str, value: Any) -> Conflict:
-        refusal = not_open(conflict)
-        if refusal is not None:
-            raise refusal
-        try:
-            services.conflict_resolve(
-                conflict, resolution=resolution, custom_value=value, user=self.request.user
-            )
-        except SyncError as exc:
-            raise conflict_error(exc, conflict) from None
+        services.conflict_resolve(
+            conflict, resolution=resolution, custom_value=value, user=self.request.user
+        )
         return self.get_queryset().get(pk=conflict.pk)
 
     @extend_schema(
@@ -376,11 +313,10 @@ class ConflictViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Workspac
                 conflict = self._resolve(
                     conflict, data.validated_data["resolution"], data.validated_data.get("value")
                 )
-            except (DomainError, exceptions.ValidationError, ConnectorError) as exc:
+            except DomainError as exc:
                 conflict = self.get_queryset().get(pk=conflict.pk)
-                results.append(
-                    {"id": public_id, "ok": False, "conflict": conflict, "error": _refusal(exc)}
-                )
+                error = {"code": exc.code, "message": exc.message}
+                results.append({"id": public_id, "ok": False, "conflict": conflict, "error": error})
                 continue
             results.append({"id": public_id, "ok": True, "conflict": conflict, "error": None})
         resolved = sum(1 for r in results if r["ok"])

@@ -6,9 +6,10 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers
 
+from apps.accounts.api.scoping import WorkspaceScopedViewSet
 from apps.accounts.models import Permission
-from apps.core.api import CreatedCursorPagination, WorkspaceScopedViewSet
-from apps.syncs.api.filters import QueryFilter, QueryFilterBackend
+from apps.core.api_defaults import CreatedCursorPagination
+from apps.core.api_filters import QueryFilter, QueryFilterBackend
 from apps.webhooks.api.serializers import (
     WebhookDeliveryDetailSerializer,
     WebhookDeliverySerializer,

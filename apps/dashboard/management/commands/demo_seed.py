@@ -15,9 +15,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.accounts.models import Workspace
-from apps.connections import services as connection_services
+from apps.core.errors import DomainError
 from apps.dashboard import demo
-from apps.syncs.services import SyncError
 
 
 class Command(BaseCommand):
@@ -58,7 +57,7 @@ class Command(BaseCommand):
             if options["wait"] > 0:
                 demo.sandbox_wait(sandbox_url, timeout=options["wait"])
             result = demo.demo_seed(workspace=workspace, sandbox_url=sandbox_url)
-        except (demo.DemoError, connection_services.ConnectionError, SyncError) as exc:
+        except (demo.DemoError, DomainError) as exc:
             raise CommandError(str(exc)) from exc
         created = result.connections_created + result.syncs_created
         self.stdout.write(

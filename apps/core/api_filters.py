@@ -1,16 +1,21 @@
-"""Typed query filters for list endpoints (and the events of a run).
+"""Query filters for list endpoints.
 
-`apps.core.api.ExactFilterBackend` covers exact matches on choice fields; these views also
-filter by the public id of a related object and by time ranges, and a malformed value must
-be a 400 naming the parameter (a bad UUID reaching the ORM would be a 500). A view declares::
+Two kinds, both answering a malformed value with a 400 that names the parameter (a bad UUID
+or choice reaching the ORM would be a 500, or an empty page that hides the mistake):
 
-    query_filters = {
-        "sync": QueryFilter(serializers.UUIDField(), "sync__public_id", "The sync's id."),
-        "created_after": QueryFilter(serializers.DateTimeField(), "created_at__gte", "..."),
-        "record_id": QueryFilter(serializers.CharField(), lambda qs, v: qs.filter(...), "..."),
-    }
+- `filter_fields = {"param": "lookup"}` with `ExactFilterBackend`: exact matches on a
+  model's fields, choices checked.
+- `query_filters = {...}` with `QueryFilterBackend`: typed values (the public id of a related
+  object, time ranges, a lookup of its own)::
 
-Each value is parsed by its serializer field; the schema lists each parameter with its type.
+      query_filters = {
+          "sync": QueryFilter(serializers.UUIDField(), "sync__public_id", "The sync's id."),
+          "created_after": QueryFilter(serializers.DateTimeField(), "created_at__gte", "..."),
+          "record_id": QueryFilter(serializers.CharField(), lambda qs, v: qs.filter(...), "."),
+      }
+
+  Each value is parsed by its serializer field; the schema lists each parameter with its
+  type.
 """
 
 from __future__ import annotations
@@ -19,13 +24,69 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, filters, serializers
 from rest_framework.request import Request
 
 
+# --- Exact matches ----------------------------------------------------------------------------
+class ExactFilterBackend(filters.BaseFilterBackend):
+    """Exact-match query filters a viewset declares: `filter_fields = {"param": "lookup"}`.
+
+    A value outside the field's choices is a 400 naming the parameter, not an empty page.
+    """
+
+    def filter_queryset(self, request: Request, queryset: QuerySet, view: Any) -> QuerySet:
+        declared: Mapping[str, str] = getattr(view, "filter_fields", {})
+        errors: dict[str, list[str]] = {}
+        for param, lookup in declared.items():
+            value = request.query_params.get(param)
+            if value is None or value == "":
+                continue
+            if "\x00" in value:
+                # PostgreSQL text cannot hold NUL; a filter value with one can match nothing.
+                errors[param] = ["must not contain NUL characters"]
+                continue
+            choices = _choices_for(queryset.model, lookup)
+            if choices is not None and value not in choices:
+                errors[param] = [f"{value!r} is not one of: {', '.join(sorted(choices))}"]
+                continue
+            queryset = queryset.filter(**{lookup: value})
+        if errors:
+            raise exceptions.ValidationError(errors)
+        return queryset
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict]:
+        declared: Mapping[str, str] = getattr(view, "filter_fields", {})
+        model = getattr(view, "model", None)
+        params = []
+        for param, lookup in declared.items():
+            schema: dict[str, Any] = {"type": "string"}
+            choices = _choices_for(model, lookup) if model is not None else None
+            if choices is not None:
+                schema["enum"] = sorted(choices)
+            params.append(
+                {
+                    "name": param,
+                    "required": False,
+                    "in": "query",
+                    "description": f"Only objects whose {lookup} equals this.",
+                    "schema": schema,
+                }
+            )
+        return params
+
+
+def _choices_for(model: type[Model], lookup: str) -> set[str] | None:
+    if "__" in lookup:
+        return None
+    field = model._meta.get_field(lookup)
+    return {str(value) for value, _ in field.choices} if field.choices else None
+
+
+# --- Typed query filters -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class QueryFilter:
     field: serializers.Field

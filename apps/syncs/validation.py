@@ -1,0 +1,301 @@
+"""Checking a sync's definition against both systems' field discovery.
+
+Every refusal is an `Invalid` naming the input by its dotted path, as the API and the
+dashboard show it: `mappings.2.direction`, `match_rule.0.b`, `interval_seconds`; a filter's
+problems name the filter (`filters.0`). A service that validates part of a larger input
+puts its errors under a prefix with `DomainError.at()` (an imported document's fields are
+under `document.`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from apps.connections.models import Connection
+from apps.connections.services import connection_fields, connection_object_types
+from apps.core.errors import Invalid
+from apps.syncs.engine.filters import LIST_OPERATORS, VALUELESS_OPERATORS, Operator
+from apps.syncs.engine.plan import ConflictPolicy, DeletePolicy, Direction, InitialPolicy, Side
+from apps.syncs.engine.values import (
+    KIND_OF_FIELD_TYPE,
+    ConversionError,
+    Kind,
+    Normalise,
+    compatible,
+    convert,
+    map_key,
+)
+from apps.syncs.models import MIN_INTERVAL_SECONDS
+from connectors.base import FieldSpec
+
+Fields = Mapping[str, FieldSpec]
+
+
+def fields_discover(connection: Connection, object_type: str, side: Side) -> dict[str, FieldSpec]:
+    """The fields of `object_type` on `connection`, by name.
+
+    Raises Invalid (`object_type_a`/`object_type_b`) when the system has no such object
+    type, and UpstreamError when the system cannot be read.
+    """
+    types = {t.name for t in connection_object_types(connection)}
+    if object_type not in types:
+        raise Invalid(
+            f"{connection.name} has no object type {object_type!r} "
+            f"(it has: {', '.join(sorted(types)) or 'none'})",
+            field=f"object_type_{side}",
+        )
+    return {spec.name: spec for spec in connection_fields(connection, object_type)}
+
+
+def _kind(spec: FieldSpec, explicit: str | None, label: str, field: str) -> Kind:
+    natural = KIND_OF_FIELD_TYPE[spec.type]
+    if not explicit:
+        return natural
+    try:
+        kind = Kind(explicit)
+    except ValueError:
+        raise Invalid(
+            f"{label}: unknown conversion type {explicit!r}", code="invalid_mapping", field=field
+        ) from None
+    if not compatible(natural, kind):
+        raise Invalid(
+            f"{label}: a {spec.type} field cannot be treated as {kind}",
+            code="invalid_mapping",
+            field=field,
+        )
+    return kind
+
+
+def _mapping_error(label: str, message: str, field: str | None = None) -> Invalid:
+    return Invalid(f"{label}: {message}", code="invalid_mapping", field=field)
+
+
+def mapping_validate(data: Mapping[str, Any], fields_a: Fields, fields_b: Fields) -> dict[str, Any]:
+    """Check one mapping against field discovery; return the FieldMapping values.
+
+    Raises Invalid (`invalid_mapping`) naming the reason and the key of the mapping it
+    concerns (`field_b`, `direction`, `value_map_a_to_b`, ...; none when it is the pair as a
+    whole): an unknown field, a read-only target, incompatible types, an enum option with no
+    counterpart (and no value-map entry), a value-map entry that is not an option of its
+    target, or a default the target cannot hold. Callers place it with `.at("mappings.<n>")`.
+    """
+    field_a, field_b = str(data.get("field_a", "")), str(data.get("field_b", ""))
+    label = f"{field_a} <-> {field_b}"
+    try:
+        direction = Direction(data.get("direction", Direction.BOTH))
+    except ValueError:
+        raise _mapping_error(
+            label, f"unknown direction {data.get('direction')!r}", "direction"
+        ) from None
+    spec_a, spec_b = fields_a.get(field_a), fields_b.get(field_b)
+    if spec_a is None:
+        raise _mapping_error(label, f"side A has no field {field_a!r}", "field_a")
+    if spec_b is None:
+        raise _mapping_error(label, f"side B has no field {field_b!r}", "field_b")
+    specs = {Side.A: spec_a, Side.B: spec_b}
+    kinds = {
+        Side.A: _kind(spec_a, data.get("kind_a"), label, "kind_a"),
+        Side.B: _kind(spec_b, data.get("kind_b"), label, "kind_b"),
+    }
+    options = {side: spec.option_values() for side, spec in specs.items()}
+    maps = {
+        Side.B: dict(data.get("value_map_a_to_b") or {}),
+        Side.A: dict(data.get("value_map_b_to_a") or {}),
+    }
+    defaults = {Side.A: data.get("default_a"), Side.B: data.get("default_b")}
+    targets = [
+        s for s in (Side.B, Side.A) if direction is Direction.BOTH or direction.value.endswith(s)
+    ]
+    for target in targets:
+        source = target.other
+        t_spec, s_spec = specs[target], specs[source]
+        where = f"{target.label}.{t_spec.name}"
+        map_field = f"value_map_{source}_to_{target}"
+        if not t_spec.writable:
+            raise _mapping_error(
+                label,
+                f"{where} is read-only, so it cannot receive values (direction {direction})",
+                "direction",
+            )
+        if not compatible(kinds[source], kinds[target]):
+            raise _mapping_error(
+                label,
+                f"incompatible types: {source.label}.{s_spec.name} is {kinds[source]}, "
+                f"{where} is {kinds[target]}",
+            )
+        value_map = maps[target]
+        enum_target = kinds[target] in (Kind.ENUM, Kind.MULTI_ENUM) and options[target]
+        if value_map and enum_target:
+            for key, value in value_map.items():
+                for item in value if isinstance(value, list) else [value]:
+                    if item not in options[target]:
+                        raise _mapping_error(
+                            label,
+                            f"the value map sends {key!r} to {item!r}, which is not an option "
+                            f"of {where}",
+                            map_field,
+                        )
+        if options[source] and (value_map or enum_target):
+            known = set(value_map) if value_map else set(options[target])
+            missing = [o for o in options[source] if map_key(o) not in known]
+            if missing:
+                fix = "add it to the value map" if value_map else "add a value map"
+                raise _mapping_error(
+                    label,
+                    f"option {missing[0]!r} of {source.label}.{s_spec.name} has no counterpart "
+                    f"in {where}; {fix}",
+                    map_field,
+                )
+        if defaults[target] is not None:
+            try:
+                convert(defaults[target], kinds[target], kinds[target], options=options[target])
+            except ConversionError as exc:
+                raise _mapping_error(
+                    label, f"the default for {where} is invalid: {exc}", f"default_{target}"
+                ) from None
+    return {
+        "field_a": field_a,
+        "field_b": field_b,
+        "direction": direction.value,
+        "kind_a": kinds[Side.A].value,
+        "kind_b": kinds[Side.B].value,
+        "options_a": options[Side.A],
+        "options_b": options[Side.B],
+        "value_map_a_to_b": maps[Side.B] if Side.B in targets else {},
+        "value_map_b_to_a": maps[Side.A] if Side.A in targets else {},
+        "default_a": defaults[Side.A],
+        "default_b": defaults[Side.B],
+    }
+
+
+def mappings_validate(
+    mappings: Sequence[Mapping[str, Any]],
+    fields: Mapping[Side, Fields],
+    *,
+    existing: Sequence[Mapping[str, Any]] = (),
+) -> list[dict[str, Any]]:
+    """Check a list of mappings (`mappings.<n>`), and that no field is written by two of
+    them (together with `existing` ones, which keep no index)."""
+    if not mappings and not existing:
+        raise Invalid(
+            "a sync needs at least one field mapping", code="invalid_mapping", field="mappings"
+        )
+    checked = []
+    for index, mapping in enumerate(mappings):
+        try:
+            checked.append(mapping_validate(mapping, fields[Side.A], fields[Side.B]))
+        except Invalid as exc:
+            raise exc.at(f"mappings.{index}") from None
+    _targets_check(checked, existing)
+    pairs: set[tuple[str, str]] = set()
+    for index, values in enumerate(checked):
+        pair = (values["field_a"], values["field_b"])
+        if pair in pairs:
+            raise Invalid(
+                f"{pair[0]} <-> {pair[1]}: the pair is mapped twice",
+                code="invalid_mapping",
+                field=f"mappings.{index}",
+            )
+        pairs.add(pair)
+    return checked
+
+
+def _targets_check(
+    checked: Sequence[Mapping[str, Any]], existing: Iterable[Mapping[str, Any]]
+) -> None:
+    """No field may be written by two mappings: they would overwrite each other."""
+    seen: dict[tuple[str, str], str] = {}
+    for m in [*existing, *checked]:
+        label = f"{m['field_a']} <-> {m['field_b']}"
+        for side in Side:
+            direction = m["direction"]
+            if direction == Direction.BOTH or direction.endswith(side.value):
+                key = (side.value, m[f"field_{side.value}"])
+                if key in seen:
+                    raise Invalid(
+                        f"{side.label}.{key[1]} is written by two mappings "
+                        f"({seen[key]} and {label})",
+                        code="invalid_mapping",
+                        field="mappings",
+                    )
+                seen[key] = label
+
+
+def filters_validate(
+    filters: Iterable[Mapping[str, Any]], fields: Mapping[Side, Fields]
+) -> list[dict[str, Any]]:
+    """Check the filters (each problem named `filters.<n>`); return their values."""
+    out = []
+    for index, f in enumerate(filters):
+        path = f"filters.{index}"
+        side = str(f.get("side", "")).lower()
+        if side not in ("a", "b"):
+            raise Invalid(f"a filter's side is 'a' or 'b', not {side!r}", field=path)
+        name = str(f.get("field", ""))
+        if name not in fields[Side(side)]:
+            raise Invalid(f"side {side.upper()} has no field {name!r} to filter on", field=path)
+        try:
+            operator = Operator(f.get("operator"))
+        except ValueError:
+            raise Invalid(
+                f"unknown operator {f.get('operator')!r} for the filter on {name}", field=path
+            ) from None
+        value = f.get("value")
+        if operator in LIST_OPERATORS and not isinstance(value, list):
+            raise Invalid(f"the filter on {name}: {operator} needs a list of values", field=path)
+        needs_value = operator not in VALUELESS_OPERATORS and operator not in LIST_OPERATORS
+        if needs_value and value is None:
+            raise Invalid(f"the filter on {name}: {operator} needs a value", field=path)
+        out.append({"side": side, "field": name, "operator": operator.value, "value": value})
+    return out
+
+
+def match_rule_validate(
+    rule: Iterable[Mapping[str, Any]], fields: Mapping[Side, Fields]
+) -> list[dict[str, str]]:
+    """Check the match rule (`match_rule.<n>.a|b|normalise`); return its pairs."""
+    out = []
+    for index, pair in enumerate(rule):
+        path = f"match_rule.{index}"
+        names = {Side.A: str(pair.get("a", "")), Side.B: str(pair.get("b", ""))}
+        for side, name in names.items():
+            if name not in fields[side]:
+                raise Invalid(
+                    f"side {side.label} has no field {name!r} to match on",
+                    field=f"{path}.{side.value}",
+                )
+        try:
+            normalise = Normalise(pair.get("normalise", Normalise.EMAIL))
+        except ValueError:
+            raise Invalid(
+                f"unknown normalisation {pair.get('normalise')!r}", field=f"{path}.normalise"
+            ) from None
+        out.append({"a": names[Side.A], "b": names[Side.B], "normalise": normalise.value})
+    return out
+
+
+def settings_validate(values: Mapping[str, Any], *, allowed: Iterable[str]) -> None:
+    """Check a sync's settings (policies, schedule, safety limit), each by its own name."""
+    unknown = set(values) - set(allowed)
+    if unknown:
+        raise Invalid(f"unknown settings: {', '.join(sorted(unknown))}")
+    checks = {
+        "conflict_policy": ConflictPolicy,
+        "initial_policy": InitialPolicy,
+        "delete_policy": DeletePolicy,
+    }
+    for name, enum_cls in checks.items():
+        if name in values:
+            try:
+                enum_cls(values[name])
+            except ValueError:
+                raise Invalid(f"unknown {name} {values[name]!r}", field=name) from None
+    if "interval_seconds" in values and int(values["interval_seconds"]) < MIN_INTERVAL_SECONDS:
+        raise Invalid(
+            f"the schedule interval is at least {MIN_INTERVAL_SECONDS} seconds",
+            field="interval_seconds",
+        )
+    share = values.get("safety_limit_share")
+    if share is not None and not 0 < float(share) <= 1:
+        raise Invalid("the safety share is a fraction in (0, 1]", field="safety_limit_share")
