@@ -181,7 +181,7 @@ def measure(args: argparse.Namespace, sandbox_port: int, web_port: int) -> dict[
     from apps.accounts.services import user_signup
     from apps.connections.services import connection_create
     from apps.runs.models import SyncRun
-    from apps.runs.orchestration import run_request
+    from apps.runs.queue import run_request
     from apps.syncs.services import sync_create
     from connectors import registry
     from connectors.hubspot.sandbox import SANDBOX_TOKEN

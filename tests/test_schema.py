@@ -42,12 +42,13 @@ from schemathesis.specs.openapi.checks import (
 from apps.accounts import services as account_services
 from apps.accounts.models import Role
 from apps.connections import services as connection_services
-from apps.runs.orchestration import run_execute, run_request
+from apps.runs.execution import run_execute
+from apps.runs.queue import run_request
 from apps.syncs.models import Conflict
-from apps.syncs.services import sync_run
 from apps.webhooks.models import WebhookDelivery
 from connectors.memory.connector import reset_stores, sign_webhook
 from tests.factories import MembershipFactory
+from tests.running import run_now
 from tests.syncs import factories as f
 
 # Per operation and per mode (valid, invalid input). A longer hunt:
@@ -90,7 +91,7 @@ def world(transactional_db, settings, client) -> dict[str, Any]:
     victim_sync = f.sync(workspace, *f.stores())
     for n in range(3):
         crm.insert("contacts", {"email": f"p{n}@x.com", "name": f"P{n}", "region": "EU"})
-    sync_run(sync)
+    run_now(sync)
     record = crm.all("contacts")[0]
     partner = desk.all("users")[0]
     crm.edit("contacts", record.id, {"name": "From A"})

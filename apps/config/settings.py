@@ -253,11 +253,13 @@ CELERY_TASK_IGNORE_RESULT = True  # tasks that need a result ask for it explicit
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# Only two fixed entries: schedules of syncs are rows (Sync.next_run_at), handed out by the
+# Fixed entries only: schedules of syncs are rows (Sync.next_run_at), handed out by the
 # dispatcher, which also sweeps runs whose worker died.
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-syncs": {"task": "runs.dispatch", "schedule": CONCORD_DISPATCH_EVERY},
+    "check-webhook-arrivals": {"task": "webhooks.check_arrivals", "schedule": 60.0},
     "prune-old-run-events": {"task": "runs.prune", "schedule": 24 * 3600.0},
+    "prune-old-webhook-deliveries": {"task": "webhooks.prune", "schedule": 24 * 3600.0},
 }
 CELERY_TIMEZONE = "UTC"
 

@@ -26,6 +26,7 @@ class SyncRun(WorkspaceScopedModel):
         WEBHOOK = "webhook", "Webhook"
         RESYNC = "resync", "Full resync"
         APPROVAL = "approval", "Approval of a held run"
+        RESOLUTION = "resolution", "Conflict decisions"
 
     sync = models.ForeignKey("syncs.Sync", on_delete=models.CASCADE, related_name="runs")
     trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.MANUAL)
@@ -130,7 +131,7 @@ class SyncEvent(models.Model):
 class SyncLock(models.Model):
     """The lease that lets one run at a time work on a sync.
 
-    Taken and renewed with conditional UPDATEs (apps.runs.orchestration). `token` is random
+    Taken and renewed with conditional UPDATEs (apps/runs/lease.py). `token` is random
     per acquisition; `fence` grows by one with each, so anything a holder did can be told
     apart from what a later holder did; `expires_at` frees the lease of a worker that died.
     """

@@ -1,56 +1,49 @@
-"""The run recorder that keeps the trail in the database (SyncRun and SyncEvent rows).
+"""The recorder a run reports to while it executes: its trail and its heartbeat.
 
-It implements apps.syncs.engine.recorder.Recorder. Events are buffered and written in bulk at
-each checkpoint the runner reports (after every page it has stored) and at the end, so a
-run costs a few inserts per page rather than one per record.
+It implements apps.syncs.engine.recorder.Recorder. Events are buffered and written in bulk
+at each checkpoint the runner reports (after every page it has stored) and at the end, so a
+run costs a few inserts per page rather than one per record. At a checkpoint, at most every
+CONCORD_RUN_HEARTBEAT_EVERY seconds, it also beats: renews the lease, stamps the run's
+heartbeat and API calls, and stops the run if someone asked to cancel it. Checkpoints come
+after a page is stored, so stopping there leaves a consistent state that the next run
+continues from. The run's outcome is recorded by outcome.py, not here.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
+from apps.runs.lease import Lease, lease_renew
 from apps.runs.models import SyncEvent, SyncRun
-from apps.syncs.engine.recorder import COUNTERS, EngineEvent, Outcome, RunReport
-from apps.syncs.models import Sync
+from apps.syncs.engine.recorder import EngineEvent, RunInterrupted, RunReport
 
 FLUSH_EVENTS = 500
 
-STATUS_OF_OUTCOME = {
-    Outcome.SUCCEEDED: SyncRun.Status.SUCCEEDED,
-    Outcome.PARTIAL: SyncRun.Status.PARTIAL,
-    Outcome.FAILED: SyncRun.Status.FAILED,
-    Outcome.HELD: SyncRun.Status.HELD,
-}
+
+class CancelRequested(RunInterrupted):
+    """Someone asked to cancel this run; it stops between batches."""
 
 
 class DatabaseRecorder:
-    """Writes one SyncRun (created queued, here or by the caller) and its SyncEvents."""
+    """Writes a running run's SyncEvents and heartbeats while it holds `lease`."""
 
-    def __init__(self, sync: Sync, *, run: SyncRun | None = None, trigger: str = "manual") -> None:
-        self.sync = sync
-        # A run this recorder creates starts at once (a synchronous run); it is never
-        # "queued", which is reserved for the orchestration's one-queued-run-per-sync.
-        self.run = run or SyncRun.objects.create(
-            workspace_id=sync.workspace_id,
-            sync=sync,
-            trigger=trigger,
-            status=SyncRun.Status.RUNNING,
-            started_at=timezone.now(),
-        )
+    def __init__(self, run: SyncRun, lease: Lease) -> None:
+        self.run = run
+        self.lease = lease
         self._buffer: list[SyncEvent] = []
         self._api_calls = 0
+        self._last_beat = timezone.now()
 
     def started(self, *, trigger: str) -> None:
-        SyncRun.objects.filter(pk=self.run.pk).update(
-            status=SyncRun.Status.RUNNING, started_at=timezone.now()
-        )
+        return None  # the run was marked running when it was claimed
 
     def event(self, event: EngineEvent) -> None:
         self._buffer.append(
             SyncEvent(
-                run=self.run,
-                sync=self.sync,
+                run_id=self.run.pk,
+                sync_id=self.run.sync_id,
                 action=str(event.action),
                 side=str(event.side),
                 record_id_a=event.record_id_a or "",
@@ -61,12 +54,31 @@ class DatabaseRecorder:
             )
         )
         if len(self._buffer) >= FLUSH_EVENTS:
-            self.checkpoint()
+            self._flush()
 
     def api_call(self, side: str) -> None:
         self._api_calls += 1
 
     def checkpoint(self) -> None:
+        self._flush()
+        now = timezone.now()
+        if (now - self._last_beat).total_seconds() < settings.CONCORD_RUN_HEARTBEAT_EVERY:
+            return
+        self._last_beat = now
+        self.beat()
+
+    def beat(self) -> None:
+        """Renew the lease (LeaseLost if another run took it), stamp the heartbeat, and
+        raise CancelRequested if someone asked to cancel the run."""
+        lease_renew(self.lease)
+        SyncRun.objects.filter(pk=self.run.pk).update(heartbeat_at=timezone.now())
+        if SyncRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
+            raise CancelRequested("cancelled by request")
+
+    def finished(self, report: RunReport) -> None:
+        self._flush()
+
+    def _flush(self) -> None:
         if self._buffer:
             SyncEvent.objects.bulk_create(self._buffer)
             self._buffer = []
@@ -75,19 +87,3 @@ class DatabaseRecorder:
                 api_calls=F("api_calls") + self._api_calls
             )
             self._api_calls = 0
-
-    def finished(self, report: RunReport) -> None:
-        self.checkpoint()
-        values = {
-            f"{name}_{side}": report.counters.get(f"{name}_{side}", 0)
-            for name in COUNTERS
-            for side in ("a", "b")
-        }
-        SyncRun.objects.filter(pk=self.run.pk).update(
-            status=STATUS_OF_OUTCOME[report.outcome],
-            finished_at=timezone.now(),
-            error=(report.error or report.held_reason)[:4000],
-            api_calls=report.api_calls,
-            **values,
-        )
-        self.run.refresh_from_db()

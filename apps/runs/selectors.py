@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from apps.runs.models import SyncEvent, SyncRun
+from apps.syncs.models import Sync
 
 # A run re-reads at most this many records that failed before; more wait for later runs.
 MAX_RETRY_IDS = 1000
@@ -34,3 +35,12 @@ def records_to_retry(sync_id: int, *, before: SyncRun) -> dict[str, list[str]]:
     if last_poll is not None:
         runs.append(last_poll)
     return failed_record_ids(runs)
+
+
+def held_run_of(sync: Sync) -> SyncRun | None:
+    """The latest run of `sync` held by the safety limit that nobody has decided on."""
+    return (
+        SyncRun.objects.filter(sync=sync, status=SyncRun.Status.HELD, decision="")
+        .order_by("-created_at", "-id")
+        .first()
+    )

@@ -5,16 +5,17 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from apps.runs import orchestration
+from apps.runs import execution, sweeping
+from apps.runs.queue import RUN_TASK
 
 
 @shared_task(
-    name="runs.run_sync",
+    name=RUN_TASK,
     time_limit=settings.CELERY_TASK_TIME_LIMIT,
     soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
 )
 def run_sync(run_id: int) -> str:
-    return orchestration.run_execute(run_id)
+    return execution.run_execute(run_id)
 
 
 # The dispatcher ticks every few seconds; a tick that waited in the queue past the next one
@@ -26,9 +27,9 @@ def run_sync(run_id: int) -> str:
     expires=settings.CONCORD_DISPATCH_EVERY,
 )
 def dispatch() -> dict[str, int]:
-    return {"queued": orchestration.dispatch_due(), **orchestration.sweep()}
+    return {"queued": sweeping.dispatch_due(), **sweeping.sweep()}
 
 
 @shared_task(name="runs.prune", time_limit=30 * 60, soft_time_limit=29 * 60)
 def prune() -> dict[str, int]:
-    return orchestration.runs_prune()
+    return {"events": sweeping.events_prune()}

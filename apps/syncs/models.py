@@ -56,10 +56,10 @@ class Sync(WorkspaceScopedModel):
     safety_limit_share = models.FloatField(null=True, blank=True, default=0.5)
     safety_limit_count = models.PositiveIntegerField(null=True, blank=True, default=500)
 
-    # Paused: the dispatcher skips the sync and sync_run refuses it until resumed.
+    # Paused: the dispatcher skips the sync and its runs are cancelled until resumed.
     paused_reason = models.TextField(blank=True)
     paused_at = models.DateTimeField(null=True, blank=True)
-    # A held mass change waiting for run_approve/run_cancel: what it would do.
+    # A held mass change waiting for a person to approve or cancel it: what it would do.
     held_change = models.JSONField(null=True, blank=True)
     # Set when mappings change: the next run reads everything, not just the feed.
     resync_requested = models.BooleanField(default=False)
@@ -68,8 +68,12 @@ class Sync(WorkspaceScopedModel):
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
+    # What the latest polling run read per side, and when the poll before it started:
+    # {"started_at": iso, "previous_started_at": iso | null, "read": {"a": n, "b": n}}.
+    last_poll = models.JSONField(null=True, blank=True)
     # Set when scheduled polling finds changes that no webhook announced on a connection
-    # that receives webhooks: its webhook setup in the external system looks broken.
+    # that receives webhooks: its webhook setup in the external system looks broken
+    # (apps.webhooks compares last_poll with the deliveries).
     webhook_warning = models.TextField(blank=True)
     next_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
 

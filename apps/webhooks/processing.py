@@ -8,9 +8,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.runs.models import SyncRun
-from apps.runs.orchestration import run_request
 from apps.syncs.models import Sync
+from apps.syncs.triggers import sync_trigger
 from apps.webhooks.models import WebhookDelivery
 
 logger = logging.getLogger(__name__)
@@ -44,7 +43,7 @@ def delivery_process(delivery_id: int) -> str:
                     if conn_id == connection_id and event["object_type"] == object_type:
                         ids[side].append(str(event["record_id"]))
             if ids["a"] or ids["b"]:
-                run_request(sync, trigger=SyncRun.Trigger.WEBHOOK, record_ids=ids)
+                sync_trigger(sync, trigger="webhook", record_ids=ids)
                 requested += 1
         if not requested:
             WebhookDelivery.objects.filter(pk=delivery_id).update(

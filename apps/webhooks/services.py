@@ -1,4 +1,5 @@
-"""Receiving webhooks: verify, store, acknowledge; processing happens in a task.
+"""Receiving webhooks: verify, store, acknowledge; processing happens in a task. And the
+inbox's upkeep: the check that webhooks still arrive, and pruning.
 
 Nothing is written for a delivery that fails verification except a counter in the cache
 and, at most once a minute per connection, a log line. A verified delivery is stored in the
@@ -10,19 +11,30 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from apps.connections.models import Connection
+from apps.connections.services import connection_webhook_parse
+from apps.syncs.models import Sync
 from apps.webhooks.models import WebhookDelivery
-from connectors import registry
+from apps.webhooks.selectors import deliveries_since, has_deliveries
 from connectors.base import WebhookRequest, WebhookResult
-from connectors.errors import ConnectorError, WebhookVerificationError
+from connectors.errors import WebhookVerificationError
 
 logger = logging.getLogger(__name__)
+
+# The Celery task that turns a stored delivery into runs (apps/webhooks/tasks.py registers
+# it under this name); sent by name, so receiving does not import the tasks.
+PROCESS_TASK = "webhooks.process_delivery"
 
 # Headers worth keeping for debugging; anything else (Authorization, cookies) is dropped.
 KEPT_HEADER_PREFIXES = ("content-type", "user-agent", "x-")
@@ -78,14 +90,9 @@ def rejected_count(connection: Connection) -> int:
 
 def webhook_verify(connection: Connection, request: WebhookRequest) -> WebhookResult:
     """Let the connector check the signature and parse. Raises WebhookRejected(401)."""
-    connector_class = registry.get(connection.kind)
     try:
-        # parse_webhook needs the config (not the network); no HTTP session is opened.
-        connector = connector_class(
-            registry.parse_config(connection.kind, {**connection.config, **connection.secrets})
-        )
-        return connector.parse_webhook(request, connection.webhook_secret)
-    except (WebhookVerificationError, ConnectorError, ValueError) as exc:
+        return connection_webhook_parse(connection, request)
+    except (WebhookVerificationError, ValueError) as exc:
         _count_rejection(connection, str(exc))
         raise WebhookRejected(401, "signature verification failed") from exc
 
@@ -125,6 +132,57 @@ def webhook_receive(connection: Connection, request: WebhookRequest) -> Receipt:
 
 
 def _enqueue(delivery_id: int) -> None:
-    from apps.webhooks.tasks import process_delivery
+    current_app.send_task(PROCESS_TASK, args=[delivery_id])
 
-    process_delivery.delay(delivery_id)
+
+# --- keeping the inbox honest ---------------------------------------------------------------
+def webhook_arrivals_check(*, syncs: Iterable[Sync] | None = None) -> int:
+    """Warn on each sync whose latest poll found changes on a side whose connection receives
+    webhooks, while no delivery arrived on it since the poll before: the webhook setup in
+    that system looks broken. Clears the warning once deliveries arrive again. Returns how
+    many syncs carry a warning.
+
+    Runs periodically (`webhooks.check_arrivals`); apps.runs records what each poll read on
+    the sync (`Sync.last_poll`).
+    """
+    warned = 0
+    candidates = syncs if syncs is not None else Sync.objects.exclude(last_poll=None)
+    for sync in candidates:
+        warning = _arrival_warning(sync)
+        if warning != sync.webhook_warning:
+            Sync.objects.filter(pk=sync.pk).update(webhook_warning=warning)
+            sync.webhook_warning = warning
+        warned += bool(warning)
+    return warned
+
+
+def _arrival_warning(sync: Sync) -> str:
+    poll = sync.last_poll or {}
+    previous = parse_datetime(poll.get("previous_started_at") or "")
+    if previous is None:
+        return ""  # the first poll has nothing to compare with
+    warnings = []
+    for side, connection in (("a", sync.connection_a), ("b", sync.connection_b)):
+        read = (poll.get("read") or {}).get(side, 0)
+        if not read or not has_deliveries(connection):
+            continue
+        if not deliveries_since(connection, previous):
+            warnings.append(
+                f"polling found {read} changed record(s) on side {side.upper()} "
+                f"({connection.name}) that no webhook announced; check the webhook setup in "
+                "that system"
+            )
+    return "; ".join(warnings)
+
+
+def deliveries_prune(*, now: datetime | None = None) -> int:
+    """Delete handled deliveries older than the event retention period; returns how many.
+    Deliveries still waiting to be processed are never deleted."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.CONCORD_EVENT_RETENTION_DAYS)
+    deleted, _ = (
+        WebhookDelivery.objects.filter(received_at__lt=cutoff)
+        .exclude(status=WebhookDelivery.Status.RECEIVED)
+        .delete()
+    )
+    return deleted

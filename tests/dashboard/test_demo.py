@@ -17,11 +17,11 @@ from apps.connections.services import connection_webhook_url, connector_for
 from apps.dashboard import demo
 from apps.dashboard.tasks import demo_seed as demo_seed_task
 from apps.runs.models import SyncRun
-from apps.runs.services import run_start
 from apps.syncs.models import FieldMapping, RecordLink, Sync
 from connectors.base import Record, RecordUpdate
 from connectors.sandbox.server import start_in_thread
 from tests.factories import WorkspaceFactory
+from tests.running import run_now
 
 pytestmark = pytest.mark.django_db
 
@@ -262,7 +262,7 @@ def test_seeded_syncs_carry_records_between_the_sandboxes(sandbox, receiver):
     closed_tickets = [t for t in tickets if t.fields["status"] == "closed"]
     assert all((contacts, end_users, staff, issues, open_tickets, closed_tickets))
 
-    run = run_start(contacts_sync)
+    run = run_now(contacts_sync)
     assert (run.status, run.errors_a, run.errors_b) == (SyncRun.Status.SUCCEEDED, 0, 0)
     assert (run.created_a, run.created_b) == (len(end_users), len(contacts))
 
@@ -278,7 +278,7 @@ def test_seeded_syncs_carry_records_between_the_sandboxes(sandbox, receiver):
     assert copied.fields["firstname"] == customer.fields["name"]
     assert not RecordLink.objects.filter(sync=contacts_sync, b_id__in=[u.id for u in staff])
 
-    run = run_start(tickets_sync)
+    run = run_now(tickets_sync)
     assert (run.status, run.errors_a, run.errors_b) == (SyncRun.Status.SUCCEEDED, 0, 0)
     assert (run.created_a, run.created_b) == (len(open_tickets), len(issues))
 
@@ -299,7 +299,7 @@ def test_seeded_syncs_carry_records_between_the_sandboxes(sandbox, receiver):
 
     # Our own writes come back in the feeds as echoes and cost nothing.
     for sync in (contacts_sync, tickets_sync):
-        run = run_start(sync)
+        run = run_now(sync)
         assert run.status == SyncRun.Status.SUCCEEDED
         assert (run.created_a, run.created_b, run.updated_a, run.updated_b) == (0, 0, 0, 0)
 
@@ -308,7 +308,7 @@ def test_seeded_syncs_carry_records_between_the_sandboxes(sandbox, receiver):
     todo_ticket_id = partner(tickets_sync, a_id=todo.id).b_id
     update_one(jira, "issues", todo.id, status="In Progress")
     update_one(zendesk, "tickets", source.id, priority="urgent", subject="Escalated: checkout")
-    run = run_start(
+    run = run_now(
         tickets_sync,
         trigger=SyncRun.Trigger.WEBHOOK,
         record_ids={"a": [todo.id], "b": [source.id]},

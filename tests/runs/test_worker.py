@@ -24,8 +24,8 @@ from django.utils import timezone
 
 from apps.config.celery import app as celery_app
 from apps.connections.services import connector_for
-from apps.runs import orchestration
 from apps.runs.models import SyncRun
+from apps.runs.queue import run_request
 from apps.syncs.models import RecordLink, Sync
 from apps.webhooks.models import WebhookDelivery
 from tests.runs.sandbox_sync import SEED_COUNTS, hub_desk_sync
@@ -187,7 +187,7 @@ def test_a_sandbox_change_reaches_the_other_side_by_webhook(
     Sync.objects.filter(pk=sync.pk).update(enabled=True, next_run_at=None)
     workers.start()
     # The first (scheduled) run links the seeded records.
-    orchestration.run_request(sync, trigger="manual")
+    run_request(sync, trigger="manual")
     wait_until(lambda: finished_runs(sync))
     hubspot = sync.connection_a
     sandbox.admin.register_webhook(
@@ -251,9 +251,7 @@ def test_concurrent_triggers_never_overlap(workers, hub_desk, sandbox):
     sandbox.admin.set_faults("zendesk", latency_ms=40)
     workers.start(concurrency=3)
     threads = [
-        threading.Thread(
-            target=orchestration.run_request, args=(sync,), kwargs={"trigger": "manual"}
-        )
+        threading.Thread(target=run_request, args=(sync,), kwargs={"trigger": "manual"})
         for _ in range(10)
     ]
     for t in threads:
@@ -288,7 +286,7 @@ def test_a_killed_worker_leaves_no_duplicate_and_the_run_completes(workers, hub_
     Sync.objects.filter(pk=sync.pk).update(enabled=True, next_run_at=later)
     fast_lease = {"CONCORD_RUN_LOCK_TTL": 3}
     first = workers.start(**fast_lease)
-    run = orchestration.run_request(sync, trigger="manual")
+    run = run_request(sync, trigger="manual")
     wait_until(lambda: RecordLink.objects.filter(sync=sync).count() >= 3, every=0.05)
     workers.kill(first)
     assert SyncRun.objects.get(pk=run.pk).status == "running"
@@ -310,7 +308,7 @@ def test_a_429_storm_ends_in_a_completed_run_that_respected_retry_after(workers,
     for _ in range(4):
         sandbox.admin.queue_fault("hubspot", status=429, retry_after=2)
     workers.start()
-    run = orchestration.run_request(sync, trigger="manual")
+    run = run_request(sync, trigger="manual")
     wait_until(lambda: SyncRun.objects.get(pk=run.pk).status == "succeeded", timeout=120)
     stats = sandbox.admin.stats("hubspot")
     requests_seen = sorted(stats["requests"], key=lambda r: r["t"])

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 
 from apps.connections.services import connection_create, connector_for
-from apps.syncs.engine.recorder import Action, CountingRecorder, Outcome
 from apps.syncs.models import Conflict, RecordLink
-from apps.syncs.services import conflict_resolve, sync_create, sync_run
+from apps.syncs.services import conflict_resolve, sync_create
 from connectors.base import Record, RecordUpdate
 from connectors.hubspot.sandbox import contract as hubspot_contract
 from connectors.zendesk.sandbox import contract as zendesk_contract
+from tests.running import events, run_now
 from tests.syncs import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -78,18 +78,19 @@ def test_hubspot_and_zendesk_sync_both_ways_with_a_conflict_resolved(sandbox):
         safety_limit_count=None,
     )
 
-    first = sync_run(sync)
-    assert first.outcome is Outcome.SUCCEEDED, first.error
+    first = run_now(sync)
+    assert first.status == "succeeded", first.error
     link = RecordLink.objects.filter(sync=sync, status="linked").first()
     assert link is not None
-    assert sync_run(sync, recorder=(quiet := CountingRecorder())).outcome is Outcome.SUCCEEDED
-    assert quiet.events == []
+    quiet = run_now(sync)
+    assert quiet.status == "succeeded"
+    assert events(quiet) == []
 
     # A -> B and a conflict: HubSpot edits the phone and first name, Zendesk the name.
     _update(hubspot, "contacts", link.a_id, phone="+1 555 0100", firstname="Annie")
     _update(zendesk, "users", link.b_id, name="Anna")
-    report = sync_run(sync, record_ids={"a": [link.a_id], "b": [link.b_id]})
-    assert report.outcome is Outcome.SUCCEEDED, report.error
+    run = run_now(sync, trigger="webhook", record_ids={"a": [link.a_id], "b": [link.b_id]})
+    assert run.status == "succeeded", run.error
     assert _get(zendesk, "users", link.b_id).fields["phone"] == "+1 555 0100"
     conflict = Conflict.objects.get(link=link, status="open")
     assert (conflict.value_a, conflict.value_b) == ("Annie", "Anna")
@@ -97,14 +98,13 @@ def test_hubspot_and_zendesk_sync_both_ways_with_a_conflict_resolved(sandbox):
     conflict_resolve(conflict, resolution="custom", custom_value="Anne", user=f.user())
     assert _get(hubspot, "contacts", link.a_id).fields["firstname"] == "Anne"
     assert _get(zendesk, "users", link.b_id).fields["name"] == "Anne"
-    echo = CountingRecorder()
-    sync_run(sync, record_ids={"a": [link.a_id], "b": [link.b_id]}, recorder=echo)
-    assert echo.events == []
+    echo = run_now(sync, trigger="webhook", record_ids={"a": [link.a_id], "b": [link.b_id]})
+    assert events(echo) == []
 
     # B -> A: a new Zendesk end user is created in HubSpot.
     user = _create(zendesk, "users", name="Zed", email="zed@example.com", role="end-user")
-    report = sync_run(sync, record_ids={"b": [user.id]}, recorder=(created := CountingRecorder()))
-    [event] = created.of(Action.CREATED)
+    created = run_now(sync, trigger="webhook", record_ids={"b": [user.id]})
+    [event] = events(created, "created")
     assert (event.side, event.record_id_b) == ("a", user.id)
     contact = _get(hubspot, "contacts", event.record_id_a)
     assert (contact.fields["email"], contact.fields["firstname"]) == ("zed@example.com", "Zed")

@@ -35,8 +35,8 @@ from apps.syncs.engine.plan import LinkStatus
 from apps.syncs.engine.store import mapping_spec
 from apps.syncs.engine.values import is_empty
 from apps.syncs.models import Conflict, RecordLink, SyncCursor
-from apps.syncs.services import sync_run
 from connectors.memory.connector import SimulatedCrash, reset_stores
+from tests.running import engine_run
 from tests.syncs import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -145,7 +145,7 @@ class World:
             if ids:
                 self.stores[side].remove(OBJECT[side], ids[index % len(ids)])
         elif kind == "run":
-            sync_run(self.sync)
+            engine_run(self.sync)
         elif kind == "twice":
             self.run_twice()
         elif kind == "crash":
@@ -153,12 +153,12 @@ class World:
             store = self.stores[side]
             store.crash_on_write(n, after=after)
             with contextlib.suppress(SimulatedCrash):
-                sync_run(self.sync)
+                engine_run(self.sync)
             store.cancel_crash()
-            # The run is retried at once (a redelivered task), as the orchestration does.
+            # The run is retried at once (a redelivered task), as the runs app does.
             # Edits between a crash and its retry are left out on purpose: a record whose
             # sent values were all edited meanwhile cannot be recognised (docs/engine.md).
-            sync_run(self.sync)
+            engine_run(self.sync)
         elif kind == "faults":
             for store in self.stores.values():
                 store.feed_faults = set(op[1])
@@ -177,10 +177,10 @@ class World:
     def run_twice(self) -> None:
         """5. the same run again (its changes delivered once more) changes nothing."""
         before = self.cursors()
-        sync_run(self.sync)
+        engine_run(self.sync)
         state, writes = self.snapshot(), self.writes()
         self.restore(before)
-        sync_run(self.sync)
+        engine_run(self.sync)
         assert self.writes() == writes, "the repeated run wrote"
         assert self.snapshot() == state, "the repeated run changed the state"
 
@@ -189,7 +189,7 @@ class World:
             store.feed_faults = set()
             store.cancel_crash()
         self.run_twice()
-        sync_run(self.sync)
+        engine_run(self.sync)
 
     def snapshot(self) -> tuple:
         links = sorted(
@@ -360,7 +360,7 @@ def test_engine_properties(ws_factory, config, ops):
 
         # 4. a run with no new changes makes no writes (5. was checked by run_twice)
         writes = world.writes()
-        sync_run(world.sync)
+        engine_run(world.sync)
         assert world.writes() == writes
         transaction.set_rollback(True)
 

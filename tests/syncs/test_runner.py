@@ -1,13 +1,15 @@
-"""The runner against two in-memory systems, through sync_run, with the link store in the DB."""
+"""The runner against two in-memory systems, with the link store in the DB (the engine alone:
+no run row, no outcome; tests/runs run it the way a worker does)."""
 
 from __future__ import annotations
 
 import pytest
 
-from apps.syncs.engine.recorder import Action, CountingRecorder, Outcome
+from apps.syncs.engine.recorder import Action, Outcome
 from apps.syncs.models import Conflict, RecordLink, SyncCursor
-from apps.syncs.services import mapping_add, sync_run
+from apps.syncs.services import mapping_add
 from connectors.memory.connector import SimulatedCrash
+from tests.running import engine_run, run_now
 from tests.syncs import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -27,9 +29,7 @@ def setup(*, normalise_b: bool = False, **kw):
 
 
 def run(s, **kw):
-    recorder = CountingRecorder()
-    report = sync_run(s, recorder=recorder, **kw)
-    return report, recorder
+    return engine_run(s, **kw)
 
 
 def only(store, object_type):
@@ -241,7 +241,7 @@ def test_mapping_added_to_a_running_sync_follows_the_initial_sync_setting(initia
     run(s)  # not mapped yet: nothing to do
 
     mapping_add(s, field_a="score", field_b="score")
-    run(s)
+    run_now(s)  # the sync asks its next run for a full read
 
     assert crm.record("contacts", a.id).fields["score"] == int(expected)
     assert desk.record("users", b.id).fields["score"] == expected
@@ -290,7 +290,7 @@ def test_a_crash_at_any_create_never_duplicates(n, after):
         crm.insert("contacts", {"email": f"c{i}@x.com", "name": f"C{i}"})
     desk.crash_on_write(n, after=after)
     with pytest.raises(SimulatedCrash):
-        sync_run(s)
+        engine_run(s)
     assert SyncCursor.objects.filter(sync=s, side="a").count() == 0  # page not stored
     run(s)
     run(s)
@@ -306,7 +306,7 @@ def test_cursor_advances_only_after_the_page_is_stored():
         crm.insert("contacts", {"email": f"p{i}@x.com"})
     desk.crash_on_write(3)  # first record of the second page
     with pytest.raises(SimulatedCrash):
-        sync_run(s)
+        engine_run(s)
     first_page = SyncCursor.objects.get(sync=s, side="a").value
     assert first_page == {"seq": int(crm.all("contacts")[1].version)}
     run(s)
@@ -492,7 +492,7 @@ def test_create_that_succeeds_with_an_error_is_linked_and_never_created_again():
     assert "no transition to Done" in error.message
     assert report.outcome is Outcome.PARTIAL
 
-    # The next run retries the records the error named (what orchestration passes from
+    # The next run retries the records the error named (what a run's execution passes from
     # records_to_retry) and delivers the state the create could not set.
     second, again = run(s, retry_ids={"a": [a.id], "b": [b.id]})
     [updated] = again.of(Action.UPDATED)

@@ -12,42 +12,17 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts.api.scoping import WorkspaceScopedViewSet
 from apps.accounts.models import Permission
-from apps.core.api import (
-    CreatedCursorPagination,
-    DomainError,
-    WorkspaceScopedViewSet,
-    error_responses,
-)
-from apps.runs import services as run_services
+from apps.core.api import error_responses
+from apps.core.api_defaults import CreatedCursorPagination
+from apps.core.api_filters import QueryFilter, QueryFilterBackend, openapi_parameters
+from apps.core.errors import Refused
+from apps.runs import services
 from apps.runs.api.serializers import EventSerializer, RunDetailSerializer, RunSerializer
-from apps.runs.control import held_run_of, run_manual
 from apps.runs.models import SyncEvent, SyncRun
-from apps.runs.orchestration import (
-    NothingToRetry,
-    RunNotCancellable,
-    run_cancel,
-    run_retry_failed,
-)
-from apps.syncs import services as sync_services
-from apps.syncs.api.errors import sync_error
-from apps.syncs.api.filters import QueryFilter, QueryFilterBackend, openapi_parameters
+from apps.runs.selectors import held_run_of
 from apps.syncs.models import Sync
-
-
-class NoHeldRun(DomainError):
-    code = "no_held_run"
-    status_code = 409
-
-
-class RunNotCancellableError(DomainError):
-    code = "run_not_cancellable"
-    status_code = 409
-
-
-class NothingToRetryError(DomainError):
-    code = "nothing_to_retry"
-    status_code = 409
 
 
 def _queued(run: SyncRun) -> Response:
@@ -74,11 +49,7 @@ class SyncRunActionsViewSet(WorkspaceScopedViewSet):
     }
 
     def _request(self, *, full: bool) -> Response:
-        try:
-            run = run_manual(self.get_object(), full=full)
-        except sync_services.SyncError as exc:
-            raise sync_error(exc) from None
-        return _queued(run)
+        return _queued(services.run_manual(self.get_object(), full=full))
 
     @extend_schema(
         summary="Run the sync now",
@@ -106,7 +77,7 @@ class SyncRunActionsViewSet(WorkspaceScopedViewSet):
     def _held(self) -> SyncRun:
         held = held_run_of(self.get_object())
         if held is None:
-            raise NoHeldRun("no run of this sync is held by the safety limit")
+            raise Refused("no run of this sync is held by the safety limit", code="no_held_run")
         return held
 
     @extend_schema(
@@ -120,11 +91,7 @@ class SyncRunActionsViewSet(WorkspaceScopedViewSet):
     )
     @action(detail=True, methods=["post"], url_path="held-run/approve", url_name="held-run-approve")
     def held_run_approve(self, request: Request, public_id: str | None = None) -> Response:
-        held = self._held()
-        try:
-            run = run_services.held_run_approve(held, user=request.user)
-        except (run_services.RunError, sync_services.SyncError) as exc:
-            raise NoHeldRun(str(exc)) from None
+        run = services.held_run_approve(self._held(), user=request.user)
         return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
@@ -139,10 +106,7 @@ class SyncRunActionsViewSet(WorkspaceScopedViewSet):
     @action(detail=True, methods=["post"], url_path="held-run/cancel", url_name="held-run-cancel")
     def held_run_cancel(self, request: Request, public_id: str | None = None) -> Response:
         held = self._held()
-        try:
-            run_services.held_run_cancel(held, user=request.user)
-        except (run_services.RunError, sync_services.SyncError) as exc:
-            raise NoHeldRun(str(exc)) from None
+        services.held_run_cancel(held, user=request.user)
         held.refresh_from_db()
         return Response(RunSerializer(held).data)
 
@@ -231,15 +195,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceScop
     )
     @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
     def cancel(self, request: Request, public_id: str | None = None) -> Response:
-        run = self.get_object()
-        try:
-            run = run_cancel(run)
-        except RunNotCancellable as exc:
-            hint = ""
-            if run.status == SyncRun.Status.HELD:
-                hint = f"; decide on it with /api/v1/syncs/{run.sync.public_id}/held-run/cancel/"
-            raise RunNotCancellableError(f"{exc}{hint}") from None
-        return Response(RunSerializer(run).data)
+        return Response(RunSerializer(services.run_cancel(self.get_object())).data)
 
     @extend_schema(
         summary="Retry now the records that failed in a run",
@@ -253,11 +209,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceScop
     )
     @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
     def retry(self, request: Request, public_id: str | None = None) -> Response:
-        run = self.get_object()
-        try:
-            queued = run_retry_failed(run)
-        except NothingToRetry as exc:
-            raise NothingToRetryError(str(exc)) from None
+        queued = services.run_retry_failed(self.get_object())
         return Response(RunSerializer(queued).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(

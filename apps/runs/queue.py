@@ -1,0 +1,126 @@
+"""Requesting runs and queueing them: the first step of every run.
+
+A run's path: requested here (a queued SyncRun and a Celery message) -> its worker takes the
+sync's lease (lease.py) -> executes it (execution.py) -> records its outcome (outcome.py).
+The sweeper (sweeping.py) re-sends what a lost message or a dead worker left behind.
+
+The rules kept here:
+
+- At most one queued run per sync (a partial unique constraint). A request that arrives
+  while a run is queued folds into it; one that arrives while a run is running creates the
+  single follow-up run, into which later requests fold. A burst of webhooks costs a few
+  runs, and the first request of a quiet period is enqueued at once, never held for a
+  window.
+- The message is sent after the transaction that queued the run commits, so a worker never
+  looks for a run that is not there yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from celery import current_app
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.runs.models import SyncRun
+from apps.syncs.models import Sync
+
+# The Celery task that executes a run (apps/runs/tasks.py registers it under this name).
+# Messages are sent by name, so queueing does not import the tasks that execute.
+RUN_TASK = "runs.run_sync"
+
+
+def _merge_ids(
+    current: dict[str, list[str]] | None, extra: Mapping[str, Sequence[str]] | None
+) -> dict[str, list[str]] | None:
+    """None means "read every change" (a poll), which covers any targeted ids."""
+    if current is None or extra is None:
+        return None
+    merged = {side: list(current.get(side, [])) for side in ("a", "b")}
+    for side in ("a", "b"):
+        for record_id in extra.get(side, []):
+            if str(record_id) not in merged[side]:
+                merged[side].append(str(record_id))
+    return merged
+
+
+def run_request(
+    sync: Sync,
+    *,
+    trigger: str,
+    record_ids: Mapping[str, Sequence[str]] | None = None,
+    full: bool = False,
+) -> SyncRun:
+    """Ask for a run of `sync`. Returns the queued run the request was folded into or created.
+
+    `record_ids` ({"a": [...], "b": [...]}) restricts the run to those records (webhooks,
+    conflict decisions, retries); None reads every change since the cursors; `full` reads
+    everything from the start. The run is enqueued after the transaction commits.
+    """
+    ids = None if record_ids is None else {s: [str(i) for i in record_ids.get(s, [])] for s in "ab"}
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                return _request_once(sync, trigger=trigger, record_ids=ids, full=full)
+        except IntegrityError:
+            # Another request created the queued run between our look and our insert: fold
+            # into that one on the next pass.
+            continue
+    raise RuntimeError(f"could not queue a run for sync {sync.pk}")
+
+
+def _request_once(
+    sync: Sync, *, trigger: str, record_ids: dict[str, list[str]] | None, full: bool
+) -> SyncRun:
+    queued = (
+        SyncRun.objects.select_for_update()
+        .filter(sync_id=sync.pk, status=SyncRun.Status.QUEUED)
+        .first()
+    )
+    if queued is not None:
+        queued.record_ids = _merge_ids(queued.record_ids, record_ids)
+        queued.full = queued.full or full
+        queued.folded = F("folded") + 1
+        if trigger == SyncRun.Trigger.APPROVAL:
+            queued.trigger = trigger  # the approval lets this run pass the safety limit
+        elif queued.trigger in TARGETED_TRIGGERS and record_ids is None:
+            queued.trigger = trigger  # a poll or manual run now, not only the named records
+        queued.save(update_fields=["record_ids", "full", "folded", "trigger", "updated_at"])
+        queued.refresh_from_db()
+        return queued
+    run = SyncRun.objects.create(
+        workspace_id=sync.workspace_id,
+        sync_id=sync.pk,
+        trigger=trigger,
+        status=SyncRun.Status.QUEUED,
+        record_ids=record_ids,
+        full=full,
+    )
+    transaction.on_commit(lambda: enqueue(run.pk))
+    return run
+
+
+# Triggers whose runs read only the records they name; a poll folded into one widens it.
+TARGETED_TRIGGERS = (SyncRun.Trigger.WEBHOOK, SyncRun.Trigger.RESOLUTION)
+
+
+def enqueue(run_id: int, *, countdown: float = 0) -> None:
+    """Send the message that has a worker execute the run (after `countdown` seconds)."""
+    current_app.send_task(RUN_TASK, args=[run_id], countdown=max(0.0, countdown))
+
+
+def queued_run_dispatch(sync_id: int) -> None:
+    """Send the sync's queued run (if any, and when due) now that its lease is free: a run
+    that found the sync busy left it to the holder."""
+    queued = (
+        SyncRun.objects.filter(sync_id=sync_id, status=SyncRun.Status.QUEUED)
+        .values_list("pk", "not_before")
+        .first()
+    )
+    if queued is None:
+        return
+    pk, not_before = queued
+    delay = (not_before - timezone.now()).total_seconds() if not_before else 0
+    enqueue(pk, countdown=delay)

@@ -1,0 +1,197 @@
+"""How a run's end is recorded when a system fails: reschedule, retry, fail, mark the
+connection, pause the sync (in-process, against the sandboxes over HTTP)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from apps.connections.models import Connection
+from apps.core.errors import Refused
+from apps.runs.execution import run_execute
+from apps.runs.models import SyncRun
+from apps.runs.outcome import max_consecutive_failures
+from apps.runs.queue import run_request
+from apps.runs.services import held_run_approve, held_run_cancel
+from apps.runs.sweeping import dispatch_due
+from apps.syncs.models import Sync
+from apps.syncs.services import sync_resume
+from connectors.errors import TransientError
+from connectors.hubspot.sandbox import SANDBOX_TOKEN
+from connectors.memory.connector import MemoryConnector
+from tests.running import run_now
+from tests.runs.sandbox_sync import hub_desk_sync
+from tests.syncs import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+def memory_setup(**kw):
+    ws = f.workspace()
+    crm, desk = f.stores()
+    return f.sync(ws, crm, desk, **kw), crm, desk
+
+
+SEED = {
+    "hubspot": {"contacts": 2, "companies": 0, "deals": 0, "tickets": 0},
+    "zendesk": {"users": 1, "tickets": 0, "organizations": 0},
+}
+
+
+@pytest.fixture
+def make_sync(sandbox):
+    def make(token: str = SANDBOX_TOKEN) -> Sync:
+        sync = hub_desk_sync(sandbox, seed_counts=SEED, enabled=True, interval_seconds=300)
+        if token != SANDBOX_TOKEN:  # the credentials go bad after the sync was set up
+            Connection.objects.filter(pk=sync.connection_a_id).update(
+                secrets={"access_token": token}
+            )
+        sync.refresh_from_db()
+        return sync
+
+    return make
+
+
+def test_a_long_retry_after_requeues_the_run_instead_of_sleeping(make_sync, sandbox):
+    sync = make_sync()
+    sandbox.admin.queue_fault("hubspot", status=429, retry_after=600)
+    run = run_request(sync, trigger="manual")
+    before = timezone.now()
+    assert run_execute(run.pk) == "queued"
+    run.refresh_from_db()
+    assert run.status == "queued"
+    assert run.attempts == 1
+    assert "retrying after 600s" in run.error
+    assert before + timedelta(seconds=590) <= run.not_before <= before + timedelta(seconds=610)
+    # Delivered again too early (a redelivery, the sweeper): it is sent back for later.
+    assert run_execute(run.pk) == "early"
+    assert SyncRun.objects.get(pk=run.pk).attempts == 1
+    # Once the wait is over, the same run completes.
+    SyncRun.objects.filter(pk=run.pk).update(not_before=timezone.now())
+    assert run_execute(run.pk) == "succeeded"
+    run.refresh_from_db()
+    assert (run.attempts, run.created_b) == (2, 2)
+
+
+def test_bad_credentials_fail_the_run_and_mark_the_connection(make_sync):
+    sync = make_sync(token="pat-na1-revoked-token")
+    run = run_request(sync, trigger="manual")
+    assert run_execute(run.pk) == "failed"
+    run.refresh_from_db()
+    assert "401" in run.error
+    connection = Connection.objects.get(pk=sync.connection_a_id)
+    assert connection.status == Connection.Status.FAILING
+    assert "HubSpot" in connection.last_error
+    assert "pat-na1-revoked-token" not in connection.last_error + run.error
+    assert Connection.objects.get(pk=sync.connection_b_id).status != Connection.Status.FAILING
+
+
+def test_a_sync_that_keeps_failing_pauses_itself_visibly(make_sync, settings):
+    settings.CONCORD_SYNC_MAX_FAILURES = 3
+    sync = make_sync(token="pat-na1-revoked-token")
+    for _ in range(3):
+        run = run_request(sync, trigger="schedule")
+        assert run_execute(run.pk) == "failed"
+    sync.refresh_from_db()
+    assert sync.consecutive_failures == 3
+    assert sync.paused_reason.startswith("Paused after 3 failed runs in a row")
+    assert "401" in sync.paused_reason
+    # The dispatcher leaves a paused sync alone.
+    Sync.objects.filter(pk=sync.pk).update(next_run_at=timezone.now())
+    assert dispatch_due() == 0
+
+
+def test_a_mass_change_is_held_before_writing_and_pauses_the_sync():
+    s, crm, desk = memory_setup(safety_limit_count=3, safety_limit_share=None)
+    contacts = [crm.insert("contacts", {"email": f"m{i}@x.com", "name": "x"}) for i in range(5)]
+    assert run_now(s).status == SyncRun.Status.SUCCEEDED  # creates do not count
+    for a in contacts:
+        crm.edit("contacts", a.id, {"name": "bulk edit"})
+    writes = desk.writes
+
+    held = run_now(s)
+
+    assert held.status == SyncRun.Status.HELD
+    assert "5 records, more than the safety limit of 3" in held.error
+    assert desk.writes == writes
+    s.refresh_from_db()
+    assert s.paused
+    assert s.held_change["changes"] == 5
+    assert run_now(s).status == SyncRun.Status.CANCELLED  # a paused sync does not run
+    with pytest.raises(Refused) as refused:
+        sync_resume(s)
+    assert refused.value.code == "held_run_pending"
+
+    approval = held_run_approve(held, user=f.user())
+    run_execute(approval.pk)
+    approval.refresh_from_db()
+
+    assert approval.status == SyncRun.Status.SUCCEEDED
+    assert {r.fields["full_name"] for r in desk.all("users")} == {"bulk edit"}
+    s.refresh_from_db()
+    assert not s.paused
+    assert s.held_change is None
+
+
+def test_share_limit_counts_against_linked_records_and_cancel_keeps_it_paused():
+    s, crm, desk = memory_setup(
+        safety_limit_share=0.5, safety_limit_count=None, delete_policy="propagate"
+    )
+    contacts = [crm.insert("contacts", {"email": f"d{i}@x.com"}) for i in range(12)]
+    run_now(s)
+    for a in contacts[:7]:
+        crm.remove("contacts", a.id)
+
+    assert run_now(s).status == SyncRun.Status.SUCCEEDED  # 7 changes: under the floor of 10
+    assert len(desk.all("users")) == 5
+
+    more = [crm.insert("contacts", {"email": f"e{i}@x.com"}) for i in range(20)]
+    run_now(s)
+    for a in more[:11] + contacts[7:]:
+        crm.remove("contacts", a.id)
+    held = run_now(s)
+    assert held.status == SyncRun.Status.HELD
+    assert "16 of 25 linked records" in held.error
+    assert len(desk.all("users")) == 25
+
+    held_run_cancel(held, user=f.user("boss@x.com"))
+    s.refresh_from_db()
+    assert s.paused
+    assert "cancelled by boss@x.com" in s.paused_reason
+    assert len(desk.all("users")) == 25
+    with pytest.raises(Refused) as refused:
+        held_run_approve(held)
+    assert refused.value.code == "no_held_run"
+    sync_resume(s)
+    assert run_now(s).status == SyncRun.Status.HELD  # the cause is still there
+
+
+def test_failed_runs_record_the_error_and_pause_after_repeated_failures(monkeypatch):
+    ws = f.workspace()
+    crm, desk = f.stores()
+    s = f.sync(ws, crm, desk)
+
+    def broken(self, object_type, cursor):
+        raise TransientError("upstream 503", system="memory", call="changes", status=503)
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(MemoryConnector, "changes", broken)
+    for i in range(max_consecutive_failures()):
+        run = run_now(s)
+        # A transient failure is retried later (the same run, requeued with a backoff) and
+        # counts as a failure of the sync.
+        assert run.status == SyncRun.Status.QUEUED
+        assert "upstream 503" in run.error
+        SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.CANCELLED)
+        s.refresh_from_db()
+        assert s.consecutive_failures == i + 1
+    assert "upstream 503" in s.last_error
+    assert s.paused
+    assert "5 failed runs in a row" in s.paused_reason
+    monkeypatch.undo()
+    sync_resume(s)
+    assert run_now(s).status == SyncRun.Status.SUCCEEDED
+    s.refresh_from_db()
+    assert (s.consecutive_failures, s.last_error) == (0, "")

@@ -1,0 +1,94 @@
+"""The dispatcher hands out due syncs; the sweeper requeues dead runs and re-sends lost ones;
+old events are pruned."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from apps.runs.execution import run_execute
+from apps.runs.lease import LeaseLost, lease_acquire, lease_renew
+from apps.runs.models import SyncLock, SyncRun
+from apps.runs.queue import run_request
+from apps.runs.sweeping import dispatch_due, events_prune, sweep
+from apps.syncs.models import Sync
+from tests.syncs import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def setup():
+    ws = f.workspace()
+    crm, desk = f.stores()
+    sync = f.sync(ws, crm, desk)
+    return sync, crm, desk
+
+
+def queued(sync: Sync) -> list[SyncRun]:
+    return list(SyncRun.objects.filter(sync=sync, status=SyncRun.Status.QUEUED))
+
+
+# --- dispatching and sweeping ---------------------------------------------------------------
+def test_the_dispatcher_queues_due_syncs_only(setup):
+    due, _crm, _desk = setup
+    ws = due.workspace
+    later = f.sync(ws, *f.stores())
+    paused = f.sync(ws, *f.stores())
+    disabled = f.sync(ws, *f.stores(), enabled=False)
+    now = timezone.now()
+    Sync.objects.filter(pk=due.pk).update(next_run_at=now - timedelta(seconds=1))
+    Sync.objects.filter(pk=later.pk).update(next_run_at=now + timedelta(minutes=5))
+    Sync.objects.filter(pk=paused.pk).update(next_run_at=now, paused_reason="held")
+    Sync.objects.filter(pk=disabled.pk).update(next_run_at=now)
+    assert dispatch_due(now=now) == 1
+    assert [r.sync_id for r in SyncRun.objects.all()] == [due.pk]
+    due.refresh_from_db()
+    assert due.next_run_at == now + timedelta(seconds=due.interval_seconds)
+    assert dispatch_due(now=now) == 0  # not due again until then
+
+
+def test_the_sweeper_requeues_a_run_whose_worker_died(setup, settings):
+    sync, crm, desk = setup
+    crm.insert("contacts", {"email": "ann@example.com", "name": "Ann"})
+    run = run_request(sync, trigger="manual")
+    lease = lease_acquire(sync.pk, run.pk)
+    long_ago = timezone.now() - timedelta(seconds=settings.CONCORD_RUN_LOCK_TTL + 5)
+    SyncRun.objects.filter(pk=run.pk).update(
+        status=SyncRun.Status.RUNNING, heartbeat_at=long_ago, attempts=1
+    )
+    # While the lease is live the sweeper leaves it alone, however old the heartbeat.
+    assert sweep()["requeued"] == 0
+    SyncLock.objects.filter(sync_id=sync.pk).update(expires_at=long_ago)
+    assert sweep()["requeued"] == 1
+    assert SyncRun.objects.get(pk=run.pk).status == "queued"
+    assert run_execute(run.pk) == "succeeded"
+    assert len(desk.all("users")) == 1
+    with pytest.raises(LeaseLost):
+        lease_renew(lease)
+
+
+def test_the_sweeper_resends_a_forgotten_queued_run(
+    setup, settings, django_capture_on_commit_callbacks
+):
+    sync, _, _ = setup
+    run = run_request(sync, trigger="manual")
+    old = timezone.now() - timedelta(seconds=settings.CONCORD_RUN_REDISPATCH_AFTER + 1)
+    SyncRun.objects.filter(pk=run.pk).update(updated_at=old)
+    assert sweep()["resent"] == 1
+    assert sweep()["resent"] == 0  # touched: not resent on every tick
+
+
+def test_pruning_removes_old_events_and_keeps_runs(setup, settings):
+    from apps.runs.models import SyncEvent
+
+    sync, crm, _ = setup
+    crm.insert("contacts", {"email": "ann@example.com", "name": "Ann"})
+    run = run_request(sync, trigger="manual")
+    run_execute(run.pk)
+    assert SyncEvent.objects.filter(run=run).count() == 1
+    later = timezone.now() + timedelta(days=settings.CONCORD_EVENT_RETENTION_DAYS + 1)
+    assert events_prune(now=later) == 1
+    assert SyncRun.objects.filter(pk=run.pk).exists()
