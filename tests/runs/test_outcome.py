@@ -195,3 +195,34 @@ def test_failed_runs_record_the_error_and_pause_after_repeated_failures(monkeypa
     assert run_now(s).status == SyncRun.Status.SUCCEEDED
     s.refresh_from_db()
     assert (s.consecutive_failures, s.last_error) == (0, "")
+
+
+def test_a_transient_failure_hands_its_work_to_the_follow_up_already_queued(monkeypatch):
+    s, crm, desk = memory_setup()
+    crm.insert("contacts", {"email": "ann@x.com", "name": "Ann"})
+    run = run_request(s, trigger="schedule")
+    calls = []
+
+    def failing_then_queue(self, object_type, cursor):
+        if not calls:  # while this run runs, a webhook asks for a follow-up run
+            calls.append(run_request(s, trigger="webhook", record_ids={"b": ["u1"]}))
+        raise TransientError("upstream 503", system="memory", call="changes", status=503)
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(MemoryConnector, "changes", failing_then_queue)
+    assert run_execute(run.pk) == SyncRun.Status.FAILED
+    [follow_up] = calls
+    follow_up.refresh_from_db()
+    run.refresh_from_db()
+    assert f"run {follow_up.public_id} retries it" in run.error
+    # The follow-up now reads every change (the failed run was a poll), after the backoff.
+    assert (follow_up.status, follow_up.record_ids, follow_up.trigger) == (
+        "queued",
+        None,
+        "schedule",
+    )
+    assert follow_up.not_before is not None
+    monkeypatch.undo()
+    SyncRun.objects.filter(pk=follow_up.pk).update(not_before=None)
+    assert run_execute(follow_up.pk) == SyncRun.Status.SUCCEEDED
+    assert [r.fields["email"] for r in desk.all("users")] == ["ann@x.com"]
