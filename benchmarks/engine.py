@@ -31,17 +31,16 @@ from pathlib import Path
 from typing import Any
 
 from apps.syncs.engine.plan import (
-    ConflictPolicy,
     LinkState,
     MappingSpec,
     MatchPair,
     Plan,
     PlanInput,
-    Side,
     SyncSpec,
     is_echo,
     plan,
 )
+from apps.syncs.engine.types import ConflictPolicy, Side
 from apps.syncs.engine.values import Kind
 from connectors.base import Record
 

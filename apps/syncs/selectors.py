@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from apps.accounts.models import Workspace
-from apps.syncs.engine.plan import LinkStatus
+from apps.syncs.engine.types import LinkStatus
 from apps.syncs.models import Conflict, RecordLink, Sync
 
 

@@ -21,14 +21,6 @@ from apps.accounts.models import Workspace
 from apps.connections.models import Connection
 from apps.connections.services import connector_for
 from apps.syncs.engine.filters import LIST_OPERATORS, VALUELESS_OPERATORS, Operator
-from apps.syncs.engine.plan import (
-    ConflictPolicy,
-    DeletePolicy,
-    Direction,
-    InitialPolicy,
-    LinkStatus,
-    Side,
-)
 from apps.syncs.engine.recorder import (
     Action,
     CountingRecorder,
@@ -40,6 +32,14 @@ from apps.syncs.engine.recorder import (
 )
 from apps.syncs.engine.runner import CallCounter, Preview, Runner, RunOptions
 from apps.syncs.engine.store import LinkStore, mapping_spec, sync_spec
+from apps.syncs.engine.types import (
+    ConflictPolicy,
+    DeletePolicy,
+    Direction,
+    InitialPolicy,
+    LinkStatus,
+    Side,
+)
 from apps.syncs.engine.values import (
     KIND_OF_FIELD_TYPE,
     ConversionError,

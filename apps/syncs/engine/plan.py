@@ -25,7 +25,6 @@ side are present (the runner puts in what the match-rule lookup returned).
 
 from __future__ import annotations
 
-import enum
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +32,15 @@ from datetime import datetime
 from typing import Any
 
 from apps.syncs.engine.filters import FilterSpec, first_failing, in_scope
+from apps.syncs.engine.types import (
+    ACTIVE_STATUSES,
+    ConflictPolicy,
+    DeletePolicy,
+    Direction,
+    InitialPolicy,
+    LinkStatus,
+    Side,
+)
 from apps.syncs.engine.values import (
     ConversionError,
     Kind,
@@ -43,57 +51,6 @@ from apps.syncs.engine.values import (
     match_key,
 )
 from connectors.base import Record
-
-
-class Side(enum.StrEnum):
-    A = "a"
-    B = "b"
-
-    @property
-    def other(self) -> Side:
-        return Side.B if self is Side.A else Side.A
-
-    @property
-    def label(self) -> str:
-        return self.value.upper()
-
-
-class Direction(enum.StrEnum):
-    BOTH = "both"
-    A_TO_B = "a_to_b"
-    B_TO_A = "b_to_a"
-
-
-class ConflictPolicy(enum.StrEnum):
-    MANUAL = "manual"
-    PREFER_A = "prefer_a"
-    PREFER_B = "prefer_b"
-    NEWEST = "newest"
-
-
-class InitialPolicy(enum.StrEnum):
-    A_WINS = "a_wins"
-    B_WINS = "b_wins"
-    CONFLICT = "conflict"
-
-
-class DeletePolicy(enum.StrEnum):
-    IGNORE = "ignore"
-    UNLINK = "unlink"
-    PROPAGATE = "propagate"
-
-
-class LinkStatus(enum.StrEnum):
-    LINKED = "linked"
-    PENDING_CREATE_A = "pending_create_a"
-    PENDING_CREATE_B = "pending_create_b"
-    UNLINKED = "unlinked"
-    DELETED = "deleted"
-
-
-ACTIVE_STATUSES = frozenset(
-    {LinkStatus.LINKED, LinkStatus.PENDING_CREATE_A, LinkStatus.PENDING_CREATE_B}
-)
 
 
 @dataclass(frozen=True)

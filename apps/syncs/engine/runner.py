@@ -30,14 +30,11 @@ from typing import Any
 
 from apps.syncs.engine.filters import in_scope
 from apps.syncs.engine.plan import (
-    ACTIVE_STATUSES,
     Create,
     LinkState,
-    LinkStatus,
     PairPlan,
     Plan,
     PlanInput,
-    Side,
     SyncSpec,
     Write,
     dedupe,
@@ -55,6 +52,7 @@ from apps.syncs.engine.recorder import (
     RunReport,
 )
 from apps.syncs.engine.store import LinkStore, chunks
+from apps.syncs.engine.types import ACTIVE_STATUSES, LinkStatus, Side
 from apps.syncs.engine.values import comparable, is_empty, match_key
 from connectors.base import Connector, Cursor, Record, RecordUpdate
 from connectors.errors import ConnectorError

@@ -18,17 +18,19 @@ from django.utils import timezone
 from apps.syncs.engine.filters import FilterSpec, Operator
 from apps.syncs.engine.plan import (
     ConflictDecision,
+    LinkState,
+    MappingSpec,
+    MatchPair,
+    OpenConflict,
+    SyncSpec,
+)
+from apps.syncs.engine.types import (
     ConflictPolicy,
     DeletePolicy,
     Direction,
     InitialPolicy,
-    LinkState,
     LinkStatus,
-    MappingSpec,
-    MatchPair,
-    OpenConflict,
     Side,
-    SyncSpec,
 )
 from apps.syncs.engine.values import Kind, Normalise
 from apps.syncs.models import ACTIVE, Conflict, FieldMapping, Filter, RecordLink, Sync, SyncCursor
