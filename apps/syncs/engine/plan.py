@@ -34,9 +34,11 @@ from typing import Any
 from apps.syncs.engine.filters import FilterSpec, first_failing, in_scope
 from apps.syncs.engine.types import (
     ACTIVE_STATUSES,
+    ConflictChoice,
     ConflictPolicy,
     DeletePolicy,
     Direction,
+    FieldOutcome,
     InitialPolicy,
     LinkStatus,
     Side,
@@ -264,7 +266,7 @@ class Unlink:
 
 @dataclass
 class ConflictDecision:
-    """Both sides changed one field differently. `decision` is "manual", "a" or "b"."""
+    """Both sides changed one field differently, and how that is decided."""
 
     link_key: Any | None
     a_id: str
@@ -273,18 +275,14 @@ class ConflictDecision:
     base: dict[str, Any] | None
     value_a: Any
     value_b: Any
-    decision: str
+    decision: ConflictChoice
     reason: str
     trigger: Side
     existing_key: Any | None = None  # an open conflict whose values are refreshed
 
     @property
     def losing_side(self) -> Side | None:
-        if self.decision == "a":
-            return Side.B
-        if self.decision == "b":
-            return Side.A
-        return None
+        return self.decision.loser
 
     @property
     def losing_value(self) -> Any:
@@ -638,7 +636,7 @@ class _Planner:
                             dict(base[mapping.id]) if mapping.id in base else None,
                             va,
                             vb,
-                            "manual",
+                            ConflictChoice.MANUAL,
                             "both sides changed again while the conflict was open",
                             trigger,
                             existing_key=open_conflict.key,
@@ -646,13 +644,13 @@ class _Planner:
                     )
                 continue
             entry = base.get(mapping.id)
-            winner, reason = self._decide(mapping, va, vb, entry, a, b)
-            if winner == "settle":
+            outcome, reason = self._decide(mapping, va, vb, entry, a, b)
+            if outcome is FieldOutcome.SETTLE:
                 pair.settle.add(mapping.id)
                 continue
-            if winner == "keep":
+            if outcome is FieldOutcome.KEEP:
                 continue
-            if winner == "conflict":
+            if outcome is FieldOutcome.CONFLICT:
                 held = True
                 plan.conflicts.append(
                     ConflictDecision(
@@ -663,14 +661,15 @@ class _Planner:
                         dict(entry) if entry else None,
                         va,
                         vb,
-                        "manual",
+                        ConflictChoice.MANUAL,
                         reason,
                         trigger,
                     )
                 )
                 continue
-            source = Side.A if winner in ("a", "write_b") else Side.B
-            target = source.other
+            target = outcome.target
+            assert target is not None
+            source = target.other
             source_value = va if source is Side.A else vb
             target_value = vb if source is Side.A else va
             try:
@@ -688,7 +687,8 @@ class _Planner:
                     )
                 )
                 continue
-            if winner in ("a", "b"):
+            choice = outcome.choice
+            if choice is not None:  # the conflict policy decided
                 plan.conflicts.append(
                     ConflictDecision(
                         link_key,
@@ -698,7 +698,7 @@ class _Planner:
                         dict(entry) if entry else None,
                         va,
                         vb,
-                        winner,
+                        choice,
                         reason,
                         trigger,
                     )
@@ -723,56 +723,70 @@ class _Planner:
         entry: Mapping[str, Any] | None,
         a: Record,
         b: Record,
-    ) -> tuple[str, str]:
-        """One field's outcome: settle, keep, write_a, write_b, a, b (policy) or conflict."""
+    ) -> tuple[FieldOutcome, str]:
+        """One field's outcome, and the reason a conflict decision will carry."""
         if mapping.agree(va, vb):
-            return "settle", ""
+            return FieldOutcome.SETTLE, ""
         direction = mapping.direction
         if entry is None:
             if direction is Direction.A_TO_B:
-                return "write_b", "one-way field, first sync"
+                return FieldOutcome.WRITE_B, "one-way field, first sync"
             if direction is Direction.B_TO_A:
-                return "write_a", "one-way field, first sync"
+                return FieldOutcome.WRITE_A, "one-way field, first sync"
             if is_empty(va):
-                return "write_a", "first sync: fills the empty value on A"
+                return FieldOutcome.WRITE_A, "first sync: fills the empty value on A"
             if is_empty(vb):
-                return "write_b", "first sync: fills the empty value on B"
+                return FieldOutcome.WRITE_B, "first sync: fills the empty value on B"
             initial = self.spec.initial_policy
             if initial is InitialPolicy.A_WINS:
-                return "write_b", "first sync: A wins"
+                return FieldOutcome.WRITE_B, "first sync: A wins"
             if initial is InitialPolicy.B_WINS:
-                return "write_a", "first sync: B wins"
+                return FieldOutcome.WRITE_A, "first sync: B wins"
             return self._policy(a, b, "first sync: the sides differ")
         changed_a = not mapping.same(Side.A, va, entry["a"])
         changed_b = not mapping.same(Side.B, vb, entry["b"])
         if direction is Direction.A_TO_B:
             # B's own edits of a one-way field are acknowledged, never written back.
-            return ("write_b", "") if changed_a else ("settle" if changed_b else "keep", "")
+            if changed_a:
+                return FieldOutcome.WRITE_B, ""
+            return (FieldOutcome.SETTLE if changed_b else FieldOutcome.KEEP), ""
         if direction is Direction.B_TO_A:
-            return ("write_a", "") if changed_b else ("settle" if changed_a else "keep", "")
+            if changed_b:
+                return FieldOutcome.WRITE_A, ""
+            return (FieldOutcome.SETTLE if changed_a else FieldOutcome.KEEP), ""
         if changed_a and changed_b:
             return self._policy(a, b, "both sides changed")
         if changed_a:
-            return "write_b", ""
+            return FieldOutcome.WRITE_B, ""
         if changed_b:
-            return "write_a", ""
-        return "keep", ""  # neither changed, yet they differ: an earlier error; leave it
+            return FieldOutcome.WRITE_A, ""
+        # Neither changed, yet they differ: an earlier error; leave it.
+        return FieldOutcome.KEEP, ""
 
-    def _policy(self, a: Record, b: Record, why: str) -> tuple[str, str]:
+    def _policy(self, a: Record, b: Record, why: str) -> tuple[FieldOutcome, str]:
         policy = self.spec.conflict_policy
         if policy is ConflictPolicy.PREFER_A:
-            return "a", f"{why}; the policy prefers A"
+            return FieldOutcome.POLICY_A, f"{why}; the policy prefers A"
         if policy is ConflictPolicy.PREFER_B:
-            return "b", f"{why}; the policy prefers B"
+            return FieldOutcome.POLICY_B, f"{why}; the policy prefers B"
         if policy is ConflictPolicy.NEWEST:
             if a.modified_at is not None and b.modified_at is not None:
                 if a.modified_at > b.modified_at:
-                    return "a", f"{why}; A changed last ({a.modified_at.isoformat()})"
+                    return (
+                        FieldOutcome.POLICY_A,
+                        f"{why}; A changed last ({a.modified_at.isoformat()})",
+                    )
                 if b.modified_at > a.modified_at:
-                    return "b", f"{why}; B changed last ({b.modified_at.isoformat()})"
-                return "conflict", f"{why} at the same time; held for a person"
-            return "conflict", f"{why}; a modification time is missing, held for a person"
-        return "conflict", f"{why}; held for a person"
+                    return (
+                        FieldOutcome.POLICY_B,
+                        f"{why}; B changed last ({b.modified_at.isoformat()})",
+                    )
+                return FieldOutcome.CONFLICT, f"{why} at the same time; held for a person"
+            return (
+                FieldOutcome.CONFLICT,
+                f"{why}; a modification time is missing, held for a person",
+            )
+        return FieldOutcome.CONFLICT, f"{why}; held for a person"
 
     # --- unlinked records ---
     def _candidates(self, side: Side, record: Record) -> list[Record] | None:

@@ -25,6 +25,7 @@ from apps.syncs.engine.plan import (
     SyncSpec,
 )
 from apps.syncs.engine.types import (
+    ConflictChoice,
     ConflictPolicy,
     DeletePolicy,
     Direction,
@@ -246,7 +247,7 @@ class LinkStore:
             "detected_at": now,
             "reason": decision.reason,
         }
-        if decision.decision != "manual":
+        if decision.decision is not ConflictChoice.MANUAL:
             values.update(
                 status=Conflict.Status.RESOLVED,
                 resolution=decision.decision,
