@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from apps.syncs.engine.filters import in_scope
-from apps.syncs.engine.plan import (
+from apps.syncs.engine.merge import is_echo, settled_base
+from apps.syncs.engine.plan import dedupe, plan
+from apps.syncs.engine.plan_types import (
     Create,
     LinkState,
     PairPlan,
@@ -37,10 +39,6 @@ from apps.syncs.engine.plan import (
     PlanInput,
     SyncSpec,
     Write,
-    dedupe,
-    is_echo,
-    plan,
-    settled_base,
 )
 from apps.syncs.engine.recorder import (
     COUNTER_OF_ACTION,

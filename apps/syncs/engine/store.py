@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.syncs.engine.filters import FilterSpec, Operator
-from apps.syncs.engine.plan import (
+from apps.syncs.engine.plan_types import (
     ConflictDecision,
     LinkState,
     MappingSpec,
