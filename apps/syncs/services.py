@@ -30,7 +30,8 @@ from apps.syncs.engine.recorder import (
     RunInterrupted,
     RunReport,
 )
-from apps.syncs.engine.runner import CallCounter, Preview, Runner, RunOptions
+from apps.syncs.engine.runner import Preview, Runner, RunOptions
+from apps.syncs.engine.sides import CallCounter
 from apps.syncs.engine.store import LinkStore, mapping_spec, sync_spec
 from apps.syncs.engine.types import (
     ConflictPolicy,

@@ -49,11 +49,11 @@ from apps.syncs.engine.recorder import (
     RunInterrupted,
     RunReport,
 )
+from apps.syncs.engine.sides import SideConnector, SideFailure
 from apps.syncs.engine.store import LinkStore, chunks
 from apps.syncs.engine.types import ACTIVE_STATUSES, LinkStatus, Side
 from apps.syncs.engine.values import comparable, is_empty, match_key
 from connectors.base import Connector, Cursor, Record, RecordUpdate
-from connectors.errors import ConnectorError
 
 logger = logging.getLogger(__name__)
 
@@ -65,63 +65,6 @@ SECOND_LOOK_CODES = frozenset({"ambiguous", "already_linked", "match_out_of_scop
 # Pages read by the dry pass are kept for the real pass while they hold at most this many
 # records, so a small run reads its feeds once.
 DRY_PASS_CACHE_RECORDS = 2000
-
-
-class _SideTagging:
-    """A connector whose errors say which side they came from (`exc.concord_side`), so the
-    caller can mark the right connection as failing."""
-
-    def __init__(self, connector: Connector, side: Side) -> None:
-        self._connector = connector
-        self._side = side
-
-    def _call(self, name: str, *args: Any) -> Any:
-        try:
-            return getattr(self._connector, name)(*args)
-        except ConnectorError as exc:
-            exc.concord_side = self._side.value  # type: ignore[attr-defined]
-            raise
-
-    def changes(self, object_type: str, cursor: Cursor | None) -> Iterator[Any]:
-        pages = self._call("changes", object_type, cursor)
-        while True:
-            try:
-                page = next(pages)
-            except StopIteration:
-                return
-            except ConnectorError as exc:
-                exc.concord_side = self._side.value  # type: ignore[attr-defined]
-                raise
-            yield page
-
-    def get(self, object_type: str, ids: Sequence[str]) -> list[Record]:
-        return self._call("get", object_type, ids)
-
-    def find(self, object_type: str, field: str, values: Sequence[Any]) -> list[Record]:
-        return self._call("find", object_type, field, values)
-
-    def create(self, object_type: str, items: Sequence[dict[str, Any]]) -> list[Any]:
-        return self._call("create", object_type, items)
-
-    def update(self, object_type: str, items: Sequence[RecordUpdate]) -> list[Any]:
-        return self._call("update", object_type, items)
-
-    def delete(self, object_type: str, ids: Sequence[str]) -> list[Any]:
-        return self._call("delete", object_type, ids)
-
-
-class CallCounter:
-    """A CallObserver for one side: counts calls and tells the recorder about each."""
-
-    def __init__(self, side: Side) -> None:
-        self.side = side
-        self.calls = 0
-        self.recorder: Recorder | None = None
-
-    def __call__(self, *, system: str, call: str, status: int | None, seconds: float) -> None:
-        self.calls += 1
-        if self.recorder is not None:
-            self.recorder.api_call(self.side.value)
 
 
 @dataclass
@@ -208,10 +151,10 @@ class Runner:
     ) -> None:
         self.spec = spec
         self.store = store
-        self.connectors: dict[Side, Any] = {
-            side: _SideTagging(connector, side) for side, connector in connectors.items()
+        self.sides = {
+            side: SideConnector(side, connector, object_types[side])
+            for side, connector in connectors.items()
         }
-        self.object_types = object_types
         self.recorder = recorder
         self.safety_limit_share = safety_limit_share
         self.safety_limit_count = safety_limit_count
@@ -269,15 +212,15 @@ class Runner:
             self._second_look()
         except RunInterrupted:
             raise  # stopped between batches on purpose; what came before is stored
-        except ConnectorError as exc:
-            logger.warning("sync run failed: %s", exc)
+        except SideFailure as failure:
+            logger.warning("sync run failed: %s", failure.error)
             return self._finish(
                 RunReport(
                     Outcome.FAILED,
                     self.counters,
-                    error=str(exc),
-                    exception=exc,
-                    error_side=getattr(exc, "concord_side", None),
+                    error=str(failure.error),
+                    exception=failure.error,
+                    error_side=failure.side,
                 )
             )
         except Exception as exc:
@@ -290,10 +233,18 @@ class Runner:
         )
 
     def preview(self, options: RunOptions, *, sample_size: int = 5) -> Preview:
-        """The plan of a run without writing anything (state and cursors untouched)."""
+        """The plan of a run without writing anything (state and cursors untouched).
+
+        Raises the ConnectorError of a side that cannot be read.
+        """
         self.batch_size = options.batch_size
-        preview, _ = self._dry_pass(options, sample_size=sample_size, keep_pages=False)
-        return preview
+        try:
+            preview, _ = self._dry_pass(options, sample_size=sample_size, keep_pages=False)
+        except SideFailure as failure:
+            error = failure.error
+        else:
+            return preview
+        raise error  # outside the handler: the error keeps its own cause and context
 
     # --- reading ---
     def _batches(self, options: RunOptions) -> Iterator[Batch]:
@@ -305,15 +256,14 @@ class Runner:
             return
         for side in Side:
             cursor = None if options.full else self.store.cursor(side)
-            connector = self.connectors[side]
-            for page in connector.changes(self.object_types[side], cursor):
+            for page in self.sides[side].changes(cursor):
                 yield side, page.records, page.cursor
 
     def _fetch(self, side: Side, ids: list[str]) -> list[Record]:
         """Current copies of these records; an id the system no longer has reads as deleted."""
         if not ids:
             return []
-        found = {r.id: r for r in self.connectors[side].get(self.object_types[side], ids)}
+        found = {r.id: r for r in self.sides[side].get(ids)}
         return [found.get(i) or Record(id=i, deleted=True) for i in ids]
 
     # --- planning one batch ---
@@ -348,7 +298,7 @@ class Runner:
         ]
         others: dict[str, Record] = {}
         if partner_ids:
-            for record in self.connectors[other].get(self.object_types[other], partner_ids):
+            for record in self.sides[other].get(partner_ids):
                 others[record.id] = record
         unlinked = [
             r
@@ -367,9 +317,7 @@ class Runner:
                 )
             )
             if values:
-                found = self.connectors[other].find(
-                    self.object_types[other], pair.field(other), values
-                )
+                found = self.sides[other].find(pair.field(other), values)
                 for record in found:
                     others.setdefault(record.id, record)
                 # The reverse question: does a candidate match other records of this side?
@@ -382,9 +330,7 @@ class Runner:
                 )
                 known = {r.id for r in records}
                 if back:
-                    for record in self.connectors[side].find(
-                        self.object_types[side], pair.field(side), back
-                    ):
+                    for record in self.sides[side].find(pair.field(side), back):
                         if record.id not in known:
                             own[record.id] = record
                 candidate_links = self.store.links_for(other, [r.id for r in found])
@@ -573,10 +519,10 @@ class Runner:
     def _update(self, side: Side, writes: list[tuple[Write, PairPlan]]) -> dict[str, Record | None]:
         """Apply updates in batches; the stored copy per id, or None where it failed."""
         out: dict[str, Record | None] = {}
-        connector = self.connectors[side]
+        connector = self.sides[side]
         for chunk in chunks(writes, self.batch_size):
             items = [RecordUpdate(w.record_id, w.fields) for w, _ in chunk]
-            results = connector.update(self.object_types[side], items)
+            results = connector.update(items)
             for (write, pair), res in zip(chunk, results, strict=True):
                 if res.ok and res.record is not None:
                     out[write.record_id] = res.record
@@ -645,7 +591,7 @@ class Runner:
         self.store.save_pair(key, base, finals[Side.A], finals[Side.B])
 
     def _create(self, target: Side, creates: list[Create]) -> None:
-        connector = self.connectors[target]
+        connector = self.sides[target]
         for chunk in chunks(creates, self.batch_size):
             pending: list[tuple[Create, Any]] = []
             for create in chunk:
@@ -654,7 +600,7 @@ class Runner:
                     pending.append((create, key))
             if not pending:
                 continue
-            results = connector.create(self.object_types[target], [c.fields for c, _ in pending])
+            results = connector.create([c.fields for c, _ in pending])
             for (create, key), res in zip(pending, results, strict=True):
                 # A record with an error was created but a follow-up step failed (say, Jira
                 # could not move the new issue to the wanted status): it exists, so it is
@@ -725,9 +671,9 @@ class Runner:
 
     def _delete(self, side: Side, result: Plan) -> None:
         deletes = result.deletes_on(side)
-        connector = self.connectors[side]
+        connector = self.sides[side]
         for chunk in chunks(deletes, self.batch_size):
-            results = connector.delete(self.object_types[side], [d.record_id for d in chunk])
+            results = connector.delete([d.record_id for d in chunk])
             for delete, res in zip(chunk, results, strict=True):
                 if res.ok:
                     self.store.end_link(delete.link_key, LinkStatus.DELETED, delete.reason)
@@ -783,7 +729,7 @@ class Runner:
                 self.store.drop_pending(row.pk)
                 retry[source].append(source_id)
                 continue
-            sources = self.connectors[source].get(self.object_types[source], [source_id])
+            sources = self.sides[source].get([source_id])
             source_record = sources[0] if sources else Record(id=source_id, fields={})
             self._confirm(target, source_record, row.pk, found[0], None)
         if not any(retry.values()):
@@ -798,7 +744,7 @@ class Runner:
         kinds = {m.field(target): m.kind(target) for m in self.spec.mappings}
         preferred = [p.field(target) for p in self.spec.match_rule if p.field(target) in values]
         search = preferred[0] if preferred else sorted(values)[0]
-        found = self.connectors[target].find(self.object_types[target], search, [values[search]])
+        found = self.sides[target].find(search, [values[search]])
 
         def holds(record: Record) -> bool:
             for name, value in values.items():
