@@ -20,6 +20,7 @@ from django.utils import timezone
 from apps.accounts.models import Workspace
 from apps.connections.models import Connection
 from apps.connections.services import connector_for
+from apps.syncs.engine.dry_run import Preview
 from apps.syncs.engine.filters import LIST_OPERATORS, VALUELESS_OPERATORS, Operator
 from apps.syncs.engine.recorder import (
     Action,
@@ -30,7 +31,7 @@ from apps.syncs.engine.recorder import (
     RunInterrupted,
     RunReport,
 )
-from apps.syncs.engine.runner import Preview, Runner, RunOptions
+from apps.syncs.engine.runner import Runner, RunOptions
 from apps.syncs.engine.sides import CallCounter
 from apps.syncs.engine.store import LinkStore, mapping_spec, sync_spec
 from apps.syncs.engine.types import (
