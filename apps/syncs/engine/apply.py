@@ -221,6 +221,7 @@ class Applier:
         links: Mapping[Any, LinkState],
         returned: dict[Side, dict[str, Record | None]],
     ) -> None:
+        """Store the pair's new base and the versions of its records after its writes."""
         settle = set(pair.settle)
         finals: dict[Side, Record] = {}
         values: dict[Side, dict[str, Any]] = {}
@@ -277,7 +278,7 @@ class Applier:
                 EngineEvent(
                     Action.ERROR,
                     target,
-                    *(ids_on(target.other, source.id)),
+                    *ids_on(target.other, source.id),
                     message=f"{target.label} refused to create the counterpart of "
                     f"{source.id}: {error}",
                     code="write",
@@ -350,7 +351,7 @@ class Applier:
                         EngineEvent(
                             Action.ERROR,
                             side,
-                            *(ids_on(side, delete.record_id)),
+                            *ids_on(side, delete.record_id),
                             message=f"{side.label} refused to delete "
                             f"{delete.record_id}: {res.error}",
                             code="write",

@@ -42,7 +42,7 @@ def recover_pending(
                 EngineEvent(
                     Action.ERROR,
                     target,
-                    *(ids_on(source, source_id)),
+                    *ids_on(source, source_id),
                     message=f"an interrupted create of the counterpart of {source_id} left "
                     f"{len(found)} candidates on {target.label} "
                     f"({', '.join(r.id for r in found)}); link one by hand",
