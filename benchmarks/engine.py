@@ -30,18 +30,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from apps.syncs.engine.plan import (
-    ConflictPolicy,
+from apps.syncs.engine.merge import is_echo
+from apps.syncs.engine.plan import plan
+from apps.syncs.engine.plan_types import (
     LinkState,
     MappingSpec,
     MatchPair,
     Plan,
     PlanInput,
-    Side,
     SyncSpec,
-    is_echo,
-    plan,
 )
+from apps.syncs.engine.types import ConflictPolicy, Side
 from apps.syncs.engine.values import Kind
 from connectors.base import Record
 

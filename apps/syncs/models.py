@@ -12,7 +12,7 @@ from django.db.models import Q
 
 from apps.core.models import TimeStampedModel, WorkspaceScopedModel
 from apps.syncs.engine.filters import Operator
-from apps.syncs.engine.plan import (
+from apps.syncs.engine.types import (
     ConflictPolicy,
     DeletePolicy,
     Direction,

@@ -19,7 +19,7 @@ from apps.accounts.models import Workspace
 from apps.connections.models import Connection
 from apps.connections.services import connector_for, upstream_error
 from apps.core.errors import Invalid, Refused
-from apps.syncs.engine.plan import LinkStatus, Side
+from apps.syncs.engine.dry_run import Preview
 from apps.syncs.engine.recorder import (
     Action,
     CountingRecorder,
@@ -27,8 +27,10 @@ from apps.syncs.engine.recorder import (
     Recorder,
     RunReport,
 )
-from apps.syncs.engine.runner import CallCounter, Preview, Runner, RunOptions
+from apps.syncs.engine.runner import Runner, RunOptions
+from apps.syncs.engine.sides import CallCounter
 from apps.syncs.engine.store import LinkStore, mapping_spec, sync_spec
+from apps.syncs.engine.types import LinkStatus, Side
 from apps.syncs.engine.values import ConversionError, convert
 from apps.syncs.models import Conflict, FieldMapping, Filter, RecordLink, Sync
 from apps.syncs.validation import (

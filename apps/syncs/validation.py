@@ -16,7 +16,7 @@ from apps.connections.models import Connection
 from apps.connections.services import connection_fields, connection_object_types
 from apps.core.errors import Invalid
 from apps.syncs.engine.filters import LIST_OPERATORS, VALUELESS_OPERATORS, Operator
-from apps.syncs.engine.plan import ConflictPolicy, DeletePolicy, Direction, InitialPolicy, Side
+from apps.syncs.engine.types import ConflictPolicy, DeletePolicy, Direction, InitialPolicy, Side
 from apps.syncs.engine.values import (
     KIND_OF_FIELD_TYPE,
     ConversionError,

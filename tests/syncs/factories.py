@@ -15,9 +15,10 @@ from django.contrib.auth import get_user_model
 from apps.accounts.models import Workspace
 from apps.accounts.services import workspace_create
 from apps.connections.models import Connection
+from apps.syncs.engine.recorder import CountingRecorder, RunReport
 from apps.syncs.models import FieldMapping, Sync
-from apps.syncs.services import sync_create
-from connectors.base import FieldOption, FieldSpec, FieldType
+from apps.syncs.services import sync_create, sync_engine_run
+from connectors.base import FieldOption, FieldSpec, FieldType, Record
 from connectors.memory.connector import MemoryStore, store_for
 
 MEMORY_URL = "http://127.0.0.1/memory"
@@ -57,6 +58,12 @@ DESK_FIELDS = [
 
 STATUS_MAP = {"open": "To Do", "closed": "Done"}
 STATUS_BACK = {"To Do": "open", "Done": "closed"}
+STATUS_MAPPING: dict[str, Any] = {
+    "field_a": "status",
+    "field_b": "state",
+    "value_map_a_to_b": STATUS_MAP,
+    "value_map_b_to_a": STATUS_BACK,
+}
 BASIC_MAPPINGS: list[dict[str, Any]] = [
     {"field_a": "email", "field_b": "email"},
     {"field_a": "name", "field_b": "full_name"},
@@ -125,3 +132,35 @@ def sync(
 
 def mapping(s: Sync, field_a: str) -> FieldMapping:
     return s.mappings.get(field_a=field_a)
+
+
+# --- running the engine against the two stores --------------------------------------------
+def memory_sync(*, normalise_b: bool = False, **kw: Any) -> tuple[Sync, MemoryStore, MemoryStore]:
+    """A sync between two fresh stores in a new workspace: (sync, crm, desk)."""
+    ws = workspace()
+    crm, desk = stores(normalise_b=normalise_b)
+    return sync(ws, crm, desk, **kw), crm, desk
+
+
+def run(s: Sync, **kw: Any) -> tuple[RunReport, CountingRecorder]:
+    """The engine alone over the sync, with a recorder that keeps the events: no run row,
+    no outcome recorded (tests/running.run_now runs it the way a worker does)."""
+    recorder = CountingRecorder()
+    kw.setdefault("trigger", "manual")
+    report = sync_engine_run(s, recorder=recorder, **kw)
+    return report, recorder
+
+
+def only(store: MemoryStore, object_type: str) -> Record:
+    [record] = store.all(object_type)
+    return record
+
+
+def linked_pair(
+    s: Sync, crm: MemoryStore, desk: MemoryStore, **a_fields: Any
+) -> tuple[Record, Record]:
+    """Ann on A, created on B by a run: the two records, linked."""
+    fields = {"email": "ann@x.com", "name": "Ann", "phone": "1", **a_fields}
+    a = crm.insert("contacts", fields)
+    run(s)
+    return a, only(desk, "users")

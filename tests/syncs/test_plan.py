@@ -4,242 +4,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from apps.syncs.engine.filters import FilterSpec, Operator, passes
-from apps.syncs.engine.plan import (
-    ConflictPolicy,
-    DeletePolicy,
-    Direction,
-    InitialPolicy,
-    LinkState,
-    LinkStatus,
-    MappingSpec,
-    MatchPair,
-    OpenConflict,
-    PlanInput,
-    Side,
-    SyncSpec,
-    dedupe,
-    is_echo,
-    plan,
-    settled_base,
-)
+from apps.syncs.engine.plan import dedupe, plan
+from apps.syncs.engine.plan_types import LinkState, PlanInput
+from apps.syncs.engine.types import DeletePolicy, LinkStatus, Side
 from apps.syncs.engine.values import ConversionError, Kind, convert, equivalent, match_key
 from connectors.base import Record
+from tests.syncs.builders import EMAIL, NAME, STATUS, T0, a_rec, b_rec, linked, rec, spec
 
-T0 = datetime(2026, 3, 1, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]
-
-NAME = MappingSpec("1", "name", "full_name")
-PHONE = MappingSpec("2", "phone", "phone")
-EMAIL = MappingSpec("3", "email", "email", kind_a=Kind.USER, kind_b=Kind.USER)
-STATUS = MappingSpec(
-    "4",
-    "status",
-    "state",
-    kind_a=Kind.ENUM,
-    kind_b=Kind.ENUM,
-    options_a=("open", "closed"),
-    options_b=("To Do", "Done"),
-    map_a_to_b={"open": "To Do", "closed": "Done"},
-    map_b_to_a={"To Do": "open", "Done": "closed"},
-)
-
-
-def spec(**kw) -> SyncSpec:
-    kw.setdefault("mappings", (NAME, PHONE, EMAIL))
-    kw.setdefault("match_rule", (MatchPair("email", "email"),))
-    return SyncSpec(**kw)
-
-
-def rec(rid: str, minutes: int = 0, **fields) -> Record:
-    return Record(rid, fields, modified_at=T0 + timedelta(minutes=minutes), version=str(minutes))
-
-
-def base(**pairs) -> dict:
-    """base(name=("Ann", "Ann")) keyed by mapping id."""
-    ids = {"name": "1", "phone": "2", "email": "3", "status": "4"}
-    return {ids[k]: {"a": a, "b": b} for k, (a, b) in pairs.items()}
-
-
-AGREED = base(name=("Ann", "Ann"), phone=("1", "1"), email=("ann@x.com", "ann@x.com"))
-
-
-def linked(**kw) -> LinkState:
-    kw.setdefault("base", AGREED)
-    return LinkState(key=7, a_id="a1", b_id="b1", **kw)
-
-
-def a_rec(minutes: int = 1, **fields) -> Record:
-    values = {"name": "Ann", "phone": "1", "email": "ann@x.com"}
-    values.update(fields)
-    return rec("a1", minutes, **values)
-
-
-def b_rec(minutes: int = 1, **fields) -> Record:
-    values = {"full_name": "Ann", "phone": "1", "email": "ann@x.com"}
-    values.update(fields)
-    return rec("b1", minutes, **values)
-
-
-def test_change_on_one_side_is_written_to_the_other_as_a_field_diff():
-    result = plan(
-        spec(),
-        PlanInput(changed_a=[a_rec(name="Annie")], records_b={"b1": b_rec()}, links=[linked()]),
-    )
-    [pair] = result.pairs
-    assert pair.write_a is None
-    assert pair.write_b.record_id == "b1"
-    assert [(c.field, c.before, c.after) for c in pair.write_b.changes] == [
-        ("full_name", "Ann", "Annie")
-    ]
-    assert pair.settle == {"1", "2", "3"}
-    assert result.change_count() == 1
-
-
-def test_own_echo_is_detected_without_the_partner():
-    link = linked(a_version="1")
-    assert is_echo(spec(), Side.A, a_rec(2), link) is True
-    assert is_echo(spec(), Side.A, a_rec(2, name="Bob"), link) is False
-    # A change to an unmapped field is also nothing to do.
-    assert is_echo(spec(), Side.A, a_rec(2, region="EU"), link) is True
-
-
-def test_echo_requires_every_mapping_to_have_a_base():
-    link = linked(base=base(name=("Ann", "Ann"), phone=("1", "1")))
-    assert is_echo(spec(), Side.A, a_rec(), link) is False
-
-
-def test_both_sides_changed_to_equivalent_values_is_no_conflict():
-    result = plan(
-        spec(),
-        PlanInput(
-            changed_a=[a_rec(email="new@x.com")],
-            records_b={"b1": b_rec(email=" NEW@x.com")},
-            links=[linked()],
-        ),
-    )
-    assert result.conflicts == []
-    assert result.pairs[0].write_a is None
-    assert result.pairs[0].write_b is None
-    assert "3" in result.pairs[0].settle
-
-
-def test_both_sides_changed_differently_holds_only_that_field_with_manual():
-    result = plan(
-        spec(),
-        PlanInput(
-            changed_a=[a_rec(name="Annie", phone="2")],
-            records_b={"b1": b_rec(full_name="Anna")},
-            links=[linked()],
-        ),
-    )
-    [conflict] = result.conflicts
-    assert (conflict.mapping_id, conflict.value_a, conflict.value_b) == ("1", "Annie", "Anna")
-    assert conflict.decision == "manual"
-    assert conflict.base == {"a": "Ann", "b": "Ann"}
-    pair = result.pairs[0]
-    assert pair.write_b.fields == {"phone": "2"}  # the other field still syncs
-    assert "1" not in pair.settle
-
-
-@pytest.mark.parametrize(
-    ("policy", "minutes_a", "minutes_b", "decision", "written", "loser"),
-    [
-        (ConflictPolicy.PREFER_A, 1, 5, "a", ("b", "Annie"), "Anna"),
-        (ConflictPolicy.PREFER_B, 5, 1, "b", ("a", "Anna"), "Annie"),
-        (ConflictPolicy.NEWEST, 5, 1, "a", ("b", "Annie"), "Anna"),
-        (ConflictPolicy.NEWEST, 1, 5, "b", ("a", "Anna"), "Annie"),
-    ],
-)
-def test_policies_decide_and_keep_the_losing_value(
-    policy, minutes_a, minutes_b, decision, written, loser
-):
-    result = plan(
-        spec(conflict_policy=policy),
-        PlanInput(
-            changed_a=[a_rec(minutes_a, name="Annie")],
-            records_b={"b1": b_rec(minutes_b, full_name="Anna")},
-            links=[linked()],
-        ),
-    )
-    [conflict] = result.conflicts
-    assert conflict.decision == decision
-    assert conflict.losing_value == loser
-    pair = result.pairs[0]
-    write = pair.write_b if written[0] == "b" else pair.write_a
-    assert write.fields == {"full_name" if written[0] == "b" else "name": written[1]}
-
-
-def test_newest_with_equal_times_is_held_for_a_person():
-    result = plan(
-        spec(conflict_policy=ConflictPolicy.NEWEST),
-        PlanInput(
-            changed_a=[a_rec(3, name="Annie")],
-            records_b={"b1": b_rec(3, full_name="Anna")},
-            links=[linked()],
-        ),
-    )
-    assert result.conflicts[0].decision == "manual"
-
-
-def test_one_way_field_is_never_written_back():
-    one_way = MappingSpec("2", "phone", "phone", direction=Direction.A_TO_B)
-    s = spec(mappings=(NAME, one_way, EMAIL))
-    result = plan(
-        s, PlanInput(changed_b=[b_rec(phone="9")], records_a={"a1": a_rec()}, links=[linked()])
-    )
-    pair = result.pairs[0]
-    assert pair.write_a is None
-    assert pair.write_b is None
-    assert "2" in pair.settle  # acknowledged: B's value becomes its base
-    # A change on the source side is written, over B's own value.
-    result = plan(
-        s,
-        PlanInput(
-            changed_a=[a_rec(phone="5")], records_b={"b1": b_rec(phone="9")}, links=[linked()]
-        ),
-    )
-    assert result.pairs[0].write_b.fields == {"phone": "5"}
-    assert result.conflicts == []
-
-
-def test_value_map_and_missing_entry_is_a_record_error_naming_field_and_value():
-    s = spec(mappings=(NAME, STATUS, EMAIL))
-    status_base = base(
-        name=("Ann", "Ann"), email=("ann@x.com", "ann@x.com"), status=("open", "To Do")
-    )
-    ok = plan(
-        s,
-        PlanInput(
-            changed_a=[a_rec(status="closed")],
-            records_b={"b1": b_rec(state="To Do")},
-            links=[linked(base=status_base)],
-        ),
-    )
-    assert ok.pairs[0].write_b.fields == {"state": "Done"}
-    bad = plan(
-        s,
-        PlanInput(
-            changed_a=[a_rec(status="archived", name="Annie")],
-            records_b={"b1": b_rec(state="To Do")},
-            links=[linked(base=status_base)],
-        ),
-    )
-    [issue] = bad.errors
-    assert (issue.side, issue.record_id, issue.field, issue.value) == (
-        Side.A,
-        "a1",
-        "status",
-        "archived",
-    )
-    assert "no entry in the value map" in issue.message
-    assert bad.pairs[0].write_b.fields == {"full_name": "Annie"}  # the rest goes on
-    assert "4" not in bad.pairs[0].settle
 
 
 def test_unlinked_record_is_matched_normalised_before_create():
@@ -301,39 +79,6 @@ def test_changed_record_on_each_side_matching_each_other_links_once():
     )
     assert len(result.matched) == 1
     assert result.creates == []
-
-
-@pytest.mark.parametrize(
-    ("initial", "write_a", "write_b"),
-    [
-        (InitialPolicy.A_WINS, {"phone": "7"}, {"full_name": "Ann"}),
-        (InitialPolicy.B_WINS, {"name": "Anna", "phone": "7"}, None),
-    ],
-)
-def test_matched_pair_without_base_follows_initial_policy(initial, write_a, write_b):
-    result = plan(
-        spec(initial_policy=initial),
-        PlanInput(
-            changed_a=[rec("a9", email="z@x.com", name="Ann", phone="")],
-            records_b={"b9": rec("b9", email="z@x.com", full_name="Anna", phone="7")},
-        ),
-    )
-    pair = result.matched[0]
-    # An empty value never overwrites a filled one: the phone flows from B to A either way.
-    assert pair.write_a.fields == write_a
-    assert (pair.write_b.fields if pair.write_b else None) == write_b
-
-
-def test_matched_pair_with_conflict_initial_policy_opens_conflicts():
-    result = plan(
-        spec(initial_policy=InitialPolicy.CONFLICT),
-        PlanInput(
-            changed_a=[rec("a9", email="z@x.com", name="Ann")],
-            records_b={"b9": rec("b9", email="z@x.com", full_name="Anna")},
-        ),
-    )
-    [conflict] = result.conflicts
-    assert (conflict.value_a, conflict.value_b, conflict.base) == ("Ann", "Anna", None)
 
 
 def test_leaving_scope_unlinks_and_never_deletes():
@@ -398,39 +143,6 @@ def test_pending_create_is_skipped_not_created_again():
     result = plan(spec(), PlanInput(changed_a=[a_rec()], links=[link]))
     assert result.creates == []
     assert result.skips[0].code == "pending"
-
-
-def test_open_conflict_converges_when_sides_agree_and_holds_otherwise():
-    open_conflict = OpenConflict(1, 7, "1", "Annie", "Anna")
-    same = plan(
-        spec(),
-        PlanInput(
-            changed_a=[a_rec(name="Anna")],
-            records_b={"b1": b_rec(full_name="Anna")},
-            links=[linked()],
-            conflicts=[open_conflict],
-        ),
-    )
-    assert [c.conflict_key for c in same.converged] == [1]
-    held = plan(
-        spec(),
-        PlanInput(
-            changed_a=[a_rec(name="Annie", phone="3")],
-            records_b={"b1": b_rec(full_name="Anna")},
-            links=[linked()],
-            conflicts=[open_conflict],
-        ),
-    )
-    assert held.conflicts == []  # unchanged values: nothing new to record
-    assert held.pairs[0].write_b.fields == {"phone": "3"}
-
-
-def test_settled_base_takes_final_values_and_keeps_held_fields():
-    result = settled_base(
-        spec(), AGREED, {"2"}, {"phone": "5", "name": "X"}, {"phone": "5", "full_name": "Y"}
-    )
-    assert result["2"] == {"a": "5", "b": "5"}
-    assert result["1"] == {"a": "Ann", "b": "Ann"}
 
 
 def test_dedupe_keeps_the_newest_copy():
@@ -515,9 +227,10 @@ def test_filters(operator, value, fields, expected):
     assert passes(FilterSpec("r", operator, value), fields) is expected
 
 
-def test_the_planner_imports_no_django():
+@pytest.mark.parametrize("module", ["types", "values", "filters", "plan_types", "merge", "plan"])
+def test_the_pure_engine_modules_import_no_django(module):
     code = (
-        "import sys, apps.syncs.engine.plan; "
+        f"import sys, apps.syncs.engine.{module}; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('django', 'rest_framework')))"
     )
     out = subprocess.run(

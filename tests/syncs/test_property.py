@@ -31,8 +31,8 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from apps.syncs.engine.plan import LinkStatus
 from apps.syncs.engine.store import mapping_spec
+from apps.syncs.engine.types import LinkStatus
 from apps.syncs.engine.values import is_empty
 from apps.syncs.models import Conflict, RecordLink, SyncCursor
 from connectors.memory.connector import SimulatedCrash, reset_stores

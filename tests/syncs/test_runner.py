@@ -1,5 +1,4 @@
-"""The runner against two in-memory systems, with the link store in the DB (the engine alone:
-no run row, no outcome; tests/runs run it the way a worker does)."""
+"""The runner against two in-memory systems, with the link store in the DB (the engine alone)."""
 
 from __future__ import annotations
 
@@ -9,90 +8,16 @@ from apps.syncs.engine.recorder import Action, Outcome
 from apps.syncs.models import Conflict, RecordLink, SyncCursor
 from apps.syncs.services import mapping_add
 from connectors.memory.connector import SimulatedCrash
-from tests.running import engine_run, run_now
+from tests.running import run_now
 from tests.syncs import factories as f
+from tests.syncs.factories import linked_pair, memory_sync, run
 
 pytestmark = pytest.mark.django_db
 
-STATUS_MAPPING = {
-    "field_a": "status",
-    "field_b": "state",
-    "value_map_a_to_b": f.STATUS_MAP,
-    "value_map_b_to_a": f.STATUS_BACK,
-}
-
-
-def setup(*, normalise_b: bool = False, **kw):
-    ws = f.workspace()
-    crm, desk = f.stores(normalise_b=normalise_b)
-    return f.sync(ws, crm, desk, **kw), crm, desk
-
-
-def run(s, **kw):
-    return engine_run(s, **kw)
-
-
-def only(store, object_type):
-    [record] = store.all(object_type)
-    return record
-
-
-def test_own_writes_coming_back_cost_nothing():
-    s, crm, desk = setup()
-    crm.insert("contacts", {"email": "ann@x.com", "name": "Ann"})
-    run(s)
-    b = only(desk, "users")
-    crm.calls.clear()
-    desk.calls.clear()
-
-    report, recorder = run(s)  # the create on B comes back in B's feed
-
-    assert recorder.events == []
-    assert (crm.writes, desk.writes) == (0, 1)
-    assert set(crm.calls) | set(desk.calls) == {"changes"}
-    assert report.outcome is Outcome.SUCCEEDED
-
-    # ... and as a webhook naming the record: one get, nothing else.
-    desk.calls.clear()
-    _, recorder = run(s, record_ids={"b": [b.id]})
-    assert recorder.events == []
-    assert dict(desk.calls) == {"get": 1}
-    assert desk.writes == 1
-
-
-def test_normalising_system_does_not_start_a_ping_pong():
-    s, crm, desk = setup(
-        normalise_b=True,
-        mappings=[*f.BASIC_MAPPINGS, {"field_a": "renewal", "field_b": "renewal"}],
-    )
-    a = crm.insert("contacts", {"email": "Ann@X.com", "name": "Ann  ", "renewal": "2026-03-01"})
-    run(s)
-    b = only(desk, "users")
-    assert b.fields["email"] == "ann@x.com"
-    assert b.fields["full_name"] == "Ann"
-    assert b.fields["renewal"] == "2026-03-01T00:00:00Z"
-
-    desk.edit("users", b.id, {"renewal": "2026-04-01T10:00:00+02:00"})  # stored as ...08:00Z
-    run(s)
-    assert crm.record("contacts", a.id).fields["renewal"] == "2026-04-01"
-    writes = (crm.writes, desk.writes)
-    for _ in range(3):
-        _, recorder = run(s)
-        assert recorder.events == []
-    assert (crm.writes, desk.writes) == writes
-    assert crm.record("contacts", a.id).fields["email"] == "Ann@X.com"  # A keeps its spelling
-
-
-def _linked_pair(s, crm, desk, **a_fields):
-    fields = {"email": "ann@x.com", "name": "Ann", "phone": "1", **a_fields}
-    a = crm.insert("contacts", fields)
-    run(s)
-    return a, only(desk, "users")
-
 
 def test_both_sides_changed_to_the_same_value_is_no_conflict():
-    s, crm, desk = setup()
-    a, b = _linked_pair(s, crm, desk)
+    s, crm, desk = memory_sync()
+    a, b = linked_pair(s, crm, desk)
     crm.edit("contacts", a.id, {"name": "Annie"})
     desk.edit("users", b.id, {"full_name": "Annie "})
     writes = (crm.writes, desk.writes)
@@ -103,8 +28,8 @@ def test_both_sides_changed_to_the_same_value_is_no_conflict():
 
 
 def test_manual_conflict_holds_that_field_only_and_other_fields_still_sync():
-    s, crm, desk = setup()
-    a, b = _linked_pair(s, crm, desk)
+    s, crm, desk = memory_sync()
+    a, b = linked_pair(s, crm, desk)
     crm.edit("contacts", a.id, {"name": "Annie", "phone": "2"})
     desk.edit("users", b.id, {"full_name": "Anna"})
 
@@ -132,8 +57,8 @@ def test_manual_conflict_holds_that_field_only_and_other_fields_still_sync():
     [("prefer_a", "Annie", "Anna"), ("prefer_b", "Anna", "Annie")],
 )
 def test_policy_decides_and_the_losing_value_is_kept(policy, name_after, loser):
-    s, crm, desk = setup(conflict_policy=policy)
-    a, b = _linked_pair(s, crm, desk)
+    s, crm, desk = memory_sync(conflict_policy=policy)
+    a, b = linked_pair(s, crm, desk)
     crm.edit("contacts", a.id, {"name": "Annie"})
     desk.edit("users", b.id, {"full_name": "Anna"})
 
@@ -150,8 +75,8 @@ def test_policy_decides_and_the_losing_value_is_kept(policy, name_after, loser):
 
 
 def test_newest_compares_the_systems_modification_times():
-    s, crm, desk = setup(conflict_policy="newest")
-    a, b = _linked_pair(s, crm, desk)
+    s, crm, desk = memory_sync(conflict_policy="newest")
+    a, b = linked_pair(s, crm, desk)
     crm.edit("contacts", a.id, {"name": "From A"})
     desk.edit("users", b.id, {"full_name": "From B"})  # later on the shared clock
     run(s)
@@ -170,8 +95,8 @@ def test_one_way_field_is_never_written_back():
         {"field_a": "phone", "field_b": "phone", "direction": "a_to_b"},
         {"field_a": "name", "field_b": "full_name", "direction": "b_to_a"},
     ]
-    s, crm, desk = setup(mappings=mappings)
-    a, b = _linked_pair(s, crm, desk)
+    s, crm, desk = memory_sync(mappings=mappings)
+    a, b = linked_pair(s, crm, desk)
     assert "full_name" not in b.fields  # b_to_a: not sent on create either
     desk.edit("users", b.id, {"phone": "999", "full_name": "Desk Name"})
     run(s)
@@ -185,7 +110,7 @@ def test_one_way_field_is_never_written_back():
 
 
 def test_record_entering_scope_is_matched_or_created_and_leaving_scope_only_unlinks():
-    s, crm, desk = setup(
+    s, crm, desk = memory_sync(
         mappings=[*f.BASIC_MAPPINGS],
         filters=[{"side": "a", "field": "region", "operator": "equals", "value": "EU"}],
     )
@@ -222,7 +147,7 @@ def test_record_entering_scope_is_matched_or_created_and_leaving_scope_only_unli
 def test_matched_pairs_without_base_follow_the_initial_sync_setting(
     initial, a_name, b_name, conflicts
 ):
-    s, crm, desk = setup(initial_policy=initial)
+    s, crm, desk = memory_sync(initial_policy=initial)
     a = crm.insert("contacts", {"email": "m@x.com", "name": "A"})
     b = desk.insert("users", {"email": "m@x.com", "full_name": "B", "phone": "7"})
     run(s)
@@ -234,8 +159,8 @@ def test_matched_pairs_without_base_follow_the_initial_sync_setting(
 
 @pytest.mark.parametrize(("initial", "expected"), [("a_wins", "1"), ("b_wins", "2")])
 def test_mapping_added_to_a_running_sync_follows_the_initial_sync_setting(initial, expected):
-    s, crm, desk = setup(initial_policy=initial)
-    a, b = _linked_pair(s, crm, desk)
+    s, crm, desk = memory_sync(initial_policy=initial)
+    a, b = linked_pair(s, crm, desk)
     crm.edit("contacts", a.id, {"score": 1})
     desk.edit("users", b.id, {"score": "2"})
     run(s)  # not mapped yet: nothing to do
@@ -250,7 +175,7 @@ def test_mapping_added_to_a_running_sync_follows_the_initial_sync_setting(initia
 
 
 def test_match_is_normalised_and_ambiguous_candidates_create_nothing():
-    s, crm, desk = setup()
+    s, crm, desk = memory_sync()
     b1 = desk.insert("users", {"email": "dup@x.com"})
     b2 = desk.insert("users", {"email": " DUP@x.com"})
     a = crm.insert("contacts", {"email": "Dup@X.com "})
@@ -272,8 +197,8 @@ def test_match_is_normalised_and_ambiguous_candidates_create_nothing():
 
 
 def test_once_linked_a_changed_match_field_does_not_create_a_duplicate():
-    s, crm, desk = setup()
-    a, b = _linked_pair(s, crm, desk)
+    s, crm, desk = memory_sync()
+    a, b = linked_pair(s, crm, desk)
     crm.edit("contacts", a.id, {"email": "ann@new.com"})
     run(s)
     run(s)
@@ -282,31 +207,13 @@ def test_once_linked_a_changed_match_field_does_not_create_a_duplicate():
     assert RecordLink.objects.get().b_id == b.id
 
 
-@pytest.mark.parametrize("after", [False, True])
-@pytest.mark.parametrize("n", [1, 2, 3])
-def test_a_crash_at_any_create_never_duplicates(n, after):
-    s, crm, desk = setup()
-    for i in range(3):
-        crm.insert("contacts", {"email": f"c{i}@x.com", "name": f"C{i}"})
-    desk.crash_on_write(n, after=after)
-    with pytest.raises(SimulatedCrash):
-        engine_run(s)
-    assert SyncCursor.objects.filter(sync=s, side="a").count() == 0  # page not stored
-    run(s)
-    run(s)
-    emails = sorted(r.fields["email"] for r in desk.all("users"))
-    assert emails == ["c0@x.com", "c1@x.com", "c2@x.com"]
-    assert RecordLink.objects.filter(status="linked").count() == 3
-    assert not RecordLink.objects.exclude(status="linked").exists()
-
-
 def test_cursor_advances_only_after_the_page_is_stored():
-    s, crm, desk = setup(page_size=2)
+    s, crm, desk = memory_sync(page_size=2)
     for i in range(5):
         crm.insert("contacts", {"email": f"p{i}@x.com"})
     desk.crash_on_write(3)  # first record of the second page
     with pytest.raises(SimulatedCrash):
-        engine_run(s)
+        run(s)
     first_page = SyncCursor.objects.get(sync=s, side="a").value
     assert first_page == {"seq": int(crm.all("contacts")[1].version)}
     run(s)
@@ -314,7 +221,7 @@ def test_cursor_advances_only_after_the_page_is_stored():
 
 
 def test_pages_duplicated_overlapping_or_reordered_change_nothing():
-    s, crm, desk = setup(page_size=2)
+    s, crm, desk = memory_sync(page_size=2)
     for store in (crm, desk):
         store.feed_faults = {"duplicate", "overlap", "reorder"}
     for i in range(5):
@@ -340,8 +247,8 @@ def test_pages_duplicated_overlapping_or_reordered_change_nothing():
     [("propagate", False, "deleted"), ("unlink", True, "unlinked"), ("ignore", True, "deleted")],
 )
 def test_deletes_follow_the_delete_policy(policy, b_exists, status):
-    s, crm, desk = setup(delete_policy=policy)
-    a, b = _linked_pair(s, crm, desk)
+    s, crm, desk = memory_sync(delete_policy=policy)
+    a, b = linked_pair(s, crm, desk)
     crm.remove("contacts", a.id)
     _, recorder = run(s)
     assert (desk.record("users", b.id) is not None) is b_exists
@@ -368,7 +275,7 @@ def test_missing_value_map_entry_or_failed_conversion_is_a_record_error_and_the_
         },
         {"field_a": "score", "field_b": "score"},
     ]
-    s, crm, desk = setup(mappings=mappings)
+    s, crm, desk = memory_sync(mappings=mappings)
     bad = crm.insert("contacts", {"email": "bad@x.com", "region": "US"})
     good = crm.insert("contacts", {"email": "good@x.com", "region": "EU", "score": 5})
     report, recorder = run(s)
@@ -391,8 +298,8 @@ def test_missing_value_map_entry_or_failed_conversion_is_a_record_error_and_the_
 
 
 def test_webhook_run_fetches_only_the_named_records_and_keeps_cursors():
-    s, crm, desk = setup()
-    a, b = _linked_pair(s, crm, desk)
+    s, crm, desk = memory_sync()
+    a, b = linked_pair(s, crm, desk)
     cursors = {c.side: c.value for c in SyncCursor.objects.filter(sync=s)}
     crm.edit("contacts", a.id, {"name": "Hooked"})
     crm.calls.clear()
@@ -405,7 +312,7 @@ def test_webhook_run_fetches_only_the_named_records_and_keeps_cursors():
 
 
 def test_full_resync_reads_everything_and_writes_nothing_when_in_agreement():
-    s, crm, desk = setup()
+    s, crm, desk = memory_sync()
     for i in range(3):
         crm.insert("contacts", {"email": f"f{i}@x.com"})
     run(s)
@@ -415,113 +322,3 @@ def test_full_resync_reads_everything_and_writes_nothing_when_in_agreement():
     assert report.count("read", "b") == 3
     assert recorder.events == []
     assert desk.writes == writes
-
-
-def test_refused_write_is_a_record_error_and_others_continue():
-    s, crm, desk = setup()
-    desk.fail("create", when=lambda fields: fields.get("email") == "no@x.com", message="nope")
-    crm.insert("contacts", {"email": "no@x.com"})
-    crm.insert("contacts", {"email": "yes@x.com"})
-    report, recorder = run(s)
-    assert [r.fields["email"] for r in desk.all("users")] == ["yes@x.com"]
-    [error] = recorder.of(Action.ERROR)
-    assert "nope" in error.message
-    assert report.outcome is Outcome.PARTIAL
-    assert not RecordLink.objects.exclude(status="linked").exists()  # pending dropped
-
-
-def test_edit_made_while_the_other_field_is_written_is_synced_next_run():
-    s, crm, desk = setup()
-    a, b = _linked_pair(s, crm, desk)
-    crm.edit("contacts", a.id, {"name": "Annie"})
-    # While the run writes the name to B, a user changes B's phone: the answer to the
-    # write already carries that edit, which the run never planned.
-    desk.on_write("update", lambda record_id: desk.edit("users", record_id, {"phone": "2"}))
-    run(s)
-    desk.write_hooks.clear()
-
-    run(s)  # (B's feed may already bring the edit in the same run: it is read after A's)
-
-    assert crm.record("contacts", a.id).fields == {
-        "email": "ann@x.com",
-        "name": "Annie",
-        "phone": "2",
-    }
-    assert desk.record("users", b.id).fields == {
-        "email": "ann@x.com",
-        "full_name": "Annie",
-        "phone": "2",
-    }
-    writes = (crm.writes, desk.writes)
-    _, recorder = run(s)
-    assert recorder.events == []
-    assert (crm.writes, desk.writes) == writes
-
-
-def test_normalised_write_answer_is_the_base_of_the_written_field_only():
-    s, crm, desk = setup(normalise_b=True)
-    a, b = _linked_pair(s, crm, desk)
-    crm.edit("contacts", a.id, {"name": "Annie  "})
-    run(s)
-    assert desk.record("users", b.id).fields["full_name"] == "Annie"
-    writes = (crm.writes, desk.writes)
-    for _ in range(2):
-        _, recorder = run(s)  # "Annie" coming back from B is our own write: an echo
-        assert recorder.events == []
-    assert (crm.writes, desk.writes) == writes
-    assert crm.record("contacts", a.id).fields["name"] == "Annie  "
-
-
-def test_create_that_succeeds_with_an_error_is_linked_and_never_created_again():
-    # No match rule: nothing but the link can tell that the record already exists.
-    s, crm, desk = setup(mappings=[*f.BASIC_MAPPINGS, STATUS_MAPPING], match_rule=())
-    # Like Jira: the record is created, but moving it to the wanted state fails.
-    desk.fail("create", field="state", partial=True, message="no transition to Done")
-    a = crm.insert("contacts", {"email": "ann@x.com", "name": "Ann", "status": "closed"})
-
-    report, recorder = run(s)
-
-    b = only(desk, "users")
-    assert b.fields == {"email": "ann@x.com", "full_name": "Ann"}
-    [link] = RecordLink.objects.all()
-    assert (link.status, link.a_id, link.b_id) == ("linked", a.id, b.id)
-    [created] = recorder.of(Action.CREATED)
-    assert (created.record_id_a, created.record_id_b) == (a.id, b.id)
-    [error] = recorder.of(Action.ERROR)
-    assert (error.side, error.record_id_a, error.record_id_b) == ("b", a.id, b.id)
-    assert "no transition to Done" in error.message
-    assert report.outcome is Outcome.PARTIAL
-
-    # The next run retries the records the error named (what a run's execution passes from
-    # records_to_retry) and delivers the state the create could not set.
-    second, again = run(s, retry_ids={"a": [a.id], "b": [b.id]})
-    [updated] = again.of(Action.UPDATED)
-    assert (updated.side, updated.record_id_a, updated.record_id_b) == ("b", a.id, b.id)
-    assert updated.changes == {"state": {"before": None, "after": "Done"}}
-    assert second.outcome is Outcome.SUCCEEDED
-    assert only(desk, "users").fields["state"] == "Done"
-    assert only(crm, "contacts").fields["status"] == "closed"
-
-    third, quiet = run(s)
-    assert quiet.events == []
-    assert third.outcome is Outcome.SUCCEEDED
-    assert (crm.writes, desk.writes) == (0, 2)
-    assert [r.id for r in desk.all("users")] == [b.id]
-
-
-def test_create_whose_follow_up_keeps_failing_is_retried_and_reported_each_run():
-    s, crm, desk = setup(mappings=[*f.BASIC_MAPPINGS, STATUS_MAPPING], match_rule=())
-    desk.fail("create", field="state", partial=True, message="no transition to Done")
-    desk.fail("update", field="state", partial=True, message="no transition to Done")
-    a = crm.insert("contacts", {"email": "ann@x.com", "name": "Ann", "status": "closed"})
-    run(s)
-
-    for _ in range(2):
-        b = only(desk, "users")
-        report, recorder = run(s, retry_ids={"a": [a.id], "b": [b.id]})
-        [error] = recorder.of(Action.ERROR)
-        assert "no transition to Done" in error.message
-        assert report.outcome is Outcome.PARTIAL
-    assert "state" not in only(desk, "users").fields
-    assert only(crm, "contacts").fields["status"] == "closed"
-    assert len(desk.all("users")) == 1

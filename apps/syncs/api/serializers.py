@@ -13,7 +13,7 @@ from rest_framework import serializers
 
 from apps.connections.models import Connection
 from apps.syncs.engine.filters import Operator
-from apps.syncs.engine.plan import ConflictPolicy, DeletePolicy, Direction, InitialPolicy
+from apps.syncs.engine.types import ConflictPolicy, DeletePolicy, Direction, InitialPolicy
 from apps.syncs.engine.values import Kind, Normalise
 from apps.syncs.models import MIN_INTERVAL_SECONDS, Conflict, FieldMapping, Filter, Sync
 from apps.syncs.transfer import DOCUMENT_KIND, DOCUMENT_VERSION

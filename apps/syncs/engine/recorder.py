@@ -12,6 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from apps.syncs.engine.types import Side
+
 
 class Action(enum.StrEnum):
     CREATED = "created"
@@ -70,7 +72,7 @@ class RunReport:
     """How a run ended. `counters` maps "read_a", "created_b", ... to numbers.
 
     For a FAILED run caused by a connector, `exception` is that ConnectorError (so callers
-    can tell transient from fatal) and `error_side` the side ("a" or "b") it came from.
+    can tell transient from fatal) and `error_side` the side it came from.
     """
 
     outcome: Outcome
@@ -79,7 +81,7 @@ class RunReport:
     error: str = ""
     held_reason: str = ""
     exception: Exception | None = None
-    error_side: str | None = None
+    error_side: Side | None = None
 
     def count(self, name: str, side: str) -> int:
         return self.counters[f"{name}_{side}"]

@@ -16,19 +16,22 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.syncs.engine.filters import FilterSpec, Operator
-from apps.syncs.engine.plan import (
+from apps.syncs.engine.plan_types import (
     ConflictDecision,
+    LinkState,
+    MappingSpec,
+    MatchPair,
+    OpenConflict,
+    SyncSpec,
+)
+from apps.syncs.engine.types import (
+    ConflictChoice,
     ConflictPolicy,
     DeletePolicy,
     Direction,
     InitialPolicy,
-    LinkState,
     LinkStatus,
-    MappingSpec,
-    MatchPair,
-    OpenConflict,
     Side,
-    SyncSpec,
 )
 from apps.syncs.engine.values import Kind, Normalise
 from apps.syncs.models import ACTIVE, Conflict, FieldMapping, Filter, RecordLink, Sync, SyncCursor
@@ -244,7 +247,7 @@ class LinkStore:
             "detected_at": now,
             "reason": decision.reason,
         }
-        if decision.decision != "manual":
+        if decision.decision is not ConflictChoice.MANUAL:
             values.update(
                 status=Conflict.Status.RESOLVED,
                 resolution=decision.decision,

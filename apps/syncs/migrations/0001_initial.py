@@ -6,7 +6,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-import apps.syncs.engine.plan
+import apps.syncs.engine.types
 
 
 class Migration(migrations.Migration):
@@ -46,7 +46,7 @@ class Migration(migrations.Migration):
                             ("prefer_b", "prefer b"),
                             ("newest", "newest"),
                         ],
-                        default=apps.syncs.engine.plan.ConflictPolicy["MANUAL"],
+                        default=apps.syncs.engine.types.ConflictPolicy["MANUAL"],
                         max_length=10,
                     ),
                 ),
@@ -58,7 +58,7 @@ class Migration(migrations.Migration):
                             ("b_wins", "b wins"),
                             ("conflict", "conflict"),
                         ],
-                        default=apps.syncs.engine.plan.InitialPolicy["CONFLICT"],
+                        default=apps.syncs.engine.types.InitialPolicy["CONFLICT"],
                         max_length=10,
                     ),
                 ),
@@ -70,7 +70,7 @@ class Migration(migrations.Migration):
                             ("unlink", "unlink"),
                             ("propagate", "propagate"),
                         ],
-                        default=apps.syncs.engine.plan.DeletePolicy["UNLINK"],
+                        default=apps.syncs.engine.types.DeletePolicy["UNLINK"],
                         max_length=10,
                     ),
                 ),
@@ -140,7 +140,7 @@ class Migration(migrations.Migration):
                             ("unlinked", "unlinked"),
                             ("deleted", "deleted"),
                         ],
-                        default=apps.syncs.engine.plan.LinkStatus["LINKED"],
+                        default=apps.syncs.engine.types.LinkStatus["LINKED"],
                         max_length=20,
                     ),
                 ),
@@ -222,7 +222,7 @@ class Migration(migrations.Migration):
                     "direction",
                     models.CharField(
                         choices=[("both", "both"), ("a_to_b", "a to b"), ("b_to_a", "b to a")],
-                        default=apps.syncs.engine.plan.Direction["BOTH"],
+                        default=apps.syncs.engine.types.Direction["BOTH"],
                         max_length=10,
                     ),
                 ),

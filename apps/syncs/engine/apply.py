@@ -1,0 +1,359 @@
+"""Applying a plan: writes through the connectors, links and bases into the store, and an
+event per record action to the recorder.
+
+A batch's plan is applied in this order: skips and per-record errors are reported; unlinks
+are stored; new matches are linked; conflicts are opened, refreshed or stored as decided,
+and converged ones closed; updates are written in batches and each pair's base is settled
+from what the systems returned (only the written fields take the returned values); then,
+per side, creates (each stored as pending before the call) and deletes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from apps.syncs.engine.merge import settled_base
+from apps.syncs.engine.plan_types import (
+    Create,
+    Delete,
+    LinkState,
+    PairPlan,
+    Plan,
+    SyncSpec,
+    Write,
+)
+from apps.syncs.engine.recorder import COUNTER_OF_ACTION, Action, EngineEvent, Recorder
+from apps.syncs.engine.sides import SideConnector
+from apps.syncs.engine.store import LinkStore, chunks
+from apps.syncs.engine.types import LinkStatus, Side
+from connectors.base import Record, RecordUpdate
+
+
+def ids_on(side: Side, record_id: str) -> tuple[str | None, str | None]:
+    """The (A id, B id) of an event about one record of `side`."""
+    return (record_id, None) if side is Side.A else (None, record_id)
+
+
+class Applier:
+    """Applies plans for one run. Events go to the recorder and count in `counters`."""
+
+    def __init__(
+        self,
+        *,
+        spec: SyncSpec,
+        store: LinkStore,
+        sides: Mapping[Side, SideConnector],
+        recorder: Recorder,
+        counters: Counter[str],
+        batch_size: int,
+    ) -> None:
+        self.spec = spec
+        self.store = store
+        self.sides = sides
+        self.recorder = recorder
+        self.counters = counters
+        self.batch_size = batch_size
+
+    def emit(self, event: EngineEvent) -> None:
+        counter = COUNTER_OF_ACTION.get(event.action)
+        if counter:
+            self.counters[f"{counter}_{event.side}"] += 1
+        self.recorder.event(event)
+
+    def apply(self, result: Plan, links: Mapping[Any, LinkState]) -> None:
+        """Carry out one batch's plan. `links` are the links it was planned with, by key."""
+        for skip in result.skips:
+            self.emit(
+                EngineEvent(
+                    Action.SKIPPED,
+                    skip.side,
+                    *ids_on(skip.side, skip.record_id),
+                    message=skip.reason,
+                    code=skip.code,
+                )
+            )
+        for issue in result.errors:
+            a_id, b_id = (issue.record_id, issue.other_id)
+            if issue.side is Side.B:
+                a_id, b_id = b_id, a_id
+            self.emit(
+                EngineEvent(
+                    Action.ERROR,
+                    issue.side,
+                    a_id,
+                    b_id,
+                    changes={issue.field: {"value": issue.value}},
+                    message=f"record {issue.record_id} on {issue.side.label}: {issue.message}",
+                    code="conversion",
+                )
+            )
+        for unlink in result.unlinks:
+            self.store.end_link(
+                unlink.link_key, unlink.status, unlink.reason, unlink.record_a, unlink.record_b
+            )
+            self.emit(
+                EngineEvent(
+                    Action.UNLINKED, unlink.trigger, unlink.a_id, unlink.b_id, message=unlink.reason
+                )
+            )
+        keys = self._link_matches(result.pairs)
+        self._record_conflicts(result, keys)
+        for converged in result.converged:
+            self.store.converge_conflict(
+                converged.conflict_key, converged.value_a, converged.value_b
+            )
+        pairs = [p for p in result.pairs if id(p) in keys]
+        returned: dict[Side, dict[str, Record | None]] = {
+            side: self._update(side, [(w, p) for p in pairs if (w := p.write(side)) is not None])
+            for side in Side
+        }
+        for pair in pairs:
+            self._settle(pair, keys[id(pair)], links, returned)
+        for side in Side:
+            self._create(side, result.creates_on(side))
+            self._delete(side, result.deletes_on(side))
+
+    def _link_matches(self, pairs: list[PairPlan]) -> dict[int, Any]:
+        """Store the links of newly matched pairs. The link key of every pair that has one,
+        by id() of the pair."""
+        keys: dict[int, Any] = {}
+        for pair in pairs:
+            if pair.link_key is None:
+                assert pair.record_a is not None
+                assert pair.record_b is not None
+                key = self.store.add_match(pair.record_a, pair.record_b)
+                if key is None:  # taken meanwhile: leave it to the next run
+                    continue
+                keys[id(pair)] = key
+                self.emit(
+                    EngineEvent(
+                        Action.MATCHED,
+                        pair.trigger,
+                        pair.a_id,
+                        pair.b_id,
+                        message="matched on the match rule",
+                    )
+                )
+            else:
+                keys[id(pair)] = pair.link_key
+        return keys
+
+    def _record_conflicts(self, result: Plan, keys: dict[int, Any]) -> None:
+        """Open, refresh or store as decided each conflict of a pair that has a link."""
+        pair_keys = {(p.a_id, p.b_id): keys[id(p)] for p in result.pairs if id(p) in keys}
+        for conflict in result.conflicts:
+            key = conflict.link_key or pair_keys.get((conflict.a_id, conflict.b_id))
+            if key is None:
+                continue
+            self.store.record_conflict(key, conflict)
+            if conflict.existing_key is not None:
+                continue
+            loser = conflict.losing_side
+            message = conflict.reason
+            if loser is not None:
+                message += f"; the losing value on {loser.label} was {conflict.losing_value!r}"
+            self.emit(
+                EngineEvent(
+                    Action.CONFLICT,
+                    conflict.trigger,
+                    conflict.a_id,
+                    conflict.b_id,
+                    changes={
+                        conflict.mapping_id: {
+                            "base": conflict.base,
+                            "a": conflict.value_a,
+                            "b": conflict.value_b,
+                            "decision": conflict.decision,
+                        }
+                    },
+                    message=message,
+                    code="manual" if loser is None else "policy",
+                )
+            )
+
+    def _update(self, side: Side, writes: list[tuple[Write, PairPlan]]) -> dict[str, Record | None]:
+        """Apply updates in batches; the stored copy per id, or None where it failed."""
+        out: dict[str, Record | None] = {}
+        connector = self.sides[side]
+        for chunk in chunks(writes, self.batch_size):
+            items = [RecordUpdate(w.record_id, w.fields) for w, _ in chunk]
+            results = connector.update(items)
+            for (write, pair), res in zip(chunk, results, strict=True):
+                if res.ok and res.record is not None:
+                    out[write.record_id] = res.record
+                    self.emit(
+                        EngineEvent(
+                            Action.UPDATED,
+                            side,
+                            pair.a_id,
+                            pair.b_id,
+                            changes={
+                                c.field: {
+                                    "before": c.before,
+                                    "after": res.record.fields.get(c.field, c.after),
+                                }
+                                for c in write.changes
+                            },
+                        )
+                    )
+                else:
+                    out[write.record_id] = None
+                    self.emit(
+                        EngineEvent(
+                            Action.ERROR,
+                            side,
+                            pair.a_id,
+                            pair.b_id,
+                            changes={c.field: {"value": c.after} for c in write.changes},
+                            message=f"{side.label} refused the update of {write.record_id}: "
+                            f"{res.error}",
+                            code="write",
+                        )
+                    )
+        return out
+
+    def _settle(
+        self,
+        pair: PairPlan,
+        key: Any,
+        links: Mapping[Any, LinkState],
+        returned: dict[Side, dict[str, Record | None]],
+    ) -> None:
+        """Store the pair's new base and the versions of its records after its writes."""
+        settle = set(pair.settle)
+        finals: dict[Side, Record] = {}
+        values: dict[Side, dict[str, Any]] = {}
+        for side in Side:
+            current = pair.record(side)
+            assert current is not None
+            finals[side] = current
+            values[side] = dict(current.fields)
+            write = pair.write(side)
+            if write is None:
+                continue
+            stored = returned[side].get(write.record_id)
+            if stored is None:  # refused: those fields keep their old base
+                settle -= {c.mapping_id for c in write.changes}
+                continue
+            finals[side] = stored
+            # Only the fields this plan wrote take the returned (normalised) values. The
+            # returned copy may already carry a user's edit of another field made since we
+            # planned; taking that into the base would make the edit look synced and lose it.
+            for change in write.changes:
+                values[side][change.field] = stored.fields.get(change.field)
+        link = links.get(key)
+        old_base = link.base if link is not None else {}
+        base = settled_base(self.spec, old_base, settle, values[Side.A], values[Side.B])
+        self.store.save_pair(key, base, finals[Side.A], finals[Side.B])
+
+    def _create(self, target: Side, creates: list[Create]) -> None:
+        connector = self.sides[target]
+        for chunk in chunks(creates, self.batch_size):
+            pending: list[tuple[Create, Any]] = []
+            for create in chunk:
+                key = self.store.add_pending(target, create.source, create.fields)
+                if key is not None:
+                    pending.append((create, key))
+            if not pending:
+                continue
+            results = connector.create([c.fields for c, _ in pending])
+            for (create, key), res in zip(pending, results, strict=True):
+                # A record with an error was created but a follow-up step failed (say, Jira
+                # could not move the new issue to the wanted status): it exists, so it is
+                # linked, or the next run would create it a second time.
+                self.confirm(target, create.source, key, res.record, res.error)
+
+    def confirm(
+        self, target: Side, source: Record, key: Any, created: Record | None, error: Any
+    ) -> None:
+        """Link a created record (base: the values as returned) or drop the pending create.
+
+        With both a record and an error the record is linked and the error reported too.
+        """
+        if created is None:
+            self.store.drop_pending(key)
+            self.emit(
+                EngineEvent(
+                    Action.ERROR,
+                    target,
+                    *ids_on(target.other, source.id),
+                    message=f"{target.label} refused to create the counterpart of "
+                    f"{source.id}: {error}",
+                    code="write",
+                )
+            )
+            return
+        fields = {Side.A: source.fields, Side.B: created.fields}
+        if target is Side.A:
+            fields = {Side.A: created.fields, Side.B: source.fields}
+        base = settled_base(
+            self.spec, {}, {m.id for m in self.spec.mappings}, fields[Side.A], fields[Side.B]
+        )
+        if error is not None:
+            # Part of the create did not take (say, Jira made the issue but could not move it
+            # to the wanted status). Where the new record disagrees with its source, the base
+            # records the source's value as not delivered yet, so the next run that reads
+            # the pair (the retry of the failed record) writes it again; a base of both
+            # values as they stand would call the disagreement settled and drop the value.
+            for mapping in self.spec.mappings:
+                value_a = fields[Side.A].get(mapping.field_a)
+                value_b = fields[Side.B].get(mapping.field_b)
+                if mapping.id in base and not mapping.agree(value_a, value_b):
+                    base[mapping.id][target.other.value] = None
+        self.store.confirm_create(key, target, created, base)
+        a_id, b_id = (created.id, source.id) if target is Side.A else (source.id, created.id)
+        self.emit(
+            EngineEvent(
+                Action.CREATED,
+                target,
+                a_id,
+                b_id,
+                changes={name: {"before": None, "after": v} for name, v in created.fields.items()},
+                message=f"created as the counterpart of {source.id}",
+            )
+        )
+        if error is not None:
+            self.emit(
+                EngineEvent(
+                    Action.ERROR,
+                    target,
+                    a_id,
+                    b_id,
+                    message=f"{target.label} created {created.id} as the counterpart of "
+                    f"{source.id}, but reported an error: {error}",
+                    code="write",
+                )
+            )
+
+    def _delete(self, side: Side, deletes: list[Delete]) -> None:
+        connector = self.sides[side]
+        for chunk in chunks(deletes, self.batch_size):
+            results = connector.delete([d.record_id for d in chunk])
+            for delete, res in zip(chunk, results, strict=True):
+                if res.ok:
+                    self.store.end_link(delete.link_key, LinkStatus.DELETED, delete.reason)
+                    a_id, b_id = delete.record_id, delete.other_id
+                    if side is Side.B:
+                        a_id, b_id = b_id, a_id
+                    self.emit(
+                        EngineEvent(
+                            Action.DELETED,
+                            side,
+                            a_id,
+                            b_id,
+                            message=delete.reason,
+                        )
+                    )
+                else:
+                    self.emit(
+                        EngineEvent(
+                            Action.ERROR,
+                            side,
+                            *ids_on(side, delete.record_id),
+                            message=f"{side.label} refused to delete "
+                            f"{delete.record_id}: {res.error}",
+                            code="write",
+                        )
+                    )

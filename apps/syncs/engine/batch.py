@@ -1,0 +1,186 @@
+"""Planning one batch of a side's records: what the planner needs is read, then it decides.
+
+Per batch: records whose mapped values equal the base (our own echoes, edits of unmapped
+fields) are dropped without any call. For the rest, the partners of linked records are
+fetched with one get(); unlinked records in scope are looked up on the other side with one
+find() on the match rule's first pair, and the candidates' own rivals on this side with one
+reverse find(); the links and open conflicts of all of them are read from the store. The
+planner gets that and decides (the planner's input contract, in plan.py).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from apps.syncs.engine.filters import in_scope
+from apps.syncs.engine.merge import is_echo
+from apps.syncs.engine.plan import dedupe, plan
+from apps.syncs.engine.plan_types import LinkState, Plan, PlanInput, SyncSpec
+from apps.syncs.engine.sides import SideConnector
+from apps.syncs.engine.store import LinkStore
+from apps.syncs.engine.types import ACTIVE_STATUSES, LinkStatus, Side
+from apps.syncs.engine.values import match_key
+from connectors.base import Cursor, Record
+
+# A page of one side's records, and the cursor to store once it is applied (None: a
+# batch fetched by id, which moves no cursor).
+Batch = tuple[Side, list[Record], Cursor | None]
+
+
+class BatchPlanner:
+    """Reads what a batch needs from the store and the connectors, and plans it."""
+
+    def __init__(
+        self, spec: SyncSpec, store: LinkStore, sides: Mapping[Side, SideConnector]
+    ) -> None:
+        self.spec = spec
+        self.store = store
+        self.sides = sides
+
+    def plan(
+        self,
+        side: Side,
+        records: list[Record],
+        counters: Counter[str],
+        overlay: DryOverlay | None = None,
+    ) -> tuple[Plan, dict[Any, LinkState]]:
+        """The plan of a batch of `side`'s records, and the links it read, by key.
+
+        Counts the records read and the echoes dropped in `counters`. A dry pass passes its
+        overlay, so that pairs earlier pages would have linked are not planned twice.
+        """
+        records = dedupe(records)
+        counters[f"read_{side}"] += len(records)
+        other = side.other
+        links = self.store.links_for(side, [r.id for r in records])
+        if overlay is not None:
+            links += overlay.virtual_links(side, [r.id for r in records])
+        active = {link.id(side): link for link in reversed(links) if link.status in ACTIVE_STATUSES}
+        changed: list[Record] = []
+        for record in records:
+            link = active.get(record.id)
+            if overlay is not None and link is not None and overlay.planned(link):
+                continue
+            if is_echo(self.spec, side, record, link):
+                counters[f"unchanged_{side}"] += 1
+                continue
+            changed.append(record)
+        by_key: dict[Any, LinkState] = {link.key: link for link in links}
+        if not changed:
+            return Plan(), by_key
+        partner_ids = [
+            pid
+            for r in changed
+            if (link := active.get(r.id)) is not None
+            and link.status is LinkStatus.LINKED
+            and (pid := link.id(other)) is not None
+        ]
+        others: dict[str, Record] = {}
+        if partner_ids:
+            for record in self.sides[other].get(partner_ids):
+                others[record.id] = record
+        unlinked = [
+            r
+            for r in changed
+            if r.id not in active and not r.deleted and in_scope(self.spec.filters(side), r.fields)
+        ]
+        found, own, candidate_links = self._match_candidates(side, unlinked, records, overlay)
+        for record in found:
+            others.setdefault(record.id, record)
+        all_links = links + candidate_links
+        for link in candidate_links:
+            by_key.setdefault(link.key, link)
+        inp = PlanInput(
+            changed_a=changed if side is Side.A else (),
+            changed_b=changed if side is Side.B else (),
+            records_a=others if other is Side.A else own,
+            records_b=others if other is Side.B else own,
+            links=all_links,
+            conflicts=self.store.open_conflicts(
+                link.key for link in all_links if not isinstance(link.key, tuple)
+            ),
+        )
+        return plan(self.spec, inp), by_key
+
+    def _match_candidates(
+        self,
+        side: Side,
+        unlinked: list[Record],
+        batch: list[Record],
+        overlay: DryOverlay | None,
+    ) -> tuple[list[Record], dict[str, Record], list[LinkState]]:
+        """What the match rule needs for `side`'s unlinked records: the candidates on the
+        other side (one find() on the rule's first pair), the records of this side outside
+        `batch` that also match a candidate (one reverse find()), and the links of both."""
+        if not unlinked or not self.spec.match_rule:
+            return [], {}, []
+        other = side.other
+        pair = self.spec.match_rule[0]
+        values = list(
+            dict.fromkeys(
+                r.fields[pair.field(side)]
+                for r in unlinked
+                if match_key(r.fields.get(pair.field(side)), pair.normalise) is not None
+            )
+        )
+        if not values:
+            return [], {}, []
+        found = self.sides[other].find(pair.field(other), values)
+        # The reverse question: does a candidate match other records of this side?
+        back = list(
+            dict.fromkeys(
+                r.fields[pair.field(other)]
+                for r in found
+                if match_key(r.fields.get(pair.field(other)), pair.normalise) is not None
+            )
+        )
+        known = {r.id for r in batch}
+        own: dict[str, Record] = {}
+        if back:
+            for record in self.sides[side].find(pair.field(side), back):
+                if record.id not in known:
+                    own[record.id] = record
+        links = self.store.links_for(other, [r.id for r in found])
+        links += self.store.links_for(side, list(own))
+        if overlay is not None:
+            links += overlay.virtual_links(other, [r.id for r in found])
+            links += overlay.virtual_links(side, list(own))
+        return found, own, links
+
+
+class DryOverlay:
+    """In a dry pass nothing is stored, so what earlier pages would have linked is kept
+    here, lest the other side's pages count the same pairs again."""
+
+    def __init__(self) -> None:
+        self.links_seen: set[Any] = set()
+        self.claimed: dict[Side, dict[str, str | None]] = {Side.A: {}, Side.B: {}}
+
+    def virtual_links(self, side: Side, ids: Sequence[str]) -> list[LinkState]:
+        out = []
+        for record_id in ids:
+            if record_id in self.claimed[side]:
+                partner = self.claimed[side][record_id]
+                a_id, b_id = (record_id, partner) if side is Side.A else (partner, record_id)
+                out.append(LinkState(("virtual", side, record_id), a_id, b_id))
+        return out
+
+    def planned(self, link: LinkState) -> bool:
+        """Whether an earlier page of the pass already planned this pair."""
+        return link.key in self.links_seen or isinstance(link.key, tuple)
+
+    def absorb(self, result: Plan) -> None:
+        for pair in result.pairs:
+            if pair.link_key is not None:
+                self.links_seen.add(pair.link_key)
+            else:
+                self.claimed[Side.A][pair.a_id] = pair.b_id
+                self.claimed[Side.B][pair.b_id] = pair.a_id
+        for create in result.creates:
+            self.claimed[create.side.other][create.source_id] = None
+        for unlink in result.unlinks:
+            self.links_seen.add(unlink.link_key)
+        for delete in result.deletes:
+            self.links_seen.add(delete.link_key)

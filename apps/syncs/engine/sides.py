@@ -1,0 +1,81 @@
+"""The two sides of a run as the engine calls them: a connector with its object type.
+
+A connector error says nothing of which side of the sync it came from; the runs app
+needs that to mark the right connection as failing. `SideConnector` raises every
+ConnectorError as a `SideFailure` that carries the side and the original error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from apps.syncs.engine.recorder import Recorder
+from apps.syncs.engine.types import Side
+from connectors.base import ChangePage, Connector, Cursor, Record, RecordUpdate, WriteResult
+from connectors.errors import ConnectorError
+
+
+class SideFailure(Exception):
+    """A connector call of one side failed. `error` is the ConnectorError it raised."""
+
+    def __init__(self, side: Side, error: ConnectorError) -> None:
+        super().__init__(f"{side.label}: {error}")
+        self.side = side
+        self.error = error
+
+
+class SideConnector:
+    """One side's connector, bound to its object type. Raises SideFailure, never a bare
+    ConnectorError."""
+
+    def __init__(self, side: Side, connector: Connector, object_type: str) -> None:
+        self.side = side
+        self.object_type = object_type
+        self._connector = connector
+
+    def changes(self, cursor: Cursor | None) -> Iterator[ChangePage]:
+        with self._failures():
+            yield from self._connector.changes(self.object_type, cursor)
+
+    def get(self, ids: Sequence[str]) -> list[Record]:
+        with self._failures():
+            return self._connector.get(self.object_type, ids)
+
+    def find(self, field: str, values: Sequence[Any]) -> list[Record]:
+        with self._failures():
+            return self._connector.find(self.object_type, field, values)
+
+    def create(self, items: Sequence[dict[str, Any]]) -> list[WriteResult]:
+        with self._failures():
+            return self._connector.create(self.object_type, items)
+
+    def update(self, items: Sequence[RecordUpdate]) -> list[WriteResult]:
+        with self._failures():
+            return self._connector.update(self.object_type, items)
+
+    def delete(self, ids: Sequence[str]) -> list[WriteResult]:
+        with self._failures():
+            return self._connector.delete(self.object_type, ids)
+
+    @contextmanager
+    def _failures(self) -> Iterator[None]:
+        try:
+            yield
+        except ConnectorError as exc:
+            raise SideFailure(self.side, exc) from exc
+
+
+class CallCounter:
+    """A CallObserver for one side: counts calls and tells the recorder about each."""
+
+    def __init__(self, side: Side) -> None:
+        self.side = side
+        self.calls = 0
+        self.recorder: Recorder | None = None
+
+    def __call__(self, *, system: str, call: str, status: int | None, seconds: float) -> None:
+        self.calls += 1
+        if self.recorder is not None:
+            self.recorder.api_call(self.side.value)
