@@ -19,6 +19,8 @@ from apps.runs.recorder import CancelRequested, DatabaseRecorder
 from apps.runs.selectors import records_to_retry
 from apps.syncs.services import sync_engine_run
 
+PERSON_APPROVED = (SyncRun.Trigger.APPROVAL, SyncRun.Trigger.RESOLUTION)
+
 
 def run_execute(run_id: int) -> str:
     """Execute a queued run if its sync is free. Safe to call twice for the same run.
@@ -60,8 +62,7 @@ def run_execute(run_id: int) -> str:
 def _execute_claimed(run: SyncRun, lease: Lease) -> str:
     sync = run.sync
     sync.refresh_from_db()
-    approved = run.trigger == SyncRun.Trigger.APPROVAL
-    if sync.paused and not approved:
+    if sync.paused and run.trigger != SyncRun.Trigger.APPROVAL:
         return run_finish(
             run, SyncRun.Status.CANCELLED, f"the sync is paused: {sync.paused_reason}"
         )
@@ -78,8 +79,9 @@ def _execute_claimed(run: SyncRun, lease: Lease) -> str:
             full=full_read,
             record_ids=record_ids,
             retry_ids=retry_ids,
-            # Only a run a person approved may pass the mass-change safety limit.
-            approved=approved,
+            # Only what a person approved may pass the mass-change safety limit: a held run
+            # they approved, or the writing of their conflict decisions.
+            approved=run.trigger in PERSON_APPROVED,
         )
     except CancelRequested:
         return run_finish(run, SyncRun.Status.CANCELLED, "cancelled by request between batches")

@@ -30,6 +30,8 @@ from apps.syncs.models import Sync
 # The Celery task that executes a run (apps/runs/tasks.py registers it under this name).
 # Messages are sent by name, so queueing does not import the tasks that execute.
 RUN_TASK = "runs.run_sync"
+# Triggers whose runs read only the records they name; a poll folded into one widens it.
+TARGETED_TRIGGERS = (SyncRun.Trigger.WEBHOOK, SyncRun.Trigger.RESOLUTION)
 
 
 def _merge_ids(
@@ -100,10 +102,6 @@ def _request_once(
     )
     transaction.on_commit(lambda: enqueue(run.pk))
     return run
-
-
-# Triggers whose runs read only the records they name; a poll folded into one widens it.
-TARGETED_TRIGGERS = (SyncRun.Trigger.WEBHOOK, SyncRun.Trigger.RESOLUTION)
 
 
 def enqueue(run_id: int, *, countdown: float = 0) -> None:

@@ -207,6 +207,8 @@ class SyncCursor(TimeStampedModel):
 class Conflict(WorkspaceScopedModel):
     class Status(models.TextChoices):
         OPEN = "open", "Open"
+        # A person chose the value; the run of the sync that writes it has not done so yet.
+        DECIDED = "decided", "Decided, being applied"
         RESOLVED = "resolved", "Resolved"
         DISMISSED = "dismissed", "Dismissed"  # the link went away while it was open
 
@@ -226,6 +228,15 @@ class Conflict(WorkspaceScopedModel):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     resolution = models.CharField(max_length=10, choices=Resolution.choices, blank=True)
     custom_value = models.JSONField(null=True, blank=True)
+    # A person's decision, waiting for a run to write it: the value each side gets, in its
+    # own terms ({"a": v, "b": v}), who decided and when. `error` is why the last decision
+    # did not take (a system refused the value, or a side changed again after it).
+    decided_values = models.JSONField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
     # Set when the sync's conflict policy decided (prefer_a, prefer_b, newest).
     decided_by_policy = models.CharField(max_length=10, blank=True)
     reason = models.TextField(blank=True)
@@ -238,7 +249,7 @@ class Conflict(WorkspaceScopedModel):
         constraints = [
             models.UniqueConstraint(
                 fields=["link", "mapping"],
-                condition=Q(status="open"),
+                condition=Q(status__in=["open", "decided"]),
                 name="one_open_conflict_per_field",
             )
         ]

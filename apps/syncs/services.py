@@ -1,10 +1,11 @@
-"""Writes for syncs: create and change them, switch them on and off, record what their runs
-did, resolve conflicts, and run the engine over them.
+"""Writes for syncs: create and change them, switch them on and off, decide on a held mass
+change, and run the engine over them.
 
-Views, API views and the runs app call these; the rules live here, in validation.py and in
-`engine/`. Running the engine here is synchronous and records nothing: apps.runs executes
-runs (queue, lease, recorder) and records their outcome through `sync_record_outcome`.
-Refusals are domain errors (apps.core.errors) naming the input they concern.
+Views, API views and the runs app call these; the rules live here, in validation.py,
+conflicts.py and `engine/`. Running the engine here is synchronous and records nothing:
+apps.runs executes runs (queue, lease, recorder) and records their outcome
+(apps/runs/outcome.py). Refusals are domain errors (apps.core.errors) naming the input they
+concern.
 """
 
 from __future__ import annotations
@@ -21,18 +22,15 @@ from apps.connections.services import connector_for, upstream_error
 from apps.core.errors import Invalid, Refused
 from apps.syncs.engine.dry_run import Preview
 from apps.syncs.engine.recorder import (
-    Action,
     CountingRecorder,
-    EngineEvent,
     Recorder,
     RunReport,
 )
 from apps.syncs.engine.runner import Runner, RunOptions
 from apps.syncs.engine.sides import CallCounter
-from apps.syncs.engine.store import LinkStore, mapping_spec, sync_spec
-from apps.syncs.engine.types import LinkStatus, Side
-from apps.syncs.engine.values import ConversionError, convert
-from apps.syncs.models import Conflict, FieldMapping, Filter, RecordLink, Sync
+from apps.syncs.engine.store import LinkStore, sync_spec
+from apps.syncs.engine.types import Side
+from apps.syncs.models import Conflict, FieldMapping, Filter, Sync
 from apps.syncs.validation import (
     fields_discover,
     filters_validate,
@@ -40,7 +38,7 @@ from apps.syncs.validation import (
     match_rule_validate,
     settings_validate,
 )
-from connectors.base import Connector, RecordUpdate
+from connectors.base import Connector
 from connectors.errors import ConnectorError
 
 
@@ -385,121 +383,3 @@ def held_change_cancel(sync: Sync, *, user: Any = None) -> None:
     if not claimed:
         raise _no_held_change()
     sync.refresh_from_db()
-
-
-# --- conflicts -------------------------------------------------------------------------------
-def conflict_not_open(conflict: Conflict) -> Refused:
-    return Refused(f"the conflict is already {conflict.status}", code="conflict_already_resolved")
-
-
-def _not_resolvable(message: str) -> Refused:
-    return Refused(message, code="conflict_not_resolvable")
-
-
-def conflict_resolve(
-    conflict: Conflict,
-    *,
-    resolution: str,
-    custom_value: Any = None,
-    user: Any = None,
-    recorder: Recorder | None = None,
-) -> Conflict:
-    """Resolve an open conflict with A's value, B's value or a custom value (given in A's
-    terms, converted for B like any synced value). Writes what is needed to both sides,
-    stores the agreed values as the base and closes the conflict.
-
-    Raises Refused (`conflict_already_resolved`) when the conflict is not open,
-    (`conflict_not_resolvable`) when the records are no longer linked or exist no more or a
-    system refuses the write, and Invalid (`value`) when the value cannot be converted.
-    """
-    conflict.refresh_from_db()
-    if conflict.status != Conflict.Status.OPEN:
-        raise conflict_not_open(conflict)
-    if resolution not in (Conflict.Resolution.A, Conflict.Resolution.B, Conflict.Resolution.CUSTOM):
-        raise Invalid(
-            f"a resolution is 'a', 'b' or 'custom', not {resolution!r}", field="resolution"
-        )
-    link = conflict.link
-    if link.status != LinkStatus.LINKED:
-        raise _not_resolvable("the two records are no longer linked")
-    sync = conflict.sync
-    mapping = mapping_spec(conflict.mapping)
-    try:
-        if resolution == Conflict.Resolution.A:
-            value_a = conflict.value_a
-            value_b = mapping.convert_to(Side.B, value_a)
-        elif resolution == Conflict.Resolution.B:
-            value_b = conflict.value_b
-            value_a = mapping.convert_to(Side.A, value_b)
-        else:
-            value_a = convert(
-                custom_value, mapping.kind_a, mapping.kind_a, options=mapping.options_a
-            )
-            value_b = mapping.convert_to(Side.B, value_a)
-    except ConversionError as exc:
-        raise Invalid(f"that value cannot be used: {exc}", field="value") from exc
-    recorder = recorder or CountingRecorder()
-    connectors, _ = _connectors(sync, None)
-    wanted = {Side.A: value_a, Side.B: value_b}
-    ids = {Side.A: link.a_id, Side.B: link.b_id}
-    types = {Side.A: sync.object_type_a, Side.B: sync.object_type_b}
-    final: dict[Side, Any] = {}
-    records = {}
-    try:
-        for side in Side:
-            connector = connectors[side]
-            found = connector.get(types[side], [ids[side]])
-            if not found:
-                raise _not_resolvable(f"record {ids[side]} no longer exists on {side.label}")
-            current = found[0]
-            name = mapping.field(side)
-            before = current.fields.get(name)
-            records[side] = current
-            if mapping.same(side, before, wanted[side]):
-                final[side] = before
-                continue
-            result = connector.update(
-                types[side], [RecordUpdate(current.id, {name: wanted[side]})]
-            )[0]
-            if not result.ok or result.record is None:
-                raise _not_resolvable(f"{side.label} refused the value: {result.error}")
-            records[side] = result.record
-            final[side] = result.record.fields.get(name, wanted[side])
-            recorder.event(
-                EngineEvent(
-                    Action.UPDATED,
-                    side,
-                    link.a_id,
-                    link.b_id,
-                    changes={name: {"before": before, "after": final[side]}},
-                    message=f"conflict resolved with {resolution}",
-                    code="resolution",
-                )
-            )
-    except ConnectorError as exc:
-        raise upstream_error(exc) from exc
-    finally:
-        for connector in connectors.values():
-            connector.close()
-    now = timezone.now()
-    with transaction.atomic():
-        locked = RecordLink.objects.select_for_update().get(pk=link.pk)
-        base = dict(locked.base or {})
-        base[str(conflict.mapping_id)] = {"a": final[Side.A], "b": final[Side.B]}
-        RecordLink.objects.filter(pk=link.pk).update(
-            base=base,
-            a_version=records[Side.A].version or "",
-            b_version=records[Side.B].version or "",
-            a_modified_at=records[Side.A].modified_at,
-            b_modified_at=records[Side.B].modified_at,
-            updated_at=now,
-        )
-        Conflict.objects.filter(pk=conflict.pk, status=Conflict.Status.OPEN).update(
-            status=Conflict.Status.RESOLVED,
-            resolution=resolution,
-            custom_value=value_a if resolution == Conflict.Resolution.CUSTOM else None,
-            resolved_by=user if getattr(user, "pk", None) else None,
-            resolved_at=now,
-        )
-    conflict.refresh_from_db()
-    return conflict

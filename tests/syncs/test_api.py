@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 from apps.accounts import services as account_services
 from apps.accounts.models import Role
 from apps.connections.models import Connection
+from apps.runs.execution import run_execute
 from apps.runs.models import SyncRun
 from apps.syncs.models import Conflict, FieldMapping, RecordLink, Sync
 from apps.syncs.services import sync_pause
@@ -703,6 +704,10 @@ def test_every_role_lists_and_reads_conflicts(clients, sync, systems, foreign, r
         "decided_by_policy": "",
         "reason": body["reason"],
         "detected_at": body["detected_at"],
+        "decided_values": None,
+        "decided_by": None,
+        "decided_at": None,
+        "error": "",
         "resolved_by": None,
         "resolved_at": None,
     }
@@ -737,14 +742,25 @@ def test_editors_resolve_a_conflict(clients, sync, systems, role, resolution, va
         assert_error(response, 403, "permission_denied")
         assert Conflict.objects.get(pk=conflict.pk).status == "open"
         return
-    assert response.status_code == 200, response.content
+    # Decided at once (202) with the run that writes it; nothing is written in the request.
+    assert response.status_code == 202, response.content
     answer = response.json()
-    assert (answer["status"], answer["resolution"]) == ("resolved", resolution)
-    assert answer["resolved_by"] is not None
-    assert crm.record("contacts", conflict.link.a_id).fields["name"] == expected
-    assert desk.record("users", conflict.link.b_id).fields["full_name"] == expected
+    assert (answer["status"], answer["resolution"]) == ("decided", resolution)
+    assert answer["decided_by"] is not None
+    assert answer["decided_values"] == {"a": expected, "b": expected}
+    assert answer["run"]["status"] == "queued"
+    assert crm.record("contacts", conflict.link.a_id).fields["name"] == "From A"
+    assert desk.record("users", conflict.link.b_id).fields["full_name"] == "From B"
     again = clients[role].post(url, body, format="json")
     assert_error(again, 409, "conflict_already_resolved")
+
+    run = SyncRun.objects.get(public_id=answer["run"]["id"])
+    run_execute(run.pk)
+    assert crm.record("contacts", conflict.link.a_id).fields["name"] == expected
+    assert desk.record("users", conflict.link.b_id).fields["full_name"] == expected
+    resolved = clients[role].get(f"{CONFLICTS}{conflict.public_id}/").json()
+    assert (resolved["status"], resolved["resolution"]) == ("resolved", resolution)
+    assert resolved["resolved_by"] == answer["decided_by"]
 
 
 def test_a_resolution_is_validated(clients, sync, systems):
@@ -809,9 +825,10 @@ def test_editors_resolve_many_at_once(clients, sync, systems, foreign, role):
     if not EDITORS[role]:
         assert_error(response, 403, "permission_denied")
         return
-    assert response.status_code == 200, response.content
+    assert response.status_code == 202, response.content
     body = response.json()
     assert (body["resolved"], body["failed"]) == (2, 2)
+    [run] = body["runs"]  # one run of the sync writes both decisions
     assert [(r["id"], r["ok"]) for r in body["results"]] == [
         (str(first.public_id), True),
         (str(theirs.public_id), False),
@@ -822,6 +839,9 @@ def test_editors_resolve_many_at_once(clients, sync, systems, foreign, role):
     assert body["results"][1]["conflict"] is None  # nothing of the other workspace leaks
     assert body["results"][2]["error"]["code"] == "conflict_already_resolved"
     assert body["results"][0]["conflict"]["resolution"] == "b"
+    assert body["results"][0]["conflict"]["run"] == run
+    assert body["results"][2]["conflict"]["run"] is None
+    run_execute(SyncRun.objects.get(public_id=run["id"]).pk)
     for conflict in (first, second):
         assert crm.record("contacts", conflict.link.a_id).fields["name"] == "From B"
     assert Conflict.objects.get(pk=theirs.pk).status == "open"

@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 
 from apps.connections.services import connection_create, connector_for
+from apps.runs.execution import run_execute
+from apps.syncs.conflicts import conflict_decide
 from apps.syncs.models import Conflict, RecordLink
-from apps.syncs.services import conflict_resolve, sync_create
+from apps.syncs.services import sync_create
 from connectors.base import Record, RecordUpdate
 from connectors.hubspot.sandbox import contract as hubspot_contract
 from connectors.zendesk.sandbox import contract as zendesk_contract
@@ -95,9 +97,14 @@ def test_hubspot_and_zendesk_sync_both_ways_with_a_conflict_resolved(sandbox):
     conflict = Conflict.objects.get(link=link, status="open")
     assert (conflict.value_a, conflict.value_b) == ("Annie", "Anna")
 
-    conflict_resolve(conflict, resolution="custom", custom_value="Anne", user=f.user())
+    decider = f.user()
+    applying = conflict_decide(conflict, resolution="custom", custom_value="Anne", user=decider)
+    assert _get(hubspot, "contacts", link.a_id).fields["firstname"] == "Annie"  # not yet
+    assert run_execute(applying.pk) == "succeeded"
     assert _get(hubspot, "contacts", link.a_id).fields["firstname"] == "Anne"
     assert _get(zendesk, "users", link.b_id).fields["name"] == "Anne"
+    conflict.refresh_from_db()
+    assert (conflict.status, conflict.resolved_by) == ("resolved", decider)
     echo = run_now(sync, trigger="webhook", record_ids={"a": [link.a_id], "b": [link.b_id]})
     assert events(echo) == []
 

@@ -1,4 +1,4 @@
-"""Services: validation against field discovery, conflicts, pausing, preview."""
+"""Services: validation against field discovery, pausing, preview."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from apps.runs.models import SyncRun
 from apps.runs.services import run_manual
 from apps.syncs.models import Conflict, RecordLink, Sync
 from apps.syncs.services import (
-    conflict_resolve,
     mapping_add,
     sync_create,
     sync_pause,
@@ -17,7 +16,7 @@ from apps.syncs.services import (
     sync_resume,
     sync_update,
 )
-from tests.running import events, run_now
+from tests.running import run_now
 from tests.syncs import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -127,62 +126,6 @@ def test_sync_settings_are_validated():
         f.sync(ws, crm, desk, match_rule=[{"a": "email", "b": "mail"}])
     assert exc.value.field == "match_rule.0.b"  # the message says side B lacks the field
     assert Sync.objects.count() == 0
-
-
-def _conflicted(crm, desk, s):
-    a = crm.insert("contacts", {"email": "c@x.com", "name": "Base"})
-    run_now(s)
-    b = desk.all("users")[0]
-    crm.edit("contacts", a.id, {"name": "From A"})
-    desk.edit("users", b.id, {"full_name": "From B"})
-    run_now(s)
-    return a, b, Conflict.objects.get(status="open")
-
-
-@pytest.mark.parametrize(
-    ("resolution", "custom", "expected"),
-    [("a", None, "From A"), ("b", None, "From B"), ("custom", "Both", "Both")],
-)
-def test_resolving_a_conflict_writes_both_sides_and_clears_it(resolution, custom, expected):
-    s, crm, desk = setup()
-    a, b, conflict = _conflicted(crm, desk, s)
-    resolver = f.user()
-
-    conflict = conflict_resolve(conflict, resolution=resolution, custom_value=custom, user=resolver)
-
-    assert crm.record("contacts", a.id).fields["name"] == expected
-    assert desk.record("users", b.id).fields["full_name"] == expected
-    assert (conflict.status, conflict.resolution, conflict.resolved_by) == (
-        "resolved",
-        resolution,
-        resolver,
-    )
-    link = RecordLink.objects.get()
-    assert link.base[str(conflict.mapping_id)] == {"a": expected, "b": expected}
-    writes = (crm.writes, desk.writes)
-    assert events(run_now(s)) == []  # the resolution's echoes cost nothing
-    assert (crm.writes, desk.writes) == writes
-    with pytest.raises(Refused) as refused:
-        conflict_resolve(conflict, resolution="a")
-    assert refused.value.code == "conflict_already_resolved"
-
-
-def test_resolving_with_a_value_that_cannot_be_converted_is_refused():
-    s, crm, desk = setup(mappings=[*f.BASIC_MAPPINGS, {"field_a": "score", "field_b": "score"}])
-    a = crm.insert("contacts", {"email": "c@x.com", "score": 1})
-    run_now(s)
-    b = desk.all("users")[0]
-    crm.edit("contacts", a.id, {"score": 2})
-    desk.edit("users", b.id, {"score": "3"})
-    run_now(s)
-    conflict = Conflict.objects.get(status="open")
-    with pytest.raises(Invalid) as invalid:
-        conflict_resolve(conflict, resolution="custom", custom_value="lots")
-    assert invalid.value.field == "value"
-    assert Conflict.objects.get(pk=conflict.pk).status == "open"
-    conflict_resolve(conflict, resolution="custom", custom_value="7")
-    assert crm.record("contacts", a.id).fields["score"] == 7
-    assert desk.record("users", b.id).fields["score"] == "7"
 
 
 def test_preview_counts_and_samples_without_writing():

@@ -373,6 +373,19 @@ class ConflictSerializer(serializers.ModelSerializer):
     resolved_by = serializers.CharField(
         source="resolved_by.username", read_only=True, allow_null=True, default=None
     )
+    decided_values = serializers.JSONField(
+        read_only=True,
+        help_text='While decided: `{"a": …, "b": …}`, the value each side is to hold, in its '
+        "own terms.",
+    )
+    decided_by = serializers.CharField(
+        source="decided_by.username", read_only=True, allow_null=True, default=None
+    )
+    error = serializers.CharField(
+        read_only=True,
+        help_text="Why the last decision did not take: the system's refusal, or a side that "
+        "changed again after it. Empty otherwise.",
+    )
 
     class Meta:
         model = Conflict
@@ -393,9 +406,33 @@ class ConflictSerializer(serializers.ModelSerializer):
             "decided_by_policy",
             "reason",
             "detected_at",
+            "decided_values",
+            "decided_by",
+            "decided_at",
+            "error",
             "resolved_by",
             "resolved_at",
         ]
+        read_only_fields = fields
+
+
+class QueuedRunSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id", help_text="Its progress: /api/v1/runs/{id}/.")
+    status = serializers.CharField()
+
+
+class ConflictDecidedSerializer(ConflictSerializer):
+    """A conflict just decided, with the run that applies the decision."""
+
+    run = QueuedRunSerializer(
+        allow_null=True,
+        read_only=True,
+        help_text="The run that writes the decision (null while the sync is paused: its next "
+        "run after it resumes does).",
+    )
+
+    class Meta(ConflictSerializer.Meta):
+        fields = [*ConflictSerializer.Meta.fields, "run"]
         read_only_fields = fields
 
 
@@ -434,15 +471,20 @@ class ResolveOutcomeErrorSerializer(serializers.Serializer):
 
 class ResolveOutcomeSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    ok = serializers.BooleanField()
-    conflict = ConflictSerializer(allow_null=True, help_text="The conflict after the attempt.")
+    ok = serializers.BooleanField(help_text="Decided; its run applies it.")
+    conflict = ConflictDecidedSerializer(
+        allow_null=True, help_text="The conflict after the attempt, with the run that applies it."
+    )
     error = ResolveOutcomeErrorSerializer(allow_null=True)
 
 
 class ResolveManyResultSerializer(serializers.Serializer):
-    resolved = serializers.IntegerField()
+    resolved = serializers.IntegerField(help_text="How many were decided.")
     failed = serializers.IntegerField()
     results = ResolveOutcomeSerializer(many=True)
+    runs = QueuedRunSerializer(
+        many=True, help_text="The runs that apply the decisions: one per sync concerned."
+    )
 
 
 # --- documents ------------------------------------------------------------------------------

@@ -21,9 +21,10 @@ from apps.accounts.models import Permission
 from apps.core.api import UPSTREAM_ERRORS, error_responses
 from apps.core.api_filters import QueryFilter, QueryFilterBackend
 from apps.core.errors import DomainError
-from apps.syncs import services, transfer
+from apps.syncs import conflicts, services, transfer
 from apps.syncs.api.serializers import (
     PREVIEW_COUNTS,
+    ConflictDecidedSerializer,
     ConflictResolveManySerializer,
     ConflictResolveSerializer,
     ConflictSerializer,
@@ -250,44 +251,51 @@ class ConflictViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Workspac
     def refine_queryset(self, queryset: QuerySet) -> QuerySet:
         return queryset.select_related("sync", "mapping", "link", "resolved_by")
 
-    def _resolve(self, conflict: Conflict, resolution: str, value: Any) -> Conflict:
-        services.conflict_resolve(
-            conflict, resolution=resolution, custom_value=value, user=self.request.user
-        )
-        return self.get_queryset().get(pk=conflict.pk)
+    def _decided(self, conflict: Conflict, run: Any) -> Conflict:
+        fresh = self.get_queryset().get(pk=conflict.pk)
+        fresh.run = run
+        return fresh
 
     @extend_schema(
-        summary="Resolve a conflict with A's value, B's value or a custom value",
+        summary="Decide a conflict: A's value, B's value or a custom value",
         description=(
-            "Writes the chosen value to whichever side does not have it yet and closes the "
-            "conflict. 409 `conflict_already_resolved` when it is not open any more; 409 "
-            "`conflict_not_resolvable` when the records are no longer linked or a system "
-            "refused the value; 400 naming `value` when it cannot be converted."
+            "Records the decision and answers at once (202) with the conflict, now "
+            "`decided`, and the run that applies it: that run writes the value to whichever "
+            "side lacks it, under the sync's lease like every write, then the conflict is "
+            "`resolved`; if a system refuses the value (or a side changed again after the "
+            "decision), the conflict is `open` again with the reason in `error`. 409 "
+            "`conflict_already_resolved` when it is not open; 409 `conflict_not_resolvable` "
+            "when the records are no longer linked; 400 naming `value` when it cannot be "
+            "converted."
         ),
         request=ConflictResolveSerializer,
-        responses={200: ConflictSerializer, **error_responses(409, *UPSTREAM_ERRORS)},
+        responses={202: ConflictDecidedSerializer, **error_responses(409)},
     )
     @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
     def resolve(self, request: Request, public_id: str | None = None) -> Response:
         conflict = self.get_object()
         data = ConflictResolveSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        resolved = self._resolve(
-            conflict, data.validated_data["resolution"], data.validated_data.get("value")
+        run = conflicts.conflict_decide(
+            conflict,
+            resolution=data.validated_data["resolution"],
+            custom_value=data.validated_data.get("value"),
+            user=request.user,
         )
-        return Response(ConflictSerializer(resolved).data)
+        decided = self._decided(conflict, run)
+        return Response(ConflictDecidedSerializer(decided).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
-        summary="Resolve many conflicts the same way",
+        summary="Decide many conflicts the same way",
         operation_id="v1_conflicts_resolve_many",
         description=(
-            "Each conflict is resolved on its own (the systems' writes cannot be one "
-            "transaction): the answer says, per id and in the order given, whether it was "
-            "resolved, or the error code and message it would have had alone (`not_found` "
-            "for an id outside the workspace)."
+            "Each conflict is checked on its own: the answer says, per id and in the order "
+            "given, whether it was decided, or the error code and message it would have had "
+            "alone (`not_found` for an id outside the workspace). One run per sync applies "
+            "all its decisions."
         ),
         request=ConflictResolveManySerializer,
-        responses={200: ResolveManyResultSerializer},
+        responses={202: ResolveManyResultSerializer},
     )
     @action(
         detail=False,
@@ -302,6 +310,12 @@ class ConflictViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Workspac
         data.is_valid(raise_exception=True)
         ids = list(dict.fromkeys(data.validated_data["conflicts"]))
         found = {c.public_id: c for c in self.get_queryset().filter(public_id__in=ids)}
+        outcome = conflicts.conflicts_decide(
+            [found[i] for i in ids if i in found],
+            resolution=data.validated_data["resolution"],
+            custom_value=data.validated_data.get("value"),
+            user=request.user,
+        )
         results = []
         for public_id in ids:
             conflict = found.get(public_id)
@@ -309,16 +323,16 @@ class ConflictViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Workspac
                 error = {"code": "not_found", "message": "no such conflict in your workspace"}
                 results.append({"id": public_id, "ok": False, "conflict": None, "error": error})
                 continue
-            try:
-                conflict = self._resolve(
-                    conflict, data.validated_data["resolution"], data.validated_data.get("value")
-                )
-            except DomainError as exc:
-                conflict = self.get_queryset().get(pk=conflict.pk)
-                error = {"code": exc.code, "message": exc.message}
-                results.append({"id": public_id, "ok": False, "conflict": conflict, "error": error})
-                continue
-            results.append({"id": public_id, "ok": True, "conflict": conflict, "error": None})
-        resolved = sum(1 for r in results if r["ok"])
-        body = {"resolved": resolved, "failed": len(results) - resolved, "results": results}
-        return Response(ResolveManyResultSerializer(body).data)
+            refusal = outcome.refused.get(conflict.pk)
+            answer = self._decided(conflict, None if refusal else outcome.run_for(conflict))
+            error = None if refusal is None else {"code": refusal.code, "message": refusal.message}
+            results.append(
+                {"id": public_id, "ok": refusal is None, "conflict": answer, "error": error}
+            )
+        body = {
+            "resolved": len(outcome.decided),
+            "failed": len(results) - len(outcome.decided),
+            "results": results,
+            "runs": [run for run in outcome.runs.values() if run is not None],
+        }
+        return Response(ResolveManyResultSerializer(body).data, status=status.HTTP_202_ACCEPTED)

@@ -3,9 +3,11 @@ event per record action to the recorder.
 
 A batch's plan is applied in this order: skips and per-record errors are reported; unlinks
 are stored; new matches are linked; conflicts are opened, refreshed or stored as decided,
-and converged ones closed; updates are written in batches and each pair's base is settled
-from what the systems returned (only the written fields take the returned values); then,
-per side, creates (each stored as pending before the call) and deletes.
+and converged ones closed; updates are written in batches (a person's decisions among
+them) and each pair's base is settled from what the systems returned (only the written
+fields take the returned values); decisions whose writes were stored close their conflict,
+refused ones reopen it; then, per side, creates (each stored as pending before the call)
+and deletes.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ class Applier:
         self.recorder = recorder
         self.counters = counters
         self.batch_size = batch_size
+        # Per (side, record id): what a system answered to an update it refused.
+        self.refusals: dict[tuple[Side, str], str] = {}
 
     def emit(self, event: EngineEvent) -> None:
         counter = COUNTER_OF_ACTION.get(event.action)
@@ -111,6 +115,7 @@ class Applier:
         }
         for pair in pairs:
             self._settle(pair, keys[id(pair)], links, returned)
+        self._close_decisions(result, pairs, returned)
         for side in Side:
             self._create(side, result.creates_on(side))
             self._delete(side, result.deletes_on(side))
@@ -174,7 +179,8 @@ class Applier:
             )
 
     def _update(self, side: Side, writes: list[tuple[Write, PairPlan]]) -> dict[str, Record | None]:
-        """Apply updates in batches; the stored copy per id, or None where it failed."""
+        """Apply updates in batches; the stored copy per id, or None where it failed (the
+        system's refusal is kept in `refusals`)."""
         out: dict[str, Record | None] = {}
         connector = self.sides[side]
         for chunk in chunks(writes, self.batch_size):
@@ -183,6 +189,7 @@ class Applier:
             for (write, pair), res in zip(chunk, results, strict=True):
                 if res.ok and res.record is not None:
                     out[write.record_id] = res.record
+                    decisions = sorted({c.decision for c in write.changes if c.decision})
                     self.emit(
                         EngineEvent(
                             Action.UPDATED,
@@ -196,10 +203,13 @@ class Applier:
                                 }
                                 for c in write.changes
                             },
+                            message=_decision_message(decisions),
+                            code="resolution" if decisions else "",
                         )
                     )
                 else:
                     out[write.record_id] = None
+                    self.refusals[(side, write.record_id)] = str(res.error)
                     self.emit(
                         EngineEvent(
                             Action.ERROR,
@@ -213,6 +223,34 @@ class Applier:
                         )
                     )
         return out
+
+    def _close_decisions(
+        self,
+        result: Plan,
+        pairs: list[PairPlan],
+        returned: dict[Side, dict[str, Record | None]],
+    ) -> None:
+        """A decision whose writes were all stored resolves its conflict; one a system
+        refused reopens it with the refusal, for the person to see and decide again."""
+        by_link = {pair.link_key: pair for pair in pairs if pair.link_key is not None}
+        for decision in result.decisions:
+            pair = by_link.get(decision.link_key)
+            if pair is None:
+                continue
+            refused = []
+            for side in Side:
+                write = pair.write(side)
+                if write is None or not any(
+                    c.mapping_id == decision.mapping_id for c in write.changes
+                ):
+                    continue
+                if returned[side].get(write.record_id) is None:
+                    error = self.refusals.get((side, write.record_id), "")
+                    refused.append(f"{side.label} refused the value: {error}")
+            if refused:
+                self.store.decision_refused(decision.conflict_key, "; ".join(refused))
+            else:
+                self.store.decision_written(decision.conflict_key)
 
     def _settle(
         self,
@@ -357,3 +395,11 @@ class Applier:
                             code="write",
                         )
                     )
+
+
+def _decision_message(resolutions: list[str]) -> str:
+    """The event message of an update that writes a person's decision."""
+    if not resolutions:
+        return ""
+    chosen = {"a": "A's value", "b": "B's value", "custom": "a value of their own"}
+    return "a person decided the conflict: " + ", ".join(chosen.get(r, r) for r in resolutions)

@@ -38,6 +38,9 @@ class BatchPlanner:
         self.spec = spec
         self.store = store
         self.sides = sides
+        # Links with a person's decision to write: their records are planned even when they
+        # look like echoes, so the decision is applied.
+        self.decided_links: set[Any] = set()
 
     def plan(
         self,
@@ -63,7 +66,8 @@ class BatchPlanner:
             link = active.get(record.id)
             if overlay is not None and link is not None and overlay.planned(link):
                 continue
-            if is_echo(self.spec, side, record, link):
+            decided = link is not None and link.key in self.decided_links
+            if not decided and is_echo(self.spec, side, record, link):
                 counters[f"unchanged_{side}"] += 1
                 continue
             changed.append(record)

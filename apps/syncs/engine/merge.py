@@ -21,6 +21,7 @@ from apps.syncs.engine.filters import in_scope
 from apps.syncs.engine.plan_types import (
     ConflictDecision,
     Converged,
+    DecisionApplied,
     FieldChange,
     LinkState,
     MappingSpec,
@@ -103,7 +104,8 @@ def merge_pair(
     The pair goes into `plan` with its writes and the fields whose base is set afterwards;
     so do the conflicts it opens, refreshes or has the policy decide, the open conflicts
     that converged, and a per-record error for each value that cannot be converted. A field
-    with an open conflict stays held.
+    with an open conflict stays held, unless a person decided it and neither side changed
+    since: then the decision is written where a side lacks it.
     """
     a, b = pair.record_a, pair.record_b
     assert a is not None
@@ -117,14 +119,22 @@ def merge_pair(
         vb = b.fields.get(mapping.field_b)
         open_conflict = open_conflicts.get((link_key, mapping.id))
         if open_conflict is not None:
-            held = True
             if mapping.agree(va, vb):
+                held = True
                 plan.converged.append(Converged(open_conflict.key, link_key, mapping.id, va, vb))
                 pair.settle.add(mapping.id)
-            elif not (
-                mapping.same(Side.A, va, open_conflict.value_a)
-                and mapping.same(Side.B, vb, open_conflict.value_b)
-            ):
+                continue
+            as_opened = mapping.same(Side.A, va, open_conflict.value_a) and mapping.same(
+                Side.B, vb, open_conflict.value_b
+            )
+            if open_conflict.decided is not None and as_opened:
+                _decision_apply(mapping, open_conflict, {Side.A: va, Side.B: vb}, writes)
+                plan.decisions.append(DecisionApplied(open_conflict.key, link_key, mapping.id))
+                pair.settle.add(mapping.id)
+                continue
+            held = True
+            if not as_opened:
+                decided = open_conflict.decided is not None
                 plan.conflicts.append(
                     ConflictDecision(
                         link_key,
@@ -135,9 +145,12 @@ def merge_pair(
                         va,
                         vb,
                         ConflictChoice.MANUAL,
-                        "both sides changed again while the conflict was open",
+                        "a side changed again after the decision; decide again"
+                        if decided
+                        else "both sides changed again while the conflict was open",
                         trigger,
                         existing_key=open_conflict.key,
+                        voids_decision=decided,
                     )
                 )
             continue
@@ -212,6 +225,30 @@ def merge_pair(
     quiet = pair.write_a is None and pair.write_b is None and not held
     if quiet and len(plan.errors) == errors_before and not pair.matched:
         plan.unchanged[trigger] += 1
+
+
+def _decision_apply(
+    mapping: MappingSpec,
+    conflict: OpenConflict,
+    current: Mapping[Side, Any],
+    writes: Mapping[Side, Write],
+) -> None:
+    """Write a person's decision to each side that does not hold it yet. The values were
+    converted for each side when the decision was taken; the sides still hold what the
+    person saw (a later edit voids the decision instead)."""
+    assert conflict.decided is not None
+    for side in Side:
+        wanted = conflict.decided[side.value]
+        if not mapping.same(side, current[side], wanted):
+            writes[side].changes.append(
+                FieldChange(
+                    mapping.id,
+                    mapping.field(side),
+                    current[side],
+                    wanted,
+                    decision=conflict.resolution,
+                )
+            )
 
 
 def _decide(

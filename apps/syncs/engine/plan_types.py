@@ -143,11 +143,17 @@ class LinkState:
 
 @dataclass(frozen=True)
 class OpenConflict:
+    """A conflict still open on a field of a link, with the values it was opened (or last
+    refreshed) with. `decided` is a person's decision waiting to be written: the value each
+    side is to hold, {"a": v, "b": v}, chosen as `resolution` ("a", "b" or "custom")."""
+
     key: Any
     link_key: Any
     mapping_id: str
     value_a: Any
     value_b: Any
+    decided: Mapping[str, Any] | None = None
+    resolution: str = ""
 
 
 @dataclass
@@ -167,6 +173,7 @@ class FieldChange:
     field: str
     before: Any
     after: Any
+    decision: str = ""  # the resolution, when the change writes a person's decision
 
 
 @dataclass
@@ -253,6 +260,9 @@ class ConflictDecision:
     reason: str
     trigger: Side
     existing_key: Any | None = None  # an open conflict whose values are refreshed
+    # The refreshed conflict carried a decision that a later edit made stale: it is open
+    # again, for the person to decide on the new values.
+    voids_decision: bool = False
 
     @property
     def losing_side(self) -> Side | None:
@@ -275,6 +285,16 @@ class Converged:
     mapping_id: str
     value_a: Any
     value_b: Any
+
+
+@dataclass
+class DecisionApplied:
+    """A person's decision on a conflict, written by this plan where a side lacked it. The
+    conflict closes once those writes are stored, or reopens with a refusal."""
+
+    conflict_key: Any
+    link_key: Any
+    mapping_id: str
 
 
 @dataclass
@@ -306,6 +326,7 @@ class Plan:
     unlinks: list[Unlink] = field(default_factory=list)
     conflicts: list[ConflictDecision] = field(default_factory=list)
     converged: list[Converged] = field(default_factory=list)
+    decisions: list[DecisionApplied] = field(default_factory=list)
     skips: list[Skip] = field(default_factory=list)
     errors: list[RecordIssue] = field(default_factory=list)
     unchanged: Counter[Side] = field(default_factory=Counter)

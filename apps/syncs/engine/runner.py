@@ -6,7 +6,8 @@
 2. Unless the run was approved, the safety limit is checked (`dry_run`): the changes are
    planned without writing, and if they would change or delete more than the limit, the run
    stops here as HELD (nothing written) and the caller pauses the sync.
-3. Records that failed in an earlier run are read again; then the changes are streamed page
+3. Records that failed in an earlier run, and those of conflicts a person decided that no
+   run has written yet, are read again; then the changes are streamed page
    by page, A's feed then B's (or only the records named for a webhook run). Each page is
    planned (`batch`: echoes dropped, partners and match candidates fetched, the planner
    called) and the plan applied (`apply`: writes in batches, links and bases stored). A
@@ -98,9 +99,13 @@ class Runner:
         )
         try:
             retry = recover_pending(self.spec, self.store, self.sides, applier)
-            if options.retry_ids:
+            # A person's decisions not written yet are applied by whichever run comes next.
+            self.planner.decided_links, decided = self.store.decisions_pending()
+            for extra in (options.retry_ids, decided):
+                if not extra or not any(extra.values()):
+                    continue
                 retry = retry or {Side.A: [], Side.B: []}
-                for side, ids in options.retry_ids.items():
+                for side, ids in extra.items():
                     retry[side] = list(dict.fromkeys([*retry[side], *ids]))
             cache: list[Batch] | None = None
             if not options.approved and self.safety.applies:
@@ -114,6 +119,7 @@ class Runner:
                 for side in Side:
                     for chunk in chunks(retry[side], self.batch_size):
                         self._apply_batch(applier, side, self._fetch(side, list(chunk)), None)
+            self.planner.decided_links = set()  # written (or reopened) by now
             for side, records, cursor in cache if cache is not None else self._batches(options):
                 self._apply_batch(applier, side, records, cursor)
             self._second_look(applier)

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from apps.syncs.engine.filters import FilterSpec, Operator
@@ -126,15 +127,40 @@ class LinkStore:
         return RecordLink.objects.filter(sync=self.sync, status=LinkStatus.LINKED).count()
 
     def open_conflicts(self, link_keys: Iterable[Any]) -> list[OpenConflict]:
+        """The conflicts of these links still held: open, or decided and not yet written."""
         keys = [k for k in set(link_keys) if k is not None]
         if not keys:
             return []
         return [
-            OpenConflict(c.pk, c.link_id, str(c.mapping_id), c.value_a, c.value_b)
+            OpenConflict(
+                c.pk,
+                c.link_id,
+                str(c.mapping_id),
+                c.value_a,
+                c.value_b,
+                decided=c.decided_values if c.status == Conflict.Status.DECIDED else None,
+                resolution=c.resolution if c.status == Conflict.Status.DECIDED else "",
+            )
             for c in Conflict.objects.filter(
-                sync=self.sync, link_id__in=keys, status=Conflict.Status.OPEN
+                sync=self.sync, link_id__in=keys, status__in=HELD_CONFLICTS
             )
         ]
+
+    def decisions_pending(self) -> tuple[set[Any], dict[Side, list[str]]]:
+        """The links with a conflict a person decided that no run has written yet, and
+        their records by side: a run reads them whatever its feeds bring."""
+        rows = (
+            Conflict.objects.filter(sync=self.sync, status=Conflict.Status.DECIDED)
+            .filter(link__status=LinkStatus.LINKED)
+            .values_list("link_id", "link__a_id", "link__b_id")
+        )
+        keys: set[Any] = set()
+        ids: dict[Side, list[str]] = {Side.A: [], Side.B: []}
+        for key, a_id, b_id in rows:
+            keys.add(key)
+            ids[Side.A].append(a_id)
+            ids[Side.B].append(b_id)
+        return keys, ids
 
     def cursor(self, side: Side) -> dict[str, Any] | None:
         row = SyncCursor.objects.filter(sync=self.sync, side=side.value).first()
@@ -224,7 +250,7 @@ class LinkStore:
             if record is not None and not record.deleted:
                 values.update(_versions(side, record))
         RecordLink.objects.filter(pk=key).update(**values)
-        Conflict.objects.filter(link_id=key, status=Conflict.Status.OPEN).update(
+        Conflict.objects.filter(link_id=key, status__in=HELD_CONFLICTS).update(
             status=Conflict.Status.DISMISSED, resolved_at=timezone.now(), reason=reason[:2000]
         )
 
@@ -232,9 +258,14 @@ class LinkStore:
         """Open (or refresh) a held conflict, or store a policy decision as resolved."""
         now = timezone.now()
         if decision.existing_key is not None:
-            Conflict.objects.filter(pk=decision.existing_key).update(
-                value_a=decision.value_a, value_b=decision.value_b, reason=decision.reason
-            )
+            refreshed: dict[str, Any] = {
+                "value_a": decision.value_a,
+                "value_b": decision.value_b,
+                "reason": decision.reason,
+            }
+            if decision.voids_decision:
+                refreshed.update(_REOPENED, error=decision.reason)
+            Conflict.objects.filter(pk=decision.existing_key).update(**refreshed)
             return
         values: dict[str, Any] = {
             "workspace_id": self.sync.workspace_id,
@@ -260,17 +291,45 @@ class LinkStore:
         except IntegrityError:
             # Already open for this field (a repeated run): refresh its values instead.
             Conflict.objects.filter(
-                link_id=key, mapping_id=values["mapping_id"], status=Conflict.Status.OPEN
+                link_id=key, mapping_id=values["mapping_id"], status__in=HELD_CONFLICTS
             ).update(value_a=decision.value_a, value_b=decision.value_b)
 
     def converge_conflict(self, conflict_key: Any, value_a: Any, value_b: Any) -> None:
-        Conflict.objects.filter(pk=conflict_key, status=Conflict.Status.OPEN).update(
+        Conflict.objects.filter(pk=conflict_key, status__in=HELD_CONFLICTS).update(
             status=Conflict.Status.RESOLVED,
             resolution=Conflict.Resolution.CONVERGED,
             value_a=value_a,
             value_b=value_b,
             resolved_at=timezone.now(),
         )
+
+    def decision_written(self, conflict_key: Any) -> None:
+        """Both sides hold the decided value: the conflict is resolved, by its decider."""
+        Conflict.objects.filter(pk=conflict_key, status=Conflict.Status.DECIDED).update(
+            status=Conflict.Status.RESOLVED,
+            resolved_by_id=F("decided_by_id"),
+            resolved_at=timezone.now(),
+            error="",
+        )
+
+    def decision_refused(self, conflict_key: Any, error: str) -> None:
+        """A system refused the decided value: the conflict is open again, saying why."""
+        Conflict.objects.filter(pk=conflict_key, status=Conflict.Status.DECIDED).update(
+            **_REOPENED, error=error[:4000]
+        )
+
+
+# Conflicts that hold their field: open, or decided and not written yet.
+HELD_CONFLICTS = (Conflict.Status.OPEN, Conflict.Status.DECIDED)
+# A decided conflict back to open: the decision is cleared, the person decides again.
+_REOPENED: dict[str, Any] = {
+    "status": Conflict.Status.OPEN,
+    "resolution": "",
+    "custom_value": None,
+    "decided_values": None,
+    "decided_by": None,
+    "decided_at": None,
+}
 
 
 def _versions(side: Side, record: Record) -> dict[str, Any]:
