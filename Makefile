@@ -37,7 +37,13 @@ run: $(VENV)/.run-installed
 	$(BIN)/python manage.py bootstrap
 	PATH="$(CURDIR)/$(BIN):$$PATH" PORT=$(PORT) SANDBOX_PORT=$(SANDBOX_PORT) $(BIN)/honcho start -f Procfile
 
+# Browser tests drive the system's chromium (Debian's in CI); without one, Playwright's own is
+# downloaded once per machine (best effort: offline, those tests are skipped and say why).
 test: $(VENV)/.dev-installed
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+		|| [ -n "$$CONCORD_CHROMIUM" ] \
+		|| $(BIN)/python -m playwright install chromium >/dev/null 2>&1 \
+		|| echo "note: no chromium and none could be downloaded; the browser tests will be skipped"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed

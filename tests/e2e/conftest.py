@@ -7,7 +7,24 @@ import shutil
 
 import pytest
 
-CHROMIUM = os.environ.get("CONCORD_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+def _chromium() -> str | None:
+    """The browser to drive: $CONCORD_CHROMIUM, else the system's chromium (Debian's in CI),
+    else the one Playwright downloaded (`make test` fetches it where there is none)."""
+    explicit = os.environ.get("CONCORD_CHROMIUM")
+    if explicit:
+        return explicit
+    system = shutil.which("chromium") or shutil.which("chromium-browser")
+    if system:
+        return system
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        bundled = playwright.chromium.executable_path
+    return bundled if os.path.exists(bundled) else None
+
+
+CHROMIUM = _chromium()
 # Flags that keep Chromium quiet on a machine with no network, running as root.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -24,9 +41,12 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 def pytest_collection_modifyitems(config, items):
-    if os.path.exists(CHROMIUM):
+    if CHROMIUM and os.path.exists(CHROMIUM):
         return
-    skip = pytest.mark.skip(reason=f"no chromium at {CHROMIUM} (apt-get install chromium)")
+    skip = pytest.mark.skip(
+        reason="no chromium: apt-get install chromium, or let `make test` download "
+        "Playwright's (it needs the network once)"
+    )
     for item in items:
         if "e2e" in item.keywords:
             item.add_marker(skip)
