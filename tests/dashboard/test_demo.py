@@ -40,9 +40,13 @@ def connections_of(workspace) -> dict[str, Connection]:
 
 
 def sandbox_targets(sandbox_url: str) -> dict[str, dict[str, str]]:
+    """The webhook subscriptions as {vendor: {"url": ...}}: one each, or the test fails."""
     response = requests.get(f"{sandbox_url}/_sandbox/webhooks", timeout=10)
     response.raise_for_status()
-    return response.json()["targets"]
+    subscriptions = response.json()["subscriptions"]
+    targets = {s["vendor"]: {"url": s["url"]} for s in subscriptions}
+    assert len(targets) == len(subscriptions), f"more than one per vendor: {subscriptions}"
+    return targets
 
 
 def closed_port_url() -> str:
