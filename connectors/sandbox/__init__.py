@@ -88,7 +88,6 @@ POST /_sandbox/state (save the state file now).
 
 from connectors.sandbox.contract import ContractCase
 from connectors.sandbox.core import (
-    BadRequest,
     Context,
     Delivery,
     HttpError,
@@ -104,7 +103,6 @@ from connectors.sandbox.core import (
 from connectors.sandbox.records import RecordState, RecordTable, Row
 
 __all__ = [
-    "BadRequest",
     "Context",
     "ContractCase",
     "Delivery",

@@ -378,7 +378,3 @@ class VendorSandbox:
             self.state.configure(values)
         elif values:
             raise ValidationError(f"{self.kind} has no settings: {', '.join(values)}")
-
-
-# The name the vendor sandboxes still import; they move to ValidationError one by one.
-BadRequest = ValidationError

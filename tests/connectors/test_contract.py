@@ -7,7 +7,7 @@ fails the suite.
 
 The hook
 --------
-`connectors/<kind>/sandbox.py` defines `def contract() -> ContractCase`
+`connectors/<kind>/sandbox/__init__.py` defines `def contract() -> ContractCase`
 (connectors.sandbox.contract.ContractCase; its docstring lists every field). The suite uses:
 `object_type`, `config(base_url)` / `bad_config(base_url)` for connectors pointed at
 "<sandbox>/<kind>", `new_record(n)`, `invalid_record()`, `update(n)`, `webhook_secret`,
@@ -349,3 +349,10 @@ def test_two_registrations_both_receive_each_signed_with_its_own_secret(
             for e in connector.parse_webhook(delivery, secret).events
         }
         assert (case.object_type, created[0].record.id) in named
+
+
+def test_the_config_the_sandbox_hands_out_works(kind: str, case: ContractCase, sandbox: Sandbox):
+    handed_out = sandbox.admin.connections()[kind]
+    assert handed_out["base_url"] == sandbox.url_for(kind)
+    assert handed_out["config"] == case.config(sandbox.url_for(kind))
+    build(kind, sandbox, handed_out["config"]).check()
