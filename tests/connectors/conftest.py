@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from connectors.sandbox.server import SandboxServer
-from tests.connectors.jira_openapi import JiraTrafficRecorder, check_all
+from tests.connectors.jira_openapi import SPEC_PATH, JiraTrafficRecorder, check_all
 
 
 @pytest.fixture
@@ -15,13 +15,16 @@ def jira_traffic(sandbox_server: SandboxServer) -> Iterator[JiraTrafficRecorder]
     """Record this test's Jira traffic; at teardown every exchange must match the spec.
 
     Statuses the spec does not document for an operation are refused too, unless the test
-    put them in `recorder.expected_undocumented` (faults it injected on purpose).
+    put them in `recorder.expected_undocumented` (faults it injected on purpose). Without
+    the spec the exchanges are only recorded, for the test's own assertions.
     """
     recorder = JiraTrafficRecorder.install(sandbox_server)
     try:
         yield recorder
     finally:
         recorder.uninstall()
+    if not SPEC_PATH.exists():
+        return
     findings = check_all(recorder.exchanges)
     problems = [p for f in findings for p in f.problems]
     unexpected = [

@@ -3,6 +3,11 @@
 Every test that talks to the sandbox goes through the `jira_traffic` recorder, and its
 teardown validates each request the connector sent and each response the sandbox gave
 against Atlassian's OpenAPI description (tests/connectors/jira_openapi.py).
+
+Without the description beside the clone (../shared/vendor-specs/jira/, or
+CONCORD_JIRA_SPEC), the tests still run and check what they assert; only the validation
+against the description is left out, and the tests that do nothing else skip, naming the
+missing file.
 """
 
 from __future__ import annotations
@@ -33,15 +38,14 @@ from connectors.jira.sandbox import schema as jira_site
 from connectors.sandbox.client import SandboxAdminError
 from connectors.sandbox.server import SandboxServer
 from tests.connectors.jira_openapi import (
+    SPEC_MISSING,
     SPEC_PATH,
     Exchange,
     JiraTrafficRecorder,
 )
 from tests.sandbox_fixtures import Sandbox, WebhookReceiver
 
-pytestmark = pytest.mark.skipif(
-    not SPEC_PATH.exists(), reason=f"Atlassian's OpenAPI description is not at {SPEC_PATH}"
-)
+needs_spec = pytest.mark.skipif(not SPEC_PATH.exists(), reason=SPEC_MISSING)
 
 SECRET = "jira-webhook-secret"
 CASE = jira_sandbox.contract()
@@ -1049,6 +1053,7 @@ class _StubContext:
 # -- the contract run, validated against the spec -------------------------------------------
 
 
+@needs_spec
 def test_contract_run_traffic_validates_against_the_openapi_description(tmp_path: Path) -> None:
     """Run the shared contract suite for Jira with every exchange recorded and validated."""
     contract = Path(__file__).with_name("test_contract.py")
