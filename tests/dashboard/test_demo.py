@@ -181,6 +181,33 @@ def test_a_sandbox_change_is_delivered_signed_to_the_connections_webhook_url(san
     assert contact.id in named["hubspot"]
 
 
+def test_demos_of_two_workspaces_on_one_sandbox_both_receive_its_webhooks(sandbox, receiver):
+    first, second = WorkspaceFactory(), WorkspaceFactory()
+    demo.demo_seed(workspace=first, sandbox_url=sandbox.url)
+    demo.demo_seed(workspace=second, sandbox_url=sandbox.url)
+    hubspot = [connections_of(first)["hubspot"], connections_of(second)["hubspot"]]
+    contact = read_all(hubspot[0], "contacts")[0]
+
+    update_one(hubspot[0], "contacts", contact.id, jobtitle="Seen by both workspaces")
+    sandbox.admin.flush_webhooks()
+
+    for connection in hubspot:
+        url = connection_webhook_url(connection)
+        deliveries = [r for r in receiver.requests if r.url == url]
+        assert deliveries, f"no delivery reached {url}"
+        connector = connector_for(connection)
+        try:
+            # Each connection's own secret verifies its deliveries, or this raises.
+            named = {
+                event.record_id
+                for delivery in deliveries
+                for event in connector.parse_webhook(delivery, connection.webhook_secret).events
+            }
+        finally:
+            connector.close()
+        assert contact.id in named
+
+
 def test_demo_seed_twice_creates_nothing_twice(sandbox, receiver):
     workspace = WorkspaceFactory()
     demo.demo_seed(workspace=workspace, sandbox_url=sandbox.url)
