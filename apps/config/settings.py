@@ -79,6 +79,9 @@ CONCORD_PUBLIC_URL = read_env(
     env.url, "CONCORD_PUBLIC_URL", default=f"http://127.0.0.1:{env.int('PORT', default=8000)}"
 ).geturl()
 
+# Development only: where `make run` starts the sandbox that the demo's connections use.
+CONCORD_SANDBOX_URL = f"http://127.0.0.1:{read_env(env.int, 'SANDBOX_PORT', default=8100)}"
+
 # Networks that connection base URLs may resolve to besides public addresses (CIDRs).
 # Development allows loopback so the sandboxes can be reached.
 CONCORD_ALLOWED_PRIVATE_NETWORKS = read_env(

@@ -1,31 +1,32 @@
 """The demo that `make run` seeds in development: connections to the local sandboxes and two
 syncs between them, created through the same services a person's clicks go through.
 
-`demo_seed` needs the sandbox server to answer: connection checks, field discovery (every
-mapping is validated by sync_create exactly as a user's would be) and webhook registration
-all talk to it. Under `make run` the sandbox starts beside the worker, after bootstrap, so
+`demo_seed` needs the sandbox server to answer: the demo credentials (GET
+/_sandbox/connections), connection checks, field discovery (every mapping is validated by
+sync_create exactly as a user's would be) and webhook registration all talk to it. The app
+imports no sandbox code: it speaks to the sandbox's admin API over HTTP, like to any other
+server. Under `make run` the sandbox starts beside the worker, after bootstrap, so
 bootstrap does not call this directly: it enqueues apps.dashboard.tasks.demo_seed, which
 retries with backoff while the sandbox is not up yet (SandboxUnavailable).
 
 Idempotent: connections and syncs are looked up by name in the workspace and only the
 missing ones are created; a demo connection whose sandbox URL changed (another
-SANDBOX_PORT) is pointed at the new one; webhook targets are registered again every time,
-which the sandbox treats as an overwrite. Nothing is ever deleted.
+SANDBOX_PORT) is pointed at the new one; webhook subscriptions are registered again every
+time, which the sandbox treats as an overwrite of that URL's subscription (other workspaces'
+subscriptions to the same sandbox stay). Nothing is ever deleted.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import environ
 import requests
+from django.conf import settings
 
 from apps.accounts.models import Workspace
-from apps.config.env import read_env
 from apps.connections.models import Connection
 from apps.connections.services import (
     connection_check,
@@ -35,26 +36,23 @@ from apps.connections.services import (
 )
 from apps.syncs.models import Sync
 from apps.syncs.services import sync_create
-from connectors.hubspot.sandbox import contract as hubspot_contract
-from connectors.jira.sandbox import contract as jira_contract
-from connectors.sandbox.client import SandboxAdmin, SandboxAdminError
-from connectors.zendesk.sandbox import contract as zendesk_contract
 
 logger = logging.getLogger(__name__)
 
 DEMO_WORKSPACE_NAME = "Demo workspace"
-DEFAULT_SANDBOX_PORT = 8100
 
-# Connection name -> (kind, config values for a base URL, with credentials the sandbox
-# accepts). The sandboxes publish those credentials through their contract() hook.
-DEMO_CONNECTIONS: dict[str, tuple[str, Callable[[str], dict[str, Any]]]] = {
-    "HubSpot (sandbox)": ("hubspot", hubspot_contract().config),
-    "Zendesk (sandbox)": ("zendesk", zendesk_contract().config),
-    "Jira (sandbox)": ("jira", jira_contract().config),
+# Connection name -> kind. The credentials come from the running sandbox
+# (GET /_sandbox/connections), which knows what it accepts.
+DEMO_CONNECTIONS: dict[str, str] = {
+    "HubSpot (sandbox)": "hubspot",
+    "Zendesk (sandbox)": "zendesk",
+    "Jira (sandbox)": "jira",
 }
 
 CONTACTS_SYNC = "HubSpot contacts <-> Zendesk users"
 TICKETS_SYNC = "Jira issues <-> Zendesk tickets"
+
+ADMIN_TIMEOUT = 10.0  # seconds for one call to the sandbox's admin API
 
 # Polling is the safety net behind the webhooks; a minute keeps the demo lively without
 # flooding the run log. (Zendesk's incremental export holds changes back for a minute, so
@@ -70,14 +68,6 @@ JIRA_TO_ZENDESK_PRIORITY = {
 }
 ZENDESK_TO_JIRA_PRIORITY = {"urgent": "Highest", "high": "High", "normal": "Medium", "low": "Low"}
 JIRA_TO_ZENDESK_STATUS = {"To Do": "open", "In Progress": "pending", "Done": "solved"}
-ZENDESK_TO_JIRA_STATUS = {
-    "new": "To Do",
-    "open": "To Do",
-    "pending": "In Progress",
-    "hold": "In Progress",
-    "solved": "Done",
-    "closed": "Done",
-}
 
 
 def _contacts_sync(connections: dict[str, Connection]) -> dict[str, Any]:
@@ -174,13 +164,10 @@ class DemoResult:
         }
 
 
-def sandbox_url_from_env() -> str:
-    """Where `make run` starts the sandbox: http://127.0.0.1:$SANDBOX_PORT (8100 by default).
-
-    Raises apps.config.env.ConfigError when SANDBOX_PORT is not a number.
-    """
-    port = read_env(environ.Env().int, "SANDBOX_PORT", default=DEFAULT_SANDBOX_PORT)
-    return f"http://127.0.0.1:{port}"
+def sandbox_url_default() -> str:
+    """Where `make run` starts the sandbox: http://127.0.0.1:$SANDBOX_PORT (8100 by default;
+    settings.CONCORD_SANDBOX_URL)."""
+    return settings.CONCORD_SANDBOX_URL
 
 
 def demo_workspace() -> Workspace | None:
@@ -193,19 +180,16 @@ def sandbox_wait(sandbox_url: str, *, timeout: float) -> None:
     still does not after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     delay = 0.25
-    admin = SandboxAdmin(sandbox_url, timeout=5.0)
-    try:
+    with requests.Session() as session:
         while True:
             try:
-                _probe(admin)
+                _served(session, sandbox_url.rstrip("/"), timeout=5.0)
                 return
             except SandboxUnavailable:
                 if time.monotonic() + delay > deadline:
                     raise
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
-    finally:
-        admin.close()
 
 
 def demo_seed(
@@ -224,14 +208,15 @@ def demo_seed(
     """
     sandbox_url = sandbox_url.rstrip("/")
     result = DemoResult()
-    admin = SandboxAdmin(sandbox_url, timeout=10.0)
-    try:
-        served = _probe(admin)
+    with requests.Session() as session:
+        served = _served(session, sandbox_url, timeout=ADMIN_TIMEOUT)
         connections: dict[str, Connection] = {}
-        for name, (kind, config) in DEMO_CONNECTIONS.items():
+        for name, kind in DEMO_CONNECTIONS.items():
             if kind not in served:
                 raise DemoError(f"the sandbox at {sandbox_url} does not serve {kind}")
-            values = config(f"{sandbox_url}/{kind}")
+            # The base URL is where this process reached the sandbox (the worker runs on
+            # the same machine), whatever address the sandbox saw the request come in on.
+            values = {**served[kind]["config"], "base_url": f"{sandbox_url}/{kind}"}
             connection, created = _connection(workspace, name, kind, values)
             if created:
                 result.connections_created.append(name)
@@ -239,7 +224,8 @@ def demo_seed(
             if not ok:
                 raise DemoError(f"the demo connection {name!r} does not work: {message}")
             url = connection_webhook_url(connection, public_url=public_url)
-            admin.register_webhook(kind, url, connection.webhook_secret)
+            subscription = {"vendor": kind, "url": url, "secret": connection.webhook_secret}
+            _admin(session, sandbox_url, "POST", "webhooks", json=subscription)
             result.webhooks[kind] = url
             connections[kind] = connection
         for definition in DEMO_SYNCS:
@@ -248,22 +234,49 @@ def demo_seed(
                 continue
             sync_create(workspace=workspace, **values)
             result.syncs_created.append(values["name"])
-    except requests.RequestException as exc:
-        raise SandboxUnavailable(f"the sandbox at {sandbox_url} does not answer: {exc}") from exc
-    except SandboxAdminError as exc:
-        raise DemoError(f"the sandbox refused: {exc}") from exc
-    finally:
-        admin.close()
     logger.info("demo seeded in workspace %s: %s", workspace.pk, result.as_dict())
     return result
 
 
-def _probe(admin: SandboxAdmin) -> set[str]:
-    """The vendor kinds the sandbox serves. Raises SandboxUnavailable when it is not up."""
+def _served(session: requests.Session, sandbox_url: str, *, timeout: float) -> dict[str, Any]:
+    """{kind: {"base_url", "config"}} for every vendor the sandbox serves.
+
+    Raises SandboxUnavailable when the sandbox is not up, DemoError when it refuses.
+    """
+    served = _admin(session, sandbox_url, "GET", "connections", timeout=timeout)
+    if not isinstance(served, dict):
+        raise DemoError(f"the sandbox at {sandbox_url} answered GET /_sandbox/connections oddly")
+    return served
+
+
+def _admin(
+    session: requests.Session,
+    sandbox_url: str,
+    method: str,
+    path: str,
+    *,
+    timeout: float = ADMIN_TIMEOUT,
+    **kwargs: Any,
+) -> Any:
+    """One call to the sandbox's admin API (/_sandbox/...), its JSON answer.
+
+    Raises SandboxUnavailable when the sandbox does not answer, DemoError when it refuses.
+    """
     try:
-        return set(admin.faults())
+        response = session.request(
+            method, f"{sandbox_url}/_sandbox/{path}", timeout=timeout, **kwargs
+        )
     except requests.RequestException as exc:
-        raise SandboxUnavailable(f"the sandbox at {admin.url} does not answer: {exc}") from exc
+        raise SandboxUnavailable(f"the sandbox at {sandbox_url} does not answer: {exc}") from exc
+    if response.status_code >= 300:
+        raise DemoError(
+            f"the sandbox refused: {method} /_sandbox/{path}: {response.status_code} "
+            f"{response.text[:300]}"
+        )
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise DemoError(f"the sandbox answered {method} /_sandbox/{path} without JSON") from exc
 
 
 def _connection(

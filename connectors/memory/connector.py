@@ -91,7 +91,6 @@ SYSTEM = "memory"
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 SIGNATURE_HEADER = "X-Memory-Signature"
 REPLAY_WINDOW_SECONDS = 300
-FEED_FAULTS = frozenset({"duplicate", "overlap", "reorder"})
 
 
 class SimulatedCrash(BaseException):

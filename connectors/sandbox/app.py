@@ -11,30 +11,28 @@ import random
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from connectors.sandbox.core import (
     JSON,
-    BadRequest,
     Context,
-    Delivery,
     HttpError,
     Request,
     Response,
+    ValidationError,
     VendorSandbox,
     WebhookTarget,
 )
+from connectors.sandbox.delivery import WebhookSender
 
 log = logging.getLogger("connectors.sandbox")
 
 REQUEST_LOG_SIZE = 2000
-DELIVERY_LOG_SIZE = 500
-WEBHOOK_BATCH_WINDOW = 0.05  # seconds events wait to be batched into one delivery
-WEBHOOK_ATTEMPTS = 3
+# The state file's format. A file of another version is not loaded: the server starts from
+# its seed instead (records of an older layout cannot be read back faithfully).
+STATE_VERSION = 2
 
 BAD_GATEWAY_PAGE = """<!DOCTYPE html>
 <html><head><title>502 Bad Gateway</title></head>
@@ -71,7 +69,7 @@ class Faults:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise BadRequest(f"unknown fault settings: {', '.join(unknown)}")
+            raise ValidationError(f"unknown fault settings: {', '.join(unknown)}")
         merged = asdict(base) if base else {}
         merged.update(values)
         faults = cls(**merged)
@@ -85,25 +83,25 @@ class Faults:
         ):
             value = getattr(faults, name)
             if not isinstance(value, int | float) or not 0 <= value <= 1:
-                raise BadRequest(f"{name} must be a number between 0 and 1")
+                raise ValidationError(f"{name} must be a number between 0 and 1")
         for name in ("latency_ms", "retry_after", "timeout_seconds"):
             value = getattr(faults, name)
             if not isinstance(value, int | float) or value < 0:
-                raise BadRequest(f"{name} must be a non-negative number")
+                raise ValidationError(f"{name} must be a non-negative number")
         if not isinstance(faults.queue, list) or not all(isinstance(q, dict) for q in faults.queue):
-            raise BadRequest("queue must be a list of objects")
+            raise ValidationError("queue must be a list of objects")
         for item in faults.queue:
             extra = set(item) - {"status", "retry_after", "method", "path", "count", "html",
                                  "timeout", "message"}  # fmt: skip
             if extra:
-                raise BadRequest(f"unknown keys in a queued fault: {', '.join(sorted(extra))}")
+                raise ValidationError(f"unknown keys in a queued fault: {', '.join(sorted(extra))}")
             if not item.get("timeout") and not isinstance(item.get("status"), int):
-                raise BadRequest("a queued fault needs an integer status or timeout: true")
+                raise ValidationError("a queued fault needs an integer status or timeout: true")
             item.setdefault("count", 1)
             if isinstance(item["count"], bool) or not isinstance(item["count"], int):
-                raise BadRequest("a queued fault's count must be a positive integer")
+                raise ValidationError("a queued fault's count must be a positive integer")
             if item["count"] < 1:
-                raise BadRequest("a queued fault's count must be a positive integer")
+                raise ValidationError("a queued fault's count must be a positive integer")
         return faults
 
 
@@ -128,15 +126,22 @@ class SlidingWindow:
 
 @dataclass
 class VendorSlot:
+    """A vendor and what the framework keeps for it.
+
+    `subscriptions` are the webhook registrations, one per target URL: each gets every
+    event, signed with its own secret (registering a URL again replaces its secret).
+    """
+
     sandbox: VendorSandbox
     faults: Faults = field(default_factory=Faults)
     rate_limits_on: bool = True
     windows: dict[str, SlidingWindow] = field(default_factory=dict)
-    target: WebhookTarget | None = None
+    subscriptions: dict[str, WebhookTarget] = field(default_factory=dict)
 
 
 def discover(kinds: Iterable[str] | None = None) -> dict[str, type[VendorSandbox]]:
-    """Each installed connector's sandbox class (connectors.<kind>.sandbox.SANDBOX).
+    """Each installed connector's sandbox class (the package connectors.<kind>.sandbox's
+    SANDBOX).
 
     A kind whose package does not exist yet is skipped; a sandbox module that exists but
     fails to import raises, so a broken sandbox is never silently missing.
@@ -193,12 +198,18 @@ class SandboxApp:
     def now(self) -> float:
         return time.time() + self._clock_offset
 
-    def start(self) -> None:
+    def start(self) -> bool:
+        """Start delivering webhooks; load the state file if there is a usable one.
+
+        Returns whether state was loaded (the caller seeds otherwise).
+        """
+        loaded = False
         if self.state_file and os.path.exists(self.state_file):
-            self.load_state(self.state_file)
+            loaded = self.load_state(self.state_file)
         self.sender.start()
         if self.state_file:
             threading.Thread(target=self._autosave, name="sandbox-autosave", daemon=True).start()
+        return loaded
 
     def stop(self) -> None:
         self._stopping.set()
@@ -212,31 +223,40 @@ class SandboxApp:
                 self.save_state(self.state_file)
 
     def save_state(self, path: str) -> None:
-        """Write every vendor's state and the webhook targets atomically to `path`."""
+        """Write every vendor's state and the webhook subscriptions atomically to `path`."""
         self._dirty = False
-        state: dict[str, Any] = {"version": 1, "vendors": {}, "targets": {}}
+        state: dict[str, Any] = {"version": STATE_VERSION, "vendors": {}, "subscriptions": []}
         for kind, slot in self.slots.items():
             with slot.sandbox.lock:
                 state["vendors"][kind] = slot.sandbox.dump()
-            if slot.target:
-                state["targets"][kind] = asdict(slot.target)
+            for target in list(slot.subscriptions.values()):
+                state["subscriptions"].append({"vendor": kind, **asdict(target)})
         directory = os.path.dirname(os.path.abspath(path))
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".sandbox-state-")
         with os.fdopen(fd, "w") as handle:
             json.dump(state, handle)
         os.replace(tmp, path)
 
-    def load_state(self, path: str) -> None:
+    def load_state(self, path: str) -> bool:
+        """Load what save_state wrote. False (nothing loaded) for a file of another version."""
         with open(path) as handle:
             state = json.load(handle)
+        if state.get("version") != STATE_VERSION:
+            log.warning(
+                "%s is a sandbox state file of version %s, not %s: starting afresh",
+                path, state.get("version"), STATE_VERSION,
+            )  # fmt: skip
+            return False
         for kind, data in state.get("vendors", {}).items():
             slot = self.slots.get(kind)
             if slot is not None:
                 with slot.sandbox.lock:
                     slot.sandbox.load(data)
-        for kind, target in state.get("targets", {}).items():
-            if kind in self.slots:
-                self.slots[kind].target = WebhookTarget(**target)
+        for item in state.get("subscriptions", []):
+            slot = self.slots.get(item["vendor"])
+            if slot is not None:
+                slot.subscriptions[item["url"]] = WebhookTarget(item["url"], item["secret"])
+        return True
 
     def seed(self, seed: int, counts: Mapping[str, Mapping[str, int]] | None = None) -> None:
         for kind, slot in self.slots.items():
@@ -253,7 +273,7 @@ class SandboxApp:
             slot.faults = Faults()
             slot.rate_limits_on = True
             slot.windows = {}
-            slot.target = None
+            slot.subscriptions = {}
         with self._lock:
             self._endpoint_counts.clear()
             self._request_log.clear()
@@ -263,10 +283,10 @@ class SandboxApp:
     # -- webhooks --------------------------------------------------------------------------
 
     def _has_target(self, kind: str) -> bool:
-        return self.slots[kind].target is not None
+        return bool(self.slots[kind].subscriptions)
 
     def _emit(self, kind: str, event: JSON) -> None:
-        if self.slots[kind].target is not None:
+        if self.slots[kind].subscriptions:
             self.sender.enqueue(kind, event)
 
     # -- WSGI ------------------------------------------------------------------------------
@@ -287,7 +307,10 @@ class SandboxApp:
         }
         if environ.get("CONTENT_TYPE"):
             headers["content-type"] = environ["CONTENT_TYPE"]
-        request = Request(method, path, environ.get("QUERY_STRING", ""), headers, body)
+        root = _root_url(environ)
+        request = Request(
+            method, path, environ.get("QUERY_STRING", ""), headers, body, base_url=root
+        )
         endpoint = f"{method} {path}"
         vendor = ""
         try:
@@ -303,7 +326,8 @@ class SandboxApp:
                         404, {"message": f"no sandbox at /{path.lstrip('/').split('/')[0]}"}
                     )
                 else:
-                    request.path = "/" + rest
+                    request.path = slot.sandbox.canonical_path("/" + rest)
+                    request.base_url = f"{root}/{vendor}"
                     response, endpoint = self._vendor(slot, request)
         except Exception:  # a sandbox bug must answer 500, not kill the server thread
             log.exception("sandbox error on %s %s", method, path)
@@ -355,8 +379,8 @@ class SandboxApp:
                 response = route.handler(sandbox, request)
         except HttpError as exc:
             response = exc.response
-        except BadRequest as exc:
-            response = sandbox.error(400, str(exc))
+        except ValidationError as exc:
+            response = sandbox.refuse(exc)
         if request.method != "GET":
             self._dirty = True
         return response, endpoint
@@ -439,7 +463,7 @@ class SandboxApp:
                 body = json.loads(request.body or b"{}")
                 seed = body.get("seed", 1)
                 if isinstance(seed, bool) or not isinstance(seed, int):
-                    raise BadRequest("seed must be an integer")
+                    raise ValidationError("seed must be an integer")
                 counts = body.get("counts") or {}
                 self._per_vendor(counts)
                 for kind, per_type in counts.items():
@@ -447,7 +471,7 @@ class SandboxApp:
                         isinstance(n, int) and not isinstance(n, bool) and n >= 0
                         for n in per_type.values()
                     ):
-                        raise BadRequest(f"counts.{kind} must map object types to counts")
+                        raise ValidationError(f"counts.{kind} must map object types to counts")
                 self.reset()
                 self.seed(seed, body.get("counts"))
                 return Response.json(200, {"seeded": seed, "vendors": sorted(self.slots)})
@@ -473,7 +497,7 @@ class SandboxApp:
                     self._per_vendor(body)
                     for kind, enabled in body.items():
                         if not isinstance(enabled, bool):
-                            raise BadRequest(f"{kind}: expected true or false")
+                            raise ValidationError(f"{kind}: expected true or false")
                         self.slots[kind].rate_limits_on = enabled
                         self.slots[kind].windows = {}
                 elif method != "GET":
@@ -492,6 +516,8 @@ class SandboxApp:
                 return Response.json(200, {k: s.sandbox.settings() for k, s in self.slots.items()})
             if path == "/_sandbox/webhooks":
                 return self._admin_webhooks(request)
+            if path == "/_sandbox/connections" and method == "GET":
+                return Response.json(200, self._connections(request.base_url))
             if path == "/_sandbox/webhooks/flush" and method == "POST":
                 body = json.loads(request.body or b"{}")
                 drained = self.sender.flush(float(body.get("timeout", 10)))
@@ -502,7 +528,7 @@ class SandboxApp:
                 if method == "POST":
                     advance = request.json().get("advance", 0)
                     if not isinstance(advance, int | float):
-                        raise BadRequest("advance must be a number of seconds")
+                        raise ValidationError("advance must be a number of seconds")
                     with self._lock:
                         self._clock_offset += advance
                 return Response.json(200, {"now": self.now(), "offset": self._clock_offset})
@@ -514,17 +540,17 @@ class SandboxApp:
                 self.save_state(self.state_file)
                 return Response.json(200, {"saved": self.state_file})
             return _admin_error(404, f"no admin endpoint {method} {path}")
-        except BadRequest as exc:
+        except ValidationError as exc:
             return _admin_error(400, str(exc))
         except ValueError as exc:
             return _admin_error(400, f"malformed JSON: {exc}")
 
     def _per_vendor(self, body: Any) -> None:
         if not isinstance(body, dict):
-            raise BadRequest("expected an object keyed by vendor")
+            raise ValidationError("expected an object keyed by vendor")
         unknown = sorted(set(body) - set(self.slots))
         if unknown:
-            raise BadRequest(f"unknown vendors: {', '.join(unknown)}")
+            raise ValidationError(f"unknown vendors: {', '.join(unknown)}")
 
     def _rate_limit_view(self) -> dict[str, Any]:
         return {
@@ -538,33 +564,55 @@ class SandboxApp:
             for kind, slot in self.slots.items()
         }
 
+    def _connections(self, root: str) -> dict[str, Any]:
+        """Per vendor, the config of a connector pointed at this server as it was reached."""
+        out = {}
+        for kind, slot in self.slots.items():
+            base_url = f"{root}/{kind}"
+            out[kind] = {
+                "base_url": base_url,
+                "config": slot.sandbox.connection_config(base_url),
+            }
+        return out
+
     def _admin_webhooks(self, request: Request) -> Response:
+        """POST registers one subscription (a target URL with its own secret; the same URL
+        again replaces its secret), DELETE ?vendor=[&url=] removes one or all of a vendor's,
+        GET lists them with the delivery log."""
         if request.method == "POST":
             body = request.json()
+            if not isinstance(body, dict):
+                raise ValidationError("expected an object with vendor, url and secret")
             kind, url, secret = body.get("vendor"), body.get("url"), body.get("secret")
             if kind not in self.slots:
-                raise BadRequest(f"vendor must be one of {', '.join(sorted(self.slots))}")
+                raise ValidationError(f"vendor must be one of {', '.join(sorted(self.slots))}")
             if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-                raise BadRequest("url must be an http(s) URL")
+                raise ValidationError("url must be an http(s) URL")
             if not isinstance(secret, str) or not secret:
-                raise BadRequest("secret must be a non-empty string")
-            self.slots[kind].target = WebhookTarget(url, secret)
+                raise ValidationError("secret must be a non-empty string")
+            with self._lock:
+                self.slots[kind].subscriptions[url] = WebhookTarget(url, secret)
             self._dirty = True
         elif request.method == "DELETE":
-            kind = request.arg("vendor")
+            kind, url = request.arg("vendor"), request.arg("url")
             if kind not in self.slots:
-                raise BadRequest("pass ?vendor=<kind>")
-            self.slots[kind].target = None
+                raise ValidationError("pass ?vendor=<kind> (and &url= for one subscription)")
+            with self._lock:
+                subscriptions = self.slots[kind].subscriptions
+                if url is None:
+                    subscriptions.clear()
+                elif subscriptions.pop(url, None) is None:
+                    return _admin_error(404, f"no {kind} subscription for {url}")
             self._dirty = True
         elif request.method != "GET":
             return _admin_error(405, "use GET, POST or DELETE")
-        return Response.json(
-            200,
-            {
-                "targets": {k: {"url": s.target.url} for k, s in self.slots.items() if s.target},
-                **self.sender.summary(),
-            },
-        )
+        with self._lock:
+            subscriptions = [
+                {"vendor": kind, "url": target.url}
+                for kind, slot in self.slots.items()
+                for target in slot.subscriptions.values()
+            ]
+        return Response.json(200, {"subscriptions": subscriptions, **self.sender.summary()})
 
     def stats(self, vendor: str | None = None) -> dict[str, Any]:
         with self._lock:
@@ -588,145 +636,14 @@ def _admin_error(status: int, message: str) -> Response:
     return Response.json(status, {"error": message})
 
 
-class WebhookSender:
-    """Delivers vendor webhooks from one background thread, applying webhook faults.
+def _root_url(environ: Mapping[str, Any]) -> str:
+    """The server's root as the client addressed it: scheme, Host header, SCRIPT_NAME."""
+    host = environ.get("HTTP_HOST")
+    if not host:
+        host = f"{environ.get('SERVER_NAME', '127.0.0.1')}:{environ.get('SERVER_PORT', '80')}"
+    scheme = environ.get("wsgi.url_scheme", "http")
+    return f"{scheme}://{host}{environ.get('SCRIPT_NAME', '').rstrip('/')}"
 
-    Events are queued per vendor in the order they happened; after a short batching window
-    the vendor turns them into signed deliveries, which are then dropped, duplicated or
-    reordered as the vendor's faults say, and POSTed (up to WEBHOOK_ATTEMPTS tries).
-    """
-
-    def __init__(self, app: SandboxApp) -> None:
-        self.app = app
-        self._cond = threading.Condition()
-        self._events: list[tuple[str, JSON]] = []
-        self._busy = False
-        self._stop = False
-        self._thread: threading.Thread | None = None
-        self.log: collections.deque[dict[str, Any]] = collections.deque(maxlen=DELIVERY_LOG_SIZE)
-        self.counters: collections.Counter[str] = collections.Counter()
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="sandbox-webhooks", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stop = True
-            self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def enqueue(self, kind: str, event: JSON) -> None:
-        with self._cond:
-            self._events.append((kind, event))
-            self._cond.notify_all()
-
-    def clear(self) -> None:
-        with self._cond:
-            self._events.clear()
-            self.log.clear()
-            self.counters.clear()
-
-    def flush(self, timeout: float) -> bool:
-        """Wait until every queued event is delivered (or given up). False on timeout."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._events or self._busy:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
-        return True
-
-    def summary(self) -> dict[str, Any]:
-        with self._cond:
-            return {"deliveries": list(self.log), "counters": dict(self.counters)}
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._events and not self._stop:
-                    self._cond.wait()
-                if self._stop:
-                    return
-                self._busy = True
-            time.sleep(WEBHOOK_BATCH_WINDOW)
-            with self._cond:
-                events, self._events = self._events, []
-            try:
-                self._deliver_all(events)
-            except Exception:  # keep the sender alive whatever a vendor builder does
-                log.exception("webhook sender failed")
-            with self._cond:
-                self._busy = False
-                self._cond.notify_all()
-
-    def _deliver_all(self, events: list[tuple[str, JSON]]) -> None:
-        by_vendor: dict[str, list[JSON]] = collections.defaultdict(list)
-        for kind, event in events:
-            by_vendor[kind].append(event)
-        rng = self.app._fault_random
-        for kind, vendor_events in by_vendor.items():
-            slot = self.app.slots[kind]
-            target = slot.target
-            if target is None:
-                continue
-            deliveries = slot.sandbox.webhook_deliveries(vendor_events, target, self.app.now())
-            faults = slot.faults
-            planned: list[Delivery] = []
-            for delivery in deliveries:
-                if rng.random() < faults.webhook_drop_share:
-                    self._record(kind, delivery, "dropped", None)
-                    continue
-                planned.append(delivery)
-                if rng.random() < faults.webhook_duplicate_share:
-                    planned.append(delivery)
-                    self.counters[f"{kind}:duplicated"] += 1
-            if len(planned) > 1 and rng.random() < faults.webhook_reorder_share:
-                planned.reverse()
-                self.counters[f"{kind}:reordered"] += 1
-            for delivery in planned:
-                self._send(kind, delivery)
-
-    def _send(self, kind: str, delivery: Delivery) -> None:
-        status: int | None = None
-        for attempt in range(WEBHOOK_ATTEMPTS):
-            req = urllib.request.Request(  # noqa: S310 - targets are registered http(s) URLs
-                delivery.url, data=delivery.body, headers=delivery.headers,
-                method=delivery.method,
-            )  # fmt: skip
-            try:
-                with _DIRECT.open(req, timeout=5) as answer:
-                    status = answer.status
-            except urllib.error.HTTPError as exc:
-                status = exc.code
-            except (urllib.error.URLError, OSError):
-                status = None
-            if status is not None and 200 <= status < 300:
-                break
-            time.sleep(0.1 * 2**attempt)
-        outcome = "delivered" if status is not None and 200 <= status < 300 else "failed"
-        self._record(kind, delivery, outcome, status)
-
-    def _record(self, kind: str, delivery: Delivery, outcome: str, status: int | None) -> None:
-        with self._cond:
-            self.counters[f"{kind}:{outcome}"] += 1
-            self.log.append(
-                {
-                    "t": time.time(),
-                    "vendor": kind,
-                    "url": delivery.url,
-                    "delivery_id": delivery.delivery_id,
-                    "outcome": outcome,
-                    "status": status,
-                }
-            )
-
-
-# Deliveries go straight to the target, as the vendor's would: never through a proxy that
-# the environment configures for outbound traffic.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 _REASONS = {
     200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 207: "Multi-Status",

@@ -1,4 +1,7 @@
-"""A small client for the /_sandbox/ admin API (for tests, benchmarks and the demo)."""
+"""A small client for the /_sandbox/ admin API (for tests and benchmarks).
+
+The app (apps/) never imports it: the demo speaks to the admin API with plain HTTP.
+"""
 
 from __future__ import annotations
 
@@ -59,10 +62,21 @@ class SandboxAdmin:
         return self._call("PUT", "settings", {kind: values})[kind]
 
     def register_webhook(self, kind: str, url: str, secret: str) -> None:
+        """Subscribe `url` to `kind`'s webhooks, signed with `secret` (one subscription per
+        URL: registering it again replaces the secret; other URLs keep theirs)."""
         self._call("POST", "webhooks", {"vendor": kind, "url": url, "secret": secret})
 
-    def unregister_webhook(self, kind: str) -> None:
-        self._call("DELETE", "webhooks", vendor=kind)
+    def unregister_webhook(self, kind: str, url: str | None = None) -> None:
+        """Remove the subscription of `url`, or every subscription of `kind`."""
+        self._call("DELETE", "webhooks", vendor=kind, **({"url": url} if url else {}))
+
+    def subscriptions(self) -> list[dict[str, str]]:
+        """[{"vendor", "url"}] for every registered webhook subscription."""
+        return self._call("GET", "webhooks")["subscriptions"]
+
+    def connections(self) -> dict[str, Any]:
+        """Per vendor: {"base_url", "config"}, a connector config the sandbox accepts."""
+        return self._call("GET", "connections")
 
     def flush_webhooks(self, timeout: float = 10.0) -> dict[str, Any]:
         """Wait until every emitted webhook is delivered; the delivery log and counters."""

@@ -1,6 +1,6 @@
 """What a vendor's sandbox module tells the shared contract suite (tests/connectors/).
 
-Each connectors/<kind>/sandbox.py defines `def contract() -> ContractCase`. The suite in
+The package connectors/<kind>/sandbox defines `def contract() -> ContractCase`. The suite in
 tests/connectors/test_contract.py reads nothing else vendor-specific.
 """
 

@@ -23,6 +23,9 @@ class Request:
     `path` is below the vendor prefix ("/crm/v3/objects/contacts", not "/hubspot/crm/...").
     `headers` has lower-case keys. `params` holds the route's path parameters.
     `identity` is what `authenticate` returned (the rate-limit key, e.g. the token).
+    `base_url` is the vendor's root as this request reached it ("http://127.0.0.1:8100/
+    zendesk"): links a vendor answers with (paging, `self`, `url`) start with it, so they
+    lead back to the sandbox and not to the real system.
     """
 
     method: str
@@ -32,6 +35,7 @@ class Request:
     body: bytes
     params: dict[str, str] = field(default_factory=dict)
     identity: str = ""
+    base_url: str = ""
     _query: dict[str, list[str]] | None = field(default=None, repr=False)
 
     @property
@@ -56,13 +60,13 @@ class Request:
         return self.headers.get(name.lower(), default)
 
     def json(self) -> JSON:
-        """The parsed JSON body. Raises BadRequest (400) for an empty or malformed body."""
+        """The parsed JSON body. Raises ValidationError for an empty or malformed body."""
         if not self.body:
-            raise BadRequest("the request has no body")
+            raise ValidationError("the request has no body")
         try:
             return json.loads(self.body)
         except ValueError as exc:
-            raise BadRequest(f"the body is not valid JSON: {exc}") from None
+            raise ValidationError(f"the body is not valid JSON: {exc}") from None
 
 
 @dataclass
@@ -104,8 +108,40 @@ class HttpError(Exception):
         self.response = response
 
 
-class BadRequest(Exception):
-    """Malformed input found by a framework helper; the vendor turns it into its own 400."""
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input: the field it concerns (None: the input as a whole),
+    the vendor's words for it and, where the vendor has one, its error code."""
+
+    field: str | None
+    message: str
+    code: str = ""
+
+
+class ValidationError(Exception):
+    """Input a sandbox refuses, from a malformed body to one bad field of one record.
+
+    The one validation error of every sandbox: the framework and the admin API raise it for
+    malformed requests, vendor code for records the system would refuse. Handlers may let it
+    escape; the framework then answers `VendorSandbox.refuse(error)`, the vendor's own 4xx.
+    Strings given to the constructor are problems of the input as a whole.
+    """
+
+    def __init__(self, *problems: Problem | str) -> None:
+        self.problems = tuple(p if isinstance(p, Problem) else Problem(None, p) for p in problems)
+        super().__init__("; ".join(p.message for p in self.problems))
+
+    def messages(self) -> list[str]:
+        """The problems that concern the input as a whole."""
+        return [p.message for p in self.problems if p.field is None]
+
+    def fields(self) -> dict[str, list[Problem]]:
+        """The problems per field, in the order they were found."""
+        out: dict[str, list[Problem]] = {}
+        for problem in self.problems:
+            if problem.field is not None:
+                out.setdefault(problem.field, []).append(problem)
+        return out
 
 
 @dataclass(frozen=True)
@@ -143,22 +179,38 @@ class Route:
     handler: Handler
     limits: tuple[str, ...]
     regex: re.Pattern[str]
+    fixed: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def specificity(self) -> tuple[int, int]:
+        """Sort key: routes with fewer path parameters, then more literal text, match first,
+        so "/tickets/show_many.json" wins over "/tickets/{id}" whatever the declaration order."""
+        parameters = self.pattern.count("{")
+        literal = len(re.sub(r"\{[^}]*\}", "", self.pattern))
+        return parameters, -literal
 
 
 def route(
-    method: str, pattern: str, *, limits: tuple[str, ...] = ()
+    method: str,
+    pattern: str,
+    *,
+    limits: tuple[str, ...] = (),
+    params: Mapping[str, str] | None = None,
 ) -> Callable[[Handler], Handler]:
-    """Mark a VendorSandbox method as the handler of `method pattern`.
+    """Mark a VendorSandbox method as the handler of `method pattern` (stackable: one
+    handler may serve several routes).
 
     `pattern` is a path below the vendor prefix with `{name}` placeholders for one path
     segment each ("/crm/v3/objects/{object_type}/search"); the values arrive in
-    `request.params`. `limits` names the entries of `rate_limits` this endpoint spends, in
-    addition to the vendor's `default_limits`.
+    `request.params`, with the fixed `params` this route adds (e.g. which object type a
+    literal path is about). `limits` names the entries of `rate_limits` this endpoint
+    spends, in addition to the vendor's `default_limits`.
     """
+    fixed = tuple(sorted((params or {}).items()))
 
     def mark(func: Handler) -> Handler:
         routes = list(getattr(func, "_sandbox_routes", []))
-        routes.append((method.upper(), pattern, tuple(limits)))
+        routes.append((method.upper(), pattern, tuple(limits), fixed))
         func._sandbox_routes = routes  # type: ignore[attr-defined]
         return func
 
@@ -204,15 +256,20 @@ class Context:
 
 
 class VendorSandbox:
-    """Base class of a vendor's emulator. Subclass it in connectors/<kind>/sandbox.py.
+    """Base class of a vendor's emulator. Subclass it in connectors/<kind>/sandbox/.
 
     See the package docstring for the protocol. The framework holds `self.lock` around every
     handler call and around seed/reset/dump/load/configure, so vendor code is single-threaded.
+
+    A vendor that keeps its records in a connectors.sandbox.records.RecordState sets
+    `state_class`; reset, seed, dump, load, settings and configure then work on `self.state`
+    (a fresh one on every reset) and need no code of their own.
     """
 
     kind: ClassVar[str]
     rate_limits: ClassVar[dict[str, RateLimit]] = {}
     default_limits: ClassVar[tuple[str, ...]] = ()
+    state_class: ClassVar[Any] = None  # a RecordState subclass
     _routes: ClassVar[list[Route]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -220,15 +277,23 @@ class VendorSandbox:
         collected: list[Route] = []
         for klass in reversed(cls.__mro__):
             for value in vars(klass).values():
-                for method, pattern, limits in getattr(value, "_sandbox_routes", ()):
-                    collected.append(Route(method, pattern, value, limits, _compile(pattern)))
-        cls._routes = collected
+                for method, pattern, limits, fixed in getattr(value, "_sandbox_routes", ()):
+                    collected.append(
+                        Route(method, pattern, value, limits, _compile(pattern), fixed)
+                    )
+        cls._routes = sorted(collected, key=lambda r: r.specificity)
 
     def __init__(self, context: Context) -> None:
         self.context = context
         self.lock = threading.RLock()
+        if self.state_class is not None:
+            self.reset()
 
     # -- routing (framework side) ----------------------------------------------------------
+
+    def canonical_path(self, path: str) -> str:
+        """The path as the routes spell it (e.g. Zendesk's optional ".json" added)."""
+        return path
 
     def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
         """(route, path params, path_known). path_known is True when only the method differs."""
@@ -238,7 +303,7 @@ class VendorSandbox:
             if found is None:
                 continue
             if candidate.method == method:
-                return candidate, found.groupdict(), True
+                return candidate, {**dict(candidate.fixed), **found.groupdict()}, True
             path_known = True
         return None, {}, path_known
 
@@ -246,22 +311,32 @@ class VendorSandbox:
 
     def reset(self) -> None:
         """Forget every record and restore default settings: an empty account."""
-        raise NotImplementedError
+        if self.state_class is None:
+            raise NotImplementedError
+        self.state = self.state_class(self.context)
 
     def seed(self, seed: int, counts: Mapping[str, int] | None = None) -> None:
         """Reset, then fill with realistic data fully determined by `seed`.
 
         `counts` overrides how many records of each object type to create.
         """
-        raise NotImplementedError
+        if self.state_class is None:
+            raise NotImplementedError
+        self.reset()
+        self.state.seed(seed, dict(counts or {}))
 
     def dump(self) -> JSON:
         """The whole state as JSON (for the state file)."""
-        raise NotImplementedError
+        if self.state_class is None:
+            raise NotImplementedError
+        return self.state.dump()
 
     def load(self, state: JSON) -> None:
         """Replace the state with one `dump` produced."""
-        raise NotImplementedError
+        if self.state_class is None:
+            raise NotImplementedError
+        self.reset()
+        self.state.load(state)
 
     def authenticate(self, request: Request) -> str | Response:
         """The caller's identity (rate-limit key), or the vendor's 401 response."""
@@ -270,6 +345,15 @@ class VendorSandbox:
     def error(self, status: int, message: str) -> Response:
         """The vendor's error body for `status` (used for 404/405 and injected faults)."""
         return Response.json(status, {"message": message})
+
+    def refuse(self, error: ValidationError) -> Response:
+        """The vendor's answer to input it refuses (a ValidationError a handler let escape)."""
+        return self.error(400, str(error))
+
+    def connection_config(self, base_url: str) -> dict[str, JSON]:
+        """Config values for a connector of this kind pointed at `base_url`, with credentials
+        this sandbox accepts (the demo reads them from GET /_sandbox/connections)."""
+        return {"base_url": base_url}
 
     def rate_limited(self, limit: str, retry_after: float) -> Response:
         """The vendor's 429 for the named limit, with Retry-After in whole seconds."""
@@ -286,9 +370,11 @@ class VendorSandbox:
 
     def settings(self) -> dict[str, JSON]:
         """Vendor-specific switches (e.g. a search cap), shown by GET /_sandbox/settings."""
-        return {}
+        return self.state.settings() if self.state_class is not None else {}
 
     def configure(self, values: Mapping[str, JSON]) -> None:
-        """Change vendor-specific switches. Raise BadRequest for unknown names or values."""
-        if values:
-            raise BadRequest(f"{self.kind} has no settings: {', '.join(values)}")
+        """Change vendor-specific switches. Raise ValidationError for unknown names or values."""
+        if self.state_class is not None:
+            self.state.configure(values)
+        elif values:
+            raise ValidationError(f"{self.kind} has no settings: {', '.join(values)}")

@@ -95,6 +95,7 @@ class FakeData:
     """A seeded generator of plausible CRM and ticketing values."""
 
     def __init__(self, seed: int) -> None:
+        self.seed = seed
         self.random = random.Random(seed)
 
     def choice(self, options: Sequence[T]) -> T:

@@ -10,7 +10,6 @@ Content-Length, no streaming, no chunked requests.
 from __future__ import annotations
 
 import io
-import os
 import sys
 import threading
 from collections.abc import Mapping
@@ -94,8 +93,8 @@ class _Server(ThreadingHTTPServer):
 class SandboxServer:
     """A running sandbox: `url` is "http://127.0.0.1:<port>"; `stop()` shuts it down.
 
-    With `state_file`, state is loaded from it when it exists (and `seed` is then ignored)
-    and saved to it within a second of each change and at stop.
+    With `state_file`, state is loaded from it when it exists and is of the current format
+    (`seed` is then ignored), and saved to it within a second of each change and at stop.
     """
 
     def __init__(
@@ -107,15 +106,14 @@ class SandboxServer:
         state_file: str | None = None,
         seed: int | None = None,
     ) -> None:
-        had_state = bool(state_file and os.path.exists(state_file))
         self.app = SandboxApp(vendors, state_file=state_file)
         self.httpd = _Server((host, port), _Handler)
         self.httpd.app = self.app
         self.host = host
         self.port = self.httpd.server_address[1]
         self.url = f"http://{host}:{self.port}"
-        self.app.start()
-        if seed is not None and not had_state:
+        loaded = self.app.start()
+        if seed is not None and not loaded:
             self.app.seed(seed)
         self._thread: threading.Thread | None = None
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import threading
 import warnings
 from collections.abc import Callable, Iterable
@@ -33,7 +34,14 @@ from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-SPEC_PATH = Path(__file__).resolve().parents[3] / "shared/vendor-specs/jira/swagger-v3.v3.json"
+# Beside the clone, as in ../shared/vendor-specs/SOURCES.md; CONCORD_JIRA_SPEC points elsewhere.
+SPEC_PATH = Path(
+    os.environ.get(
+        "CONCORD_JIRA_SPEC",
+        Path(__file__).resolve().parents[3] / "shared/vendor-specs/jira/swagger-v3.v3.json",
+    )
+)
+SPEC_MISSING = f"Atlassian's OpenAPI description is not at {SPEC_PATH}"
 SPEC_SERVER = "https://your-domain.atlassian.net"  # the spec's `servers` entry
 PREFIX = "/jira"
 

@@ -7,7 +7,7 @@ fails the suite.
 
 The hook
 --------
-`connectors/<kind>/sandbox.py` defines `def contract() -> ContractCase`
+`connectors/<kind>/sandbox/__init__.py` defines `def contract() -> ContractCase`
 (connectors.sandbox.contract.ContractCase; its docstring lists every field). The suite uses:
 `object_type`, `config(base_url)` / `bad_config(base_url)` for connectors pointed at
 "<sandbox>/<kind>", `new_record(n)`, `invalid_record()`, `update(n)`, `webhook_secret`,
@@ -315,3 +315,44 @@ def test_unsigned_webhook_is_refused(connector: Connector, case: ContractCase, d
     plain = {k: v for k, v in request.headers.items() if k.lower() in ("content-type", "host")}
     with pytest.raises(Unverified):
         connector.parse_webhook(replace(request, headers=plain), case.webhook_secret)
+
+
+def test_two_registrations_both_receive_each_signed_with_its_own_secret(
+    connector: Connector,
+    kind: str,
+    case: ContractCase,
+    sandbox: Sandbox,
+    webhook_receiver: WebhookReceiver,
+):
+    """Two connections (two workspaces) subscribed to one sandbox: each gets the delivery,
+    and the connector verifies each with that connection's secret, and only with it."""
+    secrets = {
+        f"{webhook_receiver.origin}/workspace-{name}": f"secret-of-workspace-{name}"
+        for name in ("a", "b")
+    }
+    for url, secret in secrets.items():
+        sandbox.admin.register_webhook(kind, url, secret)
+    created = connector.create(case.object_type, [case.new_record(1)])
+    assert created[0].ok, str(created[0].error)
+    sandbox.admin.flush_webhooks()
+
+    received = {url: [r for r in webhook_receiver.requests if r.url == url] for url in secrets}
+    assert all(received.values()), f"a subscription got nothing: {received}"
+    for url, secret in secrets.items():
+        other = next(s for s in secrets.values() if s != secret)
+        for delivery in received[url]:
+            with pytest.raises(Unverified):
+                connector.parse_webhook(delivery, other)
+        named = {
+            (e.object_type, e.record_id)
+            for delivery in received[url]
+            for e in connector.parse_webhook(delivery, secret).events
+        }
+        assert (case.object_type, created[0].record.id) in named
+
+
+def test_the_config_the_sandbox_hands_out_works(kind: str, case: ContractCase, sandbox: Sandbox):
+    handed_out = sandbox.admin.connections()[kind]
+    assert handed_out["base_url"] == sandbox.url_for(kind)
+    assert handed_out["config"] == case.config(sandbox.url_for(kind))
+    build(kind, sandbox, handed_out["config"]).check()

@@ -755,7 +755,7 @@ def test_sandbox_state_survives_a_dump_and_load_through_json() -> None:
     restored.load(state)
 
     assert restored.dump() == original.dump()
-    assert restored.records["tickets"][1] == original.records["tickets"][1]
+    assert restored.state.table.get("tickets", 1) == original.state.table.get("tickets", 1)
     assert restored.settings()["job_polls"] == 3
-    statuses = [t["status"] for t in restored.records["tickets"].values()]
+    statuses = [t.data["status"] for t in restored.state.table.rows("tickets", "all")]
     assert statuses.count("closed") == 4  # 15% of 30, as the seed documents

@@ -40,9 +40,13 @@ def connections_of(workspace) -> dict[str, Connection]:
 
 
 def sandbox_targets(sandbox_url: str) -> dict[str, dict[str, str]]:
+    """The webhook subscriptions as {vendor: {"url": ...}}: one each, or the test fails."""
     response = requests.get(f"{sandbox_url}/_sandbox/webhooks", timeout=10)
     response.raise_for_status()
-    return response.json()["targets"]
+    subscriptions = response.json()["subscriptions"]
+    targets = {s["vendor"]: {"url": s["url"]} for s in subscriptions}
+    assert len(targets) == len(subscriptions), f"more than one per vendor: {subscriptions}"
+    return targets
 
 
 def closed_port_url() -> str:
@@ -175,6 +179,33 @@ def test_a_sandbox_change_is_delivered_signed_to_the_connections_webhook_url(san
     assert issue.id in named["jira"]
     assert user.id in named["zendesk"]
     assert contact.id in named["hubspot"]
+
+
+def test_demos_of_two_workspaces_on_one_sandbox_both_receive_its_webhooks(sandbox, receiver):
+    first, second = WorkspaceFactory(), WorkspaceFactory()
+    demo.demo_seed(workspace=first, sandbox_url=sandbox.url)
+    demo.demo_seed(workspace=second, sandbox_url=sandbox.url)
+    hubspot = [connections_of(first)["hubspot"], connections_of(second)["hubspot"]]
+    contact = read_all(hubspot[0], "contacts")[0]
+
+    update_one(hubspot[0], "contacts", contact.id, jobtitle="Seen by both workspaces")
+    sandbox.admin.flush_webhooks()
+
+    for connection in hubspot:
+        url = connection_webhook_url(connection)
+        deliveries = [r for r in receiver.requests if r.url == url]
+        assert deliveries, f"no delivery reached {url}"
+        connector = connector_for(connection)
+        try:
+            # Each connection's own secret verifies its deliveries, or this raises.
+            named = {
+                event.record_id
+                for delivery in deliveries
+                for event in connector.parse_webhook(delivery, connection.webhook_secret).events
+            }
+        finally:
+            connector.close()
+        assert contact.id in named
 
 
 def test_demo_seed_twice_creates_nothing_twice(sandbox, receiver):
@@ -325,7 +356,7 @@ def test_seeded_syncs_carry_records_between_the_sandboxes(sandbox, receiver):
 def test_bootstrap_seeds_the_demo_on_first_start_only(
     sandbox, receiver, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setenv("SANDBOX_PORT", sandbox.url.rsplit(":", 1)[1])
+    settings.CONCORD_SANDBOX_URL = sandbox.url
     monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
     out = io.StringIO()
 

@@ -105,7 +105,8 @@ def test_the_procfile_sandbox_keeps_its_state_in_the_var_dir_across_a_restart(tm
     try:
         wait_until_up(url, process)
         after_restart = contact_names(url)
-        targets = requests.get(f"{url}/_sandbox/webhooks", timeout=10).json()["targets"]
+        subscriptions = SandboxAdmin(url).subscriptions()
+        targets = {s["vendor"]: {"url": s["url"]} for s in subscriptions}
     finally:
         stop(process)
 

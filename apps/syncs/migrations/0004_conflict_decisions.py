@@ -6,45 +6,63 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('syncs', '0003_sync_last_poll'),
+        ("accounts", "0001_initial"),
+        ("syncs", "0003_sync_last_poll"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='conflict',
-            name='one_open_conflict_per_field',
+            model_name="conflict",
+            name="one_open_conflict_per_field",
         ),
         migrations.AddField(
-            model_name='conflict',
-            name='decided_at',
+            model_name="conflict",
+            name="decided_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='conflict',
-            name='decided_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="conflict",
+            name="decided_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='conflict',
-            name='decided_values',
+            model_name="conflict",
+            name="decided_values",
             field=models.JSONField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='conflict',
-            name='error',
+            model_name="conflict",
+            name="error",
             field=models.TextField(blank=True),
         ),
         migrations.AlterField(
-            model_name='conflict',
-            name='status',
-            field=models.CharField(choices=[('open', 'Open'), ('decided', 'Decided, being applied'), ('resolved', 'Resolved'), ('dismissed', 'Dismissed')], default='open', max_length=10),
+            model_name="conflict",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("open", "Open"),
+                    ("decided", "Decided, being applied"),
+                    ("resolved", "Resolved"),
+                    ("dismissed", "Dismissed"),
+                ],
+                default="open",
+                max_length=10,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='conflict',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['open', 'decided'])), fields=('link', 'mapping'), name='one_open_conflict_per_field'),
+            model_name="conflict",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status__in", ["open", "decided"])),
+                fields=("link", "mapping"),
+                name="one_open_conflict_per_field",
+            ),
         ),
     ]

@@ -44,7 +44,7 @@ class Command(BaseCommand):
         if user_model.objects.exists():
             self.stdout.write(f"first user exists; log in at {settings.CONCORD_PUBLIC_URL}/")
             return
-        sandbox_url = demo.sandbox_url_from_env()
+        sandbox_url = demo.sandbox_url_default()
         password = secrets.token_urlsafe(12)
         user, workspace = account_services.user_signup(
             email=FIRST_EMAIL, password=password, workspace_name=demo.DEMO_WORKSPACE_NAME

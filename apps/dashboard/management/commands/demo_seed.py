@@ -52,7 +52,7 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"no workspace named {demo.DEMO_WORKSPACE_NAME!r}; pass --workspace SLUG"
                 )
-        sandbox_url = options["sandbox_url"] or demo.sandbox_url_from_env()
+        sandbox_url = options["sandbox_url"] or demo.sandbox_url_default()
         try:
             if options["wait"] > 0:
                 demo.sandbox_wait(sandbox_url, timeout=options["wait"])

@@ -1,4 +1,5 @@
-"""The sandbox framework itself, driven over HTTP through a small vendor plug-in defined here."""
+"""The sandbox framework itself, driven over HTTP through a small vendor plug-in defined here
+(its notes kept on the shared record table, as the real vendors keep theirs)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,13 @@ import requests
 
 from connectors.sandbox import (
     Delivery,
+    Problem,
     RateLimit,
+    RecordState,
     Request,
     Response,
+    Row,
+    ValidationError,
     VendorSandbox,
     WebhookTarget,
     route,
@@ -27,30 +32,31 @@ from connectors.sandbox.server import SandboxServer, start_in_thread
 from tests.sandbox_fixtures import WebhookReceiver
 
 
+class NotesState(RecordState):
+    """Notes with a title on the shared record table: what a vendor's state looks like."""
+
+    first_ids = {"notes": 1}
+
+    def populate(self, fake: FakeData, counts: Mapping[str, int]) -> None:
+        for _ in range(counts.get("notes", 3)):
+            self.table.insert("notes", {"title": fake.ticket_subject()}, created=self.now())
+
+
 class NotesSandbox(VendorSandbox):
     """A minimal vendor: notes with a title, a token, a 3-per-window write limit."""
 
     kind = "notes"
     rate_limits = {"writes": RateLimit(3, 60.0)}
+    state_class = NotesState
+    state: NotesState
 
-    def __init__(self, context: Any) -> None:
-        super().__init__(context)
-        self.notes: dict[str, dict[str, Any]] = {}
+    def _note(self, row: Row) -> dict[str, Any]:
+        return {"id": str(row.id), "title": row.data["title"]}
 
-    def reset(self) -> None:
-        self.notes = {}
-
-    def seed(self, seed: int, counts: Mapping[str, int] | None = None) -> None:
-        self.reset()
-        fake = FakeData(seed)
-        for n in range(1, (counts or {}).get("notes", 3) + 1):
-            self.notes[str(n)] = {"id": str(n), "title": fake.ticket_subject()}
-
-    def dump(self) -> Any:
-        return {"notes": self.notes}
-
-    def load(self, state: Any) -> None:
-        self.notes = state["notes"]
+    def _add(self, title: str) -> dict[str, Any]:
+        row = self.state.table.insert("notes", {"title": title}, created=self.context.now())
+        self.context.emit({"id": str(row.id), "at": self.context.now()})
+        return self._note(row)
 
     def authenticate(self, request: Request) -> str | Response:
         if request.header("authorization") != "Bearer good":
@@ -59,32 +65,33 @@ class NotesSandbox(VendorSandbox):
 
     @route("GET", "/notes")
     def list_notes(self, request: Request) -> Response:
-        return Response.json(200, {"notes": sorted(self.notes.values(), key=lambda n: n["id"])})
+        notes = [self._note(r) for r in self.state.table.rows("notes")]
+        following = f"{request.base_url}/notes?after={notes[-1]['id']}" if notes else None
+        return Response.json(200, {"notes": notes, "next": following})
 
+    # Declared before /notes/count on purpose: the route with fewer parameters wins anyway.
     @route("GET", "/notes/{note_id}")
     def get_note(self, request: Request) -> Response:
-        note = self.notes.get(request.params["note_id"])
-        if note is None:
+        key = request.params["note_id"]
+        row = self.state.table.get("notes", int(key)) if key.isdigit() else None
+        if row is None:
             return self.error(404, "no such note")
-        return Response.json(200, note)
+        return Response.json(200, self._note(row))
+
+    @route("GET", "/notes/count")
+    def count_notes(self, request: Request) -> Response:
+        return Response.json(200, {"count": self.state.table.count("notes")})
 
     @route("POST", "/notes", limits=("writes",))
     def create_note(self, request: Request) -> Response:
         body = request.json()
-        note = {"id": str(len(self.notes) + 1), "title": body["title"]}
-        self.notes[note["id"]] = note
-        self.context.emit({"id": note["id"], "at": self.context.now()})
-        return Response.json(201, note)
+        if not isinstance(body.get("title"), str):
+            raise ValidationError(Problem("title", "a note needs a title"))
+        return Response.json(201, self._add(body["title"]))
 
     @route("POST", "/notes/bulk")
     def create_notes(self, request: Request) -> Response:
-        created = []
-        for title in request.json()["titles"]:
-            note = {"id": str(len(self.notes) + 1), "title": title}
-            self.notes[note["id"]] = note
-            self.context.emit({"id": note["id"], "at": self.context.now()})
-            created.append(note)
-        return Response.json(201, {"notes": created})
+        return Response.json(201, {"notes": [self._add(t) for t in request.json()["titles"]]})
 
     def webhook_deliveries(
         self, events: list[Any], target: WebhookTarget, now: float
@@ -322,3 +329,93 @@ def test_webhook_reorder_fault_reverses_a_batch_of_deliveries(
     summary = admin.flush_webhooks()
     assert [json.loads(r.body)["id"] for r in webhook_receiver.requests] == ["6", "5", "4"]
     assert summary["counters"]["notes:reordered"] == 1
+
+
+def test_a_literal_route_wins_over_a_parameter_whatever_the_declaration_order(
+    server: SandboxServer, admin: SandboxAdmin
+):
+    assert _get(server, "/notes/count").json() == {"count": 3}
+    assert _get(server, "/notes/3").json()["id"] == "3"
+
+
+def test_links_lead_back_to_the_address_the_request_reached(
+    server: SandboxServer, admin: SandboxAdmin
+):
+    direct = _get(server, "/notes").json()
+    assert direct["next"] == f"{server.url}/notes/notes?after=3"
+    proxied = requests.get(
+        f"{server.url}/notes/notes",
+        headers={"Authorization": "Bearer good", "Host": "sandbox.example:9000"},
+        timeout=10,
+    ).json()
+    assert proxied["next"] == "http://sandbox.example:9000/notes/notes?after=3"
+
+
+def test_a_refused_input_is_answered_by_the_vendor(server: SandboxServer, admin: SandboxAdmin):
+    answer = requests.post(
+        f"{server.url}/notes/notes",
+        json={"title": 5},
+        headers={"Authorization": "Bearer good"},
+        timeout=10,
+    )
+    assert (answer.status_code, answer.json()) == (400, {"message": "a note needs a title"})
+    malformed = requests.post(
+        f"{server.url}/notes/notes",
+        data=b"{not json",
+        headers={"Authorization": "Bearer good"},
+        timeout=10,
+    )
+    assert malformed.status_code == 400
+    assert malformed.json()["message"].startswith("the body is not valid JSON")
+
+
+def test_each_subscription_gets_every_event_signed_with_its_own_secret(
+    server: SandboxServer, admin: SandboxAdmin, webhook_receiver: WebhookReceiver
+):
+    one, two = f"{webhook_receiver.origin}/one", f"{webhook_receiver.origin}/two"
+    admin.register_webhook("notes", one, "first-secret")
+    admin.register_webhook("notes", two, "old-secret")
+    admin.register_webhook("notes", two, "second-secret")  # the same URL: a new secret
+    assert admin.subscriptions() == [
+        {"vendor": "notes", "url": one},
+        {"vendor": "notes", "url": two},
+    ]
+
+    _post(server, "for both")
+    admin.flush_webhooks()
+
+    by_url = {r.url: r for r in webhook_receiver.requests}
+    assert sorted(by_url) == [one, two]
+    for url, secret in ((one, b"first-secret"), (two, b"second-secret")):
+        delivery = by_url[url]
+        assert json.loads(delivery.body)["id"] == "4"
+        expected = hmac.new(secret, delivery.body, hashlib.sha256).hexdigest()
+        assert delivery.header("x-sig") == expected
+
+    admin.unregister_webhook("notes", one)
+    webhook_receiver.clear()
+    _post(server, "for the second only")
+    admin.flush_webhooks()
+    assert [r.url for r in webhook_receiver.requests] == [two]
+    with pytest.raises(SandboxAdminError, match="no notes subscription"):
+        admin.unregister_webhook("notes", one)
+
+
+def test_connections_hands_out_a_config_per_vendor_for_the_address_reached(
+    server: SandboxServer, admin: SandboxAdmin
+):
+    assert admin.connections() == {
+        "notes": {"base_url": f"{server.url}/notes", "config": {"base_url": f"{server.url}/notes"}}
+    }
+
+
+def test_a_state_file_of_another_version_is_left_for_a_fresh_seed(tmp_path):
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({"version": 1, "vendors": {"notes": {"notes": {}}}}))
+    fresh = start_in_thread(vendors={"notes": NotesSandbox}, state_file=str(state), seed=3)
+    try:
+        titles = [n["title"] for n in _get(fresh, "/notes").json()["notes"]]
+    finally:
+        fresh.stop()
+    assert len(titles) == 3
+    assert json.loads(state.read_text())["version"] == 2  # saved anew at stop
