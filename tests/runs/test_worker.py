@@ -21,13 +21,17 @@ from typing import Any
 import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
+from rest_framework.test import APIClient
 
+from apps.accounts.services import api_token_create
 from apps.config.celery import app as celery_app
 from apps.connections.services import connector_for
 from apps.runs.models import SyncRun
 from apps.runs.queue import run_request
-from apps.syncs.models import RecordLink, Sync
+from apps.syncs.models import Conflict, RecordLink, Sync
 from apps.webhooks.models import WebhookDelivery
+from connectors.base import RecordUpdate
+from tests.factories import MembershipFactory
 from tests.runs.sandbox_sync import SEED_COUNTS, hub_desk_sync
 from tests.sandbox_fixtures import Sandbox
 
@@ -318,3 +322,82 @@ def test_a_429_storm_ends_in_a_completed_run_that_respected_retry_after(workers,
         after = [x for x in requests_seen if x["t"] > r["t"]]
         assert after, "nothing was sent after a 429"
         assert after[0]["t"] - r["t"] >= 2.0 - 0.05
+
+
+def test_a_conflict_decided_while_a_run_writes_waits_for_it(workers, hub_desk, sandbox):
+    """Deciding a conflict while a run of the same sync is writing never interleaves: the
+    API answers at once, and the decision is written by the next run, after the lease."""
+    sync = hub_desk
+    workers.start()
+    first = run_request(sync, trigger="manual")
+    wait_until(lambda: SyncRun.objects.get(pk=first.pk).status == "succeeded")
+    link = RecordLink.objects.filter(sync=sync, status="linked").first()
+    hubspot, zendesk = connector_for(sync.connection_a), connector_for(sync.connection_b)
+    try:
+        hubspot.update("contacts", [RecordUpdate(link.a_id, {"firstname": "From HubSpot"})])
+        zendesk.update("users", [RecordUpdate(link.b_id, {"name": "From Zendesk"})])
+    finally:
+        hubspot.close()
+        zendesk.close()
+    opening = run_request(sync, trigger="webhook", record_ids={"a": [link.a_id]})
+    wait_until(lambda: SyncRun.objects.get(pk=opening.pk).status == "succeeded")
+    conflict = Conflict.objects.get(sync=sync, status="open")
+
+    # A long run: 20 new contacts, each create on Zendesk slowed down.
+    connector = connector_for(sync.connection_a)
+    try:
+        connector.create(
+            "contacts",
+            [{"email": f"slow{n}@example.org", "firstname": f"Slow{n}"} for n in range(20)],
+        )
+    finally:
+        connector.close()
+    sandbox.admin.set_faults("zendesk", latency_ms=150)
+    long_run = run_request(sync, trigger="manual")
+    wait_until(lambda: SyncRun.objects.get(pk=long_run.pk).status == "running", every=0.02)
+
+    member = MembershipFactory(workspace=sync.workspace, role="editor")
+    _, token = api_token_create(workspace=sync.workspace, user=member.user, name="tests")
+    editor = APIClient(HTTP_AUTHORIZATION=f"Bearer {token}")
+    answer = editor.post(
+        f"/api/v1/conflicts/{conflict.public_id}/resolve/", {"resolution": "a"}, format="json"
+    )
+
+    assert answer.status_code == 202, answer.content
+    assert answer.json()["status"] == "decided"
+    applying = SyncRun.objects.get(public_id=answer.json()["run"]["id"])
+    assert applying.pk != long_run.pk  # a follow-up: the running run is not touched
+    assert SyncRun.objects.get(pk=long_run.pk).status == "running"
+    assert zendesk_user(sync, link_email(sync, link))["name"] == "From Zendesk"  # not yet
+
+    wait_until(
+        lambda: not SyncRun.objects.filter(sync=sync, status__in=["queued", "running"]).exists(),
+        timeout=120,
+    )
+    long_run.refresh_from_db()
+    applying.refresh_from_db()
+    assert (long_run.status, applying.status) == ("succeeded", "succeeded")
+    assert long_run.finished_at <= applying.started_at
+    assert long_run.fence < applying.fence
+    # Every write of the sandbox log falls inside one run's span, the decision's after the
+    # long run's last.
+    writes = [
+        r
+        for vendor in ("hubspot", "zendesk")
+        for r in sandbox.admin.stats(vendor)["requests"]
+        if r["method"] in ("POST", "PUT", "PATCH", "DELETE") and "search" not in r["path"]
+    ]
+    long_end, applying_start = long_run.finished_at.timestamp(), applying.started_at.timestamp()
+    assert [w for w in writes if long_end < w["t"] < applying_start] == []
+    conflict.refresh_from_db()
+    assert conflict.status == "resolved"
+    assert zendesk_user(sync, link_email(sync, link))["name"] == "From HubSpot"
+
+
+def link_email(sync: Sync, link: RecordLink) -> str:
+    connector = connector_for(sync.connection_a)
+    try:
+        [contact] = connector.get("contacts", [link.a_id])
+    finally:
+        connector.close()
+    return contact.fields["email"]
