@@ -61,7 +61,7 @@ class EngineEvent:
 class RunInterrupted(Exception):
     """Raised by a recorder's checkpoint to stop a run between batches.
 
-    The orchestration raises subclasses for a cancellation or a lost lease. Everything up to
+    The runs app raises subclasses for a cancellation or a lost lease. Everything up to
     the checkpoint is stored, so the next run continues from there; the runner lets it
     propagate without calling the run a failure.
     """
