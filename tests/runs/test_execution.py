@@ -21,16 +21,6 @@ from tests.syncs import factories as f
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def setup():
-    ws = f.workspace()
-    crm, desk = f.stores()
-    sync = f.sync(ws, crm, desk)
-    return sync, crm, desk
-
-
-def queued(sync: Sync) -> list[SyncRun]:
-    return list(SyncRun.objects.filter(sync=sync, status=SyncRun.Status.QUEUED))
 
 
 # --- executing ------------------------------------------------------------------------------

@@ -8,24 +8,12 @@ import pytest
 from django.utils import timezone
 
 from apps.runs.lease import LeaseLost, lease_acquire, lease_release, lease_renew
-from apps.runs.models import SyncLock, SyncRun
+from apps.runs.models import SyncLock
 from apps.runs.queue import run_request
-from apps.syncs.models import Sync
-from tests.syncs import factories as f
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def setup():
-    ws = f.workspace()
-    crm, desk = f.stores()
-    sync = f.sync(ws, crm, desk)
-    return sync, crm, desk
-
-
-def queued(sync: Sync) -> list[SyncRun]:
-    return list(SyncRun.objects.filter(sync=sync, status=SyncRun.Status.QUEUED))
 
 
 # --- the lock -------------------------------------------------------------------------------

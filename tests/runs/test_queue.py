@@ -6,22 +6,11 @@ import pytest
 
 from apps.runs.models import SyncRun
 from apps.runs.queue import run_request
-from apps.syncs.models import Sync
-from tests.syncs import factories as f
+from tests.runs.conftest import queued
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def setup():
-    ws = f.workspace()
-    crm, desk = f.stores()
-    sync = f.sync(ws, crm, desk)
-    return sync, crm, desk
-
-
-def queued(sync: Sync) -> list[SyncRun]:
-    return list(SyncRun.objects.filter(sync=sync, status=SyncRun.Status.QUEUED))
 
 
 # --- requesting and folding -----------------------------------------------------------------

@@ -117,6 +117,7 @@ def merge_pair(
     for mapping in spec.mappings:
         va = a.fields.get(mapping.field_a)
         vb = b.fields.get(mapping.field_b)
+        entry = base.get(mapping.id)
         open_conflict = open_conflicts.get((link_key, mapping.id))
         if open_conflict is not None:
             if mapping.agree(va, vb):
@@ -136,25 +137,19 @@ def merge_pair(
             if not as_opened:
                 decided = open_conflict.decided is not None
                 plan.conflicts.append(
-                    ConflictDecision(
-                        link_key,
-                        a.id,
-                        b.id,
-                        mapping.id,
-                        dict(base[mapping.id]) if mapping.id in base else None,
-                        va,
-                        vb,
+                    _conflict(
+                        pair,
+                        mapping,
+                        entry,
                         ConflictChoice.MANUAL,
                         "a side changed again after the decision; decide again"
                         if decided
                         else "both sides changed again while the conflict was open",
-                        trigger,
                         existing_key=open_conflict.key,
                         voids_decision=decided,
                     )
                 )
             continue
-        entry = base.get(mapping.id)
         outcome, reason = _decide(spec, mapping, va, vb, entry, a, b)
         if outcome is FieldOutcome.SETTLE:
             pair.settle.add(mapping.id)
@@ -163,20 +158,7 @@ def merge_pair(
             continue
         if outcome is FieldOutcome.CONFLICT:
             held = True
-            plan.conflicts.append(
-                ConflictDecision(
-                    link_key,
-                    a.id,
-                    b.id,
-                    mapping.id,
-                    dict(entry) if entry else None,
-                    va,
-                    vb,
-                    ConflictChoice.MANUAL,
-                    reason,
-                    trigger,
-                )
-            )
+            plan.conflicts.append(_conflict(pair, mapping, entry, ConflictChoice.MANUAL, reason))
             continue
         target = outcome.target
         assert target is not None
@@ -200,20 +182,7 @@ def merge_pair(
             continue
         choice = outcome.choice
         if choice is not None:  # the conflict policy decided
-            plan.conflicts.append(
-                ConflictDecision(
-                    link_key,
-                    a.id,
-                    b.id,
-                    mapping.id,
-                    dict(entry) if entry else None,
-                    va,
-                    vb,
-                    choice,
-                    reason,
-                    trigger,
-                )
-            )
+            plan.conflicts.append(_conflict(pair, mapping, entry, choice, reason))
         pair.settle.add(mapping.id)
         if not mapping.same(target, value, target_value):
             writes[target].changes.append(
@@ -225,6 +194,33 @@ def merge_pair(
     quiet = pair.write_a is None and pair.write_b is None and not held
     if quiet and len(plan.errors) == errors_before and not pair.matched:
         plan.unchanged[trigger] += 1
+
+
+def _conflict(
+    pair: PairPlan,
+    mapping: MappingSpec,
+    entry: Mapping[str, Any] | None,
+    choice: ConflictChoice,
+    reason: str,
+    **extra: Any,
+) -> ConflictDecision:
+    """A conflict on one field of the pair, with its base and both current values."""
+    a, b = pair.record_a, pair.record_b
+    assert a is not None
+    assert b is not None
+    return ConflictDecision(
+        pair.link_key,
+        a.id,
+        b.id,
+        mapping.id,
+        dict(entry) if entry else None,
+        a.fields.get(mapping.field_a),
+        b.fields.get(mapping.field_b),
+        choice,
+        reason,
+        pair.trigger,
+        **extra,
+    )
 
 
 def _decision_apply(
