@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,7 +27,7 @@ from apps.syncs.models import Sync
 from apps.webhooks.models import WebhookDelivery
 from apps.webhooks.selectors import deliveries_since, has_deliveries
 from connectors.base import WebhookRequest, WebhookResult
-from connectors.errors import WebhookVerificationError
+from connectors.errors import ConnectorError, WebhookVerificationError
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +91,7 @@ def webhook_verify(connection: Connection, request: WebhookRequest) -> WebhookRe
     """Let the connector check the signature and parse. Raises WebhookRejected(401)."""
     try:
         return connection_webhook_parse(connection, request)
-    except (WebhookVerificationError, ValueError) as exc:
+    except (WebhookVerificationError, ConnectorError, ValueError) as exc:
         _count_rejection(connection, str(exc))
         raise WebhookRejected(401, "signature verification failed") from exc
 
@@ -136,7 +135,7 @@ def _enqueue(delivery_id: int) -> None:
 
 
 # --- keeping the inbox honest ---------------------------------------------------------------
-def webhook_arrivals_check(*, syncs: Iterable[Sync] | None = None) -> int:
+def webhook_arrivals_check() -> int:
     """Warn on each sync whose latest poll found changes on a side whose connection receives
     webhooks, while no delivery arrived on it since the poll before: the webhook setup in
     that system looks broken. Clears the warning once deliveries arrive again. Returns how
@@ -146,8 +145,10 @@ def webhook_arrivals_check(*, syncs: Iterable[Sync] | None = None) -> int:
     the sync (`Sync.last_poll`).
     """
     warned = 0
-    candidates = syncs if syncs is not None else Sync.objects.exclude(last_poll=None)
-    for sync in candidates:
+    polled = Sync.objects.filter(last_poll__isnull=False).select_related(
+        "connection_a", "connection_b"
+    )
+    for sync in polled:
         warning = _arrival_warning(sync)
         if warning != sync.webhook_warning:
             Sync.objects.filter(pk=sync.pk).update(webhook_warning=warning)
