@@ -1,5 +1,9 @@
-from django.urls import path
+from django.urls import include, path
 
 from apps.dashboard import views
 
-urlpatterns = [path("", views.overview, name="dashboard")]
+urlpatterns = [
+    path("", views.overview, name="dashboard"),
+    path("connections/", include("apps.dashboard.connections.urls")),
+    path("syncs/", include("apps.dashboard.syncs.urls")),
+]
