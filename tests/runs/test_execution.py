@@ -21,8 +21,6 @@ from tests.syncs import factories as f
 pytestmark = pytest.mark.django_db
 
 
-
-
 # --- executing ------------------------------------------------------------------------------
 def test_executing_a_queued_run_syncs_and_records_it(setup):
     sync, crm, desk = setup

@@ -14,8 +14,6 @@ from apps.runs.queue import run_request
 pytestmark = pytest.mark.django_db
 
 
-
-
 # --- the lock -------------------------------------------------------------------------------
 def test_the_lock_admits_one_holder(setup):
     sync, _, _ = setup

@@ -11,8 +11,6 @@ from tests.runs.conftest import queued
 pytestmark = pytest.mark.django_db
 
 
-
-
 # --- requesting and folding -----------------------------------------------------------------
 def test_a_request_queues_one_run_and_enqueues_it_after_commit(
     setup, django_capture_on_commit_callbacks

@@ -19,8 +19,6 @@ from tests.syncs import factories as f
 pytestmark = pytest.mark.django_db
 
 
-
-
 # --- dispatching and sweeping ---------------------------------------------------------------
 def test_the_dispatcher_queues_due_syncs_only(setup):
     due, _crm, _desk = setup
