@@ -128,6 +128,8 @@ INSTALLED_APPS = [
     "template_partials",
     "rest_framework",
     "drf_spectacular",
+    # Swagger UI's and Redoc's files, served as our own static files (SPECTACULAR_SETTINGS).
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "apps.core",
     "apps.accounts",
@@ -350,6 +352,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Two-way sync between CRM and ticketing systems.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/docs/ loads Swagger UI from this instance's static files, pinned by the lock file,
+    # never from a CDN: a self-hosted instance without internet access still shows it.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Separate request and response components, so write-only inputs (secrets) and
     # read-only outputs are described exactly as they behave.
     "COMPONENT_SPLIT_REQUEST": True,
