@@ -375,11 +375,21 @@ SPECTACULAR_SETTINGS = {
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = read_env(env.str, "LOG_LEVEL", default="INFO").upper()
+# Periodic ticks whose "received" / "succeeded" / "sent" lines are DEBUG, not INFO: every few
+# seconds they would bury the runs, webhooks and errors in the console. Their failures and
+# every other task's lines keep their level.
+QUIET_TASKS = ["runs.dispatch", "webhooks.check_arrivals"]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"quiet_tasks": {"()": "apps.config.logs.QuietTasks", "tasks": QUIET_TASKS}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "celery.worker.strategy": {"filters": ["quiet_tasks"]},
+        "celery.app.trace": {"filters": ["quiet_tasks"]},
+        "celery.beat": {"filters": ["quiet_tasks"]},
+    },
 }
