@@ -107,7 +107,9 @@ def preview_execute(preview_id: int) -> str:
     )
     if not claimed:
         return "not-queued" if SyncPreview.objects.filter(pk=preview_id).exists() else "missing"
-    preview = SyncPreview.objects.select_related("sync").get(pk=preview_id)
+    preview = SyncPreview.objects.select_related("sync").filter(pk=preview_id).first()
+    if preview is None:
+        return "missing"  # its sync was deleted (with its previews) just now
     # Every write below is this claim's only while no later claim took the preview over.
     mine = SyncPreview.objects.filter(
         pk=preview.pk, status=Status.RUNNING, attempts=preview.attempts

@@ -244,3 +244,10 @@ def test_prune_gives_up_on_silent_previews_and_deletes_old_finished_ones(setting
     assert given_up.error.startswith("no worker finished this preview")
     assert fresh(waiting).status == "queued"
     assert old_done.pk not in SyncPreview.objects.values_list("pk", flat=True)
+
+
+def test_a_preview_of_a_sync_deleted_meanwhile_is_missing():
+    s, _, _ = setup()
+    preview = preview_request(s)
+    s.delete()
+    assert preview_execute(preview.pk) == "missing"
