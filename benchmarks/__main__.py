@@ -5,7 +5,12 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("benchmarks.engine", "benchmarks.sandbox", "benchmarks.webhooks")
+BENCHMARKS = (
+    "benchmarks.engine",
+    "benchmarks.sandbox",
+    "benchmarks.webhooks",
+    "benchmarks.preview",
+)
 
 
 def main() -> int:

@@ -107,6 +107,8 @@ CONCORD_RUN_REDISPATCH_AFTER = read_env(env.int, "CONCORD_RUN_REDISPATCH_AFTER",
 CONCORD_DISPATCH_EVERY = read_env(env.float, "CONCORD_DISPATCH_EVERY", default=5.0)
 CONCORD_EVENT_RETENTION_DAYS = read_env(env.int, "CONCORD_EVENT_RETENTION_DAYS", default=30)
 CONCORD_SYNC_MAX_FAILURES = read_env(env.int, "CONCORD_SYNC_MAX_FAILURES", default=5)
+# Finished previews (apps/syncs/previews.py) are deleted this long after they were asked for.
+CONCORD_PREVIEW_RETENTION_HOURS = read_env(env.int, "CONCORD_PREVIEW_RETENTION_HOURS", default=24)
 
 # The request budget per connection shared by all workers (on top of each connector's own
 # handling of the system's 429s): requests per window of seconds.
@@ -126,6 +128,8 @@ INSTALLED_APPS = [
     "template_partials",
     "rest_framework",
     "drf_spectacular",
+    # Swagger UI's and Redoc's files, served as our own static files (SPECTACULAR_SETTINGS).
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "apps.core",
     "apps.accounts",
@@ -263,6 +267,7 @@ CELERY_BEAT_SCHEDULE = {
     "check-webhook-arrivals": {"task": "webhooks.check_arrivals", "schedule": 60.0},
     "prune-old-run-events": {"task": "runs.prune", "schedule": 24 * 3600.0},
     "prune-old-webhook-deliveries": {"task": "webhooks.prune", "schedule": 24 * 3600.0},
+    "prune-old-previews": {"task": "syncs.prune_previews", "schedule": 3600.0},
 }
 CELERY_TIMEZONE = "UTC"
 
@@ -347,6 +352,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Two-way sync between CRM and ticketing systems.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/docs/ loads Swagger UI from this instance's static files, pinned by the lock file,
+    # never from a CDN: a self-hosted instance without internet access still shows it.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Separate request and response components, so write-only inputs (secrets) and
     # read-only outputs are described exactly as they behave.
     "COMPONENT_SPLIT_REQUEST": True,
@@ -365,11 +375,21 @@ SPECTACULAR_SETTINGS = {
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = read_env(env.str, "LOG_LEVEL", default="INFO").upper()
+# Periodic ticks whose "received" / "succeeded" / "sent" lines are DEBUG, not INFO: every few
+# seconds they would bury the runs, webhooks and errors in the console. Their failures and
+# every other task's lines keep their level.
+QUIET_TASKS = ["runs.dispatch", "webhooks.check_arrivals"]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"quiet_tasks": {"()": "apps.config.logs.QuietTasks", "tasks": QUIET_TASKS}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "celery.worker.strategy": {"filters": ["quiet_tasks"]},
+        "celery.app.trace": {"filters": ["quiet_tasks"]},
+        "celery.beat": {"filters": ["quiet_tasks"]},
+    },
 }
