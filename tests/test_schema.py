@@ -45,6 +45,7 @@ from apps.connections import services as connection_services
 from apps.runs.execution import run_execute
 from apps.runs.queue import run_request
 from apps.syncs.models import Conflict
+from apps.syncs.previews import preview_execute, preview_request
 from apps.webhooks.models import WebhookDelivery
 from connectors.memory.connector import reset_stores, sign_webhook
 from tests.factories import MembershipFactory
@@ -99,6 +100,8 @@ def world(transactional_db, settings, client) -> dict[str, Any]:
     run = run_request(sync, trigger="manual")
     run_execute(run.pk)
     conflict = Conflict.objects.get(sync=sync)
+    preview = preview_request(sync)
+    preview_execute(preview.pk)
     victim_connection = connection_services.connection_create(
         workspace=workspace,
         name="Spare",
@@ -131,6 +134,7 @@ def world(transactional_db, settings, client) -> dict[str, Any]:
             "syncs": str(sync.public_id),
             "conflicts": str(conflict.public_id),
             "runs": str(run.public_id),
+            "previews": str(preview.public_id),
             "webhook-deliveries": str(WebhookDelivery.objects.get().public_id),
             "members": str(victim_member.pk),
             "tokens": str(spare_token.pk),

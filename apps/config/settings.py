@@ -107,6 +107,8 @@ CONCORD_RUN_REDISPATCH_AFTER = read_env(env.int, "CONCORD_RUN_REDISPATCH_AFTER",
 CONCORD_DISPATCH_EVERY = read_env(env.float, "CONCORD_DISPATCH_EVERY", default=5.0)
 CONCORD_EVENT_RETENTION_DAYS = read_env(env.int, "CONCORD_EVENT_RETENTION_DAYS", default=30)
 CONCORD_SYNC_MAX_FAILURES = read_env(env.int, "CONCORD_SYNC_MAX_FAILURES", default=5)
+# Finished previews (apps/syncs/previews.py) are deleted this long after they were asked for.
+CONCORD_PREVIEW_RETENTION_HOURS = read_env(env.int, "CONCORD_PREVIEW_RETENTION_HOURS", default=24)
 
 # The request budget per connection shared by all workers (on top of each connector's own
 # handling of the system's 429s): requests per window of seconds.
@@ -126,6 +128,8 @@ INSTALLED_APPS = [
     "template_partials",
     "rest_framework",
     "drf_spectacular",
+    # Swagger UI's and Redoc's files, served as our own static files (SPECTACULAR_SETTINGS).
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "apps.core",
     "apps.accounts",
@@ -263,6 +267,7 @@ CELERY_BEAT_SCHEDULE = {
     "check-webhook-arrivals": {"task": "webhooks.check_arrivals", "schedule": 60.0},
     "prune-old-run-events": {"task": "runs.prune", "schedule": 24 * 3600.0},
     "prune-old-webhook-deliveries": {"task": "webhooks.prune", "schedule": 24 * 3600.0},
+    "prune-old-previews": {"task": "syncs.prune_previews", "schedule": 3600.0},
 }
 CELERY_TIMEZONE = "UTC"
 
@@ -347,6 +352,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Two-way sync between CRM and ticketing systems.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/docs/ loads Swagger UI from this instance's static files, pinned by the lock file,
+    # never from a CDN: a self-hosted instance without internet access still shows it.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Separate request and response components, so write-only inputs (secrets) and
     # read-only outputs are described exactly as they behave.
     "COMPONENT_SPLIT_REQUEST": True,

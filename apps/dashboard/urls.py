@@ -6,4 +6,5 @@ urlpatterns = [
     path("", views.overview, name="dashboard"),
     path("connections/", include("apps.dashboard.connections.urls")),
     path("syncs/", include("apps.dashboard.syncs.urls")),
+    path("previews/", include("apps.dashboard.previews.urls")),
 ]

@@ -7,6 +7,7 @@ that the ORM and the pure planner can never disagree on a value.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 
@@ -266,3 +267,78 @@ class Conflict(WorkspaceScopedModel):
         if self.resolution == self.Resolution.B:
             return self.value_a
         return None
+
+
+class SyncPreview(WorkspaceScopedModel):
+    """A preview of a sync's next run (what it would match, create, update, delete, hold as a
+    conflict), computed as a job on a worker: it reads both systems, which takes minutes on
+    large record sets, so no request waits for it (apps/syncs/previews.py).
+
+    While it runs, `read_a`, `read_b` and `pages` grow after every page read. Once it
+    succeeded, `result` holds what the preview API answers: `{"counts": {...},
+    "change_count": n, "samples": {...}}`; once it failed, `error` says why in words (a
+    system's own explanation when a system failed) and `error_code` classifies it.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    FINISHED = (Status.SUCCEEDED, Status.FAILED)
+
+    sync = models.ForeignKey(Sync, on_delete=models.CASCADE, related_name="previews")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    sample_size = models.PositiveSmallIntegerField(default=5)
+    full = models.BooleanField(default=False)
+    read_a = models.PositiveIntegerField(default=0)
+    read_b = models.PositiveIntegerField(default=0)
+    pages = models.PositiveIntegerField(default=0)
+    # Records the sync's latest finished preview read: the progress bar's 100 %, a guess
+    # (null when there is nothing to guess from).
+    expected = models.PositiveIntegerField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    error = models.TextField(blank=True)
+    error_code = models.CharField(max_length=50, blank=True)
+    # Claims so far; a claim's number fences what it stores against a later claim's.
+    attempts = models.PositiveIntegerField(default=0)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["sync", "-created_at"], name="preview_sync_recent"),
+            models.Index(fields=["status", "updated_at"], name="preview_status_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return f"preview {self.pk} of {self.sync_id} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def read(self) -> int:
+        return self.read_a + self.read_b
+
+    @property
+    def percent(self) -> int | None:
+        """How far along, 0-100: 100 once succeeded; while unfinished, the records read so
+        far against `expected`, never 100 (None without a guess); None once failed."""
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        if self.status == self.Status.FAILED or not self.expected:
+            return None
+        return min(99, self.read * 100 // self.expected)
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()

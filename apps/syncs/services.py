@@ -20,7 +20,7 @@ from apps.accounts.models import Workspace
 from apps.connections.models import Connection
 from apps.connections.services import connector_for, upstream_error
 from apps.core.errors import Invalid, Refused
-from apps.syncs.engine.dry_run import Preview
+from apps.syncs.engine.dry_run import PageDone, Preview
 from apps.syncs.engine.recorder import (
     CountingRecorder,
     Recorder,
@@ -344,11 +344,15 @@ def sync_engine_run(
             connector.close()
 
 
-def sync_preview(sync: Sync, *, sample_size: int = 5, full: bool = False) -> Preview:
+def sync_preview(
+    sync: Sync, *, sample_size: int = 5, full: bool = False, on_page: PageDone | None = None
+) -> Preview:
     """What the next run would do, without writing anything anywhere.
 
     For a new sync (no cursors yet) that is the initial matching: counts of records matched,
     created per side, updated per side, in conflict, with up to `sample_size` samples each.
+    It reads both systems, so it can take minutes: requests ask for it as a job
+    (apps/syncs/previews.py), which passes `on_page` to hear of every page read.
     Raises UpstreamError when a system cannot be read.
     """
     recorder = CountingRecorder()
@@ -357,6 +361,7 @@ def sync_preview(sync: Sync, *, sample_size: int = 5, full: bool = False) -> Pre
         return _runner(sync, connectors, recorder, counters).preview(
             RunOptions(trigger="preview", full=full or sync.resync_requested),
             sample_size=sample_size,
+            on_page=on_page,
         )
     except ConnectorError as exc:
         raise upstream_error(exc) from exc

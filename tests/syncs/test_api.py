@@ -18,7 +18,8 @@ from apps.accounts.models import Role
 from apps.connections.models import Connection
 from apps.runs.execution import run_execute
 from apps.runs.models import SyncRun
-from apps.syncs.models import Conflict, FieldMapping, RecordLink, Sync
+from apps.syncs.models import Conflict, FieldMapping, RecordLink, Sync, SyncPreview
+from apps.syncs.previews import preview_execute, preview_request
 from apps.syncs.services import sync_pause
 from tests.factories import MembershipFactory, WorkspaceFactory
 from tests.running import run_now
@@ -515,6 +516,24 @@ def test_a_connection_a_sync_uses_cannot_be_deleted(clients, connections, sync):
 
 
 # --- Preview --------------------------------------------------------------------------------
+def preview_finished(client, answer) -> dict:
+    """Execute the preview job a 202 `answer` started, the way a worker would (in-process),
+    then read it back through its `url`."""
+    assert answer.status_code == 202, answer.content
+    job = answer.json()
+    assert job["status"] == "queued"
+    assert answer["Location"] == f"/api/v1/previews/{job['id']}/"
+    assert job["url"] == f"http://testserver/api/v1/previews/{job['id']}/"
+    assert job["result"] is None
+    assert preview_execute(SyncPreview.objects.get(public_id=job["id"]).pk) in (
+        "succeeded",
+        "failed",
+    )
+    read = client.get(job["url"])
+    assert read.status_code == 200, read.content
+    return read.json()
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_editors_preview_without_writing(clients, sync, systems, role):
     crm, desk = systems
@@ -530,9 +549,17 @@ def test_editors_preview_without_writing(clients, sync, systems, role):
 
     if not EDITORS[role]:
         assert_error(response, 403, "permission_denied")
+        assert not SyncPreview.objects.exists()
         return
-    assert response.status_code == 200, response.content
-    body = response.json()
+    job = preview_finished(clients[role], response)
+    assert (job["status"], job["error"], job["sample_size"], job["full"]) == (
+        "succeeded",
+        "",
+        1,
+        False,
+    )
+    assert (job["progress"]["read_a"], job["progress"]["read_b"]) == (4, 3)
+    body = job["result"]
     counts = body["counts"]
     assert (counts["matched"], counts["created_a"], counts["created_b"]) == (2, 1, 1)
     assert (counts["conflicts"], counts["updated_a"], counts["updated_b"]) == (1, 0, 0)
@@ -545,9 +572,37 @@ def test_editors_preview_without_writing(clients, sync, systems, role):
     assert not Conflict.objects.exists()
 
 
+def test_viewers_read_a_preview_editors_started(clients, sync, systems):
+    crm, _ = systems
+    crm.insert("contacts", {"email": "new@x.com", "name": "New", "region": "EU"})
+    job = preview_finished(clients["editor"], clients["editor"].post(detail(sync, "preview/")))
+    read = clients["viewer"].get(f"/api/v1/previews/{job['id']}/")
+    assert read.status_code == 200
+    assert read.json()["result"]["counts"]["created_b"] == 1
+    assert read.json()["requested_by"] == job["requested_by"] != None  # noqa: E711
+
+
+def test_a_preview_a_system_refused_says_why(clients, sync, connections):
+    crm, _ = connections
+    Connection.objects.filter(pk=crm.pk).update(config={**crm.config, "store": "gone"})
+    job = preview_finished(clients["editor"], clients["editor"].post(detail(sync, "preview/")))
+    assert job["status"] == "failed"
+    assert job["result"] is None
+    assert job["error_code"].startswith("connector_")
+    assert job["error"]
+
+
 def test_preview_options_are_validated(clients, sync):
     response = clients["editor"].post(detail(sync, "preview/"), {"sample_size": 99}, format="json")
     assert list(assert_error(response, 400, "validation_error")["fields"]) == ["sample_size"]
+    assert not SyncPreview.objects.exists()
+
+
+def test_another_workspaces_preview_is_not_found(clients, foreign):
+    _, theirs, _ = foreign
+    job = preview_request(theirs)
+    for role in ROLES:
+        assert_error(clients[role].get(f"/api/v1/previews/{job.public_id}/"), 404, "not_found")
 
 
 # --- Export and import ----------------------------------------------------------------------
@@ -908,7 +963,6 @@ def test_no_answer_or_log_carries_a_secret(clients, connections, systems, caplog
         editor.get(URL).content,
         editor.get(detail(sync)).content,
         editor.get(detail(sync, "export/")).content,
-        editor.post(detail(sync, "preview/"), {}, format="json").content,
         editor.get(CONFLICTS).content,
         editor.get(f"{CONFLICTS}{conflict.public_id}/").content,
         editor.post(
@@ -916,6 +970,9 @@ def test_no_answer_or_log_carries_a_secret(clients, connections, systems, caplog
         ).content,
         editor.patch(detail(sync), {"name": "Renamed"}, format="json").content,
     ]
+    previewing = editor.post(detail(sync, "preview/"), {}, format="json")
+    preview_execute(SyncPreview.objects.get(public_id=previewing.json()["id"]).pk)
+    bodies += [previewing.content, editor.get(previewing.json()["url"]).content]
     queued = editor.post(detail(sync, "run/"))
     run_id = queued.json()["id"]
     bodies += [

@@ -150,6 +150,23 @@ def test_preview_counts_and_samples_without_writing():
     assert not Conflict.objects.exists()
 
 
+def test_preview_tells_of_every_page_with_the_records_read_so_far():
+    s, crm, desk = setup(page_size=2)
+    for n in range(5):
+        crm.insert("contacts", {"email": f"a{n}@x.com", "name": f"A{n}"})
+    for n in range(3):
+        desk.insert("users", {"email": f"b{n}@x.com"})
+    seen = []
+
+    preview = sync_preview(
+        s, on_page=lambda so_far: seen.append((so_far.counts["read_a"], so_far.counts["read_b"]))
+    )
+
+    assert seen == [(2, 0), (4, 0), (5, 0), (5, 2), (5, 3)]
+    assert (preview.counts["read_a"], preview.counts["read_b"]) == (5, 3)
+    assert preview.summary()["counts"]["created_b"] == 5
+
+
 def test_changing_filters_asks_for_a_full_resync():
     s, crm, _ = setup()
     crm.insert("contacts", {"email": "in@x.com", "region": "EU"})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -15,7 +16,15 @@ from apps.connections.models import Connection
 from apps.syncs.engine.filters import Operator
 from apps.syncs.engine.types import ConflictPolicy, DeletePolicy, Direction, InitialPolicy
 from apps.syncs.engine.values import Kind, Normalise
-from apps.syncs.models import MIN_INTERVAL_SECONDS, Conflict, FieldMapping, Filter, Sync
+from apps.syncs.models import (
+    MIN_INTERVAL_SECONDS,
+    Conflict,
+    FieldMapping,
+    Filter,
+    Sync,
+    SyncPreview,
+)
+from apps.syncs.previews import MAX_SAMPLE_SIZE
 from apps.syncs.transfer import DOCUMENT_KIND, DOCUMENT_VERSION
 
 MAX_INTERVAL_SECONDS = 7 * 24 * 3600
@@ -296,28 +305,14 @@ class SyncWriteSerializer(serializers.Serializer):
 
 class PreviewRequestSerializer(serializers.Serializer):
     sample_size = serializers.IntegerField(
-        min_value=0, max_value=50, default=5, help_text="Samples to show per kind of action."
+        min_value=0,
+        max_value=MAX_SAMPLE_SIZE,
+        default=5,
+        help_text="Samples to show per kind of action.",
     )
     full = serializers.BooleanField(
         default=False, help_text="Preview a full resync instead of the next incremental run."
     )
-
-
-PREVIEW_COUNTS = (
-    "read_a",
-    "read_b",
-    "matched",
-    "created_a",
-    "created_b",
-    "updated_a",
-    "updated_b",
-    "deleted_a",
-    "deleted_b",
-    "conflicts",
-    "unlinked",
-    "skipped",
-    "errors",
-)
 
 
 class PreviewCountsSerializer(serializers.Serializer):
@@ -345,6 +340,96 @@ class PreviewSerializer(serializers.Serializer):
         child=serializers.ListField(child=serializers.DictField()),
         help_text="Up to `sample_size` examples per kind of action (keys as in `counts`).",
     )
+
+
+class PreviewProgressSerializer(serializers.Serializer):
+    read_a = serializers.IntegerField(help_text="Records read from side A so far.")
+    read_b = serializers.IntegerField(help_text="Records read from side B so far.")
+    pages = serializers.IntegerField(help_text="Pages read and planned so far.")
+    expected = serializers.IntegerField(
+        allow_null=True,
+        help_text="Records the sync's last finished preview read: a guess at the total "
+        "(null without one).",
+    )
+    percent = serializers.IntegerField(
+        allow_null=True,
+        help_text="0-100 against `expected` (never 100 before it is done); null without a "
+        "guess or once failed.",
+    )
+    elapsed_seconds = serializers.FloatField(
+        allow_null=True, help_text="Since it started; its duration once it finished."
+    )
+
+
+class PreviewJobSerializer(serializers.ModelSerializer):
+    """A preview computed as a job: its state, its progress, and once it succeeded the
+    preview itself (`result`)."""
+
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    sync = serializers.UUIDField(source="sync.public_id", read_only=True)
+    url = serializers.SerializerMethodField()
+    progress = serializers.SerializerMethodField()
+    result = PreviewSerializer(
+        read_only=True,
+        allow_null=True,
+        help_text="What the run would do, once `status` is `succeeded`; null before.",
+    )
+    error = serializers.CharField(
+        read_only=True, help_text="Why it failed, for people (a system's own explanation)."
+    )
+    error_code = serializers.CharField(
+        read_only=True,
+        help_text="Why it failed, for programs: an error code of the API (e.g. "
+        "`connector_authentication_failed`, `upstream_unavailable`), `preview_timed_out`, "
+        "`preview_abandoned`; empty unless failed.",
+    )
+    requested_by = serializers.CharField(
+        source="requested_by.username", read_only=True, allow_null=True, default=None
+    )
+
+    class Meta:
+        model = SyncPreview
+        fields = [
+            "id",
+            "url",
+            "sync",
+            "status",
+            "sample_size",
+            "full",
+            "progress",
+            "result",
+            "error",
+            "error_code",
+            "requested_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, preview: SyncPreview) -> str:
+        """Where to poll it: absolute when the request is known."""
+        path = f"/api/v1/previews/{preview.public_id}/"
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
+
+    @extend_schema_field(PreviewProgressSerializer)
+    def get_progress(self, preview: SyncPreview) -> dict[str, Any]:
+        elapsed = None
+        if preview.started_at is not None:
+            end = preview.finished_at or timezone.now()
+            elapsed = (end - preview.started_at).total_seconds()
+        return PreviewProgressSerializer(
+            {
+                "read_a": preview.read_a,
+                "read_b": preview.read_b,
+                "pages": preview.pages,
+                "expected": preview.expected,
+                "percent": preview.percent,
+                "elapsed_seconds": elapsed,
+            }
+        ).data
 
 
 # --- conflicts ------------------------------------------------------------------------------

@@ -5,5 +5,6 @@ from apps.syncs.api import views
 router = SimpleRouter()
 router.register("syncs", views.SyncViewSet, basename="sync")
 router.register("conflicts", views.ConflictViewSet, basename="conflict")
+router.register("previews", views.PreviewViewSet, basename="preview")
 
 urlpatterns = router.urls

@@ -1,5 +1,6 @@
 """Syncs API: the sync as one document (settings, mappings, filters), switching it on and
-off, previewing it, exporting and importing it; conflicts and their resolution.
+off, previewing it (a job: requested here, read at /previews/{id}/), exporting and importing
+it; conflicts and their resolution.
 
 Running a sync (run, resync, held runs) is in apps/runs/api: runs depend on syncs, not the
 other way round.
@@ -21,22 +22,21 @@ from apps.accounts.models import Permission
 from apps.core.api import UPSTREAM_ERRORS, error_responses
 from apps.core.api_filters import QueryFilter, QueryFilterBackend
 from apps.core.errors import DomainError
-from apps.syncs import conflicts, services, transfer
+from apps.syncs import conflicts, previews, services, transfer
 from apps.syncs.api.serializers import (
-    PREVIEW_COUNTS,
     ConflictDecidedSerializer,
     ConflictResolveManySerializer,
     ConflictResolveSerializer,
     ConflictSerializer,
+    PreviewJobSerializer,
     PreviewRequestSerializer,
-    PreviewSerializer,
     ResolveManyResultSerializer,
     SyncDocumentSerializer,
     SyncImportSerializer,
     SyncSerializer,
     SyncWriteSerializer,
 )
-from apps.syncs.models import Conflict, Sync
+from apps.syncs.models import Conflict, Sync, SyncPreview
 
 
 @extend_schema_view(
@@ -163,27 +163,31 @@ class SyncViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceSco
         return self._answer(services.sync_disable(self.get_object()))
 
     @extend_schema(
-        summary="What the next run would do, without writing anything (a dry run)",
+        summary="Ask what the next run would do, without writing anything (a dry run)",
         description=(
-            "Reads both systems as a run would and plans it: counts of records matched, "
-            "created, updated and deleted per side, conflicts, errors, with samples. Nothing "
-            "is written to either system or to Concord."
+            "Starts a preview job and answers at once, 202, with it (and `Location`): poll its "
+            "`url` (GET /previews/{id}/) until `status` is `succeeded` or `failed`; "
+            "`progress` counts the records read so far. The job reads both systems as a run "
+            "would and plans it: counts of records matched, created, updated and deleted per "
+            "side, conflicts, errors, with samples (`result`). Nothing is written to either "
+            "system, nor to the sync's state. A system that cannot be read fails the job "
+            "with the system's explanation in `error` and its code in `error_code`."
         ),
         request=PreviewRequestSerializer,
-        responses={200: PreviewSerializer, **error_responses(*UPSTREAM_ERRORS)},
+        responses={202: PreviewJobSerializer},
     )
     @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
     def preview(self, request: Request, public_id: str | None = None) -> Response:
         sync = self.get_object()
         options = PreviewRequestSerializer(data=request.data)
         options.is_valid(raise_exception=True)
-        preview = services.sync_preview(sync, **options.validated_data)
-        body = {
-            "counts": {key: preview.counts.get(key, 0) for key in PREVIEW_COUNTS},
-            "change_count": preview.change_count,
-            "samples": preview.samples,
-        }
-        return Response(PreviewSerializer(body).data)
+        job = previews.preview_request(sync, **options.validated_data, user=request.user)
+        body = PreviewJobSerializer(job, context={"request": request}).data
+        return Response(
+            body,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": f"/api/v1/previews/{job.public_id}/"},
+        )
 
     @extend_schema(
         summary="The sync's definition as a document (connections by name)",
@@ -220,6 +224,26 @@ class SyncViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceSco
         except DomainError as exc:
             raise exc.at("document") from None  # the document's fields, in this request
         return self._answer(sync, status.HTTP_201_CREATED)
+
+
+# --- previews -------------------------------------------------------------------------------
+@extend_schema_view(
+    retrieve=extend_schema(
+        summary="Read a preview job: its status, progress and, once done, the preview",
+        description=(
+            "Poll it after `POST /syncs/{id}/preview/` until `status` is `succeeded` (then "
+            "`result` holds the counts and samples) or `failed` (then `error` says why). "
+            "Finished previews are deleted a day after they were asked for."
+        ),
+    ),
+)
+class PreviewViewSet(mixins.RetrieveModelMixin, WorkspaceScopedViewSet):
+    model = SyncPreview
+    serializer_class = PreviewJobSerializer
+    action_permissions = {"retrieve": Permission.VIEW}
+
+    def refine_queryset(self, queryset: QuerySet) -> QuerySet:
+        return queryset.select_related("sync", "requested_by")
 
 
 # --- conflicts ------------------------------------------------------------------------------

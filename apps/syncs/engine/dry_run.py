@@ -24,6 +24,23 @@ SAFETY_SHARE_FLOOR = 10
 # records, so a small run reads its feeds once.
 DRY_PASS_CACHE_RECORDS = 2000
 
+# Every count a preview reports (absent ones are 0), in the order people read them.
+PREVIEW_COUNTS = (
+    "read_a",
+    "read_b",
+    "matched",
+    "created_a",
+    "created_b",
+    "updated_a",
+    "updated_b",
+    "deleted_a",
+    "deleted_b",
+    "conflicts",
+    "unlinked",
+    "skipped",
+    "errors",
+)
+
 
 @dataclass
 class Preview:
@@ -39,6 +56,20 @@ class Preview:
 
     def as_dict(self) -> dict[str, Any]:
         return {"counts": dict(self.counts), "samples": self.samples}
+
+    def summary(self) -> dict[str, Any]:
+        """The preview as the API answers it: every count of PREVIEW_COUNTS (0 when none),
+        `change_count` (what the safety limit counts) and the samples by kind."""
+        return {
+            "counts": {key: self.counts.get(key, 0) for key in PREVIEW_COUNTS},
+            "change_count": self.change_count,
+            "samples": self.samples,
+        }
+
+
+# Told after each page a dry pass planned, with the preview so far (its counts include the
+# records read from each side up to that page).
+PageDone = Callable[[Preview], None]
 
 
 @dataclass(frozen=True)
@@ -78,9 +109,14 @@ def dry_pass(
     *,
     sample_size: int,
     keep_pages: bool = True,
+    on_page: PageDone | None = None,
 ) -> tuple[Preview, list[Batch] | None]:
     """Plan `pages` without writing: what they would do, with up to `sample_size` samples
-    of each kind, and the pages themselves when `keep_pages` and they are few enough."""
+    of each kind, and the pages themselves when `keep_pages` and they are few enough.
+
+    `on_page`, when given, is called after every page with the preview so far; whatever it
+    raises ends the pass.
+    """
     preview = Preview()
     overlay = DryOverlay()
     cache: list[Batch] | None = [] if keep_pages else None
@@ -96,8 +132,10 @@ def dry_pass(
         result, _ = planner.plan(side, records, counters, overlay)
         overlay.absorb(result)
         _tally(preview, result, sample_size)
-    preview.counts["read_a"] = counters["read_a"]
-    preview.counts["read_b"] = counters["read_b"]
+        preview.counts["read_a"] = counters["read_a"]
+        preview.counts["read_b"] = counters["read_b"]
+        if on_page is not None:
+            on_page(preview)
     return preview, cache
 
 

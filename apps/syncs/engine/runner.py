@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from apps.syncs.engine.apply import Applier
 from apps.syncs.engine.batch import Batch, BatchPlanner
-from apps.syncs.engine.dry_run import Preview, SafetyLimit, dry_pass
+from apps.syncs.engine.dry_run import PageDone, Preview, SafetyLimit, dry_pass
 from apps.syncs.engine.plan_types import Plan, SyncSpec
 from apps.syncs.engine.recorder import Outcome, Recorder, RunInterrupted, RunReport
 from apps.syncs.engine.recovery import recover_pending
@@ -145,15 +145,22 @@ class Runner:
             RunReport(Outcome.PARTIAL if errors else Outcome.SUCCEEDED, self.counters)
         )
 
-    def preview(self, options: RunOptions, *, sample_size: int = 5) -> Preview:
+    def preview(
+        self, options: RunOptions, *, sample_size: int = 5, on_page: PageDone | None = None
+    ) -> Preview:
         """The plan of a run without writing anything (state and cursors untouched).
+        `on_page` is told the preview so far after every page (for a progress display).
 
         Raises the ConnectorError of a side that cannot be read.
         """
         self.batch_size = options.batch_size
         try:
             preview, _ = dry_pass(
-                self.planner, self._batches(options), sample_size=sample_size, keep_pages=False
+                self.planner,
+                self._batches(options),
+                sample_size=sample_size,
+                keep_pages=False,
+                on_page=on_page,
             )
         except SideFailure as failure:
             error = failure.error
