@@ -235,7 +235,7 @@ def draft_sides_set(draft: Draft, workspace: Workspace, **values: Any) -> dict[s
         draft["name"] = _default_name(draft, workspace)
     if draft["name"]:
         try:
-            services.sync_name_check(workspace, draft["name"], sync=_sync(draft, workspace))
+            services.sync_name_check(workspace, draft["name"], sync=draft_sync(draft, workspace))
         except Invalid as exc:
             problems.update(exc.problems())
     return problems
@@ -276,7 +276,8 @@ def _default_name(draft: Draft, workspace: Workspace) -> str:
     return f"{parts[0]} and {parts[1]}"
 
 
-def _sync(draft: Draft, workspace: Workspace) -> Sync | None:
+def draft_sync(draft: Draft, workspace: Workspace) -> Sync | None:
+    """The sync the draft edits (None for a new one, or when it was deleted meanwhile)."""
     if draft["sync"] is None:
         return None
     return Sync.objects.for_workspace(workspace).filter(public_id=draft["sync"]).first()
@@ -452,7 +453,7 @@ def _match_rule_problems(
 
 def draft_effects(draft: Draft, workspace: Workspace, fields: Fields) -> list[transfer.Effect]:
     """For a draft of an existing sync: what saving it would do (transfer's effects)."""
-    sync = _sync(draft, workspace)
+    sync = draft_sync(draft, workspace)
     if sync is None:
         return []
     return transfer.sync_document_effects(sync, draft_document(draft), fields)
@@ -487,7 +488,7 @@ def draft_save(draft: Draft, workspace: Workspace) -> Sync:
             enabled=False,
             **{k: document[k] for k in SETTING_KEYS},
         )
-    sync = _sync(draft, workspace)
+    sync = draft_sync(draft, workspace)
     if sync is None:
         raise Refused("this sync no longer exists", code="sync_gone")
     if transfer.sync_export(sync) != draft["original"]:

@@ -447,6 +447,16 @@ def test_the_sides_of_a_saved_sync_cannot_change(world):
     assert (draft["connection_b"], draft["name"]) == (str(s.connection_b.public_id), "Renamed")
 
 
+def test_fields_that_cannot_be_read_say_why_and_offer_to_read_again(world):
+    s = world.sync()
+    url = world.client.get(f"/syncs/{s.public_id}/edit/")["Location"]
+    reset_stores()  # the systems lost their object types
+    page = html(world.client.get(url))
+    assert "has no object type &#x27;contacts&#x27; (it has: none)" in page
+    assert "could not be read" in page
+    assert 'value="refresh"' in page
+
+
 # --- roles and workspaces --------------------------------------------------------------------
 def test_a_viewer_sees_every_page_with_its_controls_off_and_cannot_post(client):
     viewer = World(client, role=Role.VIEWER)

@@ -110,6 +110,26 @@ def _kind(spec: FieldSpec | None) -> Kind | None:
     return suggestions.kind_of(spec) if spec is not None else None
 
 
+def rows_edit(
+    rows: list[dict[str, Any]],
+    action: str,
+    name: str,
+    blank: Mapping[str, Any],
+    *,
+    remove: str | None = None,
+) -> None:
+    """Apply a row button of a step to its posted rows: `add-<name>` appends `blank`,
+    `remove-<remove or name>-<n>` drops row n."""
+    if action == f"add-{name}":
+        rows.append(dict(blank))
+        return
+    prefix = f"remove-{remove or name}-"
+    if action.startswith(prefix):
+        index = _int(action.removeprefix(prefix))
+        if index is not None and 0 <= index < len(rows):
+            rows.pop(index)
+
+
 # --- step 1: sides --------------------------------------------------------------------------
 class SidesForm(forms.Form):
     """The sync's name and its two sides. Choices come from the workspace's connections

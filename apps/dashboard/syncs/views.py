@@ -150,12 +150,8 @@ def _post_fields(request: HttpRequest, draft: Draft, action: str) -> tuple[dict,
     if fields is None:
         return unreadable, {}
     rows = forms.mapping_rows_posted(request.POST, fields)
-    if action == "add-mapping":
-        rows.append({"field_a": "", "field_b": "", "direction": "both", "was": None})
-    elif action.startswith("remove-mapping-"):
-        index = forms._int(action.rsplit("-", 1)[1])
-        if index is not None and 0 <= index < len(rows):
-            rows.pop(index)
+    blank = {"field_a": "", "field_b": "", "direction": "both", "was": None}
+    forms.rows_edit(rows, action, "mapping", blank)
     drafts.draft_mappings_set(draft, fields, rows)
     return {}, {}
 
@@ -165,19 +161,11 @@ def _post_scope(request: HttpRequest, draft: Draft, action: str) -> tuple[dict, 
     if fields is None:
         return unreadable, {}
     filters = forms.filter_rows_posted(request.POST, fields)
+    for side in ("a", "b"):
+        blank = {"side": side, "field": "", "operator": "", "value": None}
+        forms.rows_edit(filters, action, f"filter-{side}", blank, remove="filter")
     rule = forms.match_rows_posted(request.POST)
-    if action in ("add-filter-a", "add-filter-b"):
-        filters.append({"side": action[-1], "field": "", "operator": "", "value": None})
-    elif action.startswith("remove-filter-"):
-        index = forms._int(action.rsplit("-", 1)[1])
-        if index is not None and 0 <= index < len(filters):
-            filters.pop(index)
-    elif action == "add-match":
-        rule.append({"a": "", "b": "", "normalise": "email"})
-    elif action.startswith("remove-match-"):
-        index = forms._int(action.rsplit("-", 1)[1])
-        if index is not None and 0 <= index < len(rule):
-            rule.pop(index)
+    forms.rows_edit(rule, action, "match", {"a": "", "b": "", "normalise": "email"})
     form = forms.RulesForm(request.POST, interval=draft["interval_seconds"])
     settings = form.settings() if form.is_valid() else {}
     drafts.draft_scope_set(draft, filters=filters, match_rule=rule, settings=settings)
@@ -216,6 +204,8 @@ def _context(
         None if step == "review" else step,
         missing=step == "review" or action == "next",
     )
+    if step != "sides" and unreadable:  # no field of this step to show it beside
+        unreadable = {"": " ".join(unreadable.values())}
     shown = {**checked, **unreadable, **problems}
     names = _side_names(request, draft)
     context: dict[str, Any] = {
@@ -225,8 +215,10 @@ def _context(
         "steps": [(s, STEP_TITLES[s]) for s in STEPS],
         "step_title": STEP_TITLES[step],
         "editing": draft["sync"] is not None,
-        "sync": drafts._sync(draft, ws) if draft["sync"] else None,
+        "sync": drafts.draft_sync(draft, ws) if draft["sync"] else None,
         "fields": fields,
+        "sides_chosen": all(draft[f"object_type_{side}"] for side in Side)
+        and draft_connections_set(draft),
         "problems": shown,
         "general_problems": [m for p, m in shown.items() if not p],
         "names": names,
