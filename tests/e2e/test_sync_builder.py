@@ -198,6 +198,7 @@ def test_build_preview_and_enable_a_hubspot_zendesk_sync(page: Page, live_server
 
     # 4. Review, save (switched off), then the preview of the first run.
     expect(page.get_by_text("The sync cannot be saved yet")).to_have_count(0)
+    screenshot(page, "sync-builder-review")
     page.get_by_role("button", name="Save the sync").click()
     page.wait_for_url(re.compile(r"/syncs/[0-9a-f-]+/review/$"))
     sync = Sync.objects.get()

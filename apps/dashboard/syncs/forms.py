@@ -536,7 +536,7 @@ def rules_summary(draft: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The draft's rules in words, for the review."""
 
     def chosen(choices: list[tuple[str, str, str]], value: str) -> str:
-        return next((f"{label}: {words}" for v, label, words in choices if v == value), value)
+        return next((f"{label}. {words}" for v, label, words in choices if v == value), value)
 
     count, share = draft.get("safety_limit_count"), draft.get("safety_limit_share")
     limits = [
