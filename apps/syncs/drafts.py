@@ -47,6 +47,7 @@ Fields = dict[Side, dict[str, FieldSpec]]
 
 STEPS = ("sides", "fields", "scope", "review")
 SIDES_KEYS = ("name", "connection_a", "object_type_a", "connection_b", "object_type_b")
+SETTING_KEYS = transfer.DOCUMENT_SETTINGS
 
 
 def step_of(path: str) -> str:
@@ -83,9 +84,6 @@ def draft_new() -> Draft:
         # The mappings are the suggestions, untouched yet.
         "suggested": False,
     }
-
-
-SETTING_KEYS = transfer.DOCUMENT_SETTINGS
 
 
 def draft_for_sync(sync: Sync) -> Draft:
