@@ -139,7 +139,8 @@ def sync_update(
     **settings: Any,
 ) -> Sync:
     """Change settings, and replace filters or the match rule when given. A change of scope
-    asks for a full resync on the next run. Raises Invalid as sync_create does."""
+    asks for a full resync on the next run (the same filters given again change nothing).
+    Raises Invalid as sync_create does."""
     settings_validate(settings, allowed=SETTINGS)
     if "name" in settings:
         settings["name"] = _name_free(sync.workspace_id, settings["name"], exclude=sync.pk)
@@ -153,10 +154,11 @@ def sync_update(
             changed.add("match_rule")
         if filters is not None:
             checked = filters_validate(filters, fields)
-            Filter.objects.filter(sync=sync).delete()
-            Filter.objects.bulk_create(Filter(sync=sync, **f) for f in checked)
-            sync.resync_requested = True
-            changed.add("resync_requested")
+            if checked != sync_filter_values(sync):
+                Filter.objects.filter(sync=sync).delete()
+                Filter.objects.bulk_create(Filter(sync=sync, **f) for f in checked)
+                sync.resync_requested = True
+                changed.add("resync_requested")
     # Only what changed: a run may be writing its outcome on the same row meanwhile.
     try:
         with transaction.atomic():
@@ -164,6 +166,21 @@ def sync_update(
     except IntegrityError:  # the name was taken between the check and the update
         raise _name_taken(settings.get("name", sync.name)) from None
     return sync
+
+
+def sync_filter_values(sync: Sync) -> list[dict[str, Any]]:
+    """The sync's filters as `filters_validate` returns them, in order."""
+    return [
+        {"side": f.side, "field": f.field, "operator": f.operator, "value": f.value}
+        for f in sync.filters.all()
+    ]
+
+
+def sync_name_check(workspace: Workspace, name: str, *, sync: Sync | None = None) -> str:
+    """The name, trimmed, if no other sync of the workspace has it. Raises Invalid (`name`)
+    when it is empty or taken: for a form that asks for the name before anything is saved
+    (saving checks it again)."""
+    return _name_free(workspace.pk, name, exclude=sync.pk if sync is not None else None)
 
 
 def sync_fields(sync: Sync) -> dict[Side, dict[str, Any]]:

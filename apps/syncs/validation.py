@@ -15,7 +15,12 @@ from typing import Any
 from apps.connections.models import Connection
 from apps.connections.services import connection_fields, connection_object_types
 from apps.core.errors import Invalid
-from apps.syncs.engine.filters import LIST_OPERATORS, VALUELESS_OPERATORS, Operator
+from apps.syncs.engine.filters import (
+    LIST_OPERATORS,
+    OPERATORS_BY_KIND,
+    VALUELESS_OPERATORS,
+    Operator,
+)
 from apps.syncs.engine.types import ConflictPolicy, DeletePolicy, Direction, InitialPolicy, Side
 from apps.syncs.engine.values import (
     KIND_OF_FIELD_TYPE,
@@ -225,7 +230,13 @@ def _targets_check(
 def filters_validate(
     filters: Iterable[Mapping[str, Any]], fields: Mapping[Side, Fields]
 ) -> list[dict[str, Any]]:
-    """Check the filters (each problem named `filters.<n>`); return their values."""
+    """Check the filters (each problem named `filters.<n>`); return their values.
+
+    An operator must suit the field's kind (OPERATORS_BY_KIND: no `greater` on a yes/no);
+    values of numbers, yes/no fields, dates and date-times must be such values, and are
+    returned in that kind (`"true"` becomes `true`, `"5"` becomes `5`), so that a filter
+    typed into a form compares as the same filter sent as JSON does.
+    """
     out = []
     for index, f in enumerate(filters):
         path = f"filters.{index}"
@@ -233,7 +244,8 @@ def filters_validate(
         if side not in ("a", "b"):
             raise Invalid(f"a filter's side is 'a' or 'b', not {side!r}", field=path)
         name = str(f.get("field", ""))
-        if name not in fields[Side(side)]:
+        spec = fields[Side(side)].get(name)
+        if spec is None:
             raise Invalid(f"side {side.upper()} has no field {name!r} to filter on", field=path)
         try:
             operator = Operator(f.get("operator"))
@@ -241,14 +253,45 @@ def filters_validate(
             raise Invalid(
                 f"unknown operator {f.get('operator')!r} for the filter on {name}", field=path
             ) from None
+        kind = KIND_OF_FIELD_TYPE[spec.type]
+        allowed = OPERATORS_BY_KIND[kind]
+        if operator not in allowed:
+            raise Invalid(
+                f"the filter on {name}: {operator.replace('_', ' ')} does not apply to a "
+                f"{kind.replace('_', ' ')} field (it takes: "
+                f"{', '.join(o.replace('_', ' ') for o in allowed)})",
+                field=path,
+            )
         value = f.get("value")
         if operator in LIST_OPERATORS and not isinstance(value, list):
             raise Invalid(f"the filter on {name}: {operator} needs a list of values", field=path)
         needs_value = operator not in VALUELESS_OPERATORS and operator not in LIST_OPERATORS
-        if needs_value and value is None:
+        if needs_value and (value is None or value == ""):
             raise Invalid(f"the filter on {name}: {operator} needs a value", field=path)
+        if operator in VALUELESS_OPERATORS:
+            value = None
+        elif isinstance(value, list):
+            value = [_filter_value(v, kind, name, path) for v in value]
+        else:
+            value = _filter_value(value, kind, name, path)
         out.append({"side": side, "field": name, "operator": operator.value, "value": value})
     return out
+
+
+# The kinds whose filter values are converted (and so checked) before they are stored.
+_TYPED_FILTER_KINDS = (Kind.NUMBER, Kind.BOOLEAN, Kind.DATE, Kind.DATETIME)
+
+
+def _filter_value(value: Any, kind: Kind, name: str, path: str) -> Any:
+    if kind not in _TYPED_FILTER_KINDS:
+        return value
+    try:
+        converted = convert(value, Kind.TEXT if isinstance(value, str) else kind, kind)
+    except ConversionError as exc:
+        raise Invalid(f"the filter on {name}: {exc}", field=path) from None
+    if kind in (Kind.DATE, Kind.DATETIME):
+        return str(value).strip()  # checked; compared as an instant, kept as written
+    return converted
 
 
 def match_rule_validate(
@@ -273,6 +316,65 @@ def match_rule_validate(
             ) from None
         out.append({"a": names[Side.A], "b": names[Side.B], "normalise": normalise.value})
     return out
+
+
+# --- every problem at once, for a form -----------------------------------------------------
+# The *_validate functions stop at the first problem, as an API answer does. A form shows
+# each row's problem on its row while the rest is being filled in: these check each item on
+# its own, then (when every item is fine) what concerns them together.
+
+
+def mappings_problems(
+    mappings: Sequence[Mapping[str, Any]], fields: Mapping[Side, Fields]
+) -> dict[str, str]:
+    """Every mapping's problem by dotted path (`mappings.2.direction`, `mappings.0`), then,
+    when each works on its own, the problems of the set (`mappings`: a field written
+    twice, or no mapping at all); {} when `mappings_validate` would accept them."""
+    problems: dict[str, str] = {}
+    for index, mapping in enumerate(mappings):
+        try:
+            mapping_validate(mapping, fields[Side.A], fields[Side.B])
+        except Invalid as exc:
+            problems.update(exc.at(f"mappings.{index}").problems())
+    if not problems:
+        try:
+            mappings_validate(mappings, fields)
+        except Invalid as exc:
+            problems.update(exc.problems())
+    return problems
+
+
+def filters_problems(
+    filters: Sequence[Mapping[str, Any]], fields: Mapping[Side, Fields]
+) -> dict[str, str]:
+    """Every filter's problem by path (`filters.<n>`); {} when `filters_validate` accepts."""
+    return _each_problem(filters, fields, filters_validate, "filters")
+
+
+def match_rule_problems(
+    rule: Sequence[Mapping[str, Any]], fields: Mapping[Side, Fields]
+) -> dict[str, str]:
+    """Every pair's problem by path (`match_rule.<n>.a`); {} when `match_rule_validate`
+    accepts the rule."""
+    return _each_problem(rule, fields, match_rule_validate, "match_rule")
+
+
+def _each_problem(
+    items: Sequence[Mapping[str, Any]],
+    fields: Mapping[Side, Fields],
+    validate: Any,
+    prefix: str,
+) -> dict[str, str]:
+    problems: dict[str, str] = {}
+    for index, item in enumerate(items):
+        try:
+            validate([item], fields)
+        except Invalid as exc:
+            # The one item was checked as item 0: put its problems under its own index.
+            for path, message in exc.problems().items():
+                rest = path.removeprefix(f"{prefix}.0")
+                problems[f"{prefix}.{index}{rest}"] = message
+    return problems
 
 
 def settings_validate(values: Mapping[str, Any], *, allowed: Iterable[str]) -> None:

@@ -180,6 +180,14 @@ def test_changing_filters_asks_for_a_full_resync():
     assert not s.resync_requested
 
 
+def test_the_same_filters_given_again_ask_for_nothing():
+    us = [{"side": "a", "field": "region", "operator": "equals", "value": "US"}]
+    s, _, _ = setup(filters=us)
+    sync_update(s, filters=us, name="renamed")
+    s.refresh_from_db()
+    assert (s.name, s.resync_requested) == ("renamed", False)
+
+
 def test_pause_and_resume():
     s, _, _ = setup()
     sync_pause(s, reason="maintenance")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from apps.syncs.engine.values import is_empty
+from apps.syncs.engine.values import Kind, is_empty
 
 
 class Operator(enum.StrEnum):
@@ -31,6 +31,23 @@ class Operator(enum.StrEnum):
 # Operators whose value must be a list, and those that take no value.
 LIST_OPERATORS = frozenset({Operator.IN, Operator.NOT_IN})
 VALUELESS_OPERATORS = frozenset({Operator.EMPTY, Operator.NOT_EMPTY})
+
+_O = Operator
+_EQUALITY = (_O.EQUALS, _O.NOT_EQUALS, _O.IN, _O.NOT_IN)
+_PRESENCE = (_O.EMPTY, _O.NOT_EMPTY)
+# The operators that mean something for a field of each kind, in the order a person reads
+# them: text can contain, numbers and instants can be ordered, a yes/no has only equality,
+# a multi-select holds values (`contains` one of them, `in` any of a list).
+OPERATORS_BY_KIND: dict[Kind, tuple[Operator, ...]] = {
+    Kind.TEXT: (*_EQUALITY, _O.CONTAINS, *_PRESENCE),
+    Kind.USER: (*_EQUALITY, _O.CONTAINS, *_PRESENCE),
+    Kind.NUMBER: (*_EQUALITY, _O.GREATER, _O.LESS, *_PRESENCE),
+    Kind.DATE: (*_EQUALITY, _O.GREATER, _O.LESS, *_PRESENCE),
+    Kind.DATETIME: (*_EQUALITY, _O.GREATER, _O.LESS, *_PRESENCE),
+    Kind.BOOLEAN: (_O.EQUALS, _O.NOT_EQUALS, *_PRESENCE),
+    Kind.ENUM: (*_EQUALITY, *_PRESENCE),
+    Kind.MULTI_ENUM: (_O.CONTAINS, _O.IN, _O.NOT_IN, *_PRESENCE),
+}
 
 
 @dataclass(frozen=True)
