@@ -212,6 +212,12 @@ class Connector(abc.ABC):
     kind: ClassVar[str]  # stable key stored on Connection rows: "hubspot", "jira"
     label: ClassVar[str]  # shown to people: "HubSpot"
     config_class: ClassVar[type[ConnectorConfig]]
+    # What the connector can sync, known without credentials (a catalogue shows it before a
+    # connection exists). Connectors whose types depend on the account leave it empty.
+    object_types_offered: ClassVar[tuple[ObjectType, ...]] = ()
+    # True where the system dictates the webhook signing secret (HubSpot signs with the
+    # app's client secret), so a person must paste it; otherwise Concord may generate one.
+    webhook_secret_from_system: ClassVar[bool] = False
 
     def __init__(
         self,

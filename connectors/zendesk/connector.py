@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from connectors.base import (
     JSON,
@@ -65,11 +65,37 @@ class ZendeskConfig(ConnectorConfig):
     `oauth_token` (OAuth bearer), never both.
     """
 
-    base_url: str = ""
-    subdomain: str | None = None
-    email: str | None = None
-    api_token: SecretStr | None = None
-    oauth_token: SecretStr | None = None
+    base_url: str = Field(
+        default="",
+        title="API base URL",
+        description=(
+            "Leave empty to use https://<subdomain>.zendesk.com; set it for a host-mapped "
+            "account or a local sandbox."
+        ),
+    )
+    subdomain: str | None = Field(
+        default=None,
+        title="Subdomain",
+        description="The account's name in its address: acme for acme.zendesk.com.",
+    )
+    email: str | None = Field(
+        default=None,
+        title="Agent email",
+        description="The email address of the admin or agent who owns the API token.",
+    )
+    api_token: SecretStr | None = Field(
+        default=None,
+        title="API token",
+        description=(
+            "Admin Center: Apps and integrations, APIs, Zendesk API, Settings: add an API "
+            "token. Give either this (with the email) or an OAuth token."
+        ),
+    )
+    oauth_token: SecretStr | None = Field(
+        default=None,
+        title="OAuth token",
+        description="Instead of email and API token: an OAuth access token.",
+    )
 
     @classmethod
     def secret_fields(cls) -> list[str]:
@@ -127,6 +153,11 @@ class ZendeskConnector(Connector):
     kind: ClassVar[str] = "zendesk"
     label: ClassVar[str] = "Zendesk"
     config_class: ClassVar[type[ConnectorConfig]] = ZendeskConfig
+    object_types_offered: ClassVar[tuple[ObjectType, ...]] = (
+        ObjectType("tickets", "Tickets"),
+        ObjectType("users", "Users"),
+        ObjectType("organizations", "Organizations", deletes_in_feed=False),
+    )
     config: ZendeskConfig
 
     def __init__(
@@ -175,11 +206,7 @@ class ZendeskConnector(Connector):
             )
 
     def object_types(self) -> list[ObjectType]:
-        return [
-            ObjectType("tickets", "Tickets"),
-            ObjectType("users", "Users"),
-            ObjectType("organizations", "Organizations", deletes_in_feed=False),
-        ]
+        return list(self.object_types_offered)
 
     def _schema(self, object_type: str) -> mappers.Schema:
         if object_type not in mappers.OBJECT_TYPES:
