@@ -158,6 +158,7 @@ class ZendeskConnector(Connector):
         ObjectType("users", "Users"),
         ObjectType("organizations", "Organizations", deletes_in_feed=False),
     )
+    sends_test_webhooks: ClassVar[bool] = True
     config: ZendeskConfig
 
     def __init__(
@@ -529,6 +530,30 @@ class ZendeskConnector(Connector):
         self, request: WebhookRequest, secret: str, *, now: float | None = None
     ) -> WebhookResult:
         return webhooks.parse_webhook(request, secret, now=now)
+
+    def send_test_webhook(self, url: str) -> int | None:
+        """Find the account's webhook whose endpoint is `url` and let Zendesk test it.
+
+        Listing and testing webhooks needs an admin's credentials (Zendesk answers 403
+        otherwise). Raises ConfigurationError when no webhook sends to `url`.
+        """
+        wanted = url.rstrip("/")
+        found = [
+            hook
+            for hook in self.client.webhooks()
+            if str(hook.get("endpoint") or "").rstrip("/") == wanted
+        ]
+        if not found:
+            raise ConfigurationError(
+                f"no webhook in this Zendesk account sends to {url}; create one with that "
+                "endpoint URL (the steps are on this page), then send the test again",
+                system=mappers.SYSTEM,
+                call="GET /api/v2/webhooks",
+            )
+        # Several webhooks to one URL (a trigger's and an event subscription's, say) share
+        # the endpoint; an active one is the one worth testing.
+        found.sort(key=lambda hook: hook.get("status") != "active")
+        return webhooks.test_answer_status(self.client.webhook_test(found[0]))
 
 
 def _too_recent(exc: FatalError) -> bool:
