@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -42,6 +43,7 @@ from connectors.errors import (
 from connectors.errors import NotFound as ConnectorNotFound
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def upstream_error(exc: ConnectorError) -> UpstreamError:
@@ -125,6 +127,34 @@ def _validated(kind: str, values: dict[str, Any]) -> tuple[dict[str, Any], dict[
     return plain, secrets
 
 
+class _Problems:
+    """Runs several checks of one input and raises once with every problem, so a form shows
+    them all at once; a single refusal is raised as it was."""
+
+    def __init__(self) -> None:
+        self.refusals: list[Invalid] = []
+
+    def check(self, func: Callable[[], T]) -> T | None:
+        try:
+            return func()
+        except Invalid as exc:
+            self.refusals.append(exc)
+            return None
+
+    def raise_any(self) -> None:
+        if len(self.refusals) == 1:
+            raise self.refusals[0]
+        if self.refusals:
+            problems: dict[str, str] = {}
+            for exc in self.refusals:
+                for path, message in exc.problems().items():
+                    problems.setdefault(path, message)
+            first, message = next(iter(problems.items()))
+            raise Invalid(
+                f"{len(problems)} problems; the first: {message}", field=first, fields=problems
+            )
+
+
 WEBHOOK_SECRET_LENGTH = (8, 500)
 
 
@@ -179,17 +209,28 @@ def connection_create(
 
     Raises Invalid naming the field: `name` (empty or taken), `kind` (unknown),
     `webhook_secret` (not 8 to 500 characters), or `config.<field>` (every problem of the
-    configuration in `fields`; the base URL's allow policy as `config.base_url`).
+    configuration in `fields`; the base URL's allow policy as `config.base_url`). Problems
+    of several of these come in one Invalid, each in `fields`.
+
+    Without `webhook_secret`, one is generated, except where the system dictates it
+    (HubSpot's app client secret): there it stays empty until someone sets it.
     """
     _config_class(kind)
-    name = _name_free(workspace.pk, name)
-    webhook_secret = _webhook_secret_checked(webhook_secret)
-    plain, secrets = _validated(kind, values)
+    problems = _Problems()
+    name = problems.check(lambda: _name_free(workspace.pk, name))
+    webhook_secret = problems.check(lambda: _webhook_secret_checked(webhook_secret))
+    validated = problems.check(lambda: _validated(kind, values))
+    problems.raise_any()  # so name and validated are set from here on
+    plain, secrets = cast(tuple[dict[str, Any], dict[str, str]], validated)
     connection = Connection(
-        workspace=workspace, name=name, kind=kind, config=plain, secrets=secrets
+        workspace=workspace, name=cast(str, name), kind=kind, config=plain, secrets=secrets
     )
     if webhook_secret:
         connection.webhook_secret = webhook_secret
+    elif registry.get(kind).webhook_secret_from_system:
+        # A generated secret could never match what the system signs with: leave it empty,
+        # so every delivery is refused with a reason that says none is configured.
+        connection.webhook_secret = ""
     _save(connection)
     return connection
 
@@ -208,14 +249,27 @@ def connection_update(
     without retyping the others. With `replace` (a PUT), a non-secret field left out goes
     back to its default, and one without a default is a problem of its own.
     """
+    problems = _Problems()
     if name is not None and name.strip() != connection.name:
-        connection.name = _name_free(connection.workspace_id, name, exclude=connection.pk)
-    webhook_secret = _webhook_secret_checked(webhook_secret)
+        new_name = problems.check(
+            lambda: _name_free(connection.workspace_id, name, exclude=connection.pk)
+        )
+    else:
+        new_name = None
+    webhook_secret = problems.check(lambda: _webhook_secret_checked(webhook_secret))
+    validated = None
     if values is not None:
+        replacing = values
         if replace:
-            values = _replacing(connection.kind, values)
-        merged = _merged(connection, values)
-        connection.config, connection.secrets = _validated(connection.kind, merged)
+            replacing = problems.check(lambda: _replacing(connection.kind, values))
+        if replacing is not None:
+            merged = _merged(connection, replacing)
+            validated = problems.check(lambda: _validated(connection.kind, merged))
+    problems.raise_any()
+    if new_name is not None:
+        connection.name = new_name
+    if validated is not None:
+        connection.config, connection.secrets = validated
         connection.status = Connection.Status.UNKNOWN
     if webhook_secret:
         connection.webhook_secret = webhook_secret

@@ -124,3 +124,40 @@ def test_the_webhook_secret_is_rotated_or_set_within_bounds(sandbox: Sandbox):
             webhook_secret="x" * 501,
         )
     assert raised.value.field == "webhook_secret"
+
+
+# Loopback is allowed in development; a public host name would need DNS.
+LOCAL_HUBSPOT = {"base_url": "http://127.0.0.1:9/hubspot", "access_token": "t"}
+
+
+def test_a_create_reports_every_problem_at_once():
+    workspace = WorkspaceFactory()
+    with pytest.raises(Invalid) as raised:
+        connection_create(
+            workspace=workspace,
+            name=" ",
+            kind="hubspot",
+            values={"access_token": ""},
+            webhook_secret="short",
+        )
+    assert set(raised.value.problems()) == {"name", "webhook_secret", "config.access_token"}
+    assert raised.value.message.startswith("3 problems; the first: ")
+    # One problem alone is raised as the service always raised it.
+    with pytest.raises(Invalid) as raised:
+        connection_create(workspace=workspace, name="", kind="hubspot", values=LOCAL_HUBSPOT)
+    assert (raised.value.field, raised.value.message) == ("name", "a connection needs a name")
+
+
+def test_hubspot_keeps_no_generated_webhook_secret():
+    connection = connection_create(
+        workspace=WorkspaceFactory(), name="CRM", kind="hubspot", values=LOCAL_HUBSPOT
+    )
+    assert connection.webhook_secret == ""
+    pasted = connection_create(
+        workspace=connection.workspace,
+        name="CRM 2",
+        kind="hubspot",
+        values=LOCAL_HUBSPOT,
+        webhook_secret="the-app-client-secret",
+    )
+    assert pasted.webhook_secret == "the-app-client-secret"
