@@ -212,6 +212,14 @@ class Connector(abc.ABC):
     kind: ClassVar[str]  # stable key stored on Connection rows: "hubspot", "jira"
     label: ClassVar[str]  # shown to people: "HubSpot"
     config_class: ClassVar[type[ConnectorConfig]]
+    # What the connector can sync, known without credentials (a catalogue shows it before a
+    # connection exists). Connectors whose types depend on the account leave it empty.
+    object_types_offered: ClassVar[tuple[ObjectType, ...]] = ()
+    # True where the system dictates the webhook signing secret (HubSpot signs with the
+    # app's client secret), so a person must paste it; otherwise Concord may generate one.
+    webhook_secret_from_system: ClassVar[bool] = False
+    # True where the system can be asked to send a test delivery (send_test_webhook).
+    sends_test_webhooks: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -271,6 +279,15 @@ class Connector(abc.ABC):
         Only connectors whose ObjectType says `deletes_in_feed=False` must implement it.
         """
         raise NotImplementedError(f"{self.kind} does not list ids")
+
+    def send_test_webhook(self, url: str) -> int | None:
+        """Ask the system to send a test delivery to the webhook it has set up for `url`.
+
+        Only where `sends_test_webhooks` is True. Returns the HTTP status `url` answered the
+        system, or None when the system could not reach it. Raises ConfigurationError when
+        the system has no webhook for `url`, and FatalError/TransientError like every call.
+        """
+        raise NotImplementedError(f"{self.kind} cannot send a test webhook")
 
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release the HTTP session or other resources."""

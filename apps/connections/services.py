@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -12,7 +15,7 @@ from django.utils import timezone
 from pydantic import ValidationError
 
 from apps.accounts.models import Workspace
-from apps.connections.models import Connection
+from apps.connections.models import Connection, new_webhook_secret
 from apps.connections.ratelimit import shared_rate_limiter
 from apps.connections.urlpolicy import UrlNotAllowed, check_base_url
 from apps.core.errors import Invalid, Refused, UpstreamError
@@ -40,6 +43,7 @@ from connectors.errors import (
 from connectors.errors import NotFound as ConnectorNotFound
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def upstream_error(exc: ConnectorError) -> UpstreamError:
@@ -123,6 +127,54 @@ def _validated(kind: str, values: dict[str, Any]) -> tuple[dict[str, Any], dict[
     return plain, secrets
 
 
+class _Problems:
+    """Runs several checks of one input and raises once with every problem, so a form shows
+    them all at once; a single refusal is raised as it was."""
+
+    def __init__(self) -> None:
+        self.refusals: list[Invalid] = []
+
+    def check(self, func: Callable[[], T]) -> T | None:
+        try:
+            return func()
+        except Invalid as exc:
+            self.refusals.append(exc)
+            return None
+
+    def raise_any(self) -> None:
+        if len(self.refusals) == 1:
+            raise self.refusals[0]
+        if self.refusals:
+            problems: dict[str, str] = {}
+            for exc in self.refusals:
+                for path, message in exc.problems().items():
+                    problems.setdefault(path, message)
+            first, message = next(iter(problems.items()))
+            raise Invalid(
+                f"{len(problems)} problems; the first: {message}", field=first, fields=problems
+            )
+
+
+WEBHOOK_SECRET_LENGTH = (8, 500)
+
+
+def _webhook_secret_checked(secret: str | None) -> str | None:
+    """A webhook secret to store, or None to keep (or generate) one. Raises Invalid naming
+    `webhook_secret` when it is too short or too long to be one."""
+    if secret is None:
+        return None
+    secret = secret.strip()
+    if not secret:
+        return None
+    low, high = WEBHOOK_SECRET_LENGTH
+    if not low <= len(secret) <= high:
+        raise Invalid(
+            f"a webhook signing secret has {low} to {high} characters; this one has {len(secret)}",
+            field="webhook_secret",
+        )
+    return secret
+
+
 def _name_free(workspace_id: int, name: str, *, exclude: int | None = None) -> str:
     name = name.strip()
     if not name:
@@ -155,18 +207,30 @@ def connection_create(
 ) -> Connection:
     """Validate the config for its connector kind and store it, secrets encrypted.
 
-    Raises Invalid naming the field: `name` (empty or taken), `kind` (unknown), or
-    `config.<field>` (every problem of the configuration in `fields`; the base URL's allow
-    policy as `config.base_url`).
+    Raises Invalid naming the field: `name` (empty or taken), `kind` (unknown),
+    `webhook_secret` (not 8 to 500 characters), or `config.<field>` (every problem of the
+    configuration in `fields`; the base URL's allow policy as `config.base_url`). Problems
+    of several of these come in one Invalid, each in `fields`.
+
+    Without `webhook_secret`, one is generated, except where the system dictates it
+    (HubSpot's app client secret): there it stays empty until someone sets it.
     """
     _config_class(kind)
-    name = _name_free(workspace.pk, name)
-    plain, secrets = _validated(kind, values)
+    problems = _Problems()
+    name = problems.check(lambda: _name_free(workspace.pk, name))
+    webhook_secret = problems.check(lambda: _webhook_secret_checked(webhook_secret))
+    validated = problems.check(lambda: _validated(kind, values))
+    problems.raise_any()  # so name and validated are set from here on
+    plain, secrets = cast(tuple[dict[str, Any], dict[str, str]], validated)
     connection = Connection(
-        workspace=workspace, name=name, kind=kind, config=plain, secrets=secrets
+        workspace=workspace, name=cast(str, name), kind=kind, config=plain, secrets=secrets
     )
     if webhook_secret:
         connection.webhook_secret = webhook_secret
+    elif registry.get(kind).webhook_secret_from_system:
+        # A generated secret could never match what the system signs with: leave it empty,
+        # so every delivery is refused with a reason that says none is configured.
+        connection.webhook_secret = ""
     _save(connection)
     return connection
 
@@ -185,19 +249,39 @@ def connection_update(
     without retyping the others. With `replace` (a PUT), a non-secret field left out goes
     back to its default, and one without a default is a problem of its own.
     """
+    problems = _Problems()
     if name is not None and name.strip() != connection.name:
-        connection.name = _name_free(connection.workspace_id, name, exclude=connection.pk)
+        new_name = problems.check(
+            lambda: _name_free(connection.workspace_id, name, exclude=connection.pk)
+        )
+    else:
+        new_name = None
+    webhook_secret = problems.check(lambda: _webhook_secret_checked(webhook_secret))
+    validated = None
     if values is not None:
+        replacing = values
         if replace:
-            values = _replacing(connection.kind, values)
-        merged = {**connection.config, **(connection.secrets or {})}
-        merged.update({k: v for k, v in values.items() if v not in (None, "")})
-        connection.config, connection.secrets = _validated(connection.kind, merged)
+            replacing = problems.check(lambda: _replacing(connection.kind, values))
+        if replacing is not None:
+            merged = _merged(connection, replacing)
+            validated = problems.check(lambda: _validated(connection.kind, merged))
+    problems.raise_any()
+    if new_name is not None:
+        connection.name = new_name
+    if validated is not None:
+        connection.config, connection.secrets = validated
         connection.status = Connection.Status.UNKNOWN
     if webhook_secret:
         connection.webhook_secret = webhook_secret
     _save(connection)
     return connection
+
+
+def _merged(connection: Connection, values: dict[str, Any]) -> dict[str, Any]:
+    """The stored configuration with `values` over it; empty values keep what is stored."""
+    merged = {**connection.config, **(connection.secrets or {})}
+    merged.update({k: v for k, v in values.items() if v not in (None, "")})
+    return merged
 
 
 def _replacing(kind: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -262,6 +346,77 @@ def connection_check(connection: Connection) -> tuple[bool, str]:
         return False, str(exc)
     connection_record_success(connection)
     return True, "The credentials work."
+
+
+def connection_check_values(
+    kind: str, values: dict[str, Any], *, connection: Connection | None = None
+) -> tuple[bool, str]:
+    """Try a configuration before it is saved: validate it as connection_create (or, with
+    `connection`, as connection_update: empty values keep the stored ones, secrets
+    included) would, then run the connector's check(). Nothing is stored, not even health.
+
+    Returns (ok, message): the connector's own explanation when the system refuses (a wrong
+    token, a wrong site). Raises Invalid naming `kind` or `config.<field>` for a
+    configuration that cannot be tried, the base URL's allow policy included.
+    """
+    if connection is not None:
+        kind, values = connection.kind, _merged(connection, values)
+    plain, secrets = _validated(kind, values)
+    try:
+        connector = registry.build(
+            kind,
+            {**plain, **secrets},
+            rate_limiter=shared_rate_limiter(),
+            budget_key=f"connection:{connection.pk}" if connection else f"check:{kind}",
+        )
+        try:
+            connector.check()
+        finally:
+            connector.close()
+    except ConnectorError as exc:
+        return False, str(exc)
+    return True, "The credentials work."
+
+
+@dataclass(frozen=True)
+class WebhookTestSent:
+    """A test delivery the system was asked to send."""
+
+    at: datetime  # when it was asked: a delivery received since then is the test's
+    answered: int | None  # the status Concord's endpoint gave the system, where it says
+
+
+def connection_test_event_send(connection: Connection) -> WebhookTestSent:
+    """Ask the connection's system to send a test delivery to its webhook URL.
+
+    Raises Refused (`test_event_unsupported`) for a system that offers no such thing (the
+    page says what to do instead), UpstreamError when the system refuses or fails (no
+    webhook set up for the URL is its `connector_configuration_error`).
+    """
+    cls = registry.get(connection.kind)
+    if not cls.sends_test_webhooks:
+        raise Refused(
+            f"{cls.label} cannot be asked for a test delivery; change a record there and "
+            "watch for the delivery instead",
+            code="test_event_unsupported",
+        )
+    at = timezone.now()
+    connector = connector_for(connection)
+    try:
+        answered = connector.send_test_webhook(connection_webhook_url(connection))
+    except ConnectorError as exc:
+        raise upstream_error(exc) from exc
+    finally:
+        connector.close()
+    return WebhookTestSent(at=at, answered=answered)
+
+
+def connection_webhook_secret_rotate(connection: Connection) -> str:
+    """Replace the webhook signing secret with a newly generated one and return it (to be
+    shown once). Deliveries signed with the old secret are refused from now on."""
+    connection.webhook_secret = new_webhook_secret()
+    connection.save(update_fields=["webhook_secret", "updated_at"])
+    return connection.webhook_secret
 
 
 def connection_delete(connection: Connection) -> None:

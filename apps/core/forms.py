@@ -8,10 +8,21 @@ from apps.core.errors import DomainError
 
 
 def form_error_add(form: forms.Form, exc: DomainError) -> None:
-    """Put each problem of `exc` beside the form field it names (the first part of its
-    dotted path: `config.api_token` goes to `config`), or above the form when the form has
-    no such field. The messages are the service's own, as the API answers them."""
+    """Put each problem of `exc` beside the form field it names, or above the form when the
+    form has no such field. A dotted path goes to the field named by its longest prefix:
+    `config.api_token` to a field named `config.api_token` where the form has one (a form
+    generated per configuration field), else to `config`. The messages are the service's
+    own, as the API answers them."""
     problems = exc.problems() or {"": exc.message}
     for path, message in problems.items():
-        name = path.split(".", 1)[0] if path else None
-        form.add_error(name if name in form.fields else None, message)
+        form.add_error(_field_for(form, path), message)
+
+
+def _field_for(form: forms.Form, path: str) -> str | None:
+    parts = path.split(".") if path else []
+    while parts:
+        name = ".".join(parts)
+        if name in form.fields:
+            return name
+        parts.pop()
+    return None

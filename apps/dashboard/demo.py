@@ -27,7 +27,7 @@ import requests
 from django.conf import settings
 
 from apps.accounts.models import Workspace
-from apps.connections.models import Connection
+from apps.connections.models import Connection, new_webhook_secret
 from apps.connections.services import (
     connection_check,
     connection_create,
@@ -284,7 +284,16 @@ def _connection(
 ) -> tuple[Connection, bool]:
     existing = Connection.objects.for_workspace(workspace).filter(name=name).first()
     if existing is None:
-        return connection_create(workspace=workspace, name=name, kind=kind, values=values), True
+        # The sandbox signs as the system, with whatever secret it is given: the demo chooses
+        # one for every kind, HubSpot's "app client secret" included.
+        created = connection_create(
+            workspace=workspace,
+            name=name,
+            kind=kind,
+            values=values,
+            webhook_secret=new_webhook_secret(),
+        )
+        return created, True
     if existing.kind != kind:
         raise DemoError(f"the connection {name!r} exists with kind {existing.kind!r}, not {kind}")
     if existing.config.get("base_url") != values["base_url"]:

@@ -1,22 +1,21 @@
 """Receiving webhooks: verify, store, acknowledge; processing happens in a task. And the
 inbox's upkeep: the check that webhooks still arrive, and pruning.
 
-Nothing is written for a delivery that fails verification except a counter in the cache
-and, at most once a minute per connection, a log line. A verified delivery is stored in the
-inbox with a unique key from the system's delivery id, so a redelivery is recognised and
-acknowledged without being processed twice.
+Nothing is written for a delivery that fails verification except a per-minute counter in
+the cache and, at most once a minute per connection, a log line and its reason
+(apps/webhooks/rejections.py). A verified delivery is stored in the inbox with a unique key
+from the system's delivery id, so a redelivery is recognised and acknowledged without being
+processed twice.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from celery import current_app
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -25,11 +24,10 @@ from apps.connections.models import Connection
 from apps.connections.services import connection_webhook_parse
 from apps.syncs.models import Sync
 from apps.webhooks.models import WebhookDelivery
+from apps.webhooks.rejections import rejection_record
 from apps.webhooks.selectors import deliveries_since, has_deliveries
 from connectors.base import WebhookRequest, WebhookResult
 from connectors.errors import ConnectorError, WebhookVerificationError
-
-logger = logging.getLogger(__name__)
 
 # The Celery task that turns a stored delivery into runs (apps/webhooks/tasks.py registers
 # it under this name); sent by name, so receiving does not import the tasks.
@@ -69,30 +67,12 @@ def _kept_headers(headers: dict[str, str]) -> dict[str, str]:
     return kept
 
 
-def _count_rejection(connection: Connection, reason: str) -> None:
-    key = f"webhooks:rejected:{connection.pk}"
-    cache.add(key, 0, timeout=None)
-    try:
-        cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, timeout=None)
-    # A sampled log line: a flood of forged requests must not flood the logs.
-    if cache.add(f"webhooks:rejected-logged:{connection.pk}", 1, timeout=60):
-        logger.warning(
-            "webhook for connection %s (%s) rejected: %s", connection.pk, connection.kind, reason
-        )
-
-
-def rejected_count(connection: Connection) -> int:
-    return int(cache.get(f"webhooks:rejected:{connection.pk}") or 0)
-
-
 def webhook_verify(connection: Connection, request: WebhookRequest) -> WebhookResult:
     """Let the connector check the signature and parse. Raises WebhookRejected(401)."""
     try:
         return connection_webhook_parse(connection, request)
     except (WebhookVerificationError, ConnectorError, ValueError) as exc:
-        _count_rejection(connection, str(exc))
+        rejection_record(connection.pk, connection.kind, str(exc))
         raise WebhookRejected(401, "signature verification failed") from exc
 
 

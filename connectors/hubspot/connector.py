@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from connectors.base import (
     JSON,
@@ -64,8 +64,18 @@ OBJECT_TYPES = (
 class HubSpotConfig(ConnectorConfig):
     """A private app's access token; `base_url` points at HubSpot or its sandbox."""
 
-    base_url: str = "https://api.hubapi.com"
-    access_token: SecretStr
+    base_url: str = Field(
+        default="https://api.hubapi.com",
+        title="API base URL",
+        description="Leave as it is for HubSpot; change it only for a local sandbox.",
+    )
+    access_token: SecretStr = Field(
+        title="Private app access token",
+        description=(
+            "In HubSpot: Settings, Integrations, Private Apps, your app, Auth tab: "
+            "Access token (it starts with pat-)."
+        ),
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -86,6 +96,9 @@ class HubSpotConnector(Connector):
     kind: ClassVar[str] = "hubspot"
     label: ClassVar[str] = "HubSpot"
     config_class: ClassVar[type[ConnectorConfig]] = HubSpotConfig
+    object_types_offered: ClassVar[tuple[ObjectType, ...]] = OBJECT_TYPES
+    # HubSpot signs every delivery with the app's client secret; Concord cannot choose it.
+    webhook_secret_from_system: ClassVar[bool] = True
 
     page_size: int = SEARCH_PAGE_MAX
     search_cap: int = SEARCH_RESULT_CAP

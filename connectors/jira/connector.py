@@ -81,14 +81,21 @@ MAX_WALK = 5  # transitions performed while looking for a status no transition e
 class JiraConfig(ConnectorConfig):
     """A Jira Cloud site, an account (email + API token) and the project to sync."""
 
-    base_url: str = Field(description="The site URL, like https://your-domain.atlassian.net")
-    email: str = Field(description="The Atlassian account's email address")
-    api_token: SecretStr = Field(
-        description="An API token of that account (id.atlassian.com, Security, API tokens)"
+    base_url: str = Field(
+        title="Site URL", description="The site URL, like https://your-domain.atlassian.net"
     )
-    project_key: str = Field(description="The key of the project whose issues sync, like OPS")
+    email: str = Field(title="Account email", description="The Atlassian account's email address")
+    api_token: SecretStr = Field(
+        title="API token",
+        description="An API token of that account (id.atlassian.com, Security, API tokens)",
+    )
+    project_key: str = Field(
+        title="Project key", description="The key of the project whose issues sync, like OPS"
+    )
     issue_type: str = Field(
-        default="Task", description="The issue type of created issues that do not name one"
+        default="Task",
+        title="Issue type",
+        description="The issue type of created issues that do not name one",
     )
 
     @field_validator("base_url")
@@ -112,6 +119,9 @@ class JiraConnector(Connector):
     kind = "jira"
     label = "Jira Cloud"
     config_class = JiraConfig
+    object_types_offered = (
+        ObjectType(OBJECT_TYPE, "Issues", webhooks=True, deletes_in_feed=False),
+    )
     config: JiraConfig
     page_size = SEARCH_PAGE  # issues per search page (Jira may answer fewer)
     overlap_seconds = 60.0  # how late an update may become searchable and still be read
@@ -152,7 +162,7 @@ class JiraConnector(Connector):
             ) from None
 
     def object_types(self) -> list[ObjectType]:
-        return [ObjectType(OBJECT_TYPE, "Issues", webhooks=True, deletes_in_feed=False)]
+        return list(self.object_types_offered)
 
     def fields(self, object_type: str) -> list[FieldSpec]:
         self._check_type(object_type)

@@ -60,7 +60,9 @@ The subclass:
   `webhook_deliveries(events, target, now) -> list[Delivery]` once per subscription, where
   the vendor batches the events as the real system does and signs each body with
   `target.secret` for `target.url`; the framework applies drop/duplicate/reorder faults and
-  POSTs them.
+  POSTs them. A vendor whose API lists or tests its webhooks reads the subscriptions with
+  `self.context.webhook_targets()` and sends one test at once with
+  `self.context.deliver_now(delivery)`, which answers the status the target gave.
 - Optional `settings() -> dict` and `configure(values)` for vendor switches (e.g. a search
   cap), exposed by GET/PUT /_sandbox/settings.
 

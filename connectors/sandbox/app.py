@@ -180,9 +180,17 @@ class SandboxApp:
         self._lock = threading.Lock()
         self._clock_offset = 0.0
         self._fault_random = random.Random(fault_seed)
+        self.sender = WebhookSender(self)
         self.slots: dict[str, VendorSlot] = {}
         for kind, cls in classes.items():
-            context = Context(kind, self.now, self._emit, self._has_target)
+            context = Context(
+                kind,
+                self.now,
+                self._emit,
+                self._has_target,
+                targets=self._targets,
+                send=self.sender.send_now,
+            )
             self.slots[kind] = VendorSlot(cls(context))
         self.state_file = state_file
         self._dirty = False
@@ -190,7 +198,6 @@ class SandboxApp:
         self._request_log: collections.deque[dict[str, Any]] = collections.deque(
             maxlen=REQUEST_LOG_SIZE
         )
-        self.sender = WebhookSender(self)
         self._stopping = threading.Event()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -284,6 +291,9 @@ class SandboxApp:
 
     def _has_target(self, kind: str) -> bool:
         return bool(self.slots[kind].subscriptions)
+
+    def _targets(self, kind: str) -> list[WebhookTarget]:
+        return list(self.slots[kind].subscriptions.values())
 
     def _emit(self, kind: str, event: JSON) -> None:
         if self.slots[kind].subscriptions:

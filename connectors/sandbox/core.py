@@ -232,11 +232,15 @@ class Context:
         now: Callable[[], float],
         emit: Callable[[str, JSON], None],
         has_target: Callable[[str], bool],
+        targets: Callable[[str], list[WebhookTarget]] | None = None,
+        send: Callable[[str, Delivery], int | None] | None = None,
     ) -> None:
         self.kind = kind
         self._now = now
         self._emit = emit
         self._has_target = has_target
+        self._targets = targets
+        self._send = send
 
     def now(self) -> float:
         """Sandbox time in epoch seconds (wall clock plus any offset set by the admin API)."""
@@ -253,6 +257,19 @@ class Context:
     def webhooks_wanted(self) -> bool:
         """Whether a target is registered, so vendors can skip building events otherwise."""
         return self._has_target(self.kind)
+
+    def webhook_targets(self) -> list[WebhookTarget]:
+        """The registered subscriptions (target URL and secret), for a vendor that lists its
+        webhooks through its own API."""
+        return self._targets(self.kind) if self._targets is not None else []
+
+    def deliver_now(self, delivery: Delivery) -> int | None:
+        """POST one delivery at once, one attempt, and return the status the target answered
+        (None when it could not be reached): for a vendor's "test this webhook" endpoint,
+        which answers with the target's answer. Recorded in the delivery log like the rest.
+        The vendor lock is held meanwhile, so the target must not call this vendor back
+        within the request (Concord's receiver acknowledges first and works later)."""
+        return self._send(self.kind, delivery) if self._send is not None else None
 
 
 class VendorSandbox:

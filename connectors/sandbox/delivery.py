@@ -124,9 +124,14 @@ class WebhookSender:
                 for delivery in planned:
                     self._send(kind, delivery)
 
-    def _send(self, kind: str, delivery: Delivery) -> None:
+    def send_now(self, kind: str, delivery: Delivery) -> int | None:
+        """POST one delivery from the caller's thread, once, without webhook faults (a
+        vendor's test of a webhook); the status the target answered, None if unreachable."""
+        return self._send(kind, delivery, attempts=1)
+
+    def _send(self, kind: str, delivery: Delivery, attempts: int = WEBHOOK_ATTEMPTS) -> int | None:
         status: int | None = None
-        for attempt in range(WEBHOOK_ATTEMPTS):
+        for attempt in range(attempts):
             req = urllib.request.Request(  # noqa: S310 - targets are registered http(s) URLs
                 delivery.url, data=delivery.body, headers=delivery.headers,
                 method=delivery.method,
@@ -138,11 +143,12 @@ class WebhookSender:
                 status = exc.code
             except (urllib.error.URLError, OSError):
                 status = None
-            if status is not None and 200 <= status < 300:
+            if (status is not None and 200 <= status < 300) or attempt + 1 == attempts:
                 break
             time.sleep(0.1 * 2**attempt)
         outcome = "delivered" if status is not None and 200 <= status < 300 else "failed"
         self._record(kind, delivery, outcome, status)
+        return status
 
     def _record(self, kind: str, delivery: Delivery, outcome: str, status: int | None) -> None:
         with self._cond:

@@ -244,3 +244,35 @@ class ZendeskClient:
             delay = min(self.job_poll_max, delay * 1.5)
             job = self.get_json(f"/api/v2/job_statuses/{job['id']}.json")["job_status"]
         return job
+
+    # -- webhooks --------------------------------------------------------------------------
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        """GET /api/v2/webhooks (Webhooks API: List Webhooks), every page. Admins only."""
+        return [
+            hook
+            for page in self.paged("/api/v2/webhooks", "webhooks", {"page[size]": "100"})
+            for hook in page
+        ]
+
+    def webhook_test(self, webhook: Mapping[str, Any]) -> dict[str, Any]:
+        """POST /api/v2/webhooks/test?webhook_id= (Webhooks API: Test Webhook).
+
+        Zendesk sends one test request from the existing webhook `webhook` (its endpoint,
+        method, format and signing secret) and answers with what the endpoint answered. Not
+        retried once it may have reached Zendesk: a retry would send a second test.
+        """
+        body = {
+            "webhook": {
+                "endpoint": webhook.get("endpoint"),
+                "http_method": webhook.get("http_method") or "POST",
+                "request_format": webhook.get("request_format") or "json",
+            }
+        }
+        answer = self.http.post(
+            "/api/v2/webhooks/test",
+            params={"webhook_id": webhook["id"]},
+            json_body=body,
+            idempotent=False,
+        )
+        return self.http.json(answer)

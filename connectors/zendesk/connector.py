@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from connectors.base import (
     JSON,
@@ -65,11 +65,37 @@ class ZendeskConfig(ConnectorConfig):
     `oauth_token` (OAuth bearer), never both.
     """
 
-    base_url: str = ""
-    subdomain: str | None = None
-    email: str | None = None
-    api_token: SecretStr | None = None
-    oauth_token: SecretStr | None = None
+    base_url: str = Field(
+        default="",
+        title="API base URL",
+        description=(
+            "Leave empty to use https://<subdomain>.zendesk.com; set it for a host-mapped "
+            "account or a local sandbox."
+        ),
+    )
+    subdomain: str | None = Field(
+        default=None,
+        title="Subdomain",
+        description="The account's name in its address: acme for acme.zendesk.com.",
+    )
+    email: str | None = Field(
+        default=None,
+        title="Agent email",
+        description="The email address of the admin or agent who owns the API token.",
+    )
+    api_token: SecretStr | None = Field(
+        default=None,
+        title="API token",
+        description=(
+            "Admin Center: Apps and integrations, APIs, Zendesk API, Settings: add an API "
+            "token. Give either this (with the email) or an OAuth token."
+        ),
+    )
+    oauth_token: SecretStr | None = Field(
+        default=None,
+        title="OAuth token",
+        description="Instead of email and API token: an OAuth access token.",
+    )
 
     @classmethod
     def secret_fields(cls) -> list[str]:
@@ -127,6 +153,12 @@ class ZendeskConnector(Connector):
     kind: ClassVar[str] = "zendesk"
     label: ClassVar[str] = "Zendesk"
     config_class: ClassVar[type[ConnectorConfig]] = ZendeskConfig
+    object_types_offered: ClassVar[tuple[ObjectType, ...]] = (
+        ObjectType("tickets", "Tickets"),
+        ObjectType("users", "Users"),
+        ObjectType("organizations", "Organizations", deletes_in_feed=False),
+    )
+    sends_test_webhooks: ClassVar[bool] = True
     config: ZendeskConfig
 
     def __init__(
@@ -175,11 +207,7 @@ class ZendeskConnector(Connector):
             )
 
     def object_types(self) -> list[ObjectType]:
-        return [
-            ObjectType("tickets", "Tickets"),
-            ObjectType("users", "Users"),
-            ObjectType("organizations", "Organizations", deletes_in_feed=False),
-        ]
+        return list(self.object_types_offered)
 
     def _schema(self, object_type: str) -> mappers.Schema:
         if object_type not in mappers.OBJECT_TYPES:
@@ -502,6 +530,30 @@ class ZendeskConnector(Connector):
         self, request: WebhookRequest, secret: str, *, now: float | None = None
     ) -> WebhookResult:
         return webhooks.parse_webhook(request, secret, now=now)
+
+    def send_test_webhook(self, url: str) -> int | None:
+        """Find the account's webhook whose endpoint is `url` and let Zendesk test it.
+
+        Listing and testing webhooks needs an admin's credentials (Zendesk answers 403
+        otherwise). Raises ConfigurationError when no webhook sends to `url`.
+        """
+        wanted = url.rstrip("/")
+        found = [
+            hook
+            for hook in self.client.webhooks()
+            if str(hook.get("endpoint") or "").rstrip("/") == wanted
+        ]
+        if not found:
+            raise ConfigurationError(
+                f"no webhook in this Zendesk account sends to {url}; create one with that "
+                "endpoint URL (the steps are on this page), then send the test again",
+                system=mappers.SYSTEM,
+                call="GET /api/v2/webhooks",
+            )
+        # Several webhooks to one URL (a trigger's and an event subscription's, say) share
+        # the endpoint; an active one is the one worth testing.
+        found.sort(key=lambda hook: hook.get("status") != "active")
+        return webhooks.test_answer_status(self.client.webhook_test(found[0]))
 
 
 def _too_recent(exc: FatalError) -> bool:

@@ -196,3 +196,21 @@ def parse_webhook(
     """Verify, then parse. Raises WebhookVerificationError before parsing if unverified."""
     verify(request, secret, now=now)
     return parse(request)
+
+
+def test_answer_status(answer: Any) -> int | None:
+    """The status the endpoint gave a Test Webhook request, from Zendesk's answer.
+
+    Zendesk's reference shows the endpoint's answer as `response` (`status`, `headers`,
+    `body`); clients generated from its OpenAPI description read `test` (`response_code`,
+    `status`, `message`). Both are read. None when the answer names no status (Zendesk
+    could not reach the endpoint).
+    """
+    if not isinstance(answer, dict):
+        return None
+    for outer, inner in (("response", "status"), ("test", "response_code")):
+        part = answer.get(outer)
+        value = part.get(inner) if isinstance(part, dict) else None
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None

@@ -115,6 +115,15 @@ def test_401_is_fatal_and_not_retried(kind: str, case: ContractCase, sandbox: Sa
     assert [r["status"] for r in requests_seen(sandbox, kind)] == [401]
 
 
+def test_the_catalogue_tells_what_can_sync_before_any_credentials(connector: Connector, kind: str):
+    """A page offers the connector before a connection exists: the class says what it syncs,
+    and its config schema gives each field a label and help for the form built from it."""
+    assert connector.object_types() == list(type(connector).object_types_offered)
+    schema = registry.config_schema(kind)
+    for name, prop in schema["properties"].items():
+        assert prop.get("description"), f"{kind}.{name} has no help text in its schema"
+
+
 def test_field_discovery(connector: Connector, case: ContractCase):
     types = {t.name for t in connector.object_types()}
     assert case.object_type in types

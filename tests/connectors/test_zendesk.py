@@ -759,3 +759,67 @@ def test_sandbox_state_survives_a_dump_and_load_through_json() -> None:
     assert restored.settings()["job_polls"] == 3
     statuses = [t.data["status"] for t in restored.state.table.rows("tickets", "all")]
     assert statuses.count("closed") == 4  # 15% of 30, as the seed documents
+
+
+# -- a test delivery on request (Webhooks API: List Webhooks, Test Webhook) -------------------
+
+
+def test_send_test_webhook_finds_the_webhook_for_the_url_and_zendesk_sends_a_signed_request(
+    sandbox: Sandbox, webhook_receiver: WebhookReceiver
+) -> None:
+    sandbox.admin.register_webhook("zendesk", "http://127.0.0.1:9/elsewhere/", "other-secret")
+    sandbox.admin.register_webhook("zendesk", webhook_receiver.url, SECRET)
+    webhook_receiver.status = 202
+    zendesk = connect(sandbox)
+    assert zendesk.sends_test_webhooks
+    assert zendesk.send_test_webhook(webhook_receiver.url) == 202
+    [delivery] = webhook_receiver.requests
+    # Signed with that webhook's own secret, and a delivery without records to sync.
+    result = zendesk.parse_webhook(delivery, SECRET)
+    assert result.events == []
+    assert result.delivery_id == delivery.header("X-Zendesk-Webhook-Invocation-Id")
+    with pytest.raises(WebhookVerificationError):
+        zendesk.parse_webhook(delivery, "other-secret")
+
+
+def test_send_test_webhook_without_a_webhook_for_the_url_says_what_to_do(
+    sandbox: Sandbox, webhook_receiver: WebhookReceiver
+) -> None:
+    zendesk = connect(sandbox)
+    with pytest.raises(ConfigurationError, match="no webhook in this Zendesk account sends to"):
+        zendesk.send_test_webhook(webhook_receiver.url)
+    assert webhook_receiver.requests == []
+
+
+def test_send_test_webhook_reports_an_unreachable_endpoint_as_no_status(sandbox: Sandbox) -> None:
+    sandbox.admin.register_webhook("zendesk", "http://127.0.0.1:9/hooks/x/", SECRET)
+    assert connect(sandbox).send_test_webhook("http://127.0.0.1:9/hooks/x/") is None
+
+
+def test_sandbox_lists_webhooks_in_cursor_pages(sandbox: Sandbox) -> None:
+    urls = {f"http://127.0.0.1:9/hooks/{n}/" for n in range(3)}
+    for url in urls:
+        sandbox.admin.register_webhook("zendesk", url, SECRET)
+    first = raw_get(sandbox, "/zendesk/api/v2/webhooks", **{"page[size]": 2}).json()
+    assert (len(first["webhooks"]), first["meta"]["has_more"]) == (2, True)
+    assert "signing_secret" not in first["webhooks"][0]
+    auth = (f"{ADMIN_EMAIL}/token", API_TOKEN)
+    rest = requests.get(first["links"]["next"], auth=auth, timeout=10).json()
+    assert rest["meta"]["has_more"] is False
+    hooks = first["webhooks"] + rest["webhooks"]
+    assert {h["endpoint"] for h in hooks} == urls
+    assert [h["id"] for h in hooks] == sorted(h["id"] for h in hooks)
+
+
+@pytest.mark.parametrize(
+    ("answer", "status"),
+    [
+        ({"response": {"status": 202, "headers": [], "body": ""}}, 202),
+        ({"test": {"status": "failed", "response_code": 401}}, 401),
+        ({"response": {"status": None}}, None),
+        ({}, None),
+        ("not an object", None),
+    ],
+)
+def test_the_test_answer_is_read_in_either_documented_shape(answer: Any, status: int | None):
+    assert webhooks.test_answer_status(answer) == status

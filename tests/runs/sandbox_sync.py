@@ -29,6 +29,9 @@ def hub_desk_sync(sandbox: Sandbox, *, seed_counts: dict | None = None, **settin
         name="HubSpot",
         kind="hubspot",
         values={"base_url": sandbox.url_for("hubspot"), "access_token": SANDBOX_TOKEN},
+        # HubSpot dictates its webhook secret (the app's client secret); the sandbox plays
+        # HubSpot and signs with whatever secret it is given with the subscription.
+        webhook_secret="sandbox-hubspot-app-client-secret",
     )
     zendesk = connection_create(
         workspace=ws,

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.connections.models import Connection
 from apps.webhooks.models import WebhookDelivery
-from apps.webhooks.services import rejected_count
+from apps.webhooks.rejections import rejection_counts, rejection_last
 from connectors.zendesk.webhooks import format_timestamp, sign
 from tests.factories import WorkspaceFactory
 
@@ -110,7 +110,8 @@ def test_unverifiable_deliveries_are_401_and_write_nothing(client, zendesk, kind
     ]
     assert writes == []
     assert WebhookDelivery.objects.count() == 0
-    assert rejected_count(zendesk) == 1
+    assert rejection_counts([zendesk.pk]) == {zendesk.pk: 1}
+    assert rejection_last(zendesk.pk) is not None
 
 
 def test_unknown_connection_is_404(client):

@@ -24,6 +24,11 @@ from apps.connections.api.serializers import (
     ObjectTypeSerializer,
 )
 from apps.connections.models import Connection
+from apps.connections.selectors import (
+    connector_config_schema,
+    connector_kind_installed,
+    connector_kinds,
+)
 from apps.core.api import UPSTREAM_ERRORS, error_responses
 from connectors import registry
 from connectors.errors import ConfigurationError
@@ -162,21 +167,9 @@ def _kind_description(kind: str) -> dict:
     return {
         "kind": kind,
         "label": cls.label,
-        "config_schema": registry.config_schema(kind),
+        "config_schema": connector_config_schema(kind),
         "secret_fields": cls.config_class.secret_fields(),
     }
-
-
-def _installed(kind: str) -> bool:
-    """False when the kind's package is not in this build (listed in the registry, not
-    shipped yet); any other import problem is a real error and propagates."""
-    try:
-        registry.get(kind)
-    except ModuleNotFoundError as exc:
-        if exc.name in (f"connectors.{kind}", f"connectors.{kind}.connector"):
-            return False
-        raise
-    return True
 
 
 class ConnectorKindViewSet(viewsets.ViewSet):
@@ -194,12 +187,12 @@ class ConnectorKindViewSet(viewsets.ViewSet):
 
     @extend_schema(summary="List connector kinds", responses=ConnectorKindSerializer(many=True))
     def list(self, request: Request) -> Response:
-        kinds = [_kind_description(kind) for kind in registry.kinds() if _installed(kind)]
+        kinds = [_kind_description(kind) for kind in connector_kinds()]
         return Response(ConnectorKindSerializer(kinds, many=True).data)
 
     @extend_schema(summary="Read one connector kind", responses=ConnectorKindSerializer)
     def retrieve(self, request: Request, kind: str) -> Response:
-        if kind not in registry.kinds() or not _installed(kind):
+        if not connector_kind_installed(kind):
             raise exceptions.NotFound(f"no connector kind {kind!r}")
         try:
             return Response(ConnectorKindSerializer(_kind_description(kind)).data)

@@ -29,6 +29,7 @@ from connectors.sandbox.records import Row
 from connectors.zendesk.sandbox import webhooks
 from connectors.zendesk.sandbox.bulk import BulkRoutes
 from connectors.zendesk.sandbox.exports import ExportRoutes
+from connectors.zendesk.sandbox.hooks import WebhookRoutes
 from connectors.zendesk.sandbox.schema import (
     ADMIN_EMAIL,
     API_TOKEN,
@@ -54,7 +55,7 @@ UPDATE_CONFLICT = (
 )
 
 
-class ZendeskSandbox(BulkRoutes, ExportRoutes, VendorSandbox):
+class ZendeskSandbox(BulkRoutes, ExportRoutes, WebhookRoutes, VendorSandbox):
     kind = "zendesk"
     # Enterprise plan: 700 requests a minute for the account; incremental exports: 10 a
     # minute (https://developer.zendesk.com/api-reference/introduction/rate-limits/).

@@ -100,3 +100,48 @@ def deliveries(events_: list[JSON], target: WebhookTarget, now: float) -> list[D
         }
         out.append(Delivery(target.url, body, headers, delivery_id=event["id"]))
     return out
+
+
+# -- the Webhooks API's view of the subscriptions ------------------------------------------
+def webhook_id(url: str) -> str:
+    """A stable, ULID-shaped id for the subscription to `url` (26 characters)."""
+    return "01HSANDBOX" + hashlib.sha256(url.encode()).hexdigest()[:16].upper()
+
+
+def webhook_json(target: WebhookTarget, created_at: str) -> dict[str, Any]:
+    """A subscription as the Webhooks API shows a webhook ("JSON format" of Webhooks API):
+    active, POST, JSON, subscribed to the event types the sandbox emits. The signing secret
+    is never part of it (Zendesk has a separate endpoint to reveal it)."""
+    return {
+        "id": webhook_id(target.url),
+        "name": f"Sandbox webhook to {target.url}",
+        "endpoint": target.url,
+        "http_method": "POST",
+        "request_format": "json",
+        "status": "active",
+        "subscriptions": [
+            "zen:event-type:ticket.created",
+            "zen:event-type:user.created",
+            "zen:event-type:organization.created",
+        ],
+        "created_at": created_at,
+        "created_by": "-1",
+        "updated_at": created_at,
+    }
+
+
+def test_delivery(url: str, secret: str | None, payload: bytes, now: float) -> Delivery:
+    """The request "Test Webhook" sends: `payload` (the tester's body, {} by default) to
+    `url`, signed with the webhook's secret when it has one (an existing webhook), with a
+    fresh invocation id."""
+    timestamp = iso(now)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Zendesk Webhook",
+        "X-Zendesk-Webhook-Id": webhook_id(url),
+        "X-Zendesk-Webhook-Invocation-Id": str(uuid.uuid4()),
+    }
+    if secret:
+        headers["X-Zendesk-Webhook-Signature"] = signature(secret, timestamp, payload)
+        headers["X-Zendesk-Webhook-Signature-Timestamp"] = timestamp
+    return Delivery(url, payload, headers, delivery_id=headers["X-Zendesk-Webhook-Invocation-Id"])
