@@ -178,9 +178,7 @@ def test_rotate_a_token_without_retyping_the_rest_and_a_refused_delete(
     screenshot(page, "connections-delete-refused")
 
 
-def test_a_viewer_sees_everything_and_can_change_nothing(
-    page: Page, live_server, sandbox: Sandbox
-):
+def test_a_viewer_sees_everything_and_can_change_nothing(page: Page, live_server, sandbox: Sandbox):
     viewer = MembershipFactory(role=Role.VIEWER)
     connection = Connection.objects.create(
         workspace=viewer.workspace,
