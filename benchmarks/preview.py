@@ -24,17 +24,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from benchmarks.webhooks import free_port, wait_http
+from benchmarks.stack import running_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,80 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=str(ROOT / "var" / "bench" / "preview.json"))
     args = parser.parse_args(argv)
 
-    var_dir = Path(tempfile.mkdtemp(prefix="concord-bench-"))
-    sandbox_port, web_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(
-        CONCORD_MODE="development",
-        CONCORD_VAR_DIR=str(var_dir),
-        CONCORD_PUBLIC_URL=f"http://127.0.0.1:{web_port}",
-        LOG_LEVEL="WARNING",
-    )
-    os.environ.clear()
-    os.environ.update(env)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "apps.config.settings"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-
-    procs: list[subprocess.Popen[bytes]] = []
-    logs = var_dir / "logs"
-    logs.mkdir()
-
-    def start(name: str, argv: list[str]) -> None:
-        out = (logs / f"{name}.log").open("wb")
-        procs.append(
-            subprocess.Popen(argv, cwd=ROOT, env=os.environ.copy(), stdout=out, stderr=out)  # noqa: S603
-        )
-
-    try:
-        start("sandbox", [sys.executable, "-m", "connectors.sandbox", "--port", str(sandbox_port)])
-        start(
-            "web",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "apps.config.wsgi",
-                "--bind",
-                f"127.0.0.1:{web_port}",
-                "--workers",
-                "2",
-                "--threads",
-                "4",
-                "--timeout",
-                "600",
-            ],
-        )
-        start(
-            "worker",
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "apps.config",
-                "worker",
-                "--pool=solo",
-                "--loglevel=WARNING",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-        )
-        wait_http(f"http://127.0.0.1:{sandbox_port}/_sandbox/stats")
-        wait_http(f"http://127.0.0.1:{web_port}/healthz")
-        results = measure(args, sandbox_port, web_port)
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    # A long timeout, so that a slow request is measured rather than cut off.
+    with running_stack(gunicorn_args=["--timeout", "600"]) as stack:
+        results = measure(args, stack.sandbox_port, stack.web_port)
 
     print(f"{'measure':32} {'n':>3} {'median':>10} {'min':>10} {'max':>10}")  # noqa: T201
     for name in ("request", "job"):

@@ -15,7 +15,6 @@ import argparse
 import itertools
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,17 +26,12 @@ from typing import Any
 
 import requests
 
+from benchmarks.stack import free_port
 from connectors.hubspot.sandbox import SANDBOX_TOKEN
 from connectors.sandbox.client import SandboxAdmin
 
 MAX_REQUESTS_PER_SCENARIO = 50_000
 HEADERS = {"Authorization": f"Bearer {SANDBOX_TOKEN}"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_server(port: int) -> subprocess.Popen[bytes]:

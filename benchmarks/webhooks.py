@@ -22,36 +22,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+from benchmarks.stack import running_stack
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_http(url: str, timeout: float = 60) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            requests.get(url, timeout=2)
-            return
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout}s")
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -78,83 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=str(ROOT / "var" / "bench" / "webhooks.json"))
     args = parser.parse_args(argv)
 
-    var_dir = Path(tempfile.mkdtemp(prefix="concord-bench-"))
-    sandbox_port, web_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env = {"CONCORD_API_RATE_ANON": "100000/minute"}
     if args.redis:
         if not os.environ.get("REDIS_URL"):
             parser.error("--redis needs REDIS_URL")
         env["REDIS_URL"] = os.environ["REDIS_URL"]
-    env.update(
-        CONCORD_MODE="development",
-        CONCORD_VAR_DIR=str(var_dir),
-        CONCORD_PUBLIC_URL=f"http://127.0.0.1:{web_port}",
-        CONCORD_API_RATE_ANON="100000/minute",
-        LOG_LEVEL="WARNING",
-    )
-    os.environ.clear()
-    os.environ.update(env)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "apps.config.settings"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-
-    procs: list[subprocess.Popen[bytes]] = []
-    logs = var_dir / "logs"
-    logs.mkdir()
-
-    def start(name: str, argv: list[str]) -> None:
-        out = (logs / f"{name}.log").open("wb")
-        procs.append(
-            subprocess.Popen(argv, cwd=ROOT, env=os.environ.copy(), stdout=out, stderr=out)  # noqa: S603
-        )
-
-    try:
-        start("sandbox", [sys.executable, "-m", "connectors.sandbox", "--port", str(sandbox_port)])
-        start(
-            "web",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "apps.config.wsgi",
-                "--bind",
-                f"127.0.0.1:{web_port}",
-                "--workers",
-                "2",
-                "--threads",
-                "4",
-            ],
-        )
-        start(
-            "worker",
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "apps.config",
-                "worker",
-                "--pool=solo",
-                "--loglevel=WARNING",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-        )
-        wait_http(f"http://127.0.0.1:{sandbox_port}/_sandbox/stats")
-        wait_http(f"http://127.0.0.1:{web_port}/healthz")
-        results = measure(args, sandbox_port, web_port)
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with running_stack(env=env) as stack:
+        results = measure(args, stack.sandbox_port, stack.web_port)
 
     rows = [
         ("ack (POST /hooks/ to 202)", results["ack"]),
@@ -213,6 +123,8 @@ def measure(args: argparse.Namespace, sandbox_port: int, web_port: int) -> dict[
         name="HubSpot",
         kind="hubspot",
         values={"base_url": f"{sandbox}/hubspot", "access_token": SANDBOX_TOKEN},
+        # HubSpot signs with the app's client secret, which a person pastes into Concord.
+        webhook_secret="bench-hubspot-app-client-secret",
     )
     zendesk = connection_create(
         workspace=ws,
