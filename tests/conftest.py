@@ -7,7 +7,7 @@ import os
 from hypothesis import HealthCheck, settings
 
 # The sandbox server, `sandbox` and `webhook_receiver` fixtures, for any test package.
-pytest_plugins = ["tests.sandbox_fixtures"]
+pytest_plugins = ["tests.sandbox_fixtures", "tests.workers"]
 
 settings.register_profile(
     "default", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]

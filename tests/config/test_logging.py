@@ -11,8 +11,8 @@ from celery.app.trace import LOG_FAILURE, LOG_RECEIVED, LOG_SUCCESS
 from django.conf import settings
 
 from apps.runs.models import SyncRun
-from tests.runs.test_worker import wait_until, workers  # noqa: F401 - the workers fixture
 from tests.syncs import factories as f
+from tests.workers import wait_until
 
 TICKS = ["runs.dispatch", "webhooks.check_arrivals"]
 
@@ -65,7 +65,7 @@ def test_at_debug_a_tick_shows_its_lines_as_debug(caplog):
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_with_beat_logs_the_runs_it_dispatches_but_not_its_ticks(workers):  # noqa: F811
+def test_a_worker_with_beat_logs_the_runs_it_dispatches_but_not_its_ticks(workers):
     sync = f.sync(f.workspace(), *f.stores())  # enabled and due: the dispatcher queues it
     workers.start(beat=True)  # the dispatcher ticks every second
 

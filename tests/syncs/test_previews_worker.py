@@ -14,14 +14,14 @@ from apps.syncs.models import RecordLink, SyncPreview
 from apps.syncs.services import sync_preview
 from tests.factories import MembershipFactory
 from tests.runs.sandbox_sync import hub_desk_sync
-from tests.runs.test_worker import wait_until, workers  # noqa: F401 - the workers fixture
 from tests.sandbox_fixtures import Sandbox
+from tests.workers import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_preview_job_completes_on_a_worker_and_the_api_answers_its_result(
-    workers,  # noqa: F811
+    workers,
     sandbox: Sandbox,
 ):
     sync = hub_desk_sync(sandbox)
