@@ -124,7 +124,7 @@ def measure(args: argparse.Namespace, sandbox_port: int, web_port: int) -> dict[
         kind="hubspot",
         values={"base_url": f"{sandbox}/hubspot", "access_token": SANDBOX_TOKEN},
         # HubSpot signs with the app's client secret, which a person pastes into Concord.
-        webhook_secret="bench-hubspot-app-client-secret",
+        webhook_secret=uuid.uuid4().hex,
     )
     zendesk = connection_create(
         workspace=ws,
