@@ -48,6 +48,7 @@ def run_execute(run_id: int) -> str:
             heartbeat_at=now,
             attempts=F("attempts") + 1,
             fence=lease.fence,
+            phase="",
         )
         if not claimed:
             return "not-queued"

@@ -8,6 +8,14 @@ from django.db import models
 from apps.core.models import WorkspaceScopedModel
 
 SIDES = [("a", "A"), ("b", "B")]
+PHASES = [
+    ("recovering", "Recovering an interrupted run"),
+    ("checking", "Checking the safety limit"),
+    ("retrying", "Retrying failed records and decisions"),
+    ("side_a", "Syncing A's changes"),
+    ("side_b", "Syncing B's changes"),
+    ("second_look", "Looking again at unmatched records"),
+]
 
 
 class SyncRun(WorkspaceScopedModel):
@@ -50,6 +58,8 @@ class SyncRun(WorkspaceScopedModel):
     errors_b = models.PositiveIntegerField(default=0)
     api_calls = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # What a running run is doing now (apps.syncs.engine.recorder.Phase), for the live view.
+    phase = models.CharField(max_length=12, choices=PHASES, blank=True)
 
     # What to run: None reads every change since the cursors; {"a": [...], "b": [...]}
     # only those records (webhooks); `full` everything from the start (resync).
@@ -102,6 +112,7 @@ class SyncEvent(models.Model):
         UNLINKED = "unlinked", "Unlinked"
         DELETED = "deleted", "Deleted"
         CONFLICT = "conflict", "Conflict"
+        RESOLVED = "resolved", "Conflict resolved"
         ERROR = "error", "Error"
         SKIPPED = "skipped", "Skipped"
 

@@ -2,7 +2,8 @@
 
 Everything a run's end changes is written here, from the engine's report:
 
-- the run row: its status, counters, API calls and error, or back to queued for a retry;
+- the run row: its status and error, or back to queued for a retry (its counters and API
+  calls are on it already: the recorder adds them as the run goes);
 - the sync row: when it ran and is due next, its last error and count of failures in a row
   (after CONCORD_SYNC_MAX_FAILURES it pauses itself with the reason), the mass change the
   safety limit held (the sync pauses until someone decides), the full read it asked for,
@@ -58,12 +59,10 @@ def run_record_outcome(run: SyncRun, report: RunReport, *, full_read: bool) -> s
         for side in ("a", "b")
     }
     status = STATUS_OF_OUTCOME[report.outcome]
+    # The counters and API calls are on the row already: the recorder adds them as it
+    # goes, across every attempt of the run.
     SyncRun.objects.filter(pk=run.pk).update(
-        status=status,
-        finished_at=now,
-        error=(report.error or report.held_reason)[:4000],
-        api_calls=report.api_calls,
-        **counters,
+        status=status, finished_at=now, error=(report.error or report.held_reason)[:4000]
     )
     _sync_record(run.sync, report, full_read=full_read, now=now)
     exc = report.exception

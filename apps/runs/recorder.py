@@ -2,7 +2,11 @@
 
 It implements apps.syncs.engine.recorder.Recorder. Events are buffered and written in bulk
 at each checkpoint the runner reports (after every page it has stored) and at the end, so a
-run costs a few inserts per page rather than one per record. At a checkpoint, at most every
+run costs a few inserts per page rather than one per record. With them go the run's
+counters (added to the row, so a run retried after its worker was lost counts every
+attempt, and they always agree with the events stored) and its current phase, which is
+also written at once when the row was last written long enough ago for someone watching
+to notice. At a checkpoint, at most every
 CONCORD_RUN_HEARTBEAT_EVERY seconds, it also beats: renews the lease, stamps the run's
 heartbeat and API calls, and stops the run if someone asked to cancel it. Checkpoints come
 after a page is stored, so stopping there leaves a consistent state that the next run
@@ -11,15 +15,24 @@ continues from. The run's outcome is recorded by outcome.py, not here.
 
 from __future__ import annotations
 
+import time
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
 from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
 from apps.runs.lease import Lease, lease_renew
 from apps.runs.models import SyncEvent, SyncRun
-from apps.syncs.engine.recorder import EngineEvent, RunInterrupted, RunReport
+from apps.syncs.engine.recorder import COUNTERS, EngineEvent, Phase, RunInterrupted, RunReport
 
 FLUSH_EVENTS = 500
+COUNTER_FIELDS = tuple(f"{name}_{side}" for name in COUNTERS for side in ("a", "b"))
+# A phase is written at once only when the row was last written at least this long ago
+# (seconds): a watcher sees a slow phase begin, a quick run pays no extra write.
+PHASE_WRITE_AFTER = 0.5
 
 
 class CancelRequested(RunInterrupted):
@@ -35,6 +48,9 @@ class DatabaseRecorder:
         self._buffer: list[SyncEvent] = []
         self._api_calls = 0
         self._last_beat = timezone.now()
+        self._saved: Counter[str] = Counter()  # counters of this attempt already on the row
+        self._phase: str | None = None  # not written yet
+        self._last_write = time.monotonic()
 
     def started(self, *, trigger: str) -> None:
         return None  # the run was marked running when it was claimed
@@ -59,8 +75,13 @@ class DatabaseRecorder:
     def api_call(self, side: str) -> None:
         self._api_calls += 1
 
-    def checkpoint(self) -> None:
-        self._flush()
+    def phase(self, phase: Phase) -> None:
+        self._phase = str(phase)
+        if time.monotonic() - self._last_write >= PHASE_WRITE_AFTER:
+            self._flush()
+
+    def checkpoint(self, counters: Mapping[str, int]) -> None:
+        self._flush(counters)
         now = timezone.now()
         if (now - self._last_beat).total_seconds() < settings.CONCORD_RUN_HEARTBEAT_EVERY:
             return
@@ -76,14 +97,24 @@ class DatabaseRecorder:
             raise CancelRequested("cancelled by request")
 
     def finished(self, report: RunReport) -> None:
-        self._flush()
+        self._flush(report.counters)
 
-    def _flush(self) -> None:
+    def _flush(self, counters: Mapping[str, int] | None = None) -> None:
         if self._buffer:
             SyncEvent.objects.bulk_create(self._buffer)
             self._buffer = []
+        changes: dict[str, Any] = {}
+        for name in COUNTER_FIELDS if counters is not None else ():
+            delta = counters.get(name, 0) - self._saved[name]
+            if delta:
+                changes[name] = F(name) + delta
+                self._saved[name] += delta
         if self._api_calls:
-            SyncRun.objects.filter(pk=self.run.pk).update(
-                api_calls=F("api_calls") + self._api_calls
-            )
+            changes["api_calls"] = F("api_calls") + self._api_calls
             self._api_calls = 0
+        if self._phase is not None:
+            changes["phase"] = self._phase
+            self._phase = None
+        if changes:
+            SyncRun.objects.filter(pk=self.run.pk).update(**changes)
+            self._last_write = time.monotonic()

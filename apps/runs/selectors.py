@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django.db.models import Q, QuerySet
+
 from apps.runs.models import SyncEvent, SyncRun
-from apps.syncs.models import Sync
+from apps.syncs.models import FieldMapping, Sync
 
 # A run re-reads at most this many records that failed before; more wait for later runs.
 MAX_RETRY_IDS = 1000
@@ -44,3 +46,20 @@ def held_run_of(sync: Sync) -> SyncRun | None:
         .order_by("-created_at", "-id")
         .first()
     )
+
+
+def events_about_field(events: QuerySet[SyncEvent], field: str) -> QuerySet[SyncEvent]:
+    """The events among `events` that changed or conflicted on `field` (its name on either
+    side). Updates are keyed by the field's name; conflicts and their decisions by the id
+    of the mapping that pairs the two sides' fields, so those mappings are looked up too."""
+    mapping_ids = [
+        str(pk)
+        for pk in FieldMapping.objects.filter(
+            Q(field_a=field) | Q(field_b=field),
+            sync__in=events.values("sync_id").distinct(),
+        ).values_list("pk", flat=True)
+    ]
+    about = Q(changes__has_key=field)
+    if mapping_ids:
+        about |= Q(changes__has_any_keys=mapping_ids)
+    return events.filter(about)

@@ -326,6 +326,41 @@ def test_every_role_reads_the_events_of_a_run_filtered_and_paged(clients, sync, 
     assert list(assert_error(bad, 400, "validation_error")["fields"]) == ["action"]
 
 
+def test_filtering_events_by_field_finds_conflicts_and_decisions_by_either_sides_name(
+    clients, sync, systems
+):
+    from apps.syncs.conflicts import conflict_decide
+    from apps.syncs.models import Conflict
+
+    crm, desk = systems
+    ann = crm.insert("contacts", {"email": "ann@x.com", "name": "Ann"})
+    executed(sync)
+    ann_b = next(r.id for r in desk.all("users") if r.fields["email"] == "ann@x.com")
+    crm.edit("contacts", ann.id, {"name": "From A"})
+    desk.edit("users", ann_b, {"full_name": "From B"})
+    conflict_run = executed(sync)
+    client = clients[Role.VIEWER]
+
+    def actions(run: SyncRun, field: str) -> list[str]:
+        response = client.get(run_url(run, "events/"), {"field": field})
+        assert response.status_code == 200, response.content
+        return [e["action"] for e in response.json()["results"]]
+
+    # The mapping pairs A's "name" with B's "full_name": either name finds its conflict.
+    assert actions(conflict_run, "name") == ["conflict"]
+    assert actions(conflict_run, "full_name") == ["conflict"]
+    assert actions(conflict_run, "email") == []
+
+    conflict = Conflict.objects.get(sync=sync, status="open")
+    decided_run = conflict_decide(conflict, resolution="b")
+    run_execute(decided_run.pk)
+    decided_run.refresh_from_db()
+    # B's value won: only A was written (its "name"); the decision names both fields.
+    assert actions(decided_run, "name") == ["updated", "resolved"]
+    assert actions(decided_run, "full_name") == ["resolved"]
+    assert actions(decided_run, "phone") == []
+
+
 # --- Held runs ------------------------------------------------------------------------------
 @pytest.fixture
 def held(workspace, systems):

@@ -56,3 +56,83 @@ def test_record_errors_make_a_partial_run_with_the_message():
     assert run.errors_b == 1
     [event] = SyncEvent.objects.filter(run=run, action="error")
     assert "email domain blocked" in event.message
+
+
+class WorkerLost(BaseException):
+    """Stands for the worker process dying: nothing after it runs, not even `except
+    Exception` handlers, so the run is left running for the sweeper."""
+
+
+def test_counters_cover_every_attempt_of_a_run_whose_worker_was_lost(monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.runs.execution import run_execute
+    from apps.runs.queue import run_request
+    from apps.runs.recorder import DatabaseRecorder
+    from apps.runs.sweeping import sweep
+
+    s, crm, desk = setup(page_size=10)
+    for i in range(30):
+        crm.insert("contacts", {"email": f"p{i}@x.com", "name": f"P{i}"})
+    checkpoint = DatabaseRecorder.checkpoint
+    calls = []
+
+    def dies_at_the_second_page(recorder, counters):
+        checkpoint(recorder, counters)
+        calls.append(1)
+        if len(calls) == 2:
+            raise WorkerLost
+
+    monkeypatch.setattr(DatabaseRecorder, "checkpoint", dies_at_the_second_page)
+    run = run_request(s, trigger="manual")
+    with pytest.raises(WorkerLost):
+        run_execute(run.pk)
+    run.refresh_from_db()
+    assert run.status == SyncRun.Status.RUNNING
+    assert run.created_b == 20  # two pages stored, and counted, before the worker died
+    assert run.phase == "side_a"
+    monkeypatch.setattr(DatabaseRecorder, "checkpoint", checkpoint)
+
+    later = timezone.now() + timedelta(hours=1)
+    assert sweep(now=later)["requeued"] == 1
+    run_execute(run.pk)
+    run.refresh_from_db()
+
+    assert (run.status, run.attempts) == (SyncRun.Status.SUCCEEDED, 2)
+    assert len(desk.all("users")) == 30
+    for action in ("created", "updated"):
+        for side in ("a", "b"):
+            stored = SyncEvent.objects.filter(run=run, action=action, side=side).count()
+            assert getattr(run, f"{action}_{side}") == stored, (action, side)
+    assert run.created_b == 30
+    assert run.read_a >= 30  # the first attempt's reads are counted too
+
+
+def test_a_run_reports_its_phases_and_live_counters_at_each_page(monkeypatch):
+    from apps.runs.recorder import DatabaseRecorder
+
+    s, crm, _desk = setup(page_size=10)
+    for i in range(25):
+        crm.insert("contacts", {"email": f"p{i}@x.com", "name": f"P{i}"})
+    seen = []
+    flush = DatabaseRecorder._flush
+
+    def watched(recorder, counters=None):
+        flush(recorder, counters)
+        row = SyncRun.objects.get(pk=recorder.run.pk)
+        seen.append((row.phase, row.read_a, row.created_b))
+
+    monkeypatch.setattr(DatabaseRecorder, "_flush", watched)
+    monkeypatch.setattr("apps.runs.recorder.PHASE_WRITE_AFTER", 0)
+    run = run_now(s)
+    phases = [phase for phase, _, _ in seen]
+    assert phases[0] == "recovering"
+    assert "side_a" in phases
+    assert "side_b" in phases
+    assert phases.index("side_a") < phases.index("side_b")
+    created = [c for _, _, c in seen]
+    assert created == sorted(created)  # counters only grow while it runs
+    assert any(0 < c < 25 for c in created)  # and show the run part-way through
+    assert (run.read_a, run.created_b) == (25, 25)

@@ -77,6 +77,16 @@ def test_a_decision_is_written_by_a_run_and_closes_the_conflict(resolution, cust
     assert link.base[str(conflict.mapping_id)] == {"a": expected, "b": expected}
     [*updates] = events(SyncRun.objects.get(pk=run.pk), "updated")
     assert {e.code for e in updates} == {"resolution"}
+    # The decision itself is an event of the run that applied it, with before and after.
+    [resolved] = events(SyncRun.objects.get(pk=run.pk), "resolved")
+    assert (resolved.record_id_a, resolved.record_id_b, resolved.code) == (a.id, b.id, "decided")
+    assert resolved.changes == {
+        str(conflict.mapping_id): {
+            "before": {"a": "From A", "b": "From B"},
+            "after": {"a": expected, "b": expected},
+            "decision": resolution,
+        }
+    }
     writes = (crm.writes, desk.writes)
     assert events(run_now(s)) == []  # the decision's echoes cost nothing
     assert (crm.writes, desk.writes) == writes

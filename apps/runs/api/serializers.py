@@ -88,6 +88,10 @@ class ProgressSerializer(serializers.Serializer):
     heartbeat_at = serializers.DateTimeField(
         allow_null=True, help_text="When its worker last reported in."
     )
+    phase = serializers.CharField(
+        help_text="What it is doing now while it runs: recovering, checking (the safety "
+        "limit), retrying, side_a, side_b or second_look; empty before it starts."
+    )
 
 
 class RunDetailSerializer(RunSerializer):
@@ -109,6 +113,7 @@ class RunDetailSerializer(RunSerializer):
                 "events_recorded": run.events.count(),
                 "elapsed_seconds": elapsed,
                 "heartbeat_at": run.heartbeat_at,
+                "phase": run.phase,
             }
         ).data
 

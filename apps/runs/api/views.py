@@ -18,7 +18,7 @@ from apps.core.api import error_responses
 from apps.core.api_defaults import CreatedCursorPagination
 from apps.core.api_filters import QueryFilter, QueryFilterBackend, openapi_parameters
 from apps.core.errors import Refused
-from apps.runs import services
+from apps.runs import selectors, services
 from apps.runs.api.serializers import EventSerializer, RunDetailSerializer, RunSerializer
 from apps.runs.models import SyncEvent, SyncRun
 from apps.runs.selectors import held_run_of
@@ -146,8 +146,8 @@ EVENT_FILTERS = {
     ),
     "field": QueryFilter(
         serializers.CharField(max_length=200),
-        "changes__has_key",
-        "Only events that changed (or conflicted on) this field.",
+        selectors.events_about_field,
+        "Only events that changed, conflicted on or resolved this field (its name on either side).",
     ),
 }
 

@@ -247,10 +247,37 @@ class Applier:
                 if returned[side].get(write.record_id) is None:
                     error = self.refusals.get((side, write.record_id), "")
                     refused.append(f"{side.label} refused the value: {error}")
+            changes = {
+                decision.mapping_id: {
+                    "before": dict(decision.before),
+                    "after": dict(decision.after),
+                    "decision": decision.resolution,
+                }
+            }
             if refused:
-                self.store.decision_refused(decision.conflict_key, "; ".join(refused))
+                error = "; ".join(refused)
+                self.store.decision_refused(decision.conflict_key, error)
+                event = EngineEvent(
+                    Action.CONFLICT,
+                    pair.trigger,
+                    pair.a_id,
+                    pair.b_id,
+                    changes=changes,
+                    message=f"the decision did not take, the conflict is open again: {error}",
+                    code="decision_refused",
+                )
             else:
                 self.store.decision_written(decision.conflict_key)
+                event = EngineEvent(
+                    Action.RESOLVED,
+                    pair.trigger,
+                    pair.a_id,
+                    pair.b_id,
+                    changes=changes,
+                    message="a person's decision is written to both sides",
+                    code="decided",
+                )
+            self.emit(event)
 
     def _settle(
         self,

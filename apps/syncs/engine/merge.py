@@ -130,7 +130,16 @@ def merge_pair(
             )
             if open_conflict.decided is not None and as_opened:
                 _decision_apply(mapping, open_conflict, {Side.A: va, Side.B: vb}, writes)
-                plan.decisions.append(DecisionApplied(open_conflict.key, link_key, mapping.id))
+                plan.decisions.append(
+                    DecisionApplied(
+                        open_conflict.key,
+                        link_key,
+                        mapping.id,
+                        before={Side.A.value: va, Side.B.value: vb},
+                        after=dict(open_conflict.decided),
+                        resolution=open_conflict.resolution,
+                    )
+                )
                 pair.settle.add(mapping.id)
                 continue
             held = True

@@ -295,6 +295,9 @@ class DecisionApplied:
     conflict_key: Any
     link_key: Any
     mapping_id: str
+    before: Mapping[str, Any] = field(default_factory=dict)  # {"a": v, "b": v} as found
+    after: Mapping[str, Any] = field(default_factory=dict)  # {"a": v, "b": v} as decided
+    resolution: str = ""
 
 
 @dataclass

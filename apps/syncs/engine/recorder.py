@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -22,6 +23,7 @@ class Action(enum.StrEnum):
     UNLINKED = "unlinked"
     DELETED = "deleted"
     CONFLICT = "conflict"
+    RESOLVED = "resolved"  # a person's decision on a conflict, written to both sides
     ERROR = "error"
     SKIPPED = "skipped"
 
@@ -42,6 +44,17 @@ COUNTER_OF_ACTION = {
     Action.ERROR: "errors",
 }
 COUNTERS = ("read", "created", "updated", "unchanged", "deleted", "conflicts", "errors")
+
+
+class Phase(enum.StrEnum):
+    """What a run is doing now, for whoever watches it."""
+
+    RECOVERING = "recovering"  # linking what an interrupted run created
+    CHECKING = "checking"  # planning without writing, against the safety limit
+    RETRYING = "retrying"  # records that failed before, and decided conflicts
+    SIDE_A = "side_a"  # A's changes (or the records named on A)
+    SIDE_B = "side_b"
+    SECOND_LOOK = "second_look"  # records a match question stopped, once more
 
 
 @dataclass(frozen=True)
@@ -96,8 +109,12 @@ class Recorder(Protocol):
 
     def api_call(self, side: str) -> None: ...
 
-    def checkpoint(self) -> None:
-        """Everything reported so far belongs to stored state; persist it now."""
+    def phase(self, phase: Phase) -> None:
+        """The run moved on to `phase`."""
+
+    def checkpoint(self, counters: Mapping[str, int]) -> None:
+        """Everything reported so far belongs to stored state; persist it now.
+        `counters` are the run's counters so far ("read_a", "created_b", ...)."""
 
     def finished(self, report: RunReport) -> None: ...
 
@@ -110,6 +127,7 @@ class CountingRecorder:
         self.counters: Counter[str] = Counter()
         self.api_calls = 0
         self.trigger = ""
+        self.phases: list[Phase] = []
         self.report: RunReport | None = None
 
     def started(self, *, trigger: str) -> None:
@@ -124,7 +142,10 @@ class CountingRecorder:
     def api_call(self, side: str) -> None:
         self.api_calls += 1
 
-    def checkpoint(self) -> None:
+    def phase(self, phase: Phase) -> None:
+        self.phases.append(phase)
+
+    def checkpoint(self, counters: Mapping[str, int]) -> None:
         return None
 
     def finished(self, report: RunReport) -> None:

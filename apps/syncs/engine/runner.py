@@ -29,7 +29,7 @@ from apps.syncs.engine.apply import Applier
 from apps.syncs.engine.batch import Batch, BatchPlanner
 from apps.syncs.engine.dry_run import PageDone, Preview, SafetyLimit, dry_pass
 from apps.syncs.engine.plan_types import Plan, SyncSpec
-from apps.syncs.engine.recorder import Outcome, Recorder, RunInterrupted, RunReport
+from apps.syncs.engine.recorder import Outcome, Phase, Recorder, RunInterrupted, RunReport
 from apps.syncs.engine.recovery import recover_pending
 from apps.syncs.engine.sides import SideConnector, SideFailure
 from apps.syncs.engine.store import LinkStore, chunks
@@ -83,6 +83,8 @@ class Runner:
         self._api_calls = api_calls or (lambda: 0)
         self._deferring = True
         self._deferred: dict[Side, list[str]] = {Side.A: [], Side.B: []}
+        self._announce_sides = True  # off while the safety check reads ahead
+        self._phase: Phase | None = None
 
     # --- public ---
     def run(self, options: RunOptions) -> RunReport:
@@ -98,6 +100,7 @@ class Runner:
             batch_size=options.batch_size,
         )
         try:
+            self.recorder.phase(Phase.RECOVERING)
             retry = recover_pending(self.spec, self.store, self.sides, applier)
             # A person's decisions not written yet are applied by whichever run comes next.
             self.planner.decided_links, decided = self.store.decisions_pending()
@@ -109,19 +112,28 @@ class Runner:
                     retry[side] = list(dict.fromkeys([*retry[side], *ids]))
             cache: list[Batch] | None = None
             if not options.approved and self.safety.applies:
+                self.recorder.phase(Phase.CHECKING)
+                self._announce_sides = False
                 preview, cache = dry_pass(self.planner, self._batches(options), sample_size=0)
                 held = self.safety.reason(preview.change_count, self.store.linked_count)
                 if held:
                     report = RunReport(Outcome.HELD, self.counters, held_reason=held)
                     report.counters["held_changes"] = preview.change_count
                     return self._finish(report)
+            self._announce_sides = True
             if retry:
+                self.recorder.phase(Phase.RETRYING)
                 for side in Side:
                     for chunk in chunks(retry[side], self.batch_size):
                         self._apply_batch(applier, side, self._fetch(side, list(chunk)), None)
             self.planner.decided_links = set()  # written (or reopened) by now
-            for side, records, cursor in cache if cache is not None else self._batches(options):
-                self._apply_batch(applier, side, records, cursor)
+            if cache is not None:
+                for side, records, cursor in cache:
+                    self._announce(side)
+                    self._apply_batch(applier, side, records, cursor)
+            else:
+                for side, records, cursor in self._batches(options):
+                    self._apply_batch(applier, side, records, cursor)
             self._second_look(applier)
         except RunInterrupted:
             raise  # stopped between batches on purpose; what came before is stored
@@ -169,14 +181,23 @@ class Runner:
         raise error  # outside the handler: the error keeps its own cause and context
 
     # --- reading ---
+    def _announce(self, side: Side) -> None:
+        """Tell the recorder the run moved on to `side`'s changes (once per side)."""
+        phase = Phase.SIDE_A if side is Side.A else Phase.SIDE_B
+        if self._announce_sides and phase is not self._phase:
+            self._phase = phase
+            self.recorder.phase(phase)
+
     def _batches(self, options: RunOptions) -> Iterator[Batch]:
         if options.record_ids is not None:
             for side in Side:
+                self._announce(side)
                 ids = list(dict.fromkeys(options.record_ids.get(side, [])))
                 for chunk in chunks(ids, self.batch_size):
                     yield side, self._fetch(side, list(chunk)), None
             return
         for side in Side:
+            self._announce(side)
             cursor = None if options.full else self.store.cursor(side)
             for page in self.sides[side].changes(cursor):
                 yield side, page.records, page.cursor
@@ -201,7 +222,7 @@ class Runner:
             applier.apply(result, links)
         if cursor is not None:
             self.store.set_cursor(side, cursor)
-        self.recorder.checkpoint()
+        self.recorder.checkpoint(self.counters)
 
     def _defer_match_questions(self, result: Plan) -> None:
         """Take out of the plan the skips that depend on other records; their records are
@@ -220,6 +241,8 @@ class Runner:
         that replaying the same changes reaches the same state.
         """
         self._deferring = False
+        if any(self._deferred.values()):
+            self.recorder.phase(Phase.SECOND_LOOK)
         deferred, self._deferred = self._deferred, {Side.A: [], Side.B: []}
         for side in Side:
             ids = list(dict.fromkeys(deferred[side]))
