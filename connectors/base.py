@@ -289,5 +289,14 @@ class Connector(abc.ABC):
         """
         raise NotImplementedError(f"{self.kind} cannot send a test webhook")
 
+    def record_url(
+        self, object_type: str, record_id: str, known: Mapping[str, JSON] | None = None
+    ) -> str | None:
+        """The address of a record in the system's own web interface, for a person to open,
+        from the configuration alone (no call is made). `known` holds values of the record
+        already at hand (a link's last agreed values), for systems whose address is not the
+        id. None where the address cannot be known without guessing."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release the HTTP session or other resources."""

@@ -27,8 +27,9 @@ one fails alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -53,6 +54,10 @@ from connectors.hubspot.client import BATCH_MAX, REFUSED, SEARCH_PAGE_MAX, SYSTE
 from connectors.hubspot.client import batch_error as _batch_error
 
 SEARCH_RESULT_CAP = 10_000
+API_URL = "https://api.hubapi.com"
+WEB_APP_URL = "https://app.hubspot.com"
+# The object type ids HubSpot's web app addresses records by.
+WEB_OBJECT_TYPE_IDS = {"contacts": "0-1", "companies": "0-2", "deals": "0-3", "tickets": "0-5"}
 OBJECT_TYPES = (
     ObjectType("contacts", "Contacts", webhooks=True, deletes_in_feed=False),
     ObjectType("companies", "Companies", webhooks=True, deletes_in_feed=False),
@@ -65,7 +70,7 @@ class HubSpotConfig(ConnectorConfig):
     """A private app's access token; `base_url` points at HubSpot or its sandbox."""
 
     base_url: str = Field(
-        default="https://api.hubapi.com",
+        default=API_URL,
         title="API base URL",
         description="Leave as it is for HubSpot; change it only for a local sandbox.",
     )
@@ -76,6 +81,23 @@ class HubSpotConfig(ConnectorConfig):
             "Access token (it starts with pat-)."
         ),
     )
+
+    portal_id: str | None = Field(
+        default=None,
+        title="Account ID (optional)",
+        description=(
+            "Your HubSpot account ID (Hub ID): the number after /contacts/ in the address of "
+            "any HubSpot page. With it, Concord links to records in HubSpot."
+        ),
+    )
+
+    @field_validator("portal_id")
+    @classmethod
+    def _digits(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if value and not value.isdigit():
+            raise ValueError("must be the account ID's digits only, like 21436587")
+        return value or None
 
     @field_validator("base_url")
     @classmethod
@@ -123,6 +145,20 @@ class HubSpotConnector(Connector):
 
     def close(self) -> None:
         self.http.close()
+
+    def record_url(
+        self, object_type: str, record_id: str, known: Mapping[str, Any] | None = None
+    ) -> str | None:
+        """HubSpot's record page: app.hubspot.com/contacts/{account}/record/{type}/{id}; it
+        needs the account ID, which only a person can tell (the optional `portal_id`)."""
+        config = self.config
+        assert isinstance(config, HubSpotConfig)
+        type_id = WEB_OBJECT_TYPE_IDS.get(object_type)
+        if not config.portal_id or type_id is None or not record_id:
+            return None
+        # The API host is not the web host; a sandbox serves both at its base URL.
+        web = WEB_APP_URL if config.base_url == API_URL else config.base_url
+        return f"{web}/contacts/{config.portal_id}/record/{type_id}/{quote(record_id, safe='')}"
 
     # -- discovery -------------------------------------------------------------------------
 

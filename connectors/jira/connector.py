@@ -30,8 +30,9 @@ when an issue moves); the key is the read-only field `key`.
 
 from __future__ import annotations
 
+import re
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -72,6 +73,8 @@ from connectors.jira.client import (
 from connectors.jira.mappers import KEY_FIELD, JiraField, jql_string
 
 OBJECT_TYPE = "issues"
+# An issue key as Jira shows it: the project key, a dash, the number (OPS-42).
+ISSUE_KEY = re.compile(r"^[A-Z][A-Z0-9_]*-[0-9]+$")
 FIND_CHUNK = 50  # values per JQL clause in find()
 # Offsets reach +14:00; without a known account zone the window widens by that much.
 UNKNOWN_ZONE_MARGIN = timedelta(hours=14)
@@ -145,6 +148,16 @@ class JiraConnector(Connector):
 
     def close(self) -> None:
         self.client.close()
+
+    def record_url(
+        self, object_type: str, record_id: str, known: Mapping[str, Any] | None = None
+    ) -> str | None:
+        """The issue's page, {site}/browse/{key}. Records are kept by their numeric id (a
+        key changes when an issue moves), so the key must be among the `known` values."""
+        key = (known or {}).get(KEY_FIELD)
+        if object_type != OBJECT_TYPE or not isinstance(key, str) or not ISSUE_KEY.match(key):
+            return None
+        return f"{self.config.base_url}/browse/{key}"
 
     # -- discovery -------------------------------------------------------------------------
 

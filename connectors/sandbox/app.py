@@ -371,6 +371,10 @@ class SandboxApp:
         fault = self._fault(slot, request)
         if fault is not None:
             return fault, endpoint
+        if request.method == "GET":
+            page = sandbox.web_page(request)
+            if page is not None:
+                return page, f"GET /{sandbox.kind} web page"
         identity = sandbox.authenticate(request)
         if isinstance(identity, Response):
             return identity, endpoint

@@ -5,6 +5,7 @@ See the package docstring (connectors.sandbox) for the protocol a vendor impleme
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import threading
@@ -367,6 +368,13 @@ class VendorSandbox:
         """The vendor's answer to input it refuses (a ValidationError a handler let escape)."""
         return self.error(400, str(error))
 
+    def web_page(self, request: Request) -> Response | None:
+        """The vendor's web interface for a person, where it has one here: a record's page at
+        the path the real system's web app uses (so links Concord shows lead somewhere), or
+        None for an API path. No credentials: a person opening it is logged in to the real
+        system. Called outside the vendor lock; take it to read the state."""
+        return None
+
     def connection_config(self, base_url: str) -> dict[str, JSON]:
         """Config values for a connector of this kind pointed at `base_url`, with credentials
         this sandbox accepts (the demo reads them from GET /_sandbox/connections)."""
@@ -395,3 +403,35 @@ class VendorSandbox:
             self.state.configure(values)
         elif values:
             raise ValidationError(f"{self.kind} has no settings: {', '.join(values)}")
+
+
+def record_page(system: str, title: str, data: Mapping[str, JSON] | None) -> Response:
+    """A plain page showing one record's stored values, standing in for a vendor's record
+    page in its web app (404 when there is no such record)."""
+    if data is None:
+        body = f"<h1>{html.escape(system)}: no such record</h1><p>{html.escape(title)}</p>"
+        return Response.html(404, _page(f"{system} sandbox", body))
+    rows = "".join(
+        f"<tr><th>{html.escape(str(name))}</th><td>{html.escape(_shown(value))}</td></tr>"
+        for name, value in sorted(data.items())
+    )
+    body = (
+        f"<p>{html.escape(system)} sandbox: the record as the sandbox stores it</p>"
+        f"<h1>{html.escape(title)}</h1><table>{rows}</table>"
+    )
+    return Response.html(200, _page(f"{title} · {system} sandbox", body))
+
+
+def _shown(value: JSON) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 300 else text[:299] + "…"
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
+        f"<title>{html.escape(title)}</title><style>body{{font:15px system-ui;margin:2rem}}"
+        "th,td{text-align:left;padding:.2rem .8rem;border-bottom:1px solid #ddd;"
+        "vertical-align:top}</style></head>"
+        f"<body>{body}</body></html>"
+    )

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
@@ -55,6 +56,10 @@ from connectors.zendesk.client import BATCH_SIZE, COLLECTIONS, ZendeskClient
 EXPORT_LAG = 60  # seconds Zendesk holds back from the incremental exports
 _SUBDOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _FIELD_IN_DETAILS = re.compile(r"^([A-Za-z][A-Za-z _]*?):\s*(.+)$")
+
+
+# The agent interface's pages by object type: {base}/agent/{page}/{id}.
+AGENT_PAGES = {"tickets": "tickets", "users": "users", "organizations": "organizations"}
 
 
 class ZendeskConfig(ConnectorConfig):
@@ -194,6 +199,15 @@ class ZendeskConnector(Connector):
 
     def close(self) -> None:
         self.client.close()
+
+    def record_url(
+        self, object_type: str, record_id: str, known: Mapping[str, Any] | None = None
+    ) -> str | None:
+        """The agent interface's page of a ticket, user or organization."""
+        if object_type not in AGENT_PAGES or not record_id:
+            return None
+        page = AGENT_PAGES[object_type]
+        return f"{self.config.base_url}/agent/{page}/{quote(record_id, safe='')}"
 
     # -- discovery -------------------------------------------------------------------------
 

@@ -478,7 +478,8 @@ def test_secrets_are_write_only_and_kept_when_left_out(clients, sandbox, caplog)
     )
     assert created.status_code == 201
     body = created.json()
-    assert body["config"] == {"base_url": sandbox.url_for("hubspot")}
+    # The sandbox's configuration names its account ID, for links to its records.
+    assert body["config"] == {"base_url": sandbox.url_for("hubspot"), "portal_id": "14000001"}
     assert body["secrets_set"] == ["access_token"]
     assert body["webhook_secret"] == WEBHOOK_SECRET  # shown once, at create time
     assert token.encode() not in created.content

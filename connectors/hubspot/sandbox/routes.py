@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import uuid
 from typing import Any
 from urllib.parse import urlencode
@@ -36,6 +37,7 @@ from connectors.sandbox.core import (
     ValidationError,
     VendorSandbox,
     WebhookTarget,
+    record_page,
     route,
 )
 from connectors.sandbox.records import Row
@@ -43,6 +45,15 @@ from connectors.sandbox.records import Row
 BATCH_MAX = 100
 SEARCH_LIMIT_MAX = 200
 LIST_LIMIT_MAX = 100
+WEB_RECORD = re.compile(
+    r"^/contacts/(?P<portal>[0-9]+)/record/(?P<type_id>[0-9]+-[0-9]+)/(?P<id>[^/]+)/?$"
+)
+SINGULAR_LABEL = {
+    "contacts": "Contact",
+    "companies": "Company",
+    "deals": "Deal",
+    "tickets": "Ticket",
+}
 NOT_FOUND = "Object not found.  objectId are usually numeric."
 
 
@@ -61,6 +72,21 @@ class HubSpotSandbox(VendorSandbox):
 
     def connection_config(self, base_url: str) -> dict[str, JSON]:
         return connection_config(base_url)
+
+    def web_page(self, request: Request) -> Response | None:
+        """A record's page in HubSpot's web app: /contacts/{account}/record/{type}/{id}."""
+        found = WEB_RECORD.match(request.path)
+        if found is None or found["portal"] != str(PORTAL_ID):
+            return None
+        object_type = TYPE_IDS.get(found["type_id"])
+        if object_type is None:
+            return None
+        with self.lock:
+            row = self.state.get(object_type, found["id"])
+            data = dict(row.data.get("properties") or {}) if row is not None else None
+        return record_page(
+            "HubSpot", f"{SINGULAR_LABEL.get(object_type, object_type)} {found['id']}", data
+        )
 
     def authenticate(self, request: Request) -> str | Response:
         header = request.header("authorization") or ""

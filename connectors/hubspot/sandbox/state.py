@@ -21,6 +21,7 @@ from connectors.hubspot.sandbox.schema import (
     LEAD_STATUS,
     MODIFIED_PROPERTY,
     OBJECTS,
+    PORTAL_ID,
     PRIORITIES,
     PROPERTIES,
     REQUIRED,
@@ -39,8 +40,9 @@ SEED_COUNTS = {"contacts": 40, "companies": 15, "deals": 20, "tickets": 25}
 
 
 def connection_config(base_url: str) -> dict[str, Any]:
-    """A HubSpot connector config for this sandbox: the read/write private-app token."""
-    return {"base_url": base_url, "access_token": SANDBOX_TOKEN}
+    """A HubSpot connector config for this sandbox: the read/write private-app token, and
+    the account ID (for links to records, which the sandbox serves too)."""
+    return {"base_url": base_url, "access_token": SANDBOX_TOKEN, "portal_id": str(PORTAL_ID)}
 
 
 def _email(row: Row) -> str | None:

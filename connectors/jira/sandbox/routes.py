@@ -39,6 +39,7 @@ from connectors.sandbox.core import (
     ValidationError,
     VendorSandbox,
     WebhookTarget,
+    record_page,
     route,
 )
 
@@ -64,6 +65,16 @@ class JiraSandbox(IssueRoutes, VendorSandbox):
 
     def connection_config(self, base_url: str) -> dict[str, JSON]:
         return connection_config(base_url)
+
+    def web_page(self, request: Request) -> Response | None:
+        """An issue's page: /browse/{key}."""
+        if not request.path.startswith("/browse/"):
+            return None
+        key = request.path.removeprefix("/browse/").strip("/")
+        with self.lock:
+            row = self.state.find(key) if key else None
+            data = dict(row.data) if row is not None and row.live else None
+        return record_page("Jira", f"Issue {key}", data)
 
     def authenticate(self, request: Request) -> str | Response:
         header = request.header("authorization") or ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Any
 
 from connectors.sandbox.core import (
@@ -23,6 +24,7 @@ from connectors.sandbox.core import (
     ValidationError,
     VendorSandbox,
     WebhookTarget,
+    record_page,
     route,
 )
 from connectors.sandbox.records import Row
@@ -55,6 +57,9 @@ UPDATE_CONFLICT = (
 )
 
 
+WEB_RECORD = re.compile(r"^/agent/(?P<type>tickets|users|organizations)/(?P<id>[0-9]+)/?$")
+
+
 class ZendeskSandbox(BulkRoutes, ExportRoutes, WebhookRoutes, VendorSandbox):
     kind = "zendesk"
     # Enterprise plan: 700 requests a minute for the account; incremental exports: 10 a
@@ -76,6 +81,18 @@ class ZendeskSandbox(BulkRoutes, ExportRoutes, WebhookRoutes, VendorSandbox):
 
     def connection_config(self, base_url: str) -> dict[str, JSON]:
         return connection_config(base_url)
+
+    def web_page(self, request: Request) -> Response | None:
+        """A record's page in the agent interface: /agent/{tickets|users|organizations}/{id}
+        (the path arrives with the ".json" canonical_path adds to every path)."""
+        found = WEB_RECORD.match(request.path.removesuffix(".json"))
+        if found is None:
+            return None
+        object_type, record_id = found["type"], found["id"]
+        with self.lock:
+            row = self.state.table.get(object_type, int(record_id))
+            data = dict(row.data) if row is not None and row.live else None
+        return record_page("Zendesk", f"{object_type[:-1].title()} {record_id}", data)
 
     def authenticate(self, request: Request) -> str | Response:
         """Basic `{email}/token:{token}` for an active agent or admin, or `Bearer {token}`.
