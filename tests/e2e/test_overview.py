@@ -37,6 +37,7 @@ SEED = {
     "zendesk": {"users": 6, "tickets": 0, "organizations": 2},
 }
 # Hours ago at which each run is shown to have started, oldest first.
+PHONE = {"width": 390, "height": 844}
 HOURS_AGO = [150, 121, 97, 75, 50, 26, 5, 0]
 
 
@@ -168,6 +169,14 @@ def test_the_overview_shows_health_failing_connections_and_a_week_of_runs(
     page.get_by_role("link", name="Last 7 days").click()
     expect(chart.locator("canvas")).to_be_visible()
 
-    screenshot(page, "overview")
     README_IMAGE.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(README_IMAGE), full_page=True)
+
+    # On a phone the chart is redrawn to the screen's width.
+    page.set_viewport_size(PHONE)
+    expect(chart.locator("canvas")).to_be_visible()
+    page.wait_for_function(
+        "document.querySelector('#activity-chart canvas').getBoundingClientRect().width < 390"
+    )
+    expect(row.locator("td.linked")).to_contain_text(str(linked))
+    screenshot(page, "overview")
