@@ -383,3 +383,23 @@ def test_a_viewer_sees_the_pause_form_disabled_and_the_running_runs_cancel_disab
     page = world.page()
     assert '<fieldset class="plain" disabled title="Editors and above can pause a sync">' in page
     assert re.search(r"<button [^>]*disabled[^>]*>Cancel this run</button>", world.live(run))
+
+
+def test_lengths_of_time_read_as_people_say_them():
+    from apps.dashboard.templatetags.durations import ago, duration
+
+    assert [duration(s) for s in (None, 0.42, 12.4, 75, 3600, 7260)] == [
+        "",
+        "0.4 s",
+        "12 s",
+        "1 min 15 s",
+        "1 h",
+        "2 h 1 min",
+    ]
+    now = timezone.now()
+    assert [ago(now - timedelta(seconds=s)) for s in (1, 30, 200, 7300)] == [
+        "just now",
+        "30 s ago",
+        "3 min ago",
+        "2 h ago",
+    ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django import template
+from django.utils import timezone
 
 register = template.Library()
 
@@ -24,3 +27,17 @@ def duration(seconds: float | None) -> str:
         return f"{minutes} min {secs} s" if secs else f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+@register.filter
+def ago(moment: datetime | None) -> str:
+    """How long ago `moment` was: "just now" under 5 s, else like "12 s ago", "3 min ago"."""
+    if moment is None:
+        return ""
+    seconds = (timezone.now() - moment).total_seconds()
+    if seconds < 5:
+        return "just now"
+    if seconds < 60:
+        return f"{int(seconds)} s ago"
+    words = duration(seconds).split(" ")
+    return " ".join(words[:2]) + " ago"  # "3 min", "2 h": the largest unit is enough
