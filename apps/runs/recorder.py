@@ -6,8 +6,9 @@ run costs a few inserts per page rather than one per record. With them go the ru
 counters (added to the row, so a run retried after its worker was lost counts every
 attempt, and they always agree with the events stored) and its current phase, which is
 also written at once when the row was last written long enough ago for someone watching
-to notice. At a checkpoint, at most every
-CONCORD_RUN_HEARTBEAT_EVERY seconds, it also beats: renews the lease, stamps the run's
+to notice, else at the first API call after that (a phase begun right after a write shows
+once its first slow call returns, not at the end of its first page). At a checkpoint, at
+most every CONCORD_RUN_HEARTBEAT_EVERY seconds, it also beats: renews the lease, stamps the run's
 heartbeat and API calls, and stops the run if someone asked to cancel it. Checkpoints come
 after a page is stored, so stopping there leaves a consistent state that the next run
 continues from. The run's outcome is recorded by outcome.py, not here.
@@ -74,11 +75,25 @@ class DatabaseRecorder:
 
     def api_call(self, side: str) -> None:
         self._api_calls += 1
+        if self._phase is not None and time.monotonic() - self._last_write >= PHASE_WRITE_AFTER:
+            self._phase_write()
 
     def phase(self, phase: Phase) -> None:
         self._phase = str(phase)
         if time.monotonic() - self._last_write >= PHASE_WRITE_AFTER:
             self._flush()
+
+    def _phase_write(self) -> None:
+        """Write a phase told too soon after the last write to be written then: once a slow
+        call of that phase has taken long enough for a watcher to notice. Only the phase
+        and the API calls: the events and counters wait for the checkpoint, so that they
+        always agree."""
+        SyncRun.objects.filter(pk=self.run.pk).update(
+            phase=self._phase, api_calls=F("api_calls") + self._api_calls
+        )
+        self._phase = None
+        self._api_calls = 0
+        self._last_write = time.monotonic()
 
     def checkpoint(self, counters: Mapping[str, int]) -> None:
         self._flush(counters)

@@ -136,7 +136,9 @@ def test_the_list_shows_each_syncs_sides_state_last_run_and_an_edit_link(world):
     page = html(world.client.get("/syncs/"))
     assert f'{s.connection_a.name} <span class="muted">· contacts</span>' in page
     assert f'href="/syncs/{s.public_id}/edit/"' in page
-    assert f'href="/syncs/{s.public_id}/review/"' in page
+    assert (
+        f'href="/syncs/{s.public_id}/"' in page
+    )  # its own page (tests/dashboard/test_sync_detail)
     assert '<span class="badge">off</span>' in page
     assert 'title="5 failures in a row">paused</span>' in page
     assert "never" in page

@@ -136,3 +136,37 @@ def test_a_run_reports_its_phases_and_live_counters_at_each_page(monkeypatch):
     assert created == sorted(created)  # counters only grow while it runs
     assert any(0 < c < 25 for c in created)  # and show the run part-way through
     assert (run.read_a, run.created_b) == (25, 25)
+
+
+def test_a_phase_told_right_after_a_write_is_written_at_an_api_call_once_a_watcher_notices(
+    monkeypatch,
+):
+    """The first page of a slow side can take many seconds: its phase shows once one of its
+    calls returns, not when the page is stored; events and counters still wait for that."""
+    from types import SimpleNamespace
+
+    from apps.runs import recorder as recorder_module
+    from apps.runs.queue import run_request
+    from apps.syncs.engine.recorder import Action, EngineEvent, Phase
+
+    s, _crm, _desk = setup()
+    run = run_request(s, trigger="manual")
+    clock = SimpleNamespace(now=100.0)
+    monkeypatch.setattr(recorder_module, "time", SimpleNamespace(monotonic=lambda: clock.now))
+    recorder = recorder_module.DatabaseRecorder(run, lease=None)
+    clock.now = 100.1
+    recorder.phase(Phase.SIDE_A)  # too soon after the run was written: not yet
+    recorder.event(EngineEvent(Action.CREATED, "b", record_id_a="1", record_id_b="2"))
+    clock.now = 100.3
+    recorder.api_call("a")
+    run.refresh_from_db()
+    assert (run.phase, run.api_calls) == ("", 0)
+    clock.now = 100.7
+    recorder.api_call("a")
+    run.refresh_from_db()
+    assert (run.phase, run.api_calls) == ("side_a", 2)
+    assert not SyncEvent.objects.filter(run=run).exists()
+    assert run.created_b == 0
+    recorder.checkpoint({"created_b": 1})
+    run.refresh_from_db()
+    assert (run.created_b, SyncEvent.objects.filter(run=run).count()) == (1, 1)
