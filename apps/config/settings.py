@@ -82,6 +82,22 @@ CONCORD_PUBLIC_URL = read_env(
 # Development only: where `make run` starts the sandbox that the demo's connections use.
 CONCORD_SANDBOX_URL = f"http://127.0.0.1:{read_env(env.int, 'SANDBOX_PORT', default=8100)}"
 
+# Development only: the demo's activity simulator (apps/dashboard/simulator.py) makes one
+# realistic edit in the demo's sandboxes every CONCORD_DEMO_ACTIVITY_EVERY seconds, and now
+# and then a conflict. On by default in development; CONCORD_DEMO_ACTIVITY=false turns it off.
+CONCORD_DEMO_ACTIVITY = read_bool("CONCORD_DEMO_ACTIVITY", default=not PRODUCTION)
+CONCORD_DEMO_ACTIVITY_EVERY = read_env(env.float, "CONCORD_DEMO_ACTIVITY_EVERY", default=5.0)
+if CONCORD_DEMO_ACTIVITY and PRODUCTION:
+    raise ConfigError(
+        "CONCORD_DEMO_ACTIVITY edits the demo's sandboxes and is for development only: "
+        "unset it (or set it to false) in production"
+    )
+if CONCORD_DEMO_ACTIVITY_EVERY < 1:
+    raise ConfigError(
+        "CONCORD_DEMO_ACTIVITY_EVERY must be at least 1 (seconds), "
+        f"not {CONCORD_DEMO_ACTIVITY_EVERY:g}"
+    )
+
 # Networks that connection base URLs may resolve to besides public addresses (CIDRs).
 # Development allows loopback so the sandboxes can be reached.
 CONCORD_ALLOWED_PRIVATE_NETWORKS = read_env(
@@ -269,6 +285,11 @@ CELERY_BEAT_SCHEDULE = {
     "prune-old-webhook-deliveries": {"task": "webhooks.prune", "schedule": 24 * 3600.0},
     "prune-old-previews": {"task": "syncs.prune_previews", "schedule": 3600.0},
 }
+if CONCORD_DEMO_ACTIVITY:
+    CELERY_BEAT_SCHEDULE["demo-activity"] = {
+        "task": "dashboard.demo_activity",
+        "schedule": CONCORD_DEMO_ACTIVITY_EVERY,
+    }
 CELERY_TIMEZONE = "UTC"
 
 # --- Auth, i18n, static -----------------------------------------------------------------------
@@ -378,7 +399,7 @@ LOG_LEVEL = read_env(env.str, "LOG_LEVEL", default="INFO").upper()
 # Periodic ticks whose "received" / "succeeded" / "sent" lines are DEBUG, not INFO: every few
 # seconds they would bury the runs, webhooks and errors in the console. Their failures and
 # every other task's lines keep their level.
-QUIET_TASKS = ["runs.dispatch", "webhooks.check_arrivals"]
+QUIET_TASKS = ["runs.dispatch", "webhooks.check_arrivals", "dashboard.demo_activity"]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -95,6 +95,10 @@ def _contacts_sync(connections: dict[str, Connection]) -> dict[str, Any]:
         "match_rule": [{"a": "email", "b": "email", "normalise": "email"}],
         # The CRM is the reference for contact details when a pair is first matched.
         "initial_policy": "a_wins",
+        # After that, a field changed differently on both sides waits for a person on the
+        # review screen: the demo's activity simulator makes such conflicts now and then
+        # (apps/dashboard/simulator.py), so that a newcomer sees one to decide.
+        "conflict_policy": "manual",
         "enabled": True,
         "interval_seconds": DEMO_INTERVAL_SECONDS,
     }

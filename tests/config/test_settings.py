@@ -104,3 +104,45 @@ def test_a_bad_encryption_key_is_refused_when_used(tmp_path):
     )
     assert result.returncode != 0
     assert "CONCORD_ENCRYPTION_KEY must be comma-separated Fernet keys" in result.stderr
+
+
+def beat_entry(tmp_path: Path, **env: str) -> str:
+    """The demo activity's beat entry under this environment, as the settings print it."""
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.CELERY_BEAT_SCHEDULE.get('demo-activity'))"
+    )
+    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    base.update(
+        CONCORD_VAR_DIR=str(tmp_path / "var"), DJANGO_SETTINGS_MODULE="apps.config.settings"
+    )
+    base.update(env)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=base, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_the_demo_activity_ticks_in_development_unless_switched_off(tmp_path):
+    assert beat_entry(tmp_path) == ("{'task': 'dashboard.demo_activity', 'schedule': 5.0}")
+    assert beat_entry(tmp_path, CONCORD_DEMO_ACTIVITY_EVERY="2") == (
+        "{'task': 'dashboard.demo_activity', 'schedule': 2.0}"
+    )
+    assert beat_entry(tmp_path, CONCORD_DEMO_ACTIVITY="false") == "None"
+
+
+def test_the_demo_activity_is_refused_in_production_and_too_fast(tmp_path):
+    production = {
+        "CONCORD_MODE": "production",
+        "SECRET_KEY": "x" * 50,
+        "CONCORD_ENCRYPTION_KEY": GOOD_KEY,
+        "ALLOWED_HOSTS": "sync.example.com",
+    }
+    assert start(tmp_path, **production).returncode == 0
+    refused = start(tmp_path, **production, CONCORD_DEMO_ACTIVITY="true")
+    assert refused.returncode != 0
+    assert "CONCORD_DEMO_ACTIVITY edits the demo's sandboxes" in refused.stderr
+    too_fast = start(tmp_path, CONCORD_DEMO_ACTIVITY_EVERY="0.1")
+    assert too_fast.returncode != 0
+    assert "CONCORD_DEMO_ACTIVITY_EVERY must be at least 1" in too_fast.stderr
