@@ -7,4 +7,5 @@ urlpatterns = [
     path("connections/", include("apps.dashboard.connections.urls")),
     path("syncs/", include("apps.dashboard.syncs.urls")),
     path("previews/", include("apps.dashboard.previews.urls")),
+    path("runs/", include("apps.dashboard.runs.urls")),
 ]
