@@ -51,15 +51,18 @@ def held_run_of(sync: Sync) -> SyncRun | None:
     )
 
 
-def events_about_field(events: QuerySet[SyncEvent], field: str) -> QuerySet[SyncEvent]:
+def events_about_field(
+    events: QuerySet[SyncEvent], field: str, *, sync_id: int | None = None
+) -> QuerySet[SyncEvent]:
     """The events among `events` that changed or conflicted on `field` (its name on either
     side). Updates are keyed by the field's name; conflicts and their decisions by the id
-    of the mapping that pairs the two sides' fields, so those mappings are looked up too."""
+    of the mapping that pairs the two sides' fields, so those mappings are looked up too
+    (in the sync `sync_id` when the caller knows it, else in the syncs of `events`)."""
+    syncs = [sync_id] if sync_id is not None else events.values("sync_id").distinct()
     mapping_ids = [
         str(pk)
         for pk in FieldMapping.objects.filter(
-            Q(field_a=field) | Q(field_b=field),
-            sync__in=events.values("sync_id").distinct(),
+            Q(field_a=field) | Q(field_b=field), sync__in=syncs
         ).values_list("pk", flat=True)
     ]
     about = Q(changes__has_key=field)
@@ -92,27 +95,38 @@ def run_events(
     field: str = "",
 ) -> QuerySet[SyncEvent]:
     """A run's events, narrowed by action, side, a record (its id on either side) and a
-    field (its name on either side). Not ordered: events_page orders and pages them."""
-    events = SyncEvent.objects.filter(run=run)
+    field (its name on either side), oldest first, for events_page.
+
+    The order names the columns the filters fix before the id, as the index the page walks
+    does ((run, id), or (run, action, id)): the same order, but without it PostgreSQL may
+    walk the primary key instead and filter out every event of the runs before."""
+    events = SyncEvent.objects.filter(run=run).order_by("run_id", "id")
     if action:
-        events = events.filter(action=action)
+        events = events.filter(action=action).order_by("run_id", "action", "id")
     if side:
         events = events.filter(side=side)
     if record_id:
-        # With the sync, each side's (sync, record id) index finds the record's few events.
-        events = events.filter(
+        # A record has few events: each side's (sync, record id) index finds them, rather
+        # than a walk through the run's events in id order looking for them.
+        about = SyncEvent.objects.filter(
             Q(sync_id=run.sync_id, record_id_a=record_id)
             | Q(sync_id=run.sync_id, record_id_b=record_id)
         )
+        events = events.filter(pk__in=about.values("pk"))
     if field:
-        events = events_about_field(events, field)
+        events = events_about_field(events, field, sync_id=run.sync_id)
     return events
 
 
 def record_events(sync: Sync, side: str, record_id: str) -> QuerySet[SyncEvent]:
-    """Every event of `sync`, across its runs, about the record `record_id` on `side`."""
+    """Every event of `sync`, across its runs, about the record `record_id` on `side`,
+    oldest first, for events_page (a record has few: they are sorted, not walked)."""
     lookup = "record_id_a" if side == "a" else "record_id_b"
-    return SyncEvent.objects.filter(sync=sync, **{lookup: record_id}).select_related("run")
+    return (
+        SyncEvent.objects.filter(sync=sync, **{lookup: record_id})
+        .select_related("run")
+        .order_by("id")
+    )
 
 
 def events_page(
@@ -123,10 +137,11 @@ def events_page(
     newest_first: bool = False,
     size: int = EVENTS_PAGE_SIZE,
 ) -> EventPage:
-    """One page of `events` by keyset on the id: never an OFFSET, so the thousandth page
-    costs what the first does. Oldest first, a page holds the events with ids above
-    `after` (or the last ones below `before`, paging back); newest first, those below
-    `before` (or the first ones above `after`, paging back). Give at most one of the two."""
+    """One page of `events` (ordered oldest first, by id last) by keyset on the id: never
+    an OFFSET, so the thousandth page costs what the first does. Oldest first, a page
+    holds the events with ids above `after` (or the last ones below `before`, paging
+    back); newest first, those below `before` (or the first ones above `after`, paging
+    back). Give at most one of the two."""
     back = before is not None if not newest_first else after is not None
     ascending = newest_first == back  # the order the rows are read in
     bound = Q()
@@ -134,7 +149,8 @@ def events_page(
         bound = Q(id__gt=after)
     elif before is not None:
         bound = Q(id__lt=before)
-    rows = list(events.filter(bound).order_by("id" if ascending else "-id")[: size + 1])
+    page = events.filter(bound)
+    rows = list((page if ascending else page.reverse())[: size + 1])
     more = len(rows) > size
     rows = rows[:size]
     if back:
@@ -146,15 +162,17 @@ def events_page(
         return EventPage(rows, last, first if more else None)
     if after is None and before is None:
         return EventPage(rows, last if more else None, None)
-    # Whether anything comes before this page: one probe of the index.
-    earlier = Q(id__gt=first) if newest_first else Q(id__lt=first)
-    previous = first if events.filter(earlier).exists() else None
+    # Whether anything comes before this page: one step along the index.
+    earlier = events.filter(id__gt=first) if newest_first else events.filter(id__lt=first)
+    probe = earlier if newest_first else earlier.reverse()
+    previous = first if probe.values_list("id", flat=True)[:1] else None
     return EventPage(rows, last if more else None, previous)
 
 
 def events_count(events: QuerySet[SyncEvent], cap: int = COUNT_CAP) -> int:
     """How many `events` there are, counting no further than `cap` + 1 (a page must not
-    count fifty thousand rows to say there are more than a thousand)."""
+    count fifty thousand rows to say there are more than a thousand). In their order, so
+    the count walks the index a page walks."""
     return events[: cap + 1].count()
 
 

@@ -128,7 +128,10 @@ def run_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         page = selectors.events_page(
             events, after=form.cleaned_data["after"], before=form.cleaned_data["before"]
         )
-        matching = selectors.events_count(events)
+        # A first page that is also the last holds them all: nothing more to count.
+        cursor = form.cleaned_data["after"] is not None or form.cleaned_data["before"] is not None
+        alone = not cursor and page.next_cursor is None
+        matching = len(page.events) if alone else selectors.events_count(events)
     context = {
         "run": run,
         "sync": sync,
