@@ -4,7 +4,7 @@ for the run log's tests and its screenshot: CRM contacts (A, memory) <-> help de
 1. "first": three contacts on A are created on B.
 2. "second": Ann's name and phone change on A (updated on B); Bob's phone changes on A but
    B refuses it (an error, in B's words); Cleo's name changes on both sides (a conflict a
-   person decides).
+   person decides); Dan is new on A (created on B).
 3. "decision": a person takes B's name for Cleo; the run that writes it resolves it.
 """
 
@@ -58,8 +58,16 @@ def story(ws: Workspace) -> Story:
     crm.edit("contacts", ids["bob"][0], {"phone": "not a number"})
     desk.fail("update", record_id=ids["bob"][1], message=REFUSAL)
     crm.edit("contacts", ids["cleo"][0], {"name": "Cleo Park-Jones"})
+    dan = crm.insert(
+        "contacts", {"email": "dan@acme.example", "name": "Dan Wu", "phone": "+44 20 7946 0004"}
+    )
     desk.edit("users", ids["cleo"][1], {"full_name": "Cleo P. Jones"})
     second = run_now(sync)
+
+    ids["dan"] = (
+        dan.id,
+        next(r.id for r in desk.all("users") if r.fields["email"] == dan.fields["email"]),
+    )
 
     conflict = Conflict.objects.get(sync=sync, link__a_id=ids["cleo"][0])
     queued = conflict_decide(conflict, resolution="b")

@@ -67,7 +67,7 @@ def test_a_run_shows_its_header_and_every_event_with_before_and_after(client, to
     assert "CRM contacts ↔ Help desk users" in page
     assert f'href="/syncs/{told.sync.public_id}/"' in page
     assert "succeeded with record errors" in page
-    assert sorted(actions(page)) == ["conflict", "error", "updated"]
+    assert sorted(actions(page)) == ["conflict", "created", "error", "updated"]
     ann = next(r for r in rows_of(page).values() if "event-updated" in r)
     # The update on B, field by field, before and after.
     assert re.search(
@@ -116,7 +116,9 @@ def test_a_decided_conflict_is_an_event_of_the_run_that_wrote_it(client, told):
     assert re.search(
         r"<dt>A</dt><dd><del>Cleo Park-Jones</del> → <ins>Cleo P. Jones</ins>", resolved
     )
-    assert re.search(r"<dt>B</dt><dd><del>Cleo P. Jones</del> → <ins>Cleo P. Jones</ins>", resolved)
+    assert re.search(
+        r"<dt>B</dt><dd>Cleo P. Jones <span class=\"muted\">unchanged</span>", resolved
+    )
     assert "the value on B" in resolved
     assert f'href="/conflicts/{told.conflict.public_id}/"' in resolved
 
@@ -124,12 +126,13 @@ def test_a_decided_conflict_is_an_event_of_the_run_that_wrote_it(client, told):
 @pytest.mark.parametrize(
     ("field", "expected"),
     [
-        # The update on B is keyed by B's field; the conflict by the field pair's id.
-        ("full_name", ["conflict", "updated"]),
-        # A's name finds the conflict of its pair too, but not B's update of full_name.
+        # Updates and creates on B are keyed by B's field; the conflict by the field pair's id.
+        ("full_name", ["conflict", "created", "updated"]),
+        # A's name finds the conflict of its pair too, but not B's writes to full_name.
         ("name", ["conflict"]),
-        ("phone", ["error", "updated"]),
-        ("email", []),
+        ("phone", ["created", "error", "updated"]),
+        ("email", ["created"]),
+        ("region", []),
     ],
 )
 def test_the_field_filter_finds_updates_errors_and_conflicts(client, told, field, expected):
@@ -146,7 +149,7 @@ def test_filters_by_record_on_either_side_and_by_side(client, told):
     assert actions(by_a) == actions(by_b) == ["conflict"]
 
     on_b = client.get(run_url(told.second, side="b")).content.decode()
-    assert sorted(actions(on_b)) == ["error", "updated"]
+    assert sorted(actions(on_b)) == ["created", "error", "updated"]
     # Filters combine.
     assert (
         actions(client.get(run_url(told.second, side="b", action="conflict")).content.decode())
