@@ -5,7 +5,7 @@
 
 Configures Django in this process for a fresh database (SQLite under a temporary
 CONCORD_VAR_DIR; or `--database-url`, e.g. postgres://postgres@127.0.0.1:5432/concord_bench,
-a database this benchmark may fill), migrates it, and bulk-creates a run of `--events`
+a database this benchmark empties and fills), migrates it, and bulk-creates a run of `--events`
 realistic events (updates of a few fields, creates, conflicts keyed by their field pair,
 errors in a system's words, skips and matches, over many records) beside `--background`
 events of other runs of another sync, so the indexes have to tell them apart.
@@ -53,8 +53,9 @@ def setup_django(database_url: str | None) -> str:
     from django.db import connection
 
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
-    if connection.vendor == "postgresql":  # a database left by an earlier run: start afresh
-        call_command("flush", interactive=False, verbosity=0)
+    if connection.vendor == "postgresql":  # whatever an earlier run left: start afresh
+        with connection.cursor() as cursor:
+            cursor.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
     call_command("migrate", verbosity=0)
     return connection.vendor
 
