@@ -10,6 +10,7 @@ BENCHMARKS = (
     "benchmarks.sandbox",
     "benchmarks.webhooks",
     "benchmarks.preview",
+    "benchmarks.runlog",
 )
 
 

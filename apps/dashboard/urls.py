@@ -5,5 +5,6 @@ urlpatterns = [
     path("connections/", include("apps.dashboard.connections.urls")),
     path("syncs/", include("apps.dashboard.syncs.urls")),
     path("previews/", include("apps.dashboard.previews.urls")),
+    path("runs/", include("apps.dashboard.runs.urls")),
     path("conflicts/", include("apps.dashboard.conflicts.urls")),
 ]
