@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from django.urls import reverse
 
 from apps.connections.models import Connection
 from apps.connections.services import connector_for
@@ -222,7 +223,10 @@ def _side(
         field=getattr(mapping, name),
         value=conflict.value_a if side == "a" else conflict.value_b,
         url=links.url(connection, object_type, record_id, agreed),
-        history_path=f"/runs/records/{sync.public_id}/{side}/{record_id}/",
+        history_path=reverse(
+            "runs:record",
+            kwargs={"sync_public_id": sync.public_id, "side": side, "record_id": record_id},
+        ),
         modified_at=link.a_modified_at if side == "a" else link.b_modified_at,
         identity=[
             (getattr(m, name), agreed[getattr(m, name)])

@@ -11,12 +11,10 @@ Views translate and call selectors and services (apps.runs.selectors, services).
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
@@ -42,26 +40,15 @@ COUNTER_ROWS = [
 ]
 
 
-def _url(name: str, fallback: str, **kwargs: Any) -> str:
-    """The URL of another dashboard page by its name, or by its path where that page is
-    not on this branch yet."""
-    try:
-        return reverse(name, kwargs=kwargs)
-    except NoReverseMatch:
-        return fallback
-
-
 def sync_url(sync: Sync) -> str:
-    return _url("syncs:detail", f"/syncs/{sync.public_id}/", public_id=sync.public_id)
+    return reverse("syncs:detail", kwargs={"public_id": sync.public_id})
 
 
 def conflict_url(sync: Sync, conflict: Conflict | None) -> str:
     """One conflict's review, or (not found) the sync's conflicts."""
     if conflict is not None:
-        return _url(
-            "conflicts:detail", f"/conflicts/{conflict.public_id}/", public_id=conflict.public_id
-        )
-    return _url("conflicts:list", "/conflicts/") + f"?sync={sync.public_id}"
+        return reverse("conflicts:detail", kwargs={"public_id": conflict.public_id})
+    return reverse("conflicts:list") + f"?sync={sync.public_id}"
 
 
 def record_url(sync: Sync, side: str, record_id: str) -> str:
