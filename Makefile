@@ -37,6 +37,11 @@ run: $(VENV)/.run-installed
 	$(BIN)/python manage.py bootstrap
 	PATH="$(CURDIR)/$(BIN):$$PATH" PORT=$(PORT) SANDBOX_PORT=$(SANDBOX_PORT) $(BIN)/honcho start -f Procfile
 
+# Two test processes (pytest-xdist): the suite waits on workers, sandboxes and browsers as
+# much as it computes. Each process has its own test database, Redis database and broker
+# folder (apps/config/settings.py). `make test PYTEST_ARGS="tests/runs -x"` runs a part, serially.
+PYTEST_ARGS ?= -n 2
+
 # Browser tests drive the system's chromium (Debian's in CI); without one, Playwright's own is
 # downloaded once per machine (best effort: offline, those tests are skipped and say why).
 test: $(VENV)/.dev-installed

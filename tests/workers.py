@@ -68,7 +68,7 @@ class Workers:
         ]
         argv += ["--pool=solo"] if concurrency == 1 else ["--pool=prefork"]
         if beat:
-            argv += ["-B", "--schedule", str(Path(django_settings.VAR_DIR) / "test-beat")]
+            argv += ["-B", "--schedule", str(self.log_dir / "beat-schedule")]
         log = self.log_dir / f"worker-{len(self.procs)}.log"
         self.logs.append(log)
         with log.open("wb") as out:

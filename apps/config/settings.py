@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 
@@ -216,8 +217,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, cache -----------------------------------------------------------------------------
 REDIS_URL = read_env(env.str, "REDIS_URL", default="") or None
+# pytest-xdist runs the test suite in several processes at once (PYTEST_XDIST_WORKER is
+# "gw0", "gw1", ...). pytest-django gives each its own test database; each also gets a Redis
+# database and a broker folder of its own, so that the Celery workers one test process
+# starts never take another's messages. Those workers inherit the variable, so they agree.
+TEST_PROCESS = os.environ.get("PYTEST_XDIST_WORKER", "")
 if REDIS_URL:
     read_env(env.url, "REDIS_URL")  # fail on a malformed URL, naming the variable
+    if TEST_PROCESS:
+        _redis = urlsplit(REDIS_URL)
+        _db = int(_redis.path.strip("/") or 0) + 1 + int(TEST_PROCESS.removeprefix("gw"))
+        REDIS_URL = urlunsplit(_redis._replace(path=f"/{_db}"))
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -244,7 +254,7 @@ if REDIS_URL:
     # must outlast the longest task, or a long run would be delivered to a second worker.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 15 * 60}
 else:
-    _celery_dir = VAR_DIR / "celery"
+    _celery_dir = VAR_DIR / "celery" / TEST_PROCESS if TEST_PROCESS else VAR_DIR / "celery"
     for _sub in ("queue", "processed", "results", "control"):
         (_celery_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"

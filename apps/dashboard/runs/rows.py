@@ -87,7 +87,9 @@ def side_values(values: Any) -> tuple[str | None, str | None]:
 def changes_of(event: SyncEvent, mappings: Mapping[str, FieldMapping]) -> list[Change]:
     """An event's `changes`, field by field, in the shape each action records."""
     out = []
-    for key, change in (event.changes or {}).items():
+    # In the order of their names: PostgreSQL's jsonb does not keep the order they were
+    # written in (it sorts keys by length), SQLite's JSON does.
+    for key, change in sorted((event.changes or {}).items()):
         if not isinstance(change, Mapping):
             out.append(Change("value", str(key), value=shown(change)))
         elif "base" in change and "a" in change:  # a conflict: keyed by mapping id
