@@ -54,7 +54,10 @@ def stop(worker: subprocess.Popen[bytes]) -> str:
 
 
 def base_env(var_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    # Configured by this environment alone: not by the xdist process's share of Redis and
+    # of the broker folder (apps/config/settings.py), which the client below does not use.
+    dropped = ("REDIS_URL", "DATABASE_URL", "PYTEST_XDIST_WORKER")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env.update(CONCORD_VAR_DIR=str(var_dir), CONCORD_MODE="development")
     return env
 
