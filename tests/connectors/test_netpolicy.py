@@ -7,13 +7,21 @@ out real loopback addresses where real servers listen.
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import json
 import re
 import socket
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from connectors.errors import FatalError
 from connectors.http import HttpClient
@@ -176,3 +184,61 @@ def test_an_unresolvable_name_is_a_connection_failure_not_a_refusal():
         http.get("/x")
     assert not isinstance(failed.value, AddressNotAllowed)
     http.close()
+
+
+def test_https_still_verifies_the_certificate_for_the_host_name(tmp_path):
+    """The socket goes to the checked address, but TLS (SNI and certificate verification)
+    is still about the name: the name's certificate passes, another name's does not."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, NAME)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(NAME)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+    class Hello(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = HTTPServer(("127.0.0.1", 0), Hello)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    port = httpd.server_address[1]
+
+    def to_loopback(host, port, *rest):
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    policy = AddressPolicy(["127.0.0.0/8"], resolver=to_loopback)
+    try:
+        with guarded_session(policy) as session:
+            answer = session.get(f"https://{NAME}:{port}/", verify=str(cert_file), timeout=5)
+            assert answer.status_code == 204
+            with pytest.raises(requests.exceptions.SSLError, match=re.escape("other.test")):
+                session.get(f"https://other.test:{port}/", verify=str(cert_file), timeout=5)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
