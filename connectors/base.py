@@ -32,6 +32,9 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 
 from connectors.errors import RecordError
 
+if typing.TYPE_CHECKING:
+    from connectors.netpolicy import AddressPolicy
+
 JSON = Any  # a value json.dumps accepts: str, int, float, bool, None, list, dict
 Cursor = dict[str, JSON]
 
@@ -207,6 +210,8 @@ class Connector(abc.ABC):
     `rate_limiter` and `on_call` are supplied by the caller (apps.connections), so that the
     limiter can live in Redis and calls can be counted per run without the connector knowing.
     `budget_key` names the budget the limiter spends (one per connection).
+    `address_policy` (connectors.netpolicy) is applied to every connection the connector's
+    HTTP client opens; apps.connections always passes the operator's.
     """
 
     kind: ClassVar[str]  # stable key stored on Connection rows: "hubspot", "jira"
@@ -228,10 +233,13 @@ class Connector(abc.ABC):
         rate_limiter: RateLimiter | None = None,
         on_call: CallObserver | None = None,
         budget_key: str | None = None,
+        address_policy: AddressPolicy | None = None,
     ) -> None:
         self.config = config
         self.rate_limiter = rate_limiter
         self.on_call = on_call
+        # Where the connector may connect (connectors.netpolicy); passed to its HttpClient.
+        self.address_policy = address_policy
         self.budget_key = budget_key or f"{self.kind}:{config.base_url}"
 
     @abc.abstractmethod

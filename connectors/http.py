@@ -17,6 +17,9 @@ Every connector talks to its system through one `HttpClient`. What the client gu
   pages TransientError with a readable excerpt.
 - Messages name the system, the call as "METHOD /path" (never the query string, never a
   header) and the status; configured secrets are scrubbed from every excerpt.
+- With an `address_policy` (connectors.netpolicy), every connection is made to an address
+  the policy allowed at that moment, redirects included; a refused address raises
+  AddressNotAllowed before anything is sent.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ from connectors.errors import (
     TransientError,
     excerpt,
 )
+from connectors.netguard import guarded_session
+from connectors.netpolicy import AddressNotAllowed, AddressPolicy
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 30.0
@@ -220,6 +225,7 @@ class HttpClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
+        address_policy: AddressPolicy | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -237,7 +243,9 @@ class HttpClient:
         self._sleep = sleep
         self._clock = clock
         self._rng = rng
-        self.session = requests.Session()
+        # With a policy, every connection (each redirect hop too) is resolved once, judged,
+        # and made to the address judged: see connectors.netpolicy.
+        self.session = guarded_session(address_policy)
         self.session.headers.update({"Accept": "application/json", "User-Agent": "Concord"})
         if headers:
             self.session.headers.update(headers)
@@ -300,6 +308,10 @@ class HttpClient:
                     timeout=self.timeout,
                     allow_redirects=False,
                 )
+            except AddressNotAllowed as exc:
+                # Nothing was sent; retrying cannot help until the operator or DNS changes.
+                self._observe(call, None, sent)
+                raise exc.at(system=self.system, call=call) from None
             except requests.ConnectTimeout as exc:
                 self._observe(call, None, sent)
                 error = TransientError(

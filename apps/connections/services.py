@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from apps.accounts.models import Workspace
 from apps.connections.models import Connection, new_webhook_secret
 from apps.connections.ratelimit import shared_rate_limiter
-from apps.connections.urlpolicy import UrlNotAllowed, check_base_url
+from apps.connections.urlpolicy import UrlNotAllowed, address_policy, check_base_url
 from apps.core.errors import Invalid, Refused, UpstreamError
 from connectors import registry
 from connectors.base import (
@@ -302,11 +302,16 @@ def _replacing(kind: str, values: dict[str, Any]) -> dict[str, Any]:
 
 
 def connector_for(connection: Connection, *, on_call: CallObserver | None = None) -> Connector:
-    """Build the connector for a connection. The only place a row becomes a connector."""
+    """Build the connector for a connection. The only place a row becomes a connector.
+
+    The connector connects only where the base-URL policy allows, checked again at every
+    connection it opens: the host may resolve elsewhere now than when the URL was saved.
+    """
     values = {**connection.config, **(connection.secrets or {})}
     return registry.build(
         connection.kind,
         values,
+        address_policy=address_policy(),
         rate_limiter=shared_rate_limiter(),
         on_call=on_call,
         budget_key=f"connection:{connection.pk}",
@@ -366,6 +371,7 @@ def connection_check_values(
         connector = registry.build(
             kind,
             {**plain, **secrets},
+            address_policy=address_policy(),
             rate_limiter=shared_rate_limiter(),
             budget_key=f"connection:{connection.pk}" if connection else f"check:{kind}",
         )

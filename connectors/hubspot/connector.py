@@ -137,6 +137,7 @@ class HubSpotConnector(Connector):
             rate_limiter=self.rate_limiter,
             budget_key=self.budget_key,
             on_call=self.on_call,
+            address_policy=self.address_policy,
             # Free/Starter private apps: 100 requests per 10 s.
             default_rate=(100, 10.0),
         )

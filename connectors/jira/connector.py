@@ -140,6 +140,7 @@ class JiraConnector(Connector):
             rate_limiter=self.rate_limiter,
             budget_key=self.budget_key,
             on_call=self.on_call,
+            address_policy=self.address_policy,
         )
         self._fields: dict[str, JiraField] | None = None
         self._zone: ZoneInfo | None = None

@@ -188,6 +188,7 @@ class ZendeskConnector(Connector):
             rate_limiter=self.rate_limiter,
             on_call=self.on_call,
             budget_key=self.budget_key,
+            address_policy=self.address_policy,
             **(http_options or {}),
         )
         self._schemas: dict[str, mappers.Schema] = {}

@@ -3,12 +3,16 @@ it is saved, a test delivery on request, rotating the webhook secret."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from apps.connections.models import Connection
 from apps.connections.services import (
+    connection_check,
     connection_check_values,
     connection_create,
+    connection_fields,
     connection_test_event_send,
     connection_update,
     connection_webhook_secret_rotate,
@@ -18,6 +22,7 @@ from apps.core.errors import Invalid, Refused, UpstreamError
 from connectors.hubspot.sandbox import SANDBOX_TOKEN
 from connectors.zendesk.sandbox import ADMIN_EMAIL, API_TOKEN
 from tests.factories import WorkspaceFactory
+from tests.recording_server import recording_server
 from tests.sandbox_fixtures import Sandbox, WebhookReceiver
 
 pytestmark = pytest.mark.django_db
@@ -161,3 +166,41 @@ def test_hubspot_keeps_no_generated_webhook_secret():
         webhook_secret="the-app-client-secret",
     )
     assert pasted.webhook_secret == "the-app-client-secret"
+
+
+def test_a_name_that_rebinds_to_loopback_after_it_was_saved_reaches_nothing(settings, monkeypatch):
+    """DNS rebinding: the host answered a public address when the connection was saved,
+    and answers 127.0.0.1 now. Testing the connection and discovering fields must not reach
+    the loopback service, and must say why without quoting anything it would answer."""
+    settings.CONCORD_ALLOWED_PRIVATE_NETWORKS = []
+    name = "crm.rebind.test"
+    real_getaddrinfo = socket.getaddrinfo
+    answers = ["93.184.215.14"]
+
+    def rebinding_dns(host, port, *args, **kwargs):
+        if host != name:
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        address = answers.pop(0) if answers else "127.0.0.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding_dns)
+    with recording_server("127.0.0.1") as internal:
+        connection = connection_create(
+            workspace=WorkspaceFactory(),
+            name="CRM",
+            kind="hubspot",
+            values={"base_url": f"http://{name}:{internal.port}", "access_token": "pat-x"},
+        )
+        assert answers == []  # saving resolved the name: a public address
+        ok, message = connection_check(connection)
+        with pytest.raises(UpstreamError) as discovery:
+            connection_fields(connection, "contacts")
+    assert internal.requests == []
+    assert not ok
+    for said in (message, str(discovery.value)):
+        assert f"{name} resolves to 127.0.0.1, a loopback address" in said
+        assert "hunter2" not in said
+    assert discovery.value.code == "connector_configuration_error"
+    connection.refresh_from_db()
+    assert connection.status == Connection.Status.FAILING
+    assert connection.last_error == message
