@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 from connectors.sandbox.core import (
     JSON,
@@ -234,6 +234,7 @@ class SandboxApp:
         )
         self._stopping = threading.Event()
         self._fault_pages = 0
+        self._fault_pages_seen: dict[str, str] = {}  # per vendor: the last page a fault made
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -309,10 +310,11 @@ class SandboxApp:
     def reset(self) -> None:
         """Empty every vendor and forget faults, targets, rate windows, stats and clock."""
         self.sender.clear()
-        for slot in self.slots.values():
+        for kind, slot in self.slots.items():
             with slot.sandbox.lock:
                 slot.sandbox.reset()
             slot.faults = Faults()
+            self._fault_pages_seen.pop(kind, None)
             slot.rate_limits_on = True
             slot.windows = {}
             slot.subscriptions = {}
@@ -406,7 +408,12 @@ class SandboxApp:
         fault = self._fault(slot, request)
         if isinstance(fault, Response):
             return fault, endpoint
-        response, endpoint = self._serve(slot, request, route, params, path_known, endpoint)
+        cached = self._fault_pages_seen.get(slot.sandbox.kind)
+        if cached is not None and _carries_fault_token(request):
+            # A cursor only the fault made up: the vendor would refuse it; answer as before.
+            response = Response.json(200, json.loads(cached))
+        else:
+            response, endpoint = self._serve(slot, request, route, params, path_known, endpoint)
         if fault is not None:  # a timeout after the write: served, then held back
             self._stopping.wait(slot.faults.timeout_seconds)
             return _gateway_timeout(), endpoint
@@ -481,6 +488,7 @@ class SandboxApp:
                 self._fault_pages += 1
                 serial = self._fault_pages
             _rewrite_paging(data, request, rule["mode"], serial)
+            self._fault_pages_seen[slot.sandbox.kind] = json.dumps(data)
         for rule in shape:
             _reshape_field(data, rule["drop"].split("."), rule)
         headers = [(k, v) for k, v in response.headers if k.lower() != "content-type"]
@@ -750,6 +758,13 @@ def _gateway_timeout() -> Response:
     return Response.html(504, "<html><head><title>504 Gateway Time-out</title></head></html>")
 
 
+FAULT_CURSOR = "sandbox-fault-"
+
+
+def _carries_fault_token(request: Request) -> bool:
+    return FAULT_CURSOR in unquote(request.query_string) or FAULT_CURSOR.encode() in request.body
+
+
 def _applies(rule: Mapping[str, Any], request: Request) -> bool:
     if rule.get("method") and str(rule["method"]).upper() != request.method:
         return False
@@ -759,7 +774,7 @@ def _applies(rule: Mapping[str, Any], request: Request) -> bool:
 def _rewrite_paging(data: dict[str, Any], request: Request, mode: str, serial: int) -> None:
     """Make `data` a page that says more follow: empty with a fresh cursor ("endless"), or
     as it is with the same cursor every time ("repeat"). See Faults."""
-    token = f"endless-{serial}" if mode == "endless" else "repeat"
+    token = f"{FAULT_CURSOR}{serial}" if mode == "endless" else f"{FAULT_CURSOR}repeat"
     if mode == "endless":
         for key, value in data.items():
             if isinstance(value, list):
