@@ -15,7 +15,12 @@ Guarantees every connector gives:
 - `parse_webhook()` verifies the system's own signature over the raw bytes with a
   constant-time compare and a replay window before it parses anything, and raises
   WebhookVerificationError for anything it cannot verify.
-- Errors are FatalError, TransientError or RecordError (see connectors.errors).
+- Errors are FatalError, TransientError, RecordError or UnexpectedAnswer (see
+  connectors.errors). Answers are checked before they are read (connectors.answers): a
+  missing or mistyped field raises UnexpectedAnswer naming it, never a KeyError.
+- Every paging loop is watched by a `page_guard()`: a repeated cursor or endless empty pages
+  raise EndlessPaging, and `interrupt` (set by the caller) is called on every page, so a
+  caller can stop a long loop by raising from it.
 """
 
 from __future__ import annotations
@@ -23,13 +28,14 @@ from __future__ import annotations
 import abc
 import enum
 import typing
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
+from connectors.answers import PageGuard
 from connectors.errors import RecordError
 
 if typing.TYPE_CHECKING:
@@ -211,7 +217,9 @@ class Connector(abc.ABC):
     limiter can live in Redis and calls can be counted per run without the connector knowing.
     `budget_key` names the budget the limiter spends (one per connection).
     `address_policy` (connectors.netpolicy) is applied to every connection the connector's
-    HTTP client opens; apps.connections always passes the operator's.
+    HTTP client opens; apps.connections always passes the operator's. `interrupt`, when the
+    caller sets it, is called on every page of every paging loop; it may raise (any
+    exception but a ConnectorError) to stop the loop, e.g. when a run is cancelled.
     """
 
     kind: ClassVar[str]  # stable key stored on Connection rows: "hubspot", "jira"
@@ -241,6 +249,18 @@ class Connector(abc.ABC):
         # Where the connector may connect (connectors.netpolicy); passed to its HttpClient.
         self.address_policy = address_policy
         self.budget_key = budget_key or f"{self.kind}:{config.base_url}"
+        self.interrupt: Callable[[], None] | None = None
+
+    def page_guard(self, call: str, *, start: JSON = None, system: str | None = None) -> PageGuard:
+        """A guard for one paging loop of `call` ("POST /crm/v3/objects/contacts/search"),
+        reporting to this connector's `interrupt` hook."""
+        return PageGuard(
+            system or self.label, call, start=start, interrupt=lambda: self._interrupt()
+        )
+
+    def _interrupt(self) -> None:
+        if self.interrupt is not None:
+            self.interrupt()
 
     @abc.abstractmethod
     def check(self) -> None:

@@ -6,6 +6,11 @@
   `retry_after` carries what the system asked for, in seconds, when it said so.
 - RecordError: one record was refused (validation). Reported on that record; the rest of the
   batch and the run go on.
+- UnexpectedAnswer: the system answered, successfully, with something Concord cannot follow:
+  a field missing or of the wrong type (naming it), or paging that never ends (a page cursor
+  that repeats, empty pages that always say more follow: EndlessPaging). Neither fatal (the
+  credentials are fine) nor worth retrying at once; the run fails saying so, and the next
+  scheduled run tries again.
 
 Every error says which system, which call, the HTTP status and a short excerpt of the answer,
 and never a credential: messages are built from what the caller passes, and callers pass
@@ -124,6 +129,23 @@ class RecordError(ConnectorError):
 
     def as_dict(self) -> dict[str, Any]:
         return {**super().as_dict(), "record_id": self.record_id, "fields": self.fields}
+
+
+class UnexpectedAnswer(ConnectorError):
+    """A successful answer of a shape the connector cannot read. `field` names what is
+    missing or mistyped, as a path into the answer ("results[3].id")."""
+
+    def __init__(self, message: str, *, field: str = "", **kwargs: Any) -> None:
+        self.field = field
+        super().__init__(message, **kwargs)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "field": self.field}
+
+
+class EndlessPaging(UnexpectedAnswer):
+    """A paging loop that would never end: the system gave a page cursor it had given
+    before, or kept answering empty pages that say more follow."""
 
 
 class WebhookVerificationError(Exception):

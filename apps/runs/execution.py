@@ -85,7 +85,7 @@ def _execute_claimed(run: SyncRun, lease: Lease) -> str:
             approved=run.trigger in PERSON_APPROVED,
         )
     except CancelRequested:
-        return run_finish(run, SyncRun.Status.CANCELLED, "cancelled by request between batches")
+        return run_finish(run, SyncRun.Status.CANCELLED, "cancelled by request")
     except LeaseLost as exc:
         return run_finish(run, SyncRun.Status.FAILED, str(exc))
     except Exception as exc:

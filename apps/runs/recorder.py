@@ -11,7 +11,12 @@ once its first slow call returns, not at the end of its first page). At a checkp
 most every CONCORD_RUN_HEARTBEAT_EVERY seconds, it also beats: renews the lease, stamps the run's
 heartbeat and API calls, and stops the run if someone asked to cancel it. Checkpoints come
 after a page is stored, so stopping there leaves a consistent state that the next run
-continues from. The run's outcome is recorded by outcome.py, not here.
+continues from. Inside a connector call that pages (a loop that never yields a page to the
+engine, a search while matching), the connector calls `interrupt()` on every page: at most
+every CANCEL_CHECK_EVERY seconds it looks whether someone asked to cancel (one indexed
+query) and beats when a beat is due, so a run stuck in a system's endless paging still
+stops within about a second of the request, and keeps its lease meanwhile. A write is never
+interrupted: writes do not page. The run's outcome is recorded by outcome.py, not here.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ COUNTER_FIELDS = tuple(f"{name}_{side}" for name in COUNTERS for side in ("a", "
 # A phase is written at once only when the row was last written at least this long ago
 # (seconds): a watcher sees a slow phase begin, a quick run pays no extra write.
 PHASE_WRITE_AFTER = 0.5
+# Inside paging loops, a cancellation is looked for at most this often (seconds).
+CANCEL_CHECK_EVERY = 1.0
 
 
 class CancelRequested(RunInterrupted):
@@ -52,6 +59,7 @@ class DatabaseRecorder:
         self._saved: Counter[str] = Counter()  # counters of this attempt already on the row
         self._phase: str | None = None  # not written yet
         self._last_write = time.monotonic()
+        self._last_cancel_check = time.monotonic()
 
     def started(self, *, trigger: str) -> None:
         return None  # the run was marked running when it was claimed
@@ -77,6 +85,21 @@ class DatabaseRecorder:
         self._api_calls += 1
         if self._phase is not None and time.monotonic() - self._last_write >= PHASE_WRITE_AFTER:
             self._phase_write()
+
+    def interrupt(self) -> None:
+        """Raise CancelRequested (or LeaseLost) from inside a paging loop; see the module
+        docstring. Costs nothing between checks."""
+        now = time.monotonic()
+        if now - self._last_cancel_check < CANCEL_CHECK_EVERY:
+            return
+        self._last_cancel_check = now
+        if (
+            timezone.now() - self._last_beat
+        ).total_seconds() >= settings.CONCORD_RUN_HEARTBEAT_EVERY:
+            self._last_beat = timezone.now()
+            self.beat()  # renews the lease and looks for a cancellation
+        elif SyncRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
+            raise CancelRequested("cancelled by request")
 
     def phase(self, phase: Phase) -> None:
         self._phase = str(phase)

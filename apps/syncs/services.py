@@ -287,6 +287,11 @@ def _connectors(sync: Sync, recorder: Recorder | None) -> tuple[dict[Side, Conne
         Side.A: connector_for(sync.connection_a, on_call=counters[0]),
         Side.B: connector_for(sync.connection_b, on_call=counters[1]),
     }
+    if recorder is not None:
+        # Paging loops inside a connector call ask the recorder whether to stop (a run
+        # cancelled while a system pages without end must stop there, not at a checkpoint).
+        for connector in connectors.values():
+            connector.interrupt = recorder.interrupt
     return connectors, counters
 
 

@@ -33,6 +33,8 @@ from urllib.parse import quote
 
 from pydantic import Field, SecretStr, field_validator
 
+from connectors.answers import items as answer_items
+from connectors.answers import need
 from connectors.base import (
     JSON,
     ChangePage,
@@ -175,7 +177,13 @@ class HubSpotConnector(Connector):
     def _field_specs(self, object_type: str) -> dict[str, FieldSpec]:
         self._known(object_type)
         if object_type not in self._specs:
-            props = self.client.properties(object_type)
+            props = answer_items(
+                {"results": self.client.properties(object_type)},
+                "results",
+                system=SYSTEM,
+                call=f"GET /crm/v3/properties/{object_type}",
+                required={"name": str},
+            )
             self._specs[object_type] = {
                 p["name"]: mappers.field_spec(p, object_type) for p in props if not p.get("hidden")
             }
@@ -199,6 +207,10 @@ class HubSpotConnector(Connector):
         modified_prop = mappers.MODIFIED_PROPERTY[object_type]
         since, boundary = _read_cursor(cursor)
         offset = 0
+        call = f"POST /crm/v3/objects/{object_type}/search"
+        # The position is the query itself: an empty page that says more follow would make
+        # the next query the same one (offset unchanged), forever.
+        guard = self.page_guard(call, start=[since, 0], system=SYSTEM)
         while True:
             body: dict[str, Any] = {
                 "filterGroups": [],
@@ -225,8 +237,8 @@ class HubSpotConnector(Connector):
                 body["after"] = str(offset)
             query_since = since
             data = self.client.search(object_type, body)
-            results = data.get("results") or []
-            has_more = bool((data.get("paging") or {}).get("next"))
+            results = answer_items(data, "results", system=SYSTEM, call=call)
+            has_more = _next_after(data, call) is not None
             fresh: list[Record] = []
             for obj in results:
                 record = mappers.to_record(obj, specs)
@@ -248,6 +260,7 @@ class HubSpotConnector(Connector):
             # millisecond holds more than a page): page inside it. Otherwise restart the
             # query from the new "since" at offset 0.
             offset = offset + len(results) if since == query_since else 0
+            guard.page(len(results), [since, offset] if has_more else None)
             next_cursor: Cursor = {"since": since, "ids": sorted(boundary)}
             if fresh or not has_more:
                 yield ChangePage(records=fresh, cursor=next_cursor, has_more=has_more)
@@ -262,7 +275,8 @@ class HubSpotConnector(Connector):
             _, body = self.client.batch(
                 object_type, "read", [{"id": i} for i in chunk], properties=list(specs)
             )
-            for obj in body.get("results") or ():
+            read = self._call(object_type, "read")
+            for obj in answer_items(body, "results", system=SYSTEM, call=read):
                 record = mappers.to_record(obj, specs)
                 out[record.id] = record
         return [out[i] for i in wanted if i in out]
@@ -282,8 +296,10 @@ class HubSpotConnector(Connector):
                 continue  # a value the property cannot hold matches no record
         wanted = list(dict.fromkeys(wanted))
         found: dict[str, Record] = {}
+        call = f"POST /crm/v3/objects/{object_type}/search"
         for chunk in mappers.chunks(wanted, 100):
             after: str | None = None
+            guard = self.page_guard(call, system=SYSTEM)
             while True:
                 body: dict[str, Any] = {
                     "filterGroups": [
@@ -295,21 +311,27 @@ class HubSpotConnector(Connector):
                 if after:
                     body["after"] = after
                 data = self.client.search(object_type, body)
-                for obj in data.get("results") or ():
+                results = answer_items(data, "results", system=SYSTEM, call=call)
+                for obj in results:
                     record = mappers.to_record(obj, specs)
                     found[record.id] = record
-                after = ((data.get("paging") or {}).get("next") or {}).get("after")
-                if not after or int(after) + self.page_size > self.search_cap:
+                after = _next_after(data, call)
+                guard.page(len(results), after)
+                if not after or _beyond_cap(after, self.page_size, self.search_cap):
                     break
         return list(found.values())
 
     def list_ids(self, object_type: str) -> Iterator[list[str]]:
         self._known(object_type)
         after: str | None = None
+        call = f"GET /crm/v3/objects/{object_type}"
+        guard = self.page_guard(call, system=SYSTEM)
         while True:
             data = self.client.list_page(object_type, after, ["hs_object_id"])
-            yield [str(obj["id"]) for obj in data.get("results") or ()]
-            after = ((data.get("paging") or {}).get("next") or {}).get("after")
+            results = answer_items(data, "results", system=SYSTEM, call=call)
+            after = _next_after(data, call)
+            guard.page(len(results), after)
+            yield [str(obj["id"]) for obj in results]
             if not after:
                 return
 
@@ -402,7 +424,7 @@ class HubSpotConnector(Connector):
             )
             return
         by_trace = {index: payload for index, payload in chunk}
-        for obj in body.get("results") or ():
+        for obj in answer_items(body, "results", system=SYSTEM, call=call):
             trace = obj.get("objectWriteTraceId")
             if trace is not None and int(trace) in by_trace:
                 results[int(trace)] = WriteResult(record=mappers.to_record(obj, specs))
@@ -452,6 +474,22 @@ class HubSpotConnector(Connector):
     ) -> WebhookResult:
         webhooks.verify(request, secret, now=now)
         return webhooks.parse(request.body)
+
+
+def _next_after(data: dict[str, Any], call: str) -> str | None:
+    """The `paging.next.after` token of a search or list answer, checked; None at the end."""
+    paging = need(data, "paging", dict, system=SYSTEM, call=call, optional=True) or {}
+    following = need(paging, "next", dict, system=SYSTEM, call=call, where="paging", optional=True)
+    if not following:
+        return None
+    after = need(following, "after", (str, int), system=SYSTEM, call=call, where="paging.next")
+    return str(after)
+
+
+def _beyond_cap(after: str, page_size: int, cap: int) -> bool:
+    """Whether the page at offset `after` would pass search's 10,000-result cap (an
+    `after` that is not an offset cannot be judged: the guard stops it if it loops)."""
+    return after.isdigit() and int(after) + page_size > cap
 
 
 def _read_cursor(cursor: Cursor | None) -> tuple[int | None, set[str]]:

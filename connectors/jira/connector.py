@@ -39,6 +39,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 
+from connectors.answers import items as answer_items
+from connectors.answers import need
 from connectors.base import (
     JSON,
     ChangePage,
@@ -78,6 +80,8 @@ ISSUE_KEY = re.compile(r"^[A-Z][A-Z0-9_]*-[0-9]+$")
 FIND_CHUNK = 50  # values per JQL clause in find()
 # Offsets reach +14:00; without a known account zone the window widens by that much.
 UNKNOWN_ZONE_MARGIN = timedelta(hours=14)
+SEARCH_CALL = "POST /rest/api/3/search/jql"
+BULK_FETCH_CALL = "POST /rest/api/3/issue/bulkfetch"
 MAX_WALK = 5  # transitions performed while looking for a status no transition enters directly
 
 
@@ -239,12 +243,14 @@ class JiraConnector(Connector):
             jql += f" AND updated >= {jql_string(self._jql_minute(window))}"
         jql += " ORDER BY updated ASC, key ASC"
         token: str | None = None
+        guard = self.page_guard(SEARCH_CALL, system=SYSTEM)
         while True:
             page = self.client.search(
                 jql, self._read_fields(), max_results=self.page_size, next_page_token=token
             )
             records = []
-            for issue in page.get("issues") or []:
+            issues = answer_items(page, "issues", system=SYSTEM, call=SEARCH_CALL)
+            for issue in issues:
                 record = mappers.issue_to_record(issue, fields.values())
                 stamp = record.modified_at
                 if stamp is None:
@@ -258,8 +264,8 @@ class JiraConnector(Connector):
                 recent[record.id] = version
                 if high is None or stamp > high:
                     high = stamp
-            token = page.get("nextPageToken")
-            last = bool(page.get("isLast", token is None)) or not token
+            token, last = _next_token(page)
+            guard.page(len(issues), None if last else token)
             yield ChangePage(records=records, cursor=self._cursor(high, recent), has_more=not last)
             if last:
                 return
@@ -319,7 +325,7 @@ class JiraConnector(Connector):
         for start in range(0, len(ids_or_keys), BULK_FETCH_MAX):
             chunk = ids_or_keys[start : start + BULK_FETCH_MAX]
             answer = self.client.bulk_fetch(chunk, self._read_fields())
-            for issue in answer.get("issues") or []:
+            for issue in answer_items(answer, "issues", system=SYSTEM, call=BULK_FETCH_CALL):
                 if not self._in_project(issue):
                     continue
                 record = mappers.issue_to_record(issue, fields.values())
@@ -399,12 +405,15 @@ class JiraConnector(Connector):
         fields = self._field_map()
         jql = f"project = {jql_string(self.config.project_key)} AND {clause} ORDER BY key ASC"
         token: str | None = None
+        guard = self.page_guard(SEARCH_CALL, system=SYSTEM)
         while True:
             page = self.client.search(jql, self._read_fields(), next_page_token=token)
-            for issue in page.get("issues") or []:
+            issues = answer_items(page, "issues", system=SYSTEM, call=SEARCH_CALL)
+            token, last = _next_token(page)
+            guard.page(len(issues), None if last else token)
+            for issue in issues:
                 yield mappers.issue_to_record(issue, fields.values())
-            token = page.get("nextPageToken")
-            if page.get("isLast", token is None) or not token:
+            if last:
                 return
 
     def list_ids(self, object_type: str) -> Iterator[list[str]]:
@@ -412,13 +421,16 @@ class JiraConnector(Connector):
         self._check_type(object_type)
         jql = f"project = {jql_string(self.config.project_key)} ORDER BY key ASC"
         token: str | None = None
+        guard = self.page_guard(SEARCH_CALL, system=SYSTEM)
         while True:
             page = self.client.search(
                 jql, ["id"], max_results=self.id_page_size, next_page_token=token
             )
-            yield [str(issue["id"]) for issue in page.get("issues") or []]
-            token = page.get("nextPageToken")
-            if page.get("isLast", token is None) or not token:
+            issues = answer_items(page, "issues", system=SYSTEM, call=SEARCH_CALL)
+            token, last = _next_token(page)
+            guard.page(len(issues), None if last else token)
+            yield [str(issue["id"]) for issue in issues]
+            if last:
                 return
 
     # -- writing ---------------------------------------------------------------------------
@@ -465,7 +477,7 @@ class JiraConnector(Connector):
                     )
                 break
             failed, general = _bulk_errors(answer, len(chunk))
-            made = iter(answer.get("issues") or [])
+            made = iter(answer_items(answer, "issues", system=SYSTEM, call=BULK_CALL))
             for position, (index, _, status) in enumerate(chunk):
                 if position in failed:
                     results[index] = WriteResult(error=failed[position])
@@ -676,6 +688,13 @@ class JiraConnector(Connector):
 
 
 BULK_CALL = "POST /rest/api/3/issue/bulk"
+
+
+def _next_token(page: dict[str, Any]) -> tuple[str | None, bool]:
+    """A search answer's `nextPageToken` (checked to be text) and whether it is the last."""
+    token = need(page, "nextPageToken", str, system=SYSTEM, call=SEARCH_CALL, optional=True)
+    last = bool(page.get("isLast", token is None)) or not token
+    return token, last
 
 
 def _bulk_errors(answer: dict[str, Any], size: int) -> tuple[dict[int, RecordError], str]:

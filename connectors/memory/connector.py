@@ -33,7 +33,10 @@ Fault injection (all off by default):
 - `store.feed_faults`: a set of "duplicate" (every page is delivered twice), "overlap"
   (each page repeats the last record of the previous one) and "reorder" (records within a
   page are shuffled with `store.random`). These never skip a record after the cursor, so
-  they stay within the contract's at-least-once promise.
+  they stay within the contract's at-least-once promise. Two more break the contract, as a
+  misbehaving system would: "endless" (after the last page, empty pages that say more
+  follow, forever) and "repeat_cursor" (the last page says more follow and points back at
+  itself); the connector's page guard stops both with EndlessPaging.
 - `store.fail(op, ...)`: per-record RecordErrors for "create", "update" or "delete", by record
   id or by a predicate over the written fields, until `store.record_faults.clear()`. With
   `partial=True` (create and update only) the write is applied without the fault's `field`
@@ -510,6 +513,7 @@ class MemoryConnector(Connector):
         position = start
         carried: Record | None = None
         last_seq = after
+        guard = self.page_guard("changes", start=position, system=SYSTEM)
         while True:
             self._observe("changes")
             records: list[Record] = []
@@ -523,6 +527,11 @@ class MemoryConnector(Connector):
                         continue
                     records.append(row.as_record())
             has_more = position < end
+            if not has_more and "endless" in store.feed_faults:
+                has_more, position = True, max(position, end) + 1  # an empty page past the end
+            elif not has_more and "repeat_cursor" in store.feed_faults:
+                has_more = True  # the same position again
+            guard.page(len(records), position if has_more else None)
             if carried is not None and "overlap" in store.feed_faults:
                 records.insert(0, carried)  # on top of a full page, so the feed progresses
             if "reorder" in store.feed_faults:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+from urllib.parse import unquote, urlencode
 
 from connectors.sandbox.core import (
     JSON,
@@ -50,7 +51,23 @@ class Faults:
     {"status": 429, "retry_after": 1, "method": "GET", "path": "/crm/v3/properties",
     "count": 1, "html": false, "timeout": false}. `method` and `path` (a prefix of the path
     below the vendor prefix) are optional filters. `status` 5xx with `html` answers an HTML
-    gateway page; `timeout` holds the request for `timeout_seconds` without answering.
+    gateway page; `timeout` holds the request for `timeout_seconds` without answering;
+    with `after_write` as well, the request is served first (a write is applied) and the
+    answer then held back the same way: the client times out on a write that happened.
+
+    `paging` and `shape` are lasting faults, each a list of rules with optional `method`
+    and `path` filters, applied to the JSON the vendor answers:
+
+    - paging {"mode": "endless"}: every list in the answer emptied and its paging fields
+      saying more follow, with a fresh cursor each time (empty pages without end);
+      {"mode": "repeat"}: the answer's records kept, its paging fields pointing at the same
+      cursor every time. The vendors' paging fields are rewritten wherever they appear:
+      HubSpot `paging.next.after`, Zendesk `after_cursor`/`end_of_stream`, `end_time`,
+      `next_page`, `meta.has_more`/`meta.after_cursor`/`links.next`, Jira
+      `nextPageToken`/`isLast`.
+    - shape {"drop": "results.id"}: the field removed from the answer (a dotted path; lists
+      on the way apply to each item); with "value" it is set to that value instead (a field
+      of the wrong type).
     """
 
     latency_ms: float = 0.0
@@ -63,6 +80,8 @@ class Faults:
     webhook_duplicate_share: float = 0.0
     webhook_reorder_share: float = 0.0
     queue: list[dict[str, Any]] = field(default_factory=list)
+    paging: list[dict[str, Any]] = field(default_factory=list)
+    shape: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, values: Mapping[str, Any], base: Faults | None = None) -> Faults:
@@ -92,7 +111,7 @@ class Faults:
             raise ValidationError("queue must be a list of objects")
         for item in faults.queue:
             extra = set(item) - {"status", "retry_after", "method", "path", "count", "html",
-                                 "timeout", "message"}  # fmt: skip
+                                 "timeout", "message", "after_write"}  # fmt: skip
             if extra:
                 raise ValidationError(f"unknown keys in a queued fault: {', '.join(sorted(extra))}")
             if not item.get("timeout") and not isinstance(item.get("status"), int):
@@ -102,6 +121,21 @@ class Faults:
                 raise ValidationError("a queued fault's count must be a positive integer")
             if item["count"] < 1:
                 raise ValidationError("a queued fault's count must be a positive integer")
+        for name, keys in (("paging", {"mode", "method", "path"}),
+                           ("shape", {"drop", "value", "method", "path"})):  # fmt: skip
+            rules = getattr(faults, name)
+            if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
+                raise ValidationError(f"{name} must be a list of objects")
+            for rule in rules:
+                extra = set(rule) - keys
+                if extra:
+                    raise ValidationError(f"unknown keys in a {name} fault: {sorted(extra)}")
+        for rule in faults.paging:
+            if rule.get("mode") not in ("endless", "repeat"):
+                raise ValidationError('a paging fault\'s mode is "endless" or "repeat"')
+        for rule in faults.shape:
+            if not isinstance(rule.get("drop"), str) or not rule["drop"]:
+                raise ValidationError("a shape fault needs drop: a dotted path in the answer")
         return faults
 
 
@@ -199,6 +233,8 @@ class SandboxApp:
             maxlen=REQUEST_LOG_SIZE
         )
         self._stopping = threading.Event()
+        self._fault_pages = 0
+        self._fault_pages_seen: dict[str, str] = {}  # per vendor: the last page a fault made
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -274,10 +310,11 @@ class SandboxApp:
     def reset(self) -> None:
         """Empty every vendor and forget faults, targets, rate windows, stats and clock."""
         self.sender.clear()
-        for slot in self.slots.values():
+        for kind, slot in self.slots.items():
             with slot.sandbox.lock:
                 slot.sandbox.reset()
             slot.faults = Faults()
+            self._fault_pages_seen.pop(kind, None)
             slot.rate_limits_on = True
             slot.windows = {}
             slot.subscriptions = {}
@@ -369,8 +406,29 @@ class SandboxApp:
             else f"{request.method} /{sandbox.kind}{request.path}"
         )
         fault = self._fault(slot, request)
-        if fault is not None:
+        if isinstance(fault, Response):
             return fault, endpoint
+        cached = self._fault_pages_seen.get(slot.sandbox.kind)
+        if cached is not None and _carries_fault_token(request):
+            # A cursor only the fault made up: the vendor would refuse it; answer as before.
+            response = Response.json(200, json.loads(cached))
+        else:
+            response, endpoint = self._serve(slot, request, route, params, path_known, endpoint)
+        if fault is not None:  # a timeout after the write: served, then held back
+            self._stopping.wait(slot.faults.timeout_seconds)
+            return _gateway_timeout(), endpoint
+        return self._reshape(slot, request, response), endpoint
+
+    def _serve(
+        self,
+        slot: VendorSlot,
+        request: Request,
+        route: Any,
+        params: dict[str, str],
+        path_known: bool,
+        endpoint: str,
+    ) -> tuple[Response, str]:
+        sandbox = slot.sandbox
         if request.method == "GET":
             page = sandbox.web_page(request)
             if page is not None:
@@ -412,7 +470,35 @@ class SandboxApp:
                     return slot.sandbox.rate_limited(name, wait)
         return None
 
-    def _fault(self, slot: VendorSlot, request: Request) -> Response | None:
+    def _reshape(self, slot: VendorSlot, request: Request, response: Response) -> Response:
+        """Apply the lasting paging and shape faults to a JSON answer (see Faults)."""
+        faults = slot.faults
+        paging = [r for r in faults.paging if _applies(r, request)]
+        shape = [r for r in faults.shape if _applies(r, request)]
+        if not (paging or shape) or response.status >= 300:
+            return response
+        try:
+            data = json.loads(response.body)
+        except ValueError:
+            return response
+        if not isinstance(data, dict):
+            return response
+        for rule in paging:
+            with self._lock:
+                self._fault_pages += 1
+                serial = self._fault_pages
+            _rewrite_paging(data, request, rule["mode"], serial)
+            self._fault_pages_seen[slot.sandbox.kind] = json.dumps(data)
+        for rule in shape:
+            _reshape_field(data, rule["drop"].split("."), rule)
+        headers = [(k, v) for k, v in response.headers if k.lower() != "content-type"]
+        rebuilt = Response.json(response.status, data)
+        rebuilt.headers.extend(headers)
+        return rebuilt
+
+    def _fault(self, slot: VendorSlot, request: Request) -> Response | dict[str, Any] | None:
+        """The injected fault this request meets: an answer, or (for a timeout after the
+        write) the queued fault itself for the caller to apply once it has served it."""
         faults = slot.faults
         if faults.latency_ms:
             time.sleep(faults.latency_ms / 1000)
@@ -439,13 +525,13 @@ class SandboxApp:
         if chosen is None:
             return None
         sandbox = slot.sandbox
+        if chosen.get("timeout") and chosen.get("after_write"):
+            return chosen
         if chosen.get("timeout"):
             # Hold the request past any sane client read timeout, then give up like a
             # gateway would; the client has long since stopped listening.
             self._stopping.wait(faults.timeout_seconds)
-            return Response.html(
-                504, "<html><head><title>504 Gateway Time-out</title></head></html>"
-            )
+            return _gateway_timeout()
         status = int(chosen["status"])
         message = chosen.get("message") or f"injected fault {status}"
         if status == 429:
@@ -666,3 +752,65 @@ _REASONS = {
     422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error",
     502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
 }  # fmt: skip
+
+
+def _gateway_timeout() -> Response:
+    return Response.html(504, "<html><head><title>504 Gateway Time-out</title></head></html>")
+
+
+FAULT_CURSOR = "sandbox-fault-"
+
+
+def _carries_fault_token(request: Request) -> bool:
+    return FAULT_CURSOR in unquote(request.query_string) or FAULT_CURSOR.encode() in request.body
+
+
+def _applies(rule: Mapping[str, Any], request: Request) -> bool:
+    if rule.get("method") and str(rule["method"]).upper() != request.method:
+        return False
+    return not rule.get("path") or request.path.startswith(str(rule["path"]))
+
+
+def _rewrite_paging(data: dict[str, Any], request: Request, mode: str, serial: int) -> None:
+    """Make `data` a page that says more follow: empty with a fresh cursor ("endless"), or
+    as it is with the same cursor every time ("repeat"). See Faults."""
+    token = f"{FAULT_CURSOR}{serial}" if mode == "endless" else f"{FAULT_CURSOR}repeat"
+    if mode == "endless":
+        for key, value in data.items():
+            if isinstance(value, list):
+                data[key] = []
+    query = [(k, v) for k, vs in request.query.items() for v in vs if not k.startswith("page")]
+    link = f"{request.base_url}{request.path}?" + urlencode([*query, ("page[after]", token)])
+    if "paging" in data or "results" in data:  # HubSpot
+        data["paging"] = {"next": {"after": token, "link": link}}
+    if "isLast" in data or "nextPageToken" in data or "issues" in data:  # Jira
+        data["isLast"] = False
+        data["nextPageToken"] = token
+    if "end_of_stream" in data:  # Zendesk incremental exports
+        data["end_of_stream"] = False
+        if "after_cursor" in data:
+            data["after_cursor"] = token
+        if "end_time" in data and mode == "repeat":
+            data["end_time"] = int(request.arg("start_time") or 0)
+    if "meta" in data and isinstance(data["meta"], dict):  # Zendesk cursor pagination
+        data["meta"]["has_more"] = True
+        data["meta"]["after_cursor"] = token
+        data["links"] = {**(data.get("links") or {}), "next": link}
+    elif "next_page" in data:  # Zendesk offset pagination
+        data["next_page"] = link
+
+
+def _reshape_field(node: Any, path: list[str], rule: Mapping[str, Any]) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _reshape_field(item, path, rule)
+        return
+    if not isinstance(node, dict) or not path:
+        return
+    head, rest = path[0], path[1:]
+    if rest:
+        _reshape_field(node.get(head), rest, rule)
+    elif "value" in rule:
+        node[head] = rule["value"]
+    else:
+        node.pop(head, None)

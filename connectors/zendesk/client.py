@@ -14,6 +14,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from requests.auth import HTTPBasicAuth
 
+from connectors.answers import PageGuard, need
+from connectors.answers import items as answer_items
 from connectors.base import CallObserver, RateLimiter
 from connectors.errors import ConfigurationError, TransientError
 from connectors.http import HttpClient
@@ -46,6 +48,7 @@ class ZendeskClient:
         rate_limiter: RateLimiter | None = None,
         on_call: CallObserver | None = None,
         budget_key: str | None = None,
+        interrupt: Callable[[], None] | None = None,
         job_poll_interval: float = 0.25,
         job_poll_max: float = 5.0,
         job_timeout: float = 120.0,
@@ -63,6 +66,8 @@ class ZendeskClient:
         else:
             raise ConfigurationError(f"unknown Zendesk auth scheme {auth[0]!r}")
         self.base_url = base_url.rstrip("/")
+        # Called on every page of every paging loop (the connector's `interrupt` hook).
+        self.interrupt = interrupt
         self._sleep: Callable[[float], None] = http_options.get("sleep", time.sleep)
         self._clock: Callable[[], float] = http_options.get("clock", time.monotonic)
         self.job_poll_interval = job_poll_interval
@@ -108,17 +113,32 @@ class ZendeskClient:
     def paged(
         self, path: str, root: str, params: Mapping[str, Any] | None = None
     ) -> Iterator[list[dict[str, Any]]]:
-        """Pages of a list endpoint, following `next_page` (offset) or `links.next` (cursor)."""
+        """Pages of a list endpoint, following `next_page` (offset) or `links.next` (cursor).
+
+        Raises EndlessPaging for a next link given twice or endless empty pages, and
+        UnexpectedAnswer for an item without its id or a link that is not text.
+        """
+        call = f"GET {path}"
         current: tuple[str, Mapping[str, Any] | None] = (path, params)
+        guard = PageGuard(SYSTEM, call, interrupt=self._interrupt)
         while True:
             data = self.get_json(*current)
-            yield list(data.get(root) or ())
-            links = data.get("links") or {}
-            meta = data.get("meta") or {}
-            next_url = links.get("next") if meta.get("has_more") else data.get("next_page")
+            listed = answer_items(data, root, system=SYSTEM, call=call)
+            links = need(data, "links", dict, system=SYSTEM, call=call, optional=True) or {}
+            meta = need(data, "meta", dict, system=SYSTEM, call=call, optional=True) or {}
+            if meta.get("has_more"):
+                next_url = need(links, "next", str, system=SYSTEM, call=call, where="links")
+            else:
+                next_url = need(data, "next_page", str, system=SYSTEM, call=call, optional=True)
+            guard.page(len(listed), next_url or None)
+            yield list(listed)
             if not next_url:
                 return
             current = self._split_next(next_url)
+
+    def _interrupt(self) -> None:
+        if self.interrupt is not None:
+            self.interrupt()
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -149,7 +169,7 @@ class ZendeskClient:
         for start in range(0, len(ids), BATCH_SIZE):
             chunk = ids[start : start + BATCH_SIZE]
             data = self.get_json(f"{path}/show_many.json", {"ids": ",".join(chunk)})
-            found.extend(data.get(root) or ())
+            found.extend(answer_items(data, root, system=SYSTEM, call=f"GET {path}/show_many.json"))
         return found
 
     def search(self, query: str) -> list[dict[str, Any]]:
@@ -172,10 +192,12 @@ class ZendeskClient:
         if after:
             params["page[after]"] = after
         data = self.get_json(f"{path}.json", params)
-        meta = data.get("meta") or {}
-        return list(data.get(root) or ()), meta.get("after_cursor") if meta.get(
-            "has_more"
-        ) else None
+        call = f"GET {path}.json"
+        listed = answer_items(data, root, system=SYSTEM, call=call)
+        meta = need(data, "meta", dict, system=SYSTEM, call=call, optional=True) or {}
+        if not meta.get("has_more"):
+            return list(listed), None
+        return list(listed), need(meta, "after_cursor", str, system=SYSTEM, call=call, where="meta")
 
     # -- writes (background jobs) ----------------------------------------------------------
 

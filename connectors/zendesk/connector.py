@@ -27,6 +27,8 @@ from urllib.parse import quote
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from connectors.answers import items as answer_items
+from connectors.answers import need
 from connectors.base import (
     JSON,
     ChangePage,
@@ -189,6 +191,7 @@ class ZendeskConnector(Connector):
             on_call=self.on_call,
             budget_key=self.budget_key,
             address_policy=self.address_policy,
+            interrupt=self._interrupt,
             **(http_options or {}),
         )
         self._schemas: dict[str, mappers.Schema] = {}
@@ -270,6 +273,8 @@ class ZendeskConnector(Connector):
             start = self._start_time(state)
             params["start_time"] = start
             state = {"start_time": start}
+        call = f"GET /api/v2/incremental/{object_type}/cursor.json"
+        guard = self.page_guard(call, start=after, system=mappers.SYSTEM)
         while True:
             try:
                 data = self.client.incremental_cursor(object_type, params)
@@ -279,10 +284,13 @@ class ZendeskConnector(Connector):
                     yield ChangePage([], state, has_more=False)
                     return
                 raise
-            items = data.get(object_type) or []
+            items = answer_items(data, object_type, system=mappers.SYSTEM, call=call)
             records = [mappers.to_record(object_type, raw, schema) for raw in items]
-            next_after = data.get("after_cursor")
+            next_after = need(
+                data, "after_cursor", str, system=mappers.SYSTEM, call=call, optional=True
+            )
             end = bool(data.get("end_of_stream"))
+            guard.page(len(items), None if end else next_after)
             if next_after:
                 state = {"after_cursor": next_after}
             elif not end:
@@ -298,6 +306,8 @@ class ZendeskConnector(Connector):
 
     def _time_export(self, schema: mappers.Schema, state: Cursor) -> Iterator[ChangePage]:
         start = self._start_time(state)
+        call = "GET /api/v2/incremental/organizations.json"
+        guard = self.page_guard(call, start=start, system=mappers.SYSTEM)
         while True:
             params = {"start_time": start, "per_page": self.page_size}
             try:
@@ -308,7 +318,8 @@ class ZendeskConnector(Connector):
                     return
                 raise
             unique: dict[str, Record] = {}
-            for raw in data.get("organizations") or ():
+            listed = answer_items(data, "organizations", system=mappers.SYSTEM, call=call)
+            for raw in listed:
                 record = mappers.to_record("organizations", raw, schema)
                 unique[record.id] = record  # the time-based export may repeat items
             end = bool(data.get("end_of_stream"))
@@ -317,6 +328,7 @@ class ZendeskConnector(Connector):
             if not end and next_start <= start:
                 # Zendesk returns every item of the last second, so the next second is safe.
                 next_start = start + 1
+            guard.page(len(listed), None if end else next_start)
             yield ChangePage(list(unique.values()), {"start_time": next_start}, has_more=not end)
             if end:
                 return
@@ -325,8 +337,11 @@ class ZendeskConnector(Connector):
     def list_ids(self, object_type: str) -> Iterator[list[str]]:
         self._schema(object_type)
         after: str | None = None
+        call = f"GET {COLLECTIONS[object_type][0]}.json"
+        guard = self.page_guard(call, system=mappers.SYSTEM)
         while True:
             items, after = self.client.list_page(object_type, after)
+            guard.page(len(items), after)
             yield [str(item["id"]) for item in items]
             if not after:
                 return

@@ -109,6 +109,12 @@ class Recorder(Protocol):
 
     def api_call(self, side: str) -> None: ...
 
+    def interrupt(self) -> None:
+        """Called on every page of every paging loop inside a connector call, where no
+        checkpoint comes (a loop that never yields, a search while matching). May raise
+        RunInterrupted to stop the run there: nothing of the page being read is stored yet,
+        so stopping leaves the state of the last checkpoint. Must be cheap."""
+
     def phase(self, phase: Phase) -> None:
         """The run moved on to `phase`."""
 
@@ -141,6 +147,9 @@ class CountingRecorder:
 
     def api_call(self, side: str) -> None:
         self.api_calls += 1
+
+    def interrupt(self) -> None:
+        return None
 
     def phase(self, phase: Phase) -> None:
         self.phases.append(phase)
