@@ -111,11 +111,20 @@ CONCORD_ALLOWED_PRIVATE_NETWORKS = read_env(
 CONCORD_WEBHOOK_MAX_BYTES = read_env(env.int, "CONCORD_WEBHOOK_MAX_BYTES", default=1024 * 1024)
 
 # --- Runs -------------------------------------------------------------------------------------
-# A run holds its sync's lease for this long and renews it at every heartbeat; a run whose
-# lease ran out (its worker died) is requeued by the sweeper. Must exceed the longest gap
-# between two pages of a run (a slow API call with its retries).
-CONCORD_RUN_LOCK_TTL = read_env(env.int, "CONCORD_RUN_LOCK_TTL", default=300)
+# A run holds its sync's lease for this long and renews it at every heartbeat (at a page's
+# end or after an API call, every CONCORD_RUN_HEARTBEAT_EVERY seconds); a run whose lease
+# ran out (its worker died) is requeued by the sweeper at its next tick. So a dead worker's
+# run is taken up again within CONCORD_RUN_LOCK_TTL + CONCORD_DISPATCH_EVERY seconds (25 by
+# default). The lease must outlast several heartbeats, and a single API call should finish
+# within it (the HTTP layer's timeouts), or a slow but live run is taken over and stops.
+CONCORD_RUN_LOCK_TTL = read_env(env.int, "CONCORD_RUN_LOCK_TTL", default=20)
 CONCORD_RUN_HEARTBEAT_EVERY = read_env(env.float, "CONCORD_RUN_HEARTBEAT_EVERY", default=5.0)
+if CONCORD_RUN_LOCK_TTL < 3 * CONCORD_RUN_HEARTBEAT_EVERY:
+    raise ConfigError(
+        "CONCORD_RUN_LOCK_TTL must be at least three heartbeats "
+        f"(3 x CONCORD_RUN_HEARTBEAT_EVERY = {3 * CONCORD_RUN_HEARTBEAT_EVERY:g}s), "
+        f"not {CONCORD_RUN_LOCK_TTL}"
+    )
 CONCORD_RUN_MAX_ATTEMPTS = read_env(env.int, "CONCORD_RUN_MAX_ATTEMPTS", default=5)
 CONCORD_RUN_RETRY_BASE_DELAY = read_env(env.float, "CONCORD_RUN_RETRY_BASE_DELAY", default=2.0)
 CONCORD_RUN_RETRY_MAX_DELAY = read_env(env.float, "CONCORD_RUN_RETRY_MAX_DELAY", default=300.0)

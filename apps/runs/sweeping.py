@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from apps.runs.lease import lease_free, lease_held_by
 from apps.runs.models import SyncEvent, SyncRun
-from apps.runs.queue import enqueue, run_request
+from apps.runs.queue import enqueue, queued_run_dispatch, run_request
 from apps.syncs.models import Sync
 
 
@@ -84,6 +84,9 @@ def _requeue_silent(now: datetime) -> tuple[int, int]:
                 finished_at=now,
                 error="its worker stopped sending heartbeats; the queued follow-up continues",
             )
+            # The follow-up's own message found the sync busy and was dropped; the dead
+            # run will never send it on: send it now.
+            queued_run_dispatch(sync_id)
         if moved:
             requeued += 1
             enqueue(pk)

@@ -128,6 +128,62 @@ def test_a_run_whose_sending_failed_is_sent_by_the_sweeper(setup, settings, cloc
     assert sweep()["resent"] == 1
 
 
+def test_a_run_whose_worker_died_is_requeued_within_30_seconds(setup, settings, clock):
+    """With the default settings, a run whose worker stopped (no heartbeat, no lease
+    renewal) is requeued by the dispatcher's sweeper within 30 seconds of its last beat."""
+    sync, _, _ = setup
+    run = run_request(sync, trigger="manual")
+    lease = lease_acquire(sync.pk, run.pk)
+    assert lease is not None
+    SyncRun.objects.filter(pk=run.pk).update(
+        status=SyncRun.Status.RUNNING, heartbeat_at=clock.now, attempts=1
+    )
+    died = clock.now  # its last heartbeat, and lease renewal
+    while clock.now - died <= timedelta(seconds=30):
+        clock.advance(settings.CONCORD_DISPATCH_EVERY)
+        if sweep()["requeued"]:
+            break
+    else:
+        pytest.fail("the dead worker's run was not requeued within 30 s")
+    assert SyncRun.objects.get(pk=run.pk).status == "queued"
+    with pytest.raises(LeaseLost):
+        lease_renew(lease)  # the dead holder, should it wake, can write nothing more
+
+
+def test_a_run_alive_with_heartbeats_is_never_requeued(setup, settings, clock):
+    sync, _, _ = setup
+    run = run_request(sync, trigger="manual")
+    lease = lease_acquire(sync.pk, run.pk)
+    SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.RUNNING, attempts=1)
+    for _ in range(20):
+        clock.advance(settings.CONCORD_RUN_HEARTBEAT_EVERY)
+        lease_renew(lease)
+        SyncRun.objects.filter(pk=run.pk).update(heartbeat_at=clock.now)
+        assert sweep()["requeued"] == 0
+    assert SyncRun.objects.get(pk=run.pk).status == "running"
+
+
+def test_the_follow_up_of_a_dead_run_is_sent_at_once(
+    setup, settings, clock, django_capture_on_commit_callbacks
+):
+    """A follow-up queued while the run was running found the sync busy, and its message was
+    dropped; when the run's worker dies, the sweeper fails the dead run and sends the
+    follow-up at once, not CONCORD_RUN_REDISPATCH_AFTER later."""
+    settings.CONCORD_RUN_REDISPATCH_AFTER = 10 * settings.CONCORD_RUN_LOCK_TTL
+    sync, _, _ = setup
+    run = run_request(sync, trigger="manual")
+    lease_acquire(sync.pk, run.pk)
+    SyncRun.objects.filter(pk=run.pk).update(
+        status=SyncRun.Status.RUNNING, heartbeat_at=clock.now, attempts=1
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        follow_up = run_request(sync, trigger="webhook", record_ids={"a": ["1"]})
+    sent = SyncRun.objects.get(pk=follow_up.pk).dispatched_at
+    clock.advance(settings.CONCORD_RUN_LOCK_TTL + 1)
+    assert sweep()["failed"] == 1
+    assert SyncRun.objects.get(pk=follow_up.pk).dispatched_at == clock.now > sent
+
+
 def test_pruning_removes_old_events_and_keeps_runs(setup, settings):
     from apps.runs.models import SyncEvent
 
