@@ -109,6 +109,11 @@ CONCORD_ALLOWED_PRIVATE_NETWORKS = read_env(
 
 # Webhook bodies above this many bytes are refused with 413 before anything is read.
 CONCORD_WEBHOOK_MAX_BYTES = read_env(env.int, "CONCORD_WEBHOOK_MAX_BYTES", default=1024 * 1024)
+# A stored delivery still unprocessed this many seconds after it arrived (its processing
+# message could not be sent or was lost) is processed by the sweep, which runs every
+# CONCORD_WEBHOOK_SWEEP_EVERY seconds.
+CONCORD_WEBHOOK_SWEEP_AFTER = read_env(env.float, "CONCORD_WEBHOOK_SWEEP_AFTER", default=15.0)
+CONCORD_WEBHOOK_SWEEP_EVERY = read_env(env.float, "CONCORD_WEBHOOK_SWEEP_EVERY", default=10.0)
 
 # --- Runs -------------------------------------------------------------------------------------
 # A run holds its sync's lease for this long and renews it at every heartbeat (at a page's
@@ -300,6 +305,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # dispatcher, which also sweeps runs whose worker died.
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-syncs": {"task": "runs.dispatch", "schedule": CONCORD_DISPATCH_EVERY},
+    "sweep-webhook-deliveries": {"task": "webhooks.sweep", "schedule": CONCORD_WEBHOOK_SWEEP_EVERY},
     "check-webhook-arrivals": {"task": "webhooks.check_arrivals", "schedule": 60.0},
     "prune-old-run-events": {"task": "runs.prune", "schedule": 24 * 3600.0},
     "prune-old-webhook-deliveries": {"task": "webhooks.prune", "schedule": 24 * 3600.0},
@@ -419,7 +425,12 @@ LOG_LEVEL = read_env(env.str, "LOG_LEVEL", default="INFO").upper()
 # Periodic ticks whose "received" / "succeeded" / "sent" lines are DEBUG, not INFO: every few
 # seconds they would bury the runs, webhooks and errors in the console. Their failures and
 # every other task's lines keep their level.
-QUIET_TASKS = ["runs.dispatch", "webhooks.check_arrivals", "dashboard.demo_activity"]
+QUIET_TASKS = [
+    "runs.dispatch",
+    "webhooks.sweep",
+    "webhooks.check_arrivals",
+    "dashboard.demo_activity",
+]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
