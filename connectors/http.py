@@ -53,7 +53,9 @@ from connectors.netguard import guarded_session
 from connectors.netpolicy import AddressNotAllowed, AddressPolicy
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
-DEFAULT_READ_TIMEOUT = 30.0
+# Below a run's lease (CONCORD_RUN_LOCK_TTL, 20 s by default) with the connect timeout: a
+# call that hangs ends, and its run notices a lost lease, before another worker may take it.
+DEFAULT_READ_TIMEOUT = 14.0
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_MAX_ELAPSED = 60.0
 DEFAULT_BACKOFF_BASE = 0.5

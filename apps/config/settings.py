@@ -109,18 +109,33 @@ CONCORD_ALLOWED_PRIVATE_NETWORKS = read_env(
 
 # Webhook bodies above this many bytes are refused with 413 before anything is read.
 CONCORD_WEBHOOK_MAX_BYTES = read_env(env.int, "CONCORD_WEBHOOK_MAX_BYTES", default=1024 * 1024)
+# A stored delivery still unprocessed this many seconds after it arrived (its processing
+# message could not be sent or was lost) is processed by the sweep, which runs every
+# CONCORD_WEBHOOK_SWEEP_EVERY seconds.
+CONCORD_WEBHOOK_SWEEP_AFTER = read_env(env.float, "CONCORD_WEBHOOK_SWEEP_AFTER", default=15.0)
+CONCORD_WEBHOOK_SWEEP_EVERY = read_env(env.float, "CONCORD_WEBHOOK_SWEEP_EVERY", default=10.0)
 
 # --- Runs -------------------------------------------------------------------------------------
-# A run holds its sync's lease for this long and renews it at every heartbeat; a run whose
-# lease ran out (its worker died) is requeued by the sweeper. Must exceed the longest gap
-# between two pages of a run (a slow API call with its retries).
-CONCORD_RUN_LOCK_TTL = read_env(env.int, "CONCORD_RUN_LOCK_TTL", default=300)
+# A run holds its sync's lease for this long and renews it at every heartbeat (at a page's
+# end or after an API call, every CONCORD_RUN_HEARTBEAT_EVERY seconds); a run whose lease
+# ran out (its worker died) is requeued by the sweeper at its next tick. So a dead worker's
+# run is taken up again within CONCORD_RUN_LOCK_TTL + CONCORD_DISPATCH_EVERY seconds (25 by
+# default). The lease must outlast several heartbeats, and a single API call should finish
+# within it (the HTTP layer's timeouts), or a slow but live run is taken over and stops.
+CONCORD_RUN_LOCK_TTL = read_env(env.int, "CONCORD_RUN_LOCK_TTL", default=20)
 CONCORD_RUN_HEARTBEAT_EVERY = read_env(env.float, "CONCORD_RUN_HEARTBEAT_EVERY", default=5.0)
+if CONCORD_RUN_LOCK_TTL < 3 * CONCORD_RUN_HEARTBEAT_EVERY:
+    raise ConfigError(
+        "CONCORD_RUN_LOCK_TTL must be at least three heartbeats "
+        f"(3 x CONCORD_RUN_HEARTBEAT_EVERY = {3 * CONCORD_RUN_HEARTBEAT_EVERY:g}s), "
+        f"not {CONCORD_RUN_LOCK_TTL}"
+    )
 CONCORD_RUN_MAX_ATTEMPTS = read_env(env.int, "CONCORD_RUN_MAX_ATTEMPTS", default=5)
 CONCORD_RUN_RETRY_BASE_DELAY = read_env(env.float, "CONCORD_RUN_RETRY_BASE_DELAY", default=2.0)
 CONCORD_RUN_RETRY_MAX_DELAY = read_env(env.float, "CONCORD_RUN_RETRY_MAX_DELAY", default=300.0)
-# A queued run untouched this long is sent again (its message was lost).
-CONCORD_RUN_REDISPATCH_AFTER = read_env(env.int, "CONCORD_RUN_REDISPATCH_AFTER", default=60)
+# A queued run whose message was sent this long ago (or, never sent, that was queued this
+# long ago) is sent again: its message was lost. Triggers folding into it do not delay this.
+CONCORD_RUN_REDISPATCH_AFTER = read_env(env.int, "CONCORD_RUN_REDISPATCH_AFTER", default=30)
 CONCORD_DISPATCH_EVERY = read_env(env.float, "CONCORD_DISPATCH_EVERY", default=5.0)
 CONCORD_EVENT_RETENTION_DAYS = read_env(env.int, "CONCORD_EVENT_RETENTION_DAYS", default=30)
 CONCORD_SYNC_MAX_FAILURES = read_env(env.int, "CONCORD_SYNC_MAX_FAILURES", default=5)
@@ -290,6 +305,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # dispatcher, which also sweeps runs whose worker died.
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-syncs": {"task": "runs.dispatch", "schedule": CONCORD_DISPATCH_EVERY},
+    "sweep-webhook-deliveries": {"task": "webhooks.sweep", "schedule": CONCORD_WEBHOOK_SWEEP_EVERY},
     "check-webhook-arrivals": {"task": "webhooks.check_arrivals", "schedule": 60.0},
     "prune-old-run-events": {"task": "runs.prune", "schedule": 24 * 3600.0},
     "prune-old-webhook-deliveries": {"task": "webhooks.prune", "schedule": 24 * 3600.0},
@@ -409,7 +425,12 @@ LOG_LEVEL = read_env(env.str, "LOG_LEVEL", default="INFO").upper()
 # Periodic ticks whose "received" / "succeeded" / "sent" lines are DEBUG, not INFO: every few
 # seconds they would bury the runs, webhooks and errors in the console. Their failures and
 # every other task's lines keep their level.
-QUIET_TASKS = ["runs.dispatch", "webhooks.check_arrivals", "dashboard.demo_activity"]
+QUIET_TASKS = [
+    "runs.dispatch",
+    "webhooks.sweep",
+    "webhooks.check_arrivals",
+    "dashboard.demo_activity",
+]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.db.models import F
 from django.utils import timezone
 
-from apps.runs.lease import Lease, LeaseLost, lease_acquire, lease_release
+from apps.runs.lease import Lease, LeaseLost, lease_acquire, lease_release, lease_renew
 from apps.runs.models import SyncRun
 from apps.runs.outcome import run_finish, run_record_crash, run_record_outcome
 from apps.runs.queue import enqueue, queued_run_dispatch
@@ -26,6 +26,7 @@ def run_execute(run_id: int) -> str:
     """Execute a queued run if its sync is free. Safe to call twice for the same run.
 
     Returns what happened, for logs and tests: "missing", "not-queued", "early", "busy",
+    "lease-lost" (its lease ran out and the run was requeued: another attempt continues it),
     or the run's status when this call is done with it.
     """
     run = SyncRun.objects.select_related("sync").filter(pk=run_id).first()
@@ -84,10 +85,15 @@ def _execute_claimed(run: SyncRun, lease: Lease) -> str:
             # they approved, or the writing of their conflict decisions.
             approved=run.trigger in PERSON_APPROVED,
         )
+        # The lease may have run out and been taken while the last calls were slow: only
+        # its holder records how the run ended.
+        lease_renew(lease)
     except CancelRequested:
         return run_finish(run, SyncRun.Status.CANCELLED, "cancelled by request")
-    except LeaseLost as exc:
-        return run_finish(run, SyncRun.Status.FAILED, str(exc))
+    except LeaseLost:
+        # The sweeper requeued this run and another attempt (a higher fence) owns its row
+        # now: leave the row to it.
+        return "lease-lost"
     except Exception as exc:
         run_record_crash(run, exc)
         raise

@@ -72,6 +72,10 @@ class SyncRun(WorkspaceScopedModel):
     not_before = models.DateTimeField(null=True, blank=True)
     fence = models.PositiveBigIntegerField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # When its last message was sent (when due, for a message with a countdown): the
+    # sweeper sends a queued run again once that is CONCORD_RUN_REDISPATCH_AFTER ago. Not
+    # updated_at, which every trigger folded into the run bumps.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
 
     # For a held run: who approved or cancelled it, and when.

@@ -31,7 +31,7 @@ from django.utils import timezone
 from apps.connections.models import Connection
 from apps.connections.services import connection_record_failure, connection_record_success
 from apps.runs.models import SyncRun
-from apps.runs.queue import enqueue, run_request
+from apps.runs.queue import enqueue_after_commit, run_request
 from apps.syncs.engine.recorder import COUNTERS, Outcome, RunReport
 from apps.syncs.models import Sync
 from connectors.errors import FatalError, RateLimited, TransientError
@@ -193,5 +193,5 @@ def _retry_later(run: SyncRun, exc: TransientError) -> str:
     if not requeued:
         return SyncRun.Status.FAILED
     logger.info("run %s requeued for %.1fs: %s", run.pk, delay, exc)
-    transaction.on_commit(lambda: enqueue(run.pk, countdown=delay))
+    enqueue_after_commit(run.pk, countdown=delay)
     return SyncRun.Status.QUEUED

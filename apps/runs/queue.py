@@ -17,7 +17,9 @@ The rules kept here:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 
 from celery import current_app
 from django.db import IntegrityError, transaction
@@ -26,6 +28,8 @@ from django.utils import timezone
 
 from apps.runs.models import SyncRun
 from apps.syncs.models import Sync
+
+logger = logging.getLogger(__name__)
 
 # The Celery task that executes a run (apps/runs/tasks.py registers it under this name).
 # Messages are sent by name, so queueing does not import the tasks that execute.
@@ -100,13 +104,38 @@ def _request_once(
         record_ids=record_ids,
         full=full,
     )
-    transaction.on_commit(lambda: enqueue(run.pk))
+    enqueue_after_commit(run.pk)
     return run
 
 
 def enqueue(run_id: int, *, countdown: float = 0) -> None:
-    """Send the message that has a worker execute the run (after `countdown` seconds)."""
-    current_app.send_task(RUN_TASK, args=[run_id], countdown=max(0.0, countdown))
+    """Send the message that has a worker execute the run (after `countdown` seconds), and
+    note when it is due (`dispatched_at`): the sweeper sends it again if it is still queued
+    CONCORD_RUN_REDISPATCH_AFTER seconds after that (sweeping.py)."""
+    countdown = max(0.0, countdown)
+    current_app.send_task(RUN_TASK, args=[run_id], countdown=countdown)
+    SyncRun.objects.filter(pk=run_id).update(
+        dispatched_at=timezone.now() + timedelta(seconds=countdown)
+    )
+
+
+def enqueue_after_commit(run_id: int, *, countdown: float = 0) -> None:
+    """enqueue() once the current transaction commits. The run is queued in the database
+    by then, so a message that cannot be sent (the broker is down) is not lost work: it is
+    logged, and the sweeper sends the run once the broker is back."""
+
+    def send() -> None:
+        try:
+            enqueue(run_id, countdown=countdown)
+        except Exception:
+            logger.warning(
+                "run %s is queued but its message could not be sent; the sweeper sends it "
+                "again within CONCORD_RUN_REDISPATCH_AFTER",
+                run_id,
+                exc_info=True,
+            )
+
+    transaction.on_commit(send)
 
 
 def queued_run_dispatch(sync_id: int) -> None:

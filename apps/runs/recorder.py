@@ -9,7 +9,9 @@ also written at once when the row was last written long enough ago for someone w
 to notice, else at the first API call after that (a phase begun right after a write shows
 once its first slow call returns, not at the end of its first page). At a checkpoint, at
 most every CONCORD_RUN_HEARTBEAT_EVERY seconds, it also beats: renews the lease, stamps the run's
-heartbeat and API calls, and stops the run if someone asked to cancel it. Checkpoints come
+heartbeat, and stops the run if someone asked to cancel it. Between checkpoints, an API call
+made when a beat is due renews the lease and stamps the heartbeat too (a page of slow calls
+keeps its lease; a run whose lease was taken stops before its next call). Checkpoints come
 after a page is stored, so stopping there leaves a consistent state that the next run
 continues from. Inside a connector call that pages (a loop that never yields a page to the
 engine, a search while matching), the connector calls `interrupt()` on every page: at most
@@ -85,6 +87,21 @@ class DatabaseRecorder:
         self._api_calls += 1
         if self._phase is not None and time.monotonic() - self._last_write >= PHASE_WRITE_AFTER:
             self._phase_write()
+        if self._beat_due():
+            # A page whose calls are slow (or many) must not let the lease run out while
+            # the run is alive: renew it between calls too, and stop at once (LeaseLost)
+            # if another run took it. Cancellation is checked at checkpoints only.
+            self._keep_alive()
+
+    def _beat_due(self) -> bool:
+        elapsed = (timezone.now() - self._last_beat).total_seconds()
+        return elapsed >= settings.CONCORD_RUN_HEARTBEAT_EVERY
+
+    def _keep_alive(self) -> None:
+        """Renew the lease (LeaseLost if another run took it) and stamp the heartbeat."""
+        self._last_beat = timezone.now()
+        lease_renew(self.lease)
+        SyncRun.objects.filter(pk=self.run.pk).update(heartbeat_at=self._last_beat)
 
     def interrupt(self) -> None:
         """Raise CancelRequested (or LeaseLost) from inside a paging loop; see the module
@@ -120,17 +137,13 @@ class DatabaseRecorder:
 
     def checkpoint(self, counters: Mapping[str, int]) -> None:
         self._flush(counters)
-        now = timezone.now()
-        if (now - self._last_beat).total_seconds() < settings.CONCORD_RUN_HEARTBEAT_EVERY:
-            return
-        self._last_beat = now
-        self.beat()
+        if self._beat_due():
+            self.beat()
 
     def beat(self) -> None:
         """Renew the lease (LeaseLost if another run took it), stamp the heartbeat, and
         raise CancelRequested if someone asked to cancel the run."""
-        lease_renew(self.lease)
-        SyncRun.objects.filter(pk=self.run.pk).update(heartbeat_at=timezone.now())
+        self._keep_alive()
         if SyncRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
             raise CancelRequested("cancelled by request")
 

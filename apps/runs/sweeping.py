@@ -14,11 +14,12 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.runs.lease import lease_free, lease_held_by
 from apps.runs.models import SyncEvent, SyncRun
-from apps.runs.queue import enqueue, run_request
+from apps.runs.queue import enqueue, queued_run_dispatch, run_request
 from apps.syncs.models import Sync
 
 
@@ -83,6 +84,9 @@ def _requeue_silent(now: datetime) -> tuple[int, int]:
                 finished_at=now,
                 error="its worker stopped sending heartbeats; the queued follow-up continues",
             )
+            # The follow-up's own message found the sync busy and was dropped; the dead
+            # run will never send it on: send it now.
+            queued_run_dispatch(sync_id)
         if moved:
             requeued += 1
             enqueue(pk)
@@ -90,13 +94,20 @@ def _requeue_silent(now: datetime) -> tuple[int, int]:
 
 
 def _resend_forgotten(now: datetime) -> int:
-    forgotten = SyncRun.objects.filter(
-        status=SyncRun.Status.QUEUED,
-        updated_at__lt=now - timedelta(seconds=settings.CONCORD_RUN_REDISPATCH_AFTER),
-    ).filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+    """Send again each queued run whose message was sent (or, never sent, that was queued)
+    CONCORD_RUN_REDISPATCH_AFTER seconds ago or more. Keyed on the sending, not on
+    updated_at: triggers folding into a run whose message was lost bump updated_at, and
+    must not keep it from being sent. A duplicate message is harmless (run_execute takes a
+    run once)."""
+    cutoff = now - timedelta(seconds=settings.CONCORD_RUN_REDISPATCH_AFTER)
+    forgotten = (
+        SyncRun.objects.filter(status=SyncRun.Status.QUEUED)
+        .annotate(sent=Coalesce("dispatched_at", "created_at"))
+        .filter(sent__lt=cutoff)
+        .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+    )
     resent = 0
     for pk in forgotten.values_list("pk", flat=True):
-        SyncRun.objects.filter(pk=pk).update(updated_at=now)
         enqueue(pk)
         resent += 1
     return resent

@@ -11,6 +11,7 @@ processed twice.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,6 +29,8 @@ from apps.webhooks.rejections import rejection_record
 from apps.webhooks.selectors import deliveries_since, has_deliveries
 from connectors.base import WebhookRequest, WebhookResult
 from connectors.errors import ConnectorError, WebhookVerificationError
+
+logger = logging.getLogger(__name__)
 
 # The Celery task that turns a stored delivery into runs (apps/webhooks/tasks.py registers
 # it under this name); sent by name, so receiving does not import the tasks.
@@ -106,12 +109,39 @@ def webhook_receive(connection: Connection, request: WebhookRequest) -> Receipt:
             )
             transaction.on_commit(lambda: _enqueue(delivery.pk))
     except IntegrityError:
-        return Receipt(status=200, body=b'{"status": "duplicate"}', duplicate=True)
+        return _redelivery(connection, dedupe_key[:200])
     return Receipt(status=202, body=b'{"status": "accepted"}', delivery_id=delivery.pk)
 
 
+def _redelivery(connection: Connection, dedupe_key: str) -> Receipt:
+    """A delivery stored before. Still waiting to be processed (its processing message was
+    never sent, or lost): send it again, and accept. Handled: a duplicate."""
+    waiting = (
+        WebhookDelivery.objects.filter(
+            connection=connection, dedupe_key=dedupe_key, status=WebhookDelivery.Status.RECEIVED
+        )
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if waiting is None:
+        return Receipt(status=200, body=b'{"status": "duplicate"}', duplicate=True)
+    transaction.on_commit(lambda: _enqueue(waiting))
+    return Receipt(status=202, body=b'{"status": "accepted"}', delivery_id=waiting)
+
+
 def _enqueue(delivery_id: int) -> None:
-    current_app.send_task(PROCESS_TASK, args=[delivery_id])
+    """Send the processing message. The delivery is stored already, so a message that cannot
+    be sent (the broker is down) loses nothing: the sender still gets its 2xx, and the sweep
+    (`webhooks.sweep`) processes the delivery once the broker is back."""
+    try:
+        current_app.send_task(PROCESS_TASK, args=[delivery_id])
+    except Exception:
+        logger.warning(
+            "webhook delivery %s is stored but its processing message could not be sent; "
+            "the sweep processes it",
+            delivery_id,
+            exc_info=True,
+        )
 
 
 # --- keeping the inbox honest ---------------------------------------------------------------

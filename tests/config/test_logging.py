@@ -14,7 +14,7 @@ from apps.runs.models import SyncRun
 from tests.syncs import factories as f
 from tests.workers import wait_until
 
-TICKS = ["runs.dispatch", "webhooks.check_arrivals", "dashboard.demo_activity"]
+TICKS = ["runs.dispatch", "webhooks.sweep", "webhooks.check_arrivals", "dashboard.demo_activity"]
 
 
 def task_lines(name: str) -> None:

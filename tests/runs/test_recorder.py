@@ -170,3 +170,37 @@ def test_a_phase_told_right_after_a_write_is_written_at_an_api_call_once_a_watch
     recorder.checkpoint({"created_b": 1})
     run.refresh_from_db()
     assert (run.created_b, SyncEvent.objects.filter(run=run).count()) == (1, 1)
+
+
+def test_an_api_call_renews_the_lease_when_a_beat_is_due_and_stops_a_run_that_lost_it(settings):
+    """A page of slow calls keeps its lease between checkpoints: the recorder renews it at
+    an API call once a heartbeat is due; a holder whose lease was taken stops at its next
+    call instead of writing on."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.runs.lease import LeaseLost, lease_acquire, lease_free
+    from apps.runs.models import SyncLock
+    from apps.runs.queue import run_request
+    from apps.runs.recorder import DatabaseRecorder
+
+    s, _crm, _desk = setup()
+    run = run_request(s, trigger="manual")
+    lease = lease_acquire(s.pk, run.pk)
+    recorder = DatabaseRecorder(run, lease)
+    expires = SyncLock.objects.get(sync_id=s.pk).expires_at
+    recorder.api_call("a")  # no beat due yet: nothing written
+    assert SyncLock.objects.get(sync_id=s.pk).expires_at == expires
+    assert SyncRun.objects.get(pk=run.pk).heartbeat_at is None
+    # A heartbeat is due (its interval passed during a slow call).
+    recorder._last_beat -= timedelta(seconds=settings.CONCORD_RUN_HEARTBEAT_EVERY)
+    recorder.api_call("a")
+    assert SyncLock.objects.get(sync_id=s.pk).expires_at > expires
+    assert SyncRun.objects.get(pk=run.pk).heartbeat_at >= timezone.now() - timedelta(seconds=5)
+    # The lease is taken from it (its run was requeued): the next due call stops the run.
+    lease_free(s.pk, run.pk)
+    assert lease_acquire(s.pk, run.pk) is not None
+    recorder._last_beat -= timedelta(seconds=settings.CONCORD_RUN_HEARTBEAT_EVERY)
+    with pytest.raises(LeaseLost):
+        recorder.api_call("b")

@@ -66,6 +66,10 @@ def test_a_signed_delivery_is_stored_and_acknowledged(
 
 def test_a_redelivery_answers_200_and_is_stored_once(client, zendesk):
     assert post(client, zendesk, BODY, invocation="inv-7").status_code == 202
+    # Not processed yet: the redelivery is accepted again (its processing is sent again).
+    waiting = post(client, zendesk, BODY, invocation="inv-7")
+    assert (waiting.status_code, waiting.json()) == (202, {"status": "accepted"})
+    WebhookDelivery.objects.update(status="processed")
     again = post(client, zendesk, BODY, invocation="inv-7")
     assert again.status_code == 200
     assert again.json() == {"status": "duplicate"}
@@ -128,3 +132,69 @@ def test_a_body_over_the_limit_is_413_before_anything_is_read(client, zendesk, s
     assert response.status_code == 413
     assert queries.captured_queries == []
     assert WebhookDelivery.objects.count() == 0
+
+
+@pytest.fixture
+def broker_down():
+    """Point the Celery app at a broker nobody listens on (a refused connection), for real:
+    nothing is mocked; sending a message fails as it does when Redis is down."""
+    from contextlib import contextmanager
+
+    from apps.config.celery import app
+
+    @contextmanager
+    def down():
+        saved = app.conf.broker_url, app.conf.broker_transport_options
+        app.pool.force_close_all()
+        app._pool = None
+        app.conf.broker_url = "redis://127.0.0.1:9/0"  # the discard port: refused
+        app.conf.broker_transport_options = {}
+        try:
+            yield
+        finally:
+            app.pool.force_close_all()
+            app._pool = None
+            app.conf.broker_url, app.conf.broker_transport_options = saved
+
+    return down
+
+
+def test_a_delivery_stored_while_the_broker_is_down_is_processed_by_the_sweep(
+    client, zendesk, broker_down, settings, django_capture_on_commit_callbacks
+):
+    """The broker is down when a delivery arrives: it is stored and accepted (not a 500); the
+    sender's retry is not swallowed as a duplicate while it waits; once the broker is back,
+    the sweep processes it within CONCORD_WEBHOOK_SWEEP_AFTER of its arrival."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.config.celery import app
+
+    with broker_down():
+        with pytest.raises(Exception):  # noqa: B017,PT011 - the broker really is unreachable
+            app.send_task("webhooks.process_delivery", args=[0])
+        with django_capture_on_commit_callbacks(execute=True):
+            first = post(client, zendesk, BODY, invocation="outage-1")
+        with django_capture_on_commit_callbacks(execute=True) as resent:
+            retry = post(client, zendesk, BODY, invocation="outage-1")  # the sender's retry
+    assert first.status_code == 202, first.content
+    assert (retry.status_code, retry.json()) == (202, {"status": "accepted"})
+    assert len(resent) == 1  # its processing message was sent again (and failed again)
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == "received"
+    # The broker is back. Young deliveries are left to their messages...
+    from apps.webhooks.processing import deliveries_sweep
+
+    assert deliveries_sweep() == 0
+    # ...and the sweep processes one waiting past the bound.
+    later = delivery.received_at + timedelta(seconds=settings.CONCORD_WEBHOOK_SWEEP_AFTER + 1)
+    assert later < timezone.now() + timedelta(minutes=1)
+    assert deliveries_sweep(now=later) == 1
+    delivery.refresh_from_db()
+    assert delivery.status != "received"  # "ignored" here: no sync reads these tickets
+    assert delivery.processed_at is not None
+    # A retry now is a plain duplicate: nothing sent, nothing processed twice.
+    with django_capture_on_commit_callbacks(execute=True) as sent:
+        again = post(client, zendesk, BODY, invocation="outage-1")
+    assert (again.status_code, again.json(), sent) == (200, {"status": "duplicate"}, [])
