@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from celery import current_app
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.core.broker import task_send
 from apps.runs.models import SyncRun
 from apps.syncs.models import Sync
 
@@ -104,9 +104,12 @@ def _request_once(
     return run
 
 
-def enqueue(run_id: int, *, countdown: float = 0) -> None:
-    """Send the message that has a worker execute the run (after `countdown` seconds)."""
-    current_app.send_task(RUN_TASK, args=[run_id], countdown=max(0.0, countdown))
+def enqueue(run_id: int, *, countdown: float = 0) -> bool:
+    """Send the message that has a worker execute the run (after `countdown` seconds).
+
+    False if the broker is unreachable: the run stays queued and the sweeper sends it again.
+    """
+    return task_send(RUN_TASK, [run_id], countdown=countdown)
 
 
 def queued_run_dispatch(sync_id: int) -> None:

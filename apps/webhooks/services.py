@@ -14,7 +14,6 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -22,6 +21,7 @@ from django.utils.dateparse import parse_datetime
 
 from apps.connections.models import Connection
 from apps.connections.services import connection_webhook_parse
+from apps.core.broker import task_send
 from apps.syncs.models import Sync
 from apps.webhooks.models import WebhookDelivery
 from apps.webhooks.rejections import rejection_record
@@ -111,7 +111,9 @@ def webhook_receive(connection: Connection, request: WebhookRequest) -> Receipt:
 
 
 def _enqueue(delivery_id: int) -> None:
-    current_app.send_task(PROCESS_TASK, args=[delivery_id])
+    # The delivery is committed: if the broker is down it waits "received" (the sender is
+    # still told 202) and is processed once the broker is back.
+    task_send(PROCESS_TASK, [delivery_id])
 
 
 # --- keeping the inbox honest ---------------------------------------------------------------
