@@ -136,6 +136,9 @@ CONCORD_RUN_RETRY_MAX_DELAY = read_env(env.float, "CONCORD_RUN_RETRY_MAX_DELAY",
 # A queued run whose message was sent this long ago (or, never sent, that was queued this
 # long ago) is sent again: its message was lost. Triggers folding into it do not delay this.
 CONCORD_RUN_REDISPATCH_AFTER = read_env(env.int, "CONCORD_RUN_REDISPATCH_AFTER", default=30)
+# A run interrupted by a database outage waits this long (seconds) for the database to come
+# back, then runs again by itself; past it the worker gives up and the sweeper takes over.
+CONCORD_RUN_DATABASE_WAIT = read_env(env.float, "CONCORD_RUN_DATABASE_WAIT", default=600.0)
 CONCORD_DISPATCH_EVERY = read_env(env.float, "CONCORD_DISPATCH_EVERY", default=5.0)
 CONCORD_EVENT_RETENTION_DAYS = read_env(env.int, "CONCORD_EVENT_RETENTION_DAYS", default=30)
 CONCORD_SYNC_MAX_FAILURES = read_env(env.int, "CONCORD_SYNC_MAX_FAILURES", default=5)
@@ -248,6 +251,13 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "concord",
+            # A Redis that went away fails a call within seconds instead of hanging it; a
+            # connection idle past the health check is tested before use.
+            "OPTIONS": {
+                "socket_connect_timeout": 2,
+                "socket_timeout": 5,
+                "health_check_interval": 10,
+            },
         }
     }
 else:
@@ -267,7 +277,25 @@ if REDIS_URL:
     CELERY_RESULT_BACKEND = REDIS_URL
     # Redis redelivers a message that was not acknowledged within the visibility timeout. It
     # must outlast the longest task, or a long run would be delivered to a second worker.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 15 * 60}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": CELERY_TASK_TIME_LIMIT + 15 * 60,
+        # Fail fast on a dead connection (the worker then reconnects) and probe idle ones.
+        "socket_connect_timeout": 5,
+        "socket_timeout": 30,
+        "health_check_interval": 10,
+    }
+    # Riding out a Redis outage: the worker reconnects forever (every few seconds at most),
+    # and so does the result backend, never giving up and exiting. Task messages are sent
+    # without subscribing to results (apps/core/broker.py), so a sender never waits on it.
+    CELERY_BROKER_CONNECTION_RETRY = True
+    CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+    CELERY_BROKER_CONNECTION_TIMEOUT = 5
+    CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 5
+    CELERY_REDIS_SOCKET_TIMEOUT = 30
+    CELERY_REDIS_BACKEND_HEALTH_CHECK_INTERVAL = 10
+    CELERY_REDIS_RETRY_ON_TIMEOUT = True
+    CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
+    CELERY_RESULT_BACKEND_MAX_RETRIES = 10
 else:
     _celery_dir = VAR_DIR / "celery" / TEST_PROCESS if TEST_PROCESS else VAR_DIR / "celery"
     for _sub in ("queue", "processed", "results", "control"):

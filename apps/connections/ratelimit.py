@@ -14,19 +14,33 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from redis.exceptions import RedisError
 
 from apps.connections.models import RateLimitCounter
-from connectors.errors import RateLimited
+from connectors.errors import RateLimited, TransientError
+
+# How long a run waits before trying again when the budget's counter cannot be reached.
+COUNTER_DOWN_RETRY_AFTER = 10.0
 
 
 def _spend_redis(key: str, window: int, ttl: int) -> int:
     bucket = f"ratelimit:{key}:{window}"
-    cache.add(bucket, 0, timeout=ttl)
     try:
-        return cache.incr(bucket)
-    except ValueError:  # expired between add and incr
-        cache.add(bucket, 1, timeout=ttl)
-        return 1
+        cache.add(bucket, 0, timeout=ttl)
+        try:
+            return cache.incr(bucket)
+        except ValueError:  # expired between add and incr
+            cache.add(bucket, 1, timeout=ttl)
+            return 1
+    except RedisError as exc:
+        # Without the counter no worker can know the budget is kept: send no request and
+        # let the run retry later (a transient failure), rather than crash or overspend.
+        raise TransientError(
+            f"the shared request budget cannot be counted (Redis unreachable: {exc})",
+            retry_after=COUNTER_DOWN_RETRY_AFTER,
+            system="concord",
+            call=key,
+        ) from exc
 
 
 def _spend_database(key: str, window: int, ttl: int) -> int:

@@ -4,22 +4,45 @@ A worker's message names a run (queue.py). Here the run is claimed, the sync's l
 (lease.py), the engine run over the sync with a recorder that keeps the trail and the
 heartbeat (recorder.py), and the outcome recorded (outcome.py). After the lease is given
 back, the sync's next queued run (one that found the sync busy) is sent on.
+
+A database outage mid-run does not end the run: the worker waits for the database (with
+backoff, reconnecting), puts the run back to queued and executes it again at once, in the
+same task. What the interrupted attempt wrote before the outage is kept (its transactions
+had committed); what it was writing was rolled back, and the engine's pending-create
+records make the new attempt link what was created instead of creating it twice.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+
+from django.conf import settings
+from django.db import IntegrityError, InterfaceError, OperationalError
+from django.db import connection as db_connection
 from django.db.models import F
 from django.utils import timezone
 
-from apps.runs.lease import Lease, LeaseLost, lease_acquire, lease_release, lease_renew
+from apps.runs.lease import (
+    Lease,
+    LeaseLost,
+    lease_acquire,
+    lease_free,
+    lease_release,
+    lease_renew,
+)
 from apps.runs.models import SyncRun
 from apps.runs.outcome import run_finish, run_record_crash, run_record_outcome
-from apps.runs.queue import enqueue, queued_run_dispatch
+from apps.runs.queue import enqueue, queued_run_dispatch, run_request
 from apps.runs.recorder import CancelRequested, DatabaseRecorder
 from apps.runs.selectors import records_to_retry
 from apps.syncs.services import sync_engine_run
 
+logger = logging.getLogger(__name__)
+
 PERSON_APPROVED = (SyncRun.Trigger.APPROVAL, SyncRun.Trigger.RESOLUTION)
+# The database went away (server stopped, restarted, connection cut).
+DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 
 def run_execute(run_id: int) -> str:
@@ -27,8 +50,74 @@ def run_execute(run_id: int) -> str:
 
     Returns what happened, for logs and tests: "missing", "not-queued", "early", "busy",
     "lease-lost" (its lease ran out and the run was requeued: another attempt continues it),
-    or the run's status when this call is done with it.
+    or the run's status when this call is done with it. Rides out database outages of up
+    to CONCORD_RUN_DATABASE_WAIT seconds (each), at most CONCORD_RUN_MAX_ATTEMPTS times.
     """
+    outages = 0
+    while True:
+        try:
+            return _execute_once(run_id)
+        except DATABASE_ERRORS as exc:
+            outages += 1
+            if outages >= settings.CONCORD_RUN_MAX_ATTEMPTS:
+                raise
+            logger.warning(
+                "run %s: the database went away (%s); waiting for it to run again", run_id, exc
+            )
+            database_wait(settings.CONCORD_RUN_DATABASE_WAIT)
+            if not _requeue_interrupted(run_id):
+                return SyncRun.Status.FAILED
+            logger.info("run %s: the database is back; running it again", run_id)
+
+
+def database_wait(timeout: float) -> None:
+    """Block until the database answers again (reconnecting, with capped backoff).
+    Raises the last database error after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    delay = 0.2
+    while True:
+        db_connection.close()  # the broken connection; the next query opens a new one
+        try:
+            with db_connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            return
+        except DATABASE_ERRORS:
+            if time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)
+
+
+def _requeue_interrupted(run_id: int) -> bool:
+    """Put a run that a database outage interrupted back to queued, freeing its lease.
+
+    A run that was not claimed yet is still queued: nothing to do. If a follow-up run was
+    queued meanwhile (one queued run per sync), this run's request folds into it and this
+    run ends failed, saying which run continues it. False if this run will not run again.
+    """
+    run = SyncRun.objects.select_related("sync").filter(pk=run_id).first()
+    if run is None or run.status != SyncRun.Status.RUNNING:
+        return True
+    lease_free(run.sync_id, run.pk)
+    try:
+        SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING).update(
+            status=SyncRun.Status.QUEUED, error="requeued: the database went away mid-run"
+        )
+    except IntegrityError:
+        follow_up = run_request(
+            run.sync, trigger=run.trigger, record_ids=run.record_ids, full=run.full
+        )
+        run_finish(
+            run,
+            SyncRun.Status.FAILED,
+            f"the database went away mid-run; run {follow_up.public_id} continues it",
+        )
+        queued_run_dispatch(run.sync_id)
+        return False
+    return True
+
+
+def _execute_once(run_id: int) -> str:
     run = SyncRun.objects.select_related("sync").filter(pk=run_id).first()
     if run is None:
         return "missing"
@@ -94,6 +183,8 @@ def _execute_claimed(run: SyncRun, lease: Lease) -> str:
         # The sweeper requeued this run and another attempt (a higher fence) owns its row
         # now: leave the row to it.
         return "lease-lost"
+    except DATABASE_ERRORS:
+        raise  # not the run's fault: run_execute waits for the database and runs it again
     except Exception as exc:
         run_record_crash(run, exc)
         raise

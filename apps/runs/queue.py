@@ -21,11 +21,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
-from celery import current_app
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.core.broker import task_send
 from apps.runs.models import SyncRun
 from apps.syncs.models import Sync
 
@@ -108,34 +108,27 @@ def _request_once(
     return run
 
 
-def enqueue(run_id: int, *, countdown: float = 0) -> None:
+def enqueue(run_id: int, *, countdown: float = 0) -> bool:
     """Send the message that has a worker execute the run (after `countdown` seconds), and
     note when it is due (`dispatched_at`): the sweeper sends it again if it is still queued
-    CONCORD_RUN_REDISPATCH_AFTER seconds after that (sweeping.py)."""
+    CONCORD_RUN_REDISPATCH_AFTER seconds after that (sweeping.py).
+
+    False if the broker is unreachable (logged): the run stays queued, `dispatched_at` is
+    left as it was, and the sweeper sends it once the broker is back.
+    """
     countdown = max(0.0, countdown)
-    current_app.send_task(RUN_TASK, args=[run_id], countdown=countdown)
+    if not task_send(RUN_TASK, [run_id], countdown=countdown):
+        return False
     SyncRun.objects.filter(pk=run_id).update(
         dispatched_at=timezone.now() + timedelta(seconds=countdown)
     )
+    return True
 
 
 def enqueue_after_commit(run_id: int, *, countdown: float = 0) -> None:
     """enqueue() once the current transaction commits. The run is queued in the database
-    by then, so a message that cannot be sent (the broker is down) is not lost work: it is
-    logged, and the sweeper sends the run once the broker is back."""
-
-    def send() -> None:
-        try:
-            enqueue(run_id, countdown=countdown)
-        except Exception:
-            logger.warning(
-                "run %s is queued but its message could not be sent; the sweeper sends it "
-                "again within CONCORD_RUN_REDISPATCH_AFTER",
-                run_id,
-                exc_info=True,
-            )
-
-    transaction.on_commit(send)
+    by then, so a message that cannot be sent (the broker is down) is not lost work."""
+    transaction.on_commit(lambda: enqueue(run_id, countdown=countdown))
 
 
 def queued_run_dispatch(sync_id: int) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.core.cache import cache
+from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,20 @@ def rejection_record(
     connection_id: int, kind: str, reason: str, *, now: float | None = None
 ) -> None:
     """Count one rejected delivery; at most once a minute, log it and keep its reason."""
-    now = time.time() if now is None else now
+    try:
+        _count(connection_id, kind, reason, now=time.time() if now is None else now)
+    except RedisError as exc:
+        # The counter is for the dashboard; the sender is refused all the same.
+        logger.warning(
+            "webhook for connection %s (%s) rejected: %s (not counted: %s)",
+            connection_id,
+            kind,
+            reason,
+            exc,
+        )
+
+
+def _count(connection_id: int, kind: str, reason: str, *, now: float) -> None:
     key = _count_key(connection_id, _bucket(now))
     cache.add(key, 0, timeout=_TTL)
     try:
@@ -77,14 +91,23 @@ def rejection_counts(
         first = max(first, _bucket(since.timestamp()))
     keys = {_count_key(pk, bucket): pk for pk in ids for bucket in range(first, last + 1)}
     counts = dict.fromkeys(ids, 0)
-    for key, value in cache.get_many(list(keys)).items():
+    try:
+        found = cache.get_many(list(keys))
+    except RedisError as exc:  # the page shows no counts rather than failing
+        logger.warning("rejected webhook counts unavailable: %s", exc)
+        found = {}
+    for key, value in found.items():
         counts[keys[key]] += int(value or 0)
     return counts
 
 
 def rejection_last(connection_id: int) -> Rejection | None:
     """The latest sampled rejection of the last hour, or None."""
-    found = cache.get(_last_key(connection_id))
+    try:
+        found = cache.get(_last_key(connection_id))
+    except RedisError as exc:
+        logger.warning("the latest rejected webhook is unavailable: %s", exc)
+        return None
     if not found:
         return None
     return Rejection(at=datetime.fromtimestamp(found["at"], UTC), reason=str(found["reason"]))

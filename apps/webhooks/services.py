@@ -15,7 +15,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -23,6 +22,7 @@ from django.utils.dateparse import parse_datetime
 
 from apps.connections.models import Connection
 from apps.connections.services import connection_webhook_parse
+from apps.core.broker import task_send
 from apps.syncs.models import Sync
 from apps.webhooks.models import WebhookDelivery
 from apps.webhooks.rejections import rejection_record
@@ -133,15 +133,7 @@ def _enqueue(delivery_id: int) -> None:
     """Send the processing message. The delivery is stored already, so a message that cannot
     be sent (the broker is down) loses nothing: the sender still gets its 2xx, and the sweep
     (`webhooks.sweep`) processes the delivery once the broker is back."""
-    try:
-        current_app.send_task(PROCESS_TASK, args=[delivery_id])
-    except Exception:
-        logger.warning(
-            "webhook delivery %s is stored but its processing message could not be sent; "
-            "the sweep processes it",
-            delivery_id,
-            exc_info=True,
-        )
+    task_send(PROCESS_TASK, [delivery_id])
 
 
 # --- keeping the inbox honest ---------------------------------------------------------------
