@@ -145,15 +145,22 @@ def broker_down():
     @contextmanager
     def down():
         saved = app.conf.broker_url, app.conf.broker_transport_options
-        app.pool.force_close_all()
-        app._pool = None
+
+        def forget_pools() -> None:
+            # As after a fork: the app and its producers take a pool for the broker URL
+            # configured now from kombu's registry, which keeps the real broker's pool open
+            # for the tests that follow.
+            app._pool = None
+            app.amqp._producer_pool = None
+
+        forget_pools()
         app.conf.broker_url = "redis://127.0.0.1:9/0"  # the discard port: refused
         app.conf.broker_transport_options = {}
         try:
             yield
         finally:
-            app.pool.force_close_all()
-            app._pool = None
+            app.pool.force_close_all()  # the unreachable broker's pool only
+            forget_pools()
             app.conf.broker_url, app.conf.broker_transport_options = saved
 
     return down
