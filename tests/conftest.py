@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # The sandbox server, `sandbox` and `webhook_receiver` fixtures, for any test package.
@@ -16,3 +17,12 @@ settings.register_profile(
     "fuzz", max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("CONCORD_HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture(autouse=True)
+def _token_failures_out_of_the_way(settings):
+    """Failed token authentications are counted per address and minute in the cache
+    (apps/accounts/lockout.py), and on Redis the cache outlives a test: every test's bad
+    tokens come from 127.0.0.1, so together they would throttle later tests. The brake is
+    tested with its own limit and addresses in tests/accounts/test_lockout.py."""
+    settings.CONCORD_TOKEN_FAILURE_LIMIT = 1_000_000

@@ -11,8 +11,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from apps.accounts.models import ApiToken, Membership, Role, Workspace
-from apps.core.errors import Invalid, Refused
+from apps.accounts.models import ApiToken, Membership, Permission, Role, Workspace
+from apps.core.errors import Forbidden, Invalid, Refused
 
 TOKEN_PREFIX = "cnc_"  # noqa: S105 - a public marker, not a secret
 
@@ -63,11 +63,31 @@ def user_signup(*, email: str, password: str, workspace_name: str) -> tuple[obje
     return user, workspace
 
 
-def member_add(*, workspace: Workspace, email: str, role: Role) -> Membership:
-    """Add the account with this email to the workspace.
+def _check_may_manage(actor: Membership | None, workspace: Workspace, *roles: str | None) -> None:
+    """The one rule for managing members, for the API and the dashboard alike: admins and
+    owners manage members, and only owners make, change or remove owners. `roles` are the
+    member's role before and after the change. `actor` None is the system itself (a
+    management command), which no role limits.
 
-    Raises Invalid (`email`) when no account uses the email or it is a member already.
+    Raises Forbidden (`permission_denied`, or `owner_required` when an owner is concerned).
     """
+    if actor is None:
+        return
+    if actor.workspace_id != workspace.pk or not actor.allows(Permission.ADMIN):
+        raise Forbidden("only admins and owners manage members", code="permission_denied")
+    if Role.OWNER in roles and not actor.allows(Permission.OWN):
+        raise Forbidden("only owners can make, change or remove owners", code="owner_required")
+
+
+def member_add(
+    *, workspace: Workspace, email: str, role: Role, actor: Membership | None
+) -> Membership:
+    """Add the account with this email to the workspace, as `actor` (see _check_may_manage).
+
+    Raises Forbidden for a role that may not, and Invalid (`email`) when no account uses the
+    email or it is a member already.
+    """
+    _check_may_manage(actor, workspace, role)
     email = email.strip().lower()
     user = get_user_model().objects.filter(username__iexact=email).first()
     if user is None:
@@ -81,25 +101,32 @@ def member_add(*, workspace: Workspace, email: str, role: Role) -> Membership:
         raise Invalid("already a member", field="email") from None
 
 
-def member_set_by_email(*, workspace: Workspace, email: str, role: Role) -> Membership:
+def member_set_by_email(
+    *, workspace: Workspace, email: str, role: Role, actor: Membership | None
+) -> Membership:
     """Give the account with this email `role` in the workspace, adding it when it is not
-    a member. Raises Invalid (`email`) when no account uses the email, and Refused
-    (`membership_refused`) for the last owner's demotion."""
+    a member. Raises Invalid (`email`) when no account uses the email, and otherwise what
+    membership_set raises."""
+    _check_may_manage(actor, workspace, role)
     user = get_user_model().objects.filter(username__iexact=email.strip().lower()).first()
     if user is None:
         raise Invalid(
             f"no account uses {email.strip().lower()}; ask them to sign up first", field="email"
         )
-    return membership_set(workspace=workspace, user=user, role=role)
+    return membership_set(workspace=workspace, user=user, role=role, actor=actor)
 
 
-def membership_set(*, workspace: Workspace, user: AbstractBaseUser, role: Role) -> Membership:
-    """Add a member or change a member's role. Raises Refused (`membership_refused`) for the
-    last owner's demotion."""
+def membership_set(
+    *, workspace: Workspace, user: AbstractBaseUser, role: Role, actor: Membership | None
+) -> Membership:
+    """Add a member or change a member's role, as `actor`. Raises Forbidden
+    (`owner_required`) when an admin makes or demotes an owner, and Refused
+    (`membership_refused`) for the last owner's demotion."""
     with transaction.atomic():
         membership = (
             Membership.objects.select_for_update().filter(workspace=workspace, user=user).first()
         )
+        _check_may_manage(actor, workspace, membership.role if membership else None, role)
         if membership and membership.role == Role.OWNER and role != Role.OWNER:
             _ensure_another_owner(workspace, membership)
         if membership is None:
@@ -109,12 +136,18 @@ def membership_set(*, workspace: Workspace, user: AbstractBaseUser, role: Role) 
         return membership
 
 
-def membership_remove(*, membership: Membership) -> None:
-    """Raises Refused (`membership_refused`) for the last owner."""
+def membership_remove(*, membership: Membership, actor: Membership | None) -> None:
+    """Remove a member, as `actor`. Raises Forbidden (`owner_required`) when an admin
+    removes an owner, and Refused (`membership_refused`) for the last owner."""
     with transaction.atomic():
-        if membership.role == Role.OWNER:
-            _ensure_another_owner(membership.workspace, membership)
-        membership.delete()
+        # The role as it is now, not as it was when the caller read it.
+        current = Membership.objects.select_for_update().filter(pk=membership.pk).first()
+        if current is None:
+            return
+        _check_may_manage(actor, current.workspace, current.role)
+        if current.role == Role.OWNER:
+            _ensure_another_owner(current.workspace, current)
+        current.delete()
 
 
 def _ensure_another_owner(workspace: Workspace, membership: Membership) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -166,6 +167,7 @@ INSTALLED_APPS = [
     # Swagger UI's and Redoc's files, served as our own static files (SPECTACULAR_SETTINGS).
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
     "apps.core",
     "apps.accounts",
     "apps.connections",
@@ -186,6 +188,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "apps.accounts.middleware.WorkspaceMiddleware",
+    # Last, as django-axes asks: turns a lockout into the login page's 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "apps.config.urls"
@@ -346,12 +350,57 @@ if CONCORD_DEMO_ACTIVITY:
     }
 CELERY_TIMEZONE = "UTC"
 
+# --- Brakes on guessing (apps/accounts/lockout.py) -------------------------------------------
+# After this many wrong passwords for one account from one address, that account is locked
+# from that address for CONCORD_LOGIN_LOCKOUT_MINUTES (dashboard and admin login alike).
+CONCORD_LOGIN_FAILURE_LIMIT = read_env(env.int, "CONCORD_LOGIN_FAILURE_LIMIT", default=10)
+CONCORD_LOGIN_LOCKOUT_MINUTES = read_env(env.int, "CONCORD_LOGIN_LOCKOUT_MINUTES", default=15)
+# Failed API token authentications per address and minute before it is answered 429.
+CONCORD_TOKEN_FAILURE_LIMIT = read_env(env.int, "CONCORD_TOKEN_FAILURE_LIMIT", default=10)
+# How many proxies in front of Concord append the address they saw to X-Forwarded-For. 0: the
+# client's address is REMOTE_ADDR and the header is ignored (anyone can write one).
+CONCORD_TRUSTED_PROXY_COUNT = read_env(env.int, "CONCORD_TRUSTED_PROXY_COUNT", default=0)
+for _name in (
+    "CONCORD_LOGIN_FAILURE_LIMIT",
+    "CONCORD_LOGIN_LOCKOUT_MINUTES",
+    "CONCORD_TOKEN_FAILURE_LIMIT",
+    "CONCORD_TRUSTED_PROXY_COUNT",
+):
+    if globals()[_name] < 0:
+        raise ConfigError(f"{_name} must be 0 or more, not {globals()[_name]}")
+if CONCORD_LOGIN_FAILURE_LIMIT and not CONCORD_LOGIN_LOCKOUT_MINUTES:
+    raise ConfigError(
+        "CONCORD_LOGIN_LOCKOUT_MINUTES must be at least 1 while CONCORD_LOGIN_FAILURE_LIMIT "
+        "locks accounts out (set the limit to 0 to turn the lockout off)"
+    )
+
+AXES_ENABLED = CONCORD_LOGIN_FAILURE_LIMIT > 0
+AXES_FAILURE_LIMIT = CONCORD_LOGIN_FAILURE_LIMIT or 1
+AXES_COOLOFF_TIME = timedelta(minutes=CONCORD_LOGIN_LOCKOUT_MINUTES)
+# By account *and* address: a guesser cannot lock a person out from their own address.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Attempts during a lockout do not extend it: it ends CONCORD_LOGIN_LOCKOUT_MINUTES after
+# the failure that started it, as the message says.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "apps.accounts.lockout.client_ip"
+AXES_USERNAME_CALLABLE = "apps.accounts.lockout.login_username"
+AXES_LOCKOUT_CALLABLE = "apps.accounts.lockout.lockout_response"
+# Failed attempts are kept (AccessAttempt, visible in the admin) until they expire; a log
+# row for every successful login would grow without end.
+AXES_DISABLE_ACCESS_LOG = True
+
 # --- Auth, i18n, static -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# The lockout check runs before the password check (apps/accounts/lockout.py).
+AUTHENTICATION_BACKENDS = [
+    "apps.accounts.lockout.LoginLockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "dashboard"
@@ -417,6 +466,9 @@ REST_FRAMEWORK = {
         "apps.core.api_defaults.AnonThrottle",
     ],
     # "<requests>/<second|minute|hour|day>"; per user (tokens and sessions) and per address.
+    # The anonymous throttle counts per address: the same trusted-proxy rule as the login
+    # lockout (DRF's default would believe any X-Forwarded-For).
+    "NUM_PROXIES": CONCORD_TRUSTED_PROXY_COUNT,
     "DEFAULT_THROTTLE_RATES": {
         "user": _throttle_rate("CONCORD_API_RATE_USER", default="1200/minute"),
         "anon": _throttle_rate("CONCORD_API_RATE_ANON", default="120/minute"),

@@ -32,7 +32,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from apps.core.errors import DomainError, Invalid, NotFound, UpstreamError
+from apps.core.errors import DomainError, Forbidden, Invalid, NotFound, UpstreamError
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +92,8 @@ def domain_error_response(exc: DomainError) -> Response:
     headers: dict[str, str] = {}
     if isinstance(exc, Invalid):
         status = 400
+    elif isinstance(exc, Forbidden):
+        status = 403
     elif isinstance(exc, NotFound):
         status = 404
     elif isinstance(exc, UpstreamError):

@@ -9,7 +9,8 @@ their own form, and nothing reads a message to learn what happened. Each error h
   `config.api_token`), or None when it concerns the request as a whole.
 - `message`: for people: one sentence, no path in front, no library prefix.
 - its class, the kind of refusal: the input is invalid, a rule refuses the action now, the
-  thing asked about does not exist, or the external system behind it failed.
+  the caller's role does not allow it, the thing asked about does not exist, or the external
+  system behind it failed.
 
 No Django REST framework here: the API maps a class to an HTTP status (apps/core/api.py).
 """
@@ -70,6 +71,13 @@ class Invalid(DomainError):
 class Refused(DomainError):
     """The input is fine, but a rule refuses the action in the current state (a paused
     sync, a conflict already decided, a run still in progress)."""
+
+
+class Forbidden(DomainError):
+    """The caller's role does not allow the action, whatever the state (an admin demoting an
+    owner). The API answers 403; the dashboard shows the message."""
+
+    default_code = "permission_denied"
 
 
 class NotFound(DomainError):

@@ -88,7 +88,7 @@ def test_a_token_stops_working_when_its_user_leaves(client, two_workspaces):
     alice, _, _, _ = two_workspaces
     editor = MembershipFactory(workspace=alice.workspace, role=Role.EDITOR)
     _, raw = services.api_token_create(workspace=alice.workspace, user=editor.user, name="x")
-    services.membership_remove(membership=editor)
+    services.membership_remove(membership=editor, actor=None)
     assert client.get("/api/v1/me/", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 401
 
 

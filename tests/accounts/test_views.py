@@ -100,12 +100,71 @@ def test_admin_adds_a_member_but_cannot_make_owners(client):
 def test_the_last_owner_cannot_be_removed_or_demoted():
     owner = MembershipFactory(role=Role.OWNER)
     with pytest.raises(Refused) as refused:
-        services.membership_remove(membership=owner)
+        services.membership_remove(membership=owner, actor=None)
     assert refused.value.code == "membership_refused"
     with pytest.raises(Refused) as refused:
-        services.membership_set(workspace=owner.workspace, user=owner.user, role=Role.ADMIN)
+        services.membership_set(
+            workspace=owner.workspace, user=owner.user, role=Role.ADMIN, actor=None
+        )
     assert refused.value.code == "membership_refused"
     second = MembershipFactory(workspace=owner.workspace, role=Role.OWNER)
-    services.membership_set(workspace=owner.workspace, user=owner.user, role=Role.ADMIN)
+    services.membership_set(workspace=owner.workspace, user=owner.user, role=Role.ADMIN, actor=None)
     assert Membership.objects.get(pk=owner.pk).role == Role.ADMIN
     assert second.role == Role.OWNER
+
+
+@pytest.fixture
+def owner_and_admin(client):
+    """A workspace with two owners (so the last-owner rule is not what refuses) and an admin
+    who is logged in."""
+    owner = MembershipFactory(role=Role.OWNER)
+    MembershipFactory(workspace=owner.workspace, role=Role.OWNER)
+    admin = MembershipFactory(workspace=owner.workspace, role=Role.ADMIN)
+    client.login(username=admin.user.username, password=PASSWORD)
+    return owner, admin
+
+
+@pytest.mark.parametrize("role", ["admin", "editor", "viewer"])
+def test_an_admin_cannot_demote_an_owner_on_the_workspace_page(client, owner_and_admin, role):
+    owner, _ = owner_and_admin
+    response = client.post(
+        "/accounts/workspace/",
+        {"action": "member-set", "member-email": owner.user.username, "member-role": role},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "only owners can make, change or remove owners" in response.content.decode()
+    assert Membership.objects.get(pk=owner.pk).role == Role.OWNER
+
+
+def test_an_admin_cannot_remove_an_owner_on_the_workspace_page(client, owner_and_admin):
+    owner, _ = owner_and_admin
+    response = client.post(
+        "/accounts/workspace/",
+        {"action": "member-remove", "membership": owner.pk},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "only owners can make, change or remove owners" in response.content.decode()
+    assert Membership.objects.filter(pk=owner.pk, role=Role.OWNER).exists()
+
+
+def test_an_owner_manages_owners_on_the_workspace_page(client):
+    owner = MembershipFactory(role=Role.OWNER)
+    other = MembershipFactory(workspace=owner.workspace, role=Role.OWNER)
+    client.login(username=owner.user.username, password=PASSWORD)
+    client.post(
+        "/accounts/workspace/",
+        {"action": "member-set", "member-email": other.user.username, "member-role": "admin"},
+    )
+    assert Membership.objects.get(pk=other.pk).role == Role.ADMIN
+    client.post("/accounts/workspace/", {"action": "member-remove", "membership": other.pk})
+    assert not Membership.objects.filter(pk=other.pk).exists()
+    # The last owner stays, and the page says why.
+    last = client.post(
+        "/accounts/workspace/",
+        {"action": "member-remove", "membership": owner.pk},
+        follow=True,
+    )
+    assert "a workspace keeps at least one owner" in last.content.decode()
+    assert Membership.objects.filter(pk=owner.pk, role=Role.OWNER).exists()

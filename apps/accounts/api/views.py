@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
-from rest_framework import exceptions, mixins, serializers, status
+from rest_framework import mixins, serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -79,13 +79,6 @@ class MemberViewSet(
     def refine_queryset(self, queryset: QuerySet) -> QuerySet:
         return queryset.select_related("user")
 
-    def _require_owner_for(self, *roles: str) -> None:
-        """Only owners make owners, demote them or remove them."""
-        if Role.OWNER in roles and not self.request.membership.allows(Permission.OWN):
-            raise exceptions.PermissionDenied(
-                "only owners can make, change or remove owners", code="owner_required"
-            )
-
     @extend_schema(
         summary="Add an existing account to the workspace with a role",
         request=MemberCreateSerializer,
@@ -94,11 +87,11 @@ class MemberViewSet(
     def create(self, request: Request) -> Response:
         data = MemberCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        self._require_owner_for(data.validated_data["role"])
         membership = services.member_add(
             workspace=request.workspace,
             email=data.validated_data["email"],
             role=Role(data.validated_data["role"]),
+            actor=request.membership,
         )
         return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
 
@@ -111,11 +104,11 @@ class MemberViewSet(
         membership = self.get_object()
         data = MemberUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        self._require_owner_for(membership.role, data.validated_data["role"])
         membership = services.membership_set(
             workspace=request.workspace,
             user=membership.user,
             role=Role(data.validated_data["role"]),
+            actor=request.membership,
         )
         return Response(MemberSerializer(membership).data)
 
@@ -129,8 +122,7 @@ class MemberViewSet(
         return self.update(request, id)
 
     def perform_destroy(self, instance: Membership) -> None:
-        self._require_owner_for(instance.role)
-        services.membership_remove(membership=instance)
+        services.membership_remove(membership=instance, actor=self.request.membership)
 
 
 @extend_schema_view(
