@@ -21,13 +21,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Stamp files make each install happen once per change of its lock file.
+# Stamp files make each install happen once per change of its lock file. The lock files
+# carry every artifact's hash: pip refuses a file whose hash is not listed.
 $(VENV)/.run-installed: requirements/base.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -r requirements/base.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/base.txt
 	@touch $@
 
 $(VENV)/.dev-installed: requirements/dev.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
 	@touch $@ $(VENV)/.run-installed
 
 # honcho gives each process its own PORT (web gets $(PORT), the next ones +100 each), so
@@ -65,11 +66,12 @@ bench: $(VENV)/.dev-installed
 fuzz: $(VENV)/.dev-installed
 	CONCORD_HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/syncs -k property -p no:xdist
 
-# Re-resolve the pinned versions (needs pip-tools in the venv; see docs/contributing.md).
+# Re-resolve the pinned versions, with the hash of every file PyPI (and any local index pip
+# is configured with) holds for them (needs pip-tools in the venv; see docs/contributing.md).
 lock: $(VENV)/.dev-installed
 	$(BIN)/python -m pip install --quiet pip-tools
-	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links --upgrade -o requirements/base.txt pyproject.toml
-	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links --upgrade --extra dev -c requirements/base.txt -o requirements/dev.txt pyproject.toml
+	$(BIN)/pip-compile -q --generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links --upgrade -o requirements/base.txt pyproject.toml
+	$(BIN)/pip-compile -q --generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links --upgrade --extra dev -c requirements/base.txt -o requirements/dev.txt pyproject.toml
 
 clean:
 	rm -rf $(VENV) var/celery var/test-*.sqlite3*

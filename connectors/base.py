@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import json
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from typing import Any, ClassVar, Protocol
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from connectors.answers import PageGuard
-from connectors.errors import RecordError
+from connectors.errors import RecordError, WebhookPayloadError
 
 if typing.TYPE_CHECKING:
     from connectors.netpolicy import AddressPolicy
@@ -150,6 +151,30 @@ class WebhookRequest:
         return None
 
 
+# No system nests its webhook payloads more than a few levels; Python's own parser gives up
+# (RecursionError) near 1,000.
+MAX_WEBHOOK_JSON_DEPTH = 100
+
+
+def webhook_json(body: bytes) -> JSON:
+    """A verified body's JSON. Raises ValueError when it is not JSON (UnicodeDecodeError
+    included), WebhookPayloadError when it nests more than MAX_WEBHOOK_JSON_DEPTH levels."""
+    too_deep = f"the body's JSON is nested more than {MAX_WEBHOOK_JSON_DEPTH} levels deep"
+    try:
+        value = json.loads(body)
+    except RecursionError:
+        raise WebhookPayloadError(too_deep) from None
+    stack: list[tuple[JSON, int]] = [(value, 0)]  # iterative: the check cannot overflow
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= MAX_WEBHOOK_JSON_DEPTH:
+                raise WebhookPayloadError(too_deep)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return value
+
+
 @dataclass(frozen=True)
 class WebhookEvent:
     """A record the delivery names. `action` is "created", "updated" or "deleted"."""
@@ -165,7 +190,11 @@ class WebhookResult:
     """What a verified delivery says.
 
     `delivery_id` is the system's unique id of the delivery (for deduplication), if it has
-    one. `reply` is set when the system expects a particular answer (a handshake):
+    one. It must come from what the system signs (an event id in the signed body, or a
+    digest of the signed content), never from an unsigned header: a captured delivery
+    replayed with a fresh header would otherwise be stored and processed as new.
+
+    `reply` is set when the system expects a particular answer (a handshake):
     (status, content type, body).
     """
 

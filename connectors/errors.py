@@ -153,3 +153,11 @@ class WebhookVerificationError(Exception):
 
     Raised before anything in the body is parsed or trusted.
     """
+
+
+class WebhookPayloadError(WebhookVerificationError):
+    """The signature matched, but the signed payload cannot be used (JSON nested too deep).
+
+    The sender is genuine, so the answer is 400 with this message rather than the 401 of a
+    failed verification; nothing is stored either way.
+    """

@@ -21,7 +21,9 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -105,6 +107,14 @@ def domain_error_response(exc: DomainError) -> Response:
     return Response(error_body(exc.code, exc.message, fields), status=status, headers=headers)
 
 
+class RequestTooLarge(exceptions.APIException):
+    """A body over DATA_UPLOAD_MAX_MEMORY_SIZE: Django refuses to read it (RequestDataTooBig,
+    which DRF would let through as a 500)."""
+
+    status_code = 413
+    default_code = "request_too_large"
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """REST_FRAMEWORK["EXCEPTION_HANDLER"]: every error in the one shape, never a bare 500.
 
@@ -119,6 +129,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(*exc.args)
+    elif isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge(
+            "the request body is larger than the limit of "
+            f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes"
+        )
 
     response = drf_views.exception_handler(exc, context)
     if response is None:
@@ -165,6 +180,7 @@ _ERROR_DESCRIPTIONS = {
     403: "The caller's role does not allow this, or the caller belongs to no workspace.",
     404: "No such object in the caller's workspace.",
     409: "A business rule refused the request; `code` says which.",
+    413: "The body is larger than the upload limit (`request_too_large`, 2.5 MB by default).",
     429: "Too many requests; retry after the number of seconds in `Retry-After`.",
     502: "The external system failed or could not be reached (`upstream_unavailable`).",
     503: "The external system is rate limiting (`upstream_rate_limited`, with `Retry-After`).",
@@ -191,6 +207,8 @@ class ConcordAutoSchema(AutoSchema):
             codes.append(404)
         if self.method in ("POST", "PUT", "PATCH") or self._has_query_parameters():
             codes.append(400)
+        if self.method in ("POST", "PUT", "PATCH"):
+            codes.append(413)
         return codes
 
     def _is_paginated_list(self) -> bool:

@@ -63,25 +63,53 @@ class AnonThrottle(_SettingsRate, throttling.AnonRateThrottle):
     """Anonymous callers, per client address: scope "anon"."""
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+# Deeper than any input the API takes (a sync's mappings nest a handful of levels), and
+# shallow enough that nothing recursive downstream (serializers, jsonb) comes near Python's
+# recursion limit.
+MAX_JSON_DEPTH = 100
+
+
+def check_json(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """Raise ParseError for a string holding NUL or containers nested deeper than max_depth.
+
+    Iterative, so the check itself cannot overflow the stack. The top container is level 1.
+    """
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise exceptions.ParseError(
+                    "JSON strings must not contain NUL (\\u0000) characters"
+                )
+            continue
+        if not isinstance(item, dict | list):
+            continue
+        if depth + 1 > max_depth:
+            raise exceptions.ParseError(f"JSON nested more than {max_depth} levels deep")
+        if isinstance(item, dict):
+            stack.extend((key, depth) for key in item)
+            stack.extend((child, depth + 1) for child in item.values())
+        else:
+            stack.extend((child, depth + 1) for child in item)
 
 
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, refusing any string with a NUL character (400).
+    """DRF's JSON parser, refusing (400) a string with a NUL character and JSON nested more
+    than MAX_JSON_DEPTH levels deep.
 
     PostgreSQL cannot store NUL in text or jsonb, so such a value would otherwise surface as
-    a database error deep in a service (a 500) instead of as bad input.
+    a database error deep in a service (a 500) instead of as bad input. Deep nesting would
+    raise RecursionError in the parser itself (about 1,000 levels) or in whatever walks the
+    value later.
     """
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        data = super().parse(stream, media_type, parser_context)
-        if _has_nul(data):
-            raise exceptions.ParseError("JSON strings must not contain NUL (\\u0000) characters")
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError(
+                f"JSON nested more than {MAX_JSON_DEPTH} levels deep"
+            ) from None
+        check_json(data)
         return data

@@ -28,7 +28,7 @@ from apps.webhooks.models import WebhookDelivery
 from apps.webhooks.rejections import rejection_record
 from apps.webhooks.selectors import deliveries_since, has_deliveries
 from connectors.base import WebhookRequest, WebhookResult
-from connectors.errors import ConnectorError, WebhookVerificationError
+from connectors.errors import ConnectorError, WebhookPayloadError, WebhookVerificationError
 
 logger = logging.getLogger(__name__)
 
@@ -71,12 +71,34 @@ def _kept_headers(headers: dict[str, str]) -> dict[str, str]:
 
 
 def webhook_verify(connection: Connection, request: WebhookRequest) -> WebhookResult:
-    """Let the connector check the signature and parse. Raises WebhookRejected(401)."""
+    """Let the connector check the signature and parse. Raises WebhookRejected: 401 when the
+    delivery is not verified, 400 (with the reason) when its signed content cannot be stored.
+    """
     try:
-        return connection_webhook_parse(connection, request)
+        result = connection_webhook_parse(connection, request)
+    except WebhookPayloadError as exc:
+        rejection_record(connection.pk, connection.kind, str(exc))
+        raise WebhookRejected(400, str(exc)) from exc
     except (WebhookVerificationError, ConnectorError, ValueError) as exc:
         rejection_record(connection.pk, connection.kind, str(exc))
         raise WebhookRejected(401, "signature verification failed") from exc
+    problem = _unstorable(result)
+    if problem:
+        rejection_record(connection.pk, connection.kind, problem)
+        raise WebhookRejected(400, problem)
+    return result
+
+
+def _unstorable(result: WebhookResult) -> str:
+    """Why the parsed delivery cannot be stored, or "". PostgreSQL's text and jsonb cannot
+    hold NUL, which a signed payload may still carry in an id (a 500 there otherwise)."""
+    if result.delivery_id and "\x00" in result.delivery_id:
+        return f"delivery id {result.delivery_id[:60]!r} contains a NUL character"
+    for event in result.events:
+        for name, value in (("object type", event.object_type), ("record id", event.record_id)):
+            if "\x00" in value:
+                return f"{name} {value[:60]!r} contains a NUL character"
+    return ""
 
 
 def webhook_receive(connection: Connection, request: WebhookRequest) -> Receipt:

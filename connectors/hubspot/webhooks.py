@@ -22,12 +22,11 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.base import WebhookEvent, WebhookRequest, WebhookResult
+from connectors.base import WebhookEvent, WebhookRequest, WebhookResult, webhook_json
 from connectors.errors import WebhookVerificationError
 
 REPLAY_WINDOW_SECONDS = 300
@@ -114,7 +113,7 @@ def verify(request: WebhookRequest, secret: str, *, now: float | None = None) ->
 def parse(body: bytes) -> WebhookResult:
     """The records a verified delivery names, and a delivery id built from its eventIds."""
     try:
-        events = json.loads(body)
+        events = webhook_json(body)
     except ValueError:
         raise WebhookVerificationError("the body is not JSON") from None
     if not isinstance(events, list):
@@ -164,7 +163,9 @@ def _occurred(value: Any) -> datetime | None:
 def _delivery_id(event_ids: list[str]) -> str | None:
     """One id per delivery: the eventId itself, or a digest of all of them for a batch.
 
-    A retried or duplicated delivery carries the same events, so it gets the same id.
+    A retried or duplicated delivery carries the same events, so it gets the same id. The
+    eventIds are in the signed body, so a replay cannot change them (HubSpot sends no
+    delivery id header to trust instead).
     """
     if not event_ids:
         return None

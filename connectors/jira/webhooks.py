@@ -18,9 +18,10 @@ What is confirmed and what we chose (see ../shared/reference/vendor-contracts.md
   deliveries, whose timestamp we assume is the event's (UNCONFIRMED); a refused delivery is
   still caught by polling. Exact duplicates inside the window are caught by the inbox's
   deduplication on the delivery id.
-- The delivery id is the `X-Atlassian-Webhook-Identifier` header (unchanged across
-  retries, [2nd] jira.js). Where it is missing, the SHA-256 of the body stands in, which is
-  equally stable across retries of the same payload.
+- The delivery id is the SHA-256 of the signed body (which holds the event's `timestamp`),
+  stable across retries of the same payload. The `X-Atlassian-Webhook-Identifier` header
+  ([2nd] jira.js) is not signed: a replay inside the window could carry a fresh one and
+  pass as a new delivery, so it is kept with the delivery's headers but never the key.
 
 Events: `jira:issue_created|updated|deleted` name the issue; `comment_created|updated|
 deleted` name their issue as updated (a comment changes the issue's `updated`). Other events
@@ -31,12 +32,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.base import WebhookEvent, WebhookRequest, WebhookResult
+from connectors.base import WebhookEvent, WebhookRequest, WebhookResult, webhook_json
 from connectors.errors import WebhookVerificationError
 
 SIGNATURE_HEADER = "X-Hub-Signature"
@@ -91,15 +91,13 @@ def parse(
     """
     verify(request, secret)
     try:
-        payload = json.loads(request.body)
+        payload = webhook_json(request.body)
     except ValueError:
         raise WebhookVerificationError("the signed body is not JSON") from None
     if not isinstance(payload, dict):
         raise WebhookVerificationError("the signed body is not a JSON object")
     occurred = _check_timestamp(payload.get("timestamp"), time.time() if now is None else now)
-    delivery_id = request.header(DELIVERY_HEADER) or (
-        "sha256:" + hashlib.sha256(request.body).hexdigest()
-    )
+    delivery_id = "sha256:" + hashlib.sha256(request.body).hexdigest()
     action = _ISSUE_ACTIONS.get(str(payload.get("webhookEvent")))
     issue = payload.get("issue")
     if action is None or not isinstance(issue, dict) or issue.get("id") is None:

@@ -87,6 +87,7 @@ from connectors.base import (
     WebhookRequest,
     WebhookResult,
     WriteResult,
+    webhook_json,
 )
 from connectors.errors import ConfigurationError, RecordError, WebhookVerificationError
 
@@ -667,7 +668,7 @@ class MemoryConnector(Connector):
         if not hmac.compare_digest(expected, given):
             raise WebhookVerificationError("signature mismatch")
         try:
-            payload = json.loads(request.body)
+            payload = webhook_json(request.body)
             events = [
                 WebhookEvent(
                     object_type=str(e["object_type"]),

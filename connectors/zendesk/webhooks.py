@@ -20,6 +20,12 @@ Zendesk events (https://developer.zendesk.com/api-reference/webhooks/event-types
 understood too: `type` such as "zen:event-type:ticket.status_changed", the record id in
 `detail.id`, the delivery id in `id`, the time in `time`. Event types of other objects are
 accepted and ignored.
+
+Deduplication keys come from signed content only: the event's `id` (inside the signed body)
+for event subscriptions, a digest of timestamp + body otherwise. The
+`X-Zendesk-Webhook-Invocation-Id` header is not signed, so it is never the key. A retry that
+Zendesk signs anew (a new timestamp) is then stored once more and processed again, which is
+harmless: processing reads the records' current state.
 """
 
 from __future__ import annotations
@@ -28,12 +34,11 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.base import WebhookEvent, WebhookRequest, WebhookResult
+from connectors.base import WebhookEvent, WebhookRequest, WebhookResult, webhook_json
 from connectors.errors import WebhookVerificationError
 from connectors.zendesk.mappers import parse_time
 
@@ -170,13 +175,21 @@ def _time_or_none(value: Any) -> datetime | None:
         return None  # a display-formatted placeholder; the time is only a hint
 
 
+def signed_digest(request: WebhookRequest) -> str:
+    """The delivery id of a trigger webhook: a digest of exactly what the signature covers
+    (timestamp + body). The invocation id header is not signed, so a replay of a captured
+    delivery inside the window could carry a fresh one and pass as new."""
+    timestamp = (request.header(TIMESTAMP_HEADER) or "").encode()
+    return "sha256:" + hashlib.sha256(timestamp + request.body).hexdigest()
+
+
 def parse(request: WebhookRequest) -> WebhookResult:
     """The records a verified delivery names. Call only after verify()."""
-    delivery_id = request.header(INVOCATION_HEADER)
+    delivery_id = signed_digest(request)
     if not request.body.strip():
         return WebhookResult(events=[], delivery_id=delivery_id)
     try:
-        data = json.loads(request.body)
+        data = webhook_json(request.body)
     except (UnicodeDecodeError, ValueError):
         raise WebhookVerificationError("the body is not JSON") from None
     if not isinstance(data, dict):

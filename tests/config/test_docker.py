@@ -70,7 +70,7 @@ def test_web_runs_the_procfile_gunicorn_command():
 
 def test_dockerfile_runs_as_non_root_with_static_files_collected():
     dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
-    assert re.search(r"^FROM python:3\.11-slim", dockerfile, re.MULTILINE)
+    assert re.search(r"^FROM python:3\.11\.", dockerfile, re.MULTILINE)
     assert re.search(r"^USER concord$", dockerfile, re.MULTILINE)
     assert "collectstatic --noinput" in dockerfile
     assert "requirements/base.txt" in dockerfile
@@ -80,3 +80,55 @@ def test_env_example_lists_what_production_requires():
     example = (ROOT / "docker" / ".env.example").read_text()
     for name in ("SECRET_KEY", "CONCORD_ENCRYPTION_KEY", "ALLOWED_HOSTS", "POSTGRES_PASSWORD"):
         assert re.search(rf"^{name}=", example, re.MULTILINE), name
+
+
+def test_the_base_image_is_pinned_to_an_exact_release():
+    # A floating tag (python:3.11-slim) gives each rebuild whatever was published last.
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    images = re.findall(r"^FROM (\S+)", dockerfile, re.MULTILINE)
+    assert images, "no FROM line"
+    for image in images:
+        assert re.fullmatch(
+            r"python:3\.11\.\d+-slim-(bookworm|trixie)(@sha256:[0-9a-f]{64})?", image
+        ), f"{image} is not pinned to a patch release and a Debian release"
+
+
+def _requirements(path: Path) -> dict[str, str]:
+    """Each requirement of a pip-compile output, with the text of its entry."""
+    entries: dict[str, str] = {}
+    name = None
+    for line in path.read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not line.startswith(" "):
+            name = re.split(r"[=<>!~;\[ ]", line, maxsplit=1)[0].lower()
+            entries[name] = line
+        elif name is not None:
+            entries[name] += "\n" + line
+    return entries
+
+
+def test_the_lock_files_pin_every_package_with_hashes():
+    for lock in ("base.txt", "dev.txt"):
+        entries = _requirements(ROOT / "requirements" / lock)
+        assert len(entries) > 20, lock
+        for name, entry in entries.items():
+            assert re.match(rf"{re.escape(name)}==\S+ \\$", entry.splitlines()[0], re.I), (
+                f"{lock}: {name} is not pinned exactly"
+            )
+            assert re.search(r"--hash=sha256:[0-9a-f]{64}", entry), f"{lock}: {name} has no hash"
+    base = _requirements(ROOT / "requirements" / "base.txt")
+    dev = _requirements(ROOT / "requirements" / "dev.txt")
+    for name, entry in base.items():  # dev.txt installs the same versions as base.txt
+        assert dev[name].splitlines()[0] == entry.splitlines()[0], name
+
+
+def test_installs_check_hashes_and_the_lock_target_writes_them():
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    assert "pip install --no-cache-dir --require-hashes -r requirements/base.txt" in dockerfile
+    makefile = (ROOT / "Makefile").read_text()
+    for lock in ("base", "dev"):
+        assert f"pip install --quiet --require-hashes -r requirements/{lock}.txt" in makefile
+    compiles = [line for line in makefile.splitlines() if "pip-compile" in line and "-o" in line]
+    assert len(compiles) == 2
+    assert all("--generate-hashes" in line for line in compiles)

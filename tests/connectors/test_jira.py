@@ -12,6 +12,7 @@ missing file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -769,9 +770,11 @@ def test_sandbox_webhooks_verify_and_parse(
     actions = [(e.action, e.object_type) for r in results for e in r.events]
     assert actions == [("created", "issues"), ("updated", "issues"), ("deleted", "issues")]
     assert len({e.record_id for r in results for e in r.events}) == 1
+    # The dedupe key is the signed body's digest, not the unsigned identifier header.
     assert [r.delivery_id for r in results] == [
-        d.header("X-Atlassian-Webhook-Identifier") for d in deliveries
+        "sha256:" + hashlib.sha256(d.body).hexdigest() for d in deliveries
     ]
+    assert all(d.header("X-Atlassian-Webhook-Identifier") for d in deliveries)
     changelog = json.loads(deliveries[1].body)["changelog"]["items"]
     assert changelog[0]["fromString"] == "To Do"
     assert changelog[0]["toString"] == "In Progress"
@@ -909,11 +912,12 @@ def test_webhook_events_ids_and_filters() -> None:
     other["issue"]["fields"]["project"]["key"] = "HR"
     assert parse(_signed(other), SECRET, now=NOW).events == []
 
-    with_id = _signed(_payload(), **{"X-Atlassian-Webhook-Identifier": "abc-123"})
-    assert parse(with_id, SECRET, now=NOW).delivery_id == "abc-123"
     first = parse(_signed(_payload()), SECRET, now=NOW).delivery_id
     assert first is not None
     assert first.startswith("sha256:")
+    # The identifier header is not signed: a replay with a fresh one is the same delivery.
+    with_id = _signed(_payload(), **{"X-Atlassian-Webhook-Identifier": "abc-123"})
+    assert parse(with_id, SECRET, now=NOW).delivery_id == first
     assert parse(_signed(_payload()), SECRET, now=NOW).delivery_id == first  # a retry
     later = _payload()
     later["timestamp"] += 1

@@ -619,7 +619,13 @@ def test_trigger_payload_is_parsed_after_verification() -> None:
     assert [(e.object_type, e.record_id, e.action) for e in result.events] == [
         ("tickets", "35436", "updated")
     ]
-    assert result.delivery_id == "inv-1"
+    # The key is a digest of what the signature covers; the invocation id is not signed.
+    assert result.delivery_id == webhooks.signed_digest(request)
+    assert result.delivery_id.startswith("sha256:")
+    replay = signed(TRIGGER_BODY, at=now, **{webhooks.INVOCATION_HEADER: "inv-2"})
+    assert webhooks.parse_webhook(replay, SECRET, now=now + 10).delivery_id == result.delivery_id
+    later = signed(TRIGGER_BODY, at=now + 1, **{webhooks.INVOCATION_HEADER: "inv-1"})
+    assert webhooks.parse_webhook(later, SECRET, now=now + 10).delivery_id != result.delivery_id
 
 
 def test_event_subscription_payload_is_parsed() -> None:
@@ -777,7 +783,7 @@ def test_send_test_webhook_finds_the_webhook_for_the_url_and_zendesk_sends_a_sig
     # Signed with that webhook's own secret, and a delivery without records to sync.
     result = zendesk.parse_webhook(delivery, SECRET)
     assert result.events == []
-    assert result.delivery_id == delivery.header("X-Zendesk-Webhook-Invocation-Id")
+    assert result.delivery_id == webhooks.signed_digest(delivery)
     with pytest.raises(WebhookVerificationError):
         zendesk.parse_webhook(delivery, "other-secret")
 

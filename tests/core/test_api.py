@@ -81,6 +81,41 @@ def test_a_json_body_with_a_nul_character_is_400_not_a_database_error():
     )
 
 
+def test_json_nested_1000_deep_is_400_not_a_server_error():
+    client = client_for()
+    client.raise_request_exception = False  # a RecursionError must not become a 500
+    body = '{"name": ' + "[" * 1000 + "]" * 1000 + "}"
+    response = client.post("/api/v1/connections/", body, content_type="application/json")
+    assert error_of(response, 400) == {
+        "code": "parse_error",
+        "message": "JSON nested more than 100 levels deep",
+        "fields": {},
+    }
+
+
+def test_json_nested_past_the_limit_is_400_even_when_python_could_parse_it():
+    deep = '{"name": "Desk", "kind": "zendesk", "config": ' + "[" * 100 + "]" * 100 + "}"
+    response = client_for().post("/api/v1/connections/", deep, content_type="application/json")
+    assert error_of(response, 400)["message"] == "JSON nested more than 100 levels deep"
+    # 100 levels in all (the object, then 99 lists) is allowed: the serializer answers.
+    ok = '{"name": "Desk", "kind": "zendesk", "config": ' + "[" * 99 + "]" * 99 + "}"
+    response = client_for().post("/api/v1/connections/", ok, content_type="application/json")
+    assert error_of(response, 400)["code"] == "validation_error"
+
+
+def test_a_body_over_the_upload_limit_is_413_in_the_error_shape(settings):
+    assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE == 2_621_440  # Django's 2.5 MB default
+    client = client_for()
+    client.raise_request_exception = False
+    body = '{"name": "' + "x" * (3 * 1024 * 1024) + '"}'
+    response = client.post("/api/v1/connections/", body, content_type="application/json")
+    assert error_of(response, 413) == {
+        "code": "request_too_large",
+        "message": "the request body is larger than the limit of 2621440 bytes",
+        "fields": {},
+    }
+
+
 def test_bad_credentials_are_401_in_the_error_shape():
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Bearer cnc_not-a-token")
@@ -160,6 +195,7 @@ def test_the_schema_validates_and_every_operation_documents_its_errors(schema):
             assert "404" in responses, (method, path)
         if method in ("post", "put", "patch"):
             assert "400" in responses, (method, path)
+            assert "413" in responses, (method, path)
     error = schema["components"]["schemas"]["ErrorDetail"]
     assert set(error["properties"]) == {"code", "message", "fields"}
 

@@ -6,12 +6,15 @@ import json
 import time
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.connections.models import Connection
 from apps.webhooks.models import WebhookDelivery
 from apps.webhooks.rejections import rejection_counts, rejection_last
+from connectors.hubspot.webhooks import sign_v3 as hubspot_sign
+from connectors.jira.webhooks import sign as jira_sign
 from connectors.zendesk.webhooks import format_timestamp, sign
 from tests.factories import WorkspaceFactory
 
@@ -205,3 +208,152 @@ def test_a_delivery_stored_while_the_broker_is_down_is_processed_by_the_sweep(
     with django_capture_on_commit_callbacks(execute=True) as sent:
         again = post(client, zendesk, BODY, invocation="outage-1")
     assert (again.status_code, again.json(), sent) == (200, {"status": "duplicate"}, [])
+
+
+# --- hostile but signed deliveries, for each system -----------------------------------------
+# The sender holds the secret (or replays what it signed); what it signed must still not
+# break the inbox: too deep JSON or a NUL in a record id is a 400 with the reason and stores
+# nothing, and a replay with a fresh unsigned header is the same delivery.
+@pytest.fixture
+def connections():
+    ws = WorkspaceFactory()
+    return {
+        "zendesk": Connection.objects.create(
+            workspace=ws,
+            name="Zendesk",
+            kind="zendesk",
+            config={"base_url": "https://acme.zendesk.com", "email": "ops@acme.test"},
+            secrets={"api_token": "zd-token"},
+        ),
+        "hubspot": Connection.objects.create(
+            workspace=ws,
+            name="HubSpot",
+            kind="hubspot",
+            config={"base_url": "https://api.hubapi.com"},
+            secrets={"access_token": "pat-na1-test"},
+        ),
+        "jira": Connection.objects.create(
+            workspace=ws,
+            name="Jira",
+            kind="jira",
+            config={
+                "base_url": "https://acme.atlassian.net",
+                "email": "ops@acme.test",
+                "project_key": "OPS",
+            },
+            secrets={"api_token": "jira-token"},
+        ),
+    }
+
+
+def record_body(kind: str, record_id: str, extra=None) -> bytes:
+    """A delivery naming one record, as each system sends it."""
+    if kind == "zendesk":
+        payload = {"ticket_id": record_id, "event": "updated", **(extra or {})}
+    elif kind == "hubspot":
+        payload = [
+            {
+                "eventId": 4211,
+                "subscriptionType": "contact.propertyChange",
+                "objectId": record_id,
+                "occurredAt": int(time.time() * 1000),
+                **(extra or {}),
+            }
+        ]
+    else:
+        payload = {
+            "timestamp": int(time.time() * 1000),
+            "webhookEvent": "jira:issue_updated",
+            "issue": {"id": record_id, "key": "OPS-1", "fields": {"project": {"key": "OPS"}}},
+            **(extra or {}),
+        }
+    return json.dumps(payload).encode()
+
+
+def send_signed(client, conn, body: bytes, *, delivery_header: str = "d-1", timestamp=None):
+    """POST `body` signed as the system signs it, with `delivery_header` in the header the
+    system names deliveries by (unsigned in all three schemes)."""
+    secret, url = conn.webhook_secret, f"/hooks/{conn.public_id}/"
+    if conn.kind == "zendesk":
+        stamp = timestamp or format_timestamp(time.time())
+        headers = {
+            "HTTP_X_ZENDESK_WEBHOOK_SIGNATURE_TIMESTAMP": stamp,
+            "HTTP_X_ZENDESK_WEBHOOK_SIGNATURE": sign(secret, stamp, body),
+            "HTTP_X_ZENDESK_WEBHOOK_INVOCATION_ID": delivery_header,
+        }
+    elif conn.kind == "hubspot":
+        stamp = timestamp or str(int(time.time() * 1000))
+        public = django_settings.CONCORD_PUBLIC_URL.rstrip("/") + url
+        headers = {
+            "HTTP_X_HUBSPOT_SIGNATURE_V3": hubspot_sign(secret, "POST", public, body, stamp),
+            "HTTP_X_HUBSPOT_REQUEST_TIMESTAMP": stamp,
+            "HTTP_X_REQUEST_ID": delivery_header,  # HubSpot names deliveries by eventId only
+        }
+    else:
+        headers = {
+            "HTTP_X_HUB_SIGNATURE": jira_sign(body, secret),
+            "HTTP_X_ATLASSIAN_WEBHOOK_IDENTIFIER": delivery_header,
+        }
+    return client.generic("POST", url, body, content_type="application/json", **headers)
+
+
+KINDS = ["zendesk", "hubspot", "jira"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_signed_delivery_is_accepted_for_each_system(client, connections, kind):
+    response = send_signed(client, connections[kind], record_body(kind, "42"))
+    assert response.status_code == 202, response.content
+    assert [e["record_id"] for e in WebhookDelivery.objects.get().events] == ["42"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_signed_json_nested_1000_deep_is_400_and_stores_nothing(client, connections, kind):
+    client.raise_request_exception = False  # a RecursionError must not become a 500
+    conn = connections[kind]
+    body = record_body(kind, "42").replace(b'"42"', b'"42", "deep": ' + b"[" * 1000 + b"]" * 1000)
+    response = send_signed(client, conn, body)
+    assert response.status_code == 400, response.content
+    assert response.json() == {"error": "the body's JSON is nested more than 100 levels deep"}
+    assert WebhookDelivery.objects.count() == 0
+    assert rejection_last(conn.pk).reason == "the body's JSON is nested more than 100 levels deep"
+
+
+@pytest.mark.parametrize("kind", ["hubspot", "jira"])  # Zendesk ids are digits only
+def test_a_signed_delivery_with_a_nul_in_a_record_id_is_400_and_stores_nothing(
+    client, connections, kind
+):
+    # PostgreSQL cannot hold NUL in text or jsonb: storing this was a 500 there.
+    client.raise_request_exception = False
+    conn = connections[kind]
+    response = send_signed(client, conn, record_body(kind, "42\x00"))
+    assert response.status_code == 400, response.content
+    assert response.json() == {"error": "record id '42\\x00' contains a NUL character"}
+    assert WebhookDelivery.objects.count() == 0
+    assert rejection_last(conn.pk).reason == "record id '42\\x00' contains a NUL character"
+
+
+def test_a_signed_hubspot_event_id_with_a_nul_is_400_and_stores_nothing(client, connections):
+    client.raise_request_exception = False
+    conn = connections["hubspot"]
+    body = record_body("hubspot", "42", {"eventId": "4211\x00"})
+    response = send_signed(client, conn, body)
+    assert response.status_code == 400, response.content
+    assert response.json() == {"error": "delivery id '4211\\x00' contains a NUL character"}
+    assert WebhookDelivery.objects.count() == 0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_replay_with_a_fresh_unsigned_delivery_header_is_a_duplicate(
+    client, connections, kind, django_capture_on_commit_callbacks
+):
+    conn = connections[kind]
+    body = record_body(kind, "42")
+    stamp = format_timestamp(time.time()) if kind == "zendesk" else str(int(time.time() * 1000))
+    with django_capture_on_commit_callbacks() as callbacks:
+        first = send_signed(client, conn, body, delivery_header="d-1", timestamp=stamp)
+        replay = send_signed(client, conn, body, delivery_header="d-2-fresh", timestamp=stamp)
+    assert first.status_code == 202
+    assert (replay.status_code, replay.json()) == (200, {"status": "duplicate"})
+    assert WebhookDelivery.objects.count() == 1
+    assert len(callbacks) == 1  # processed once
