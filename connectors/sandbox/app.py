@@ -68,6 +68,11 @@ class Faults:
     - shape {"drop": "results.id"}: the field removed from the answer (a dotted path; lists
       on the way apply to each item); with "value" it is set to that value instead (a field
       of the wrong type).
+
+    `hidden` [{"id": "51", "seconds": 5}] plays a record the system has made but does not
+    return yet (a webhook that arrives before the record is readable): for `seconds` after
+    the rule is set, reads (GET, and POST searches and batch reads) leave out every object
+    with that `id`, and a GET of its own path answers 404. Writes see it as usual.
     """
 
     latency_ms: float = 0.0
@@ -82,6 +87,7 @@ class Faults:
     queue: list[dict[str, Any]] = field(default_factory=list)
     paging: list[dict[str, Any]] = field(default_factory=list)
     shape: list[dict[str, Any]] = field(default_factory=list)
+    hidden: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, values: Mapping[str, Any], base: Faults | None = None) -> Faults:
@@ -136,6 +142,17 @@ class Faults:
         for rule in faults.shape:
             if not isinstance(rule.get("drop"), str) or not rule["drop"]:
                 raise ValidationError("a shape fault needs drop: a dotted path in the answer")
+        hidden = faults.hidden
+        if not isinstance(hidden, list) or not all(isinstance(r, dict) for r in hidden):
+            raise ValidationError("hidden must be a list of objects")
+        for rule in faults.hidden:
+            if set(rule) - {"id", "seconds", "until"} or not isinstance(rule.get("id"), str | int):
+                raise ValidationError('a hidden fault is {"id": …, "seconds": …}')
+            if "until" not in rule:
+                seconds = rule.get("seconds")
+                if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+                    raise ValidationError("a hidden fault's seconds must be a number")
+                rule["until"] = time.time() + seconds
         return faults
 
 
@@ -408,6 +425,9 @@ class SandboxApp:
         fault = self._fault(slot, request)
         if isinstance(fault, Response):
             return fault, endpoint
+        hidden = _hidden_ids(slot.faults, request)
+        if request.method == "GET" and request.path.rstrip("/").rsplit("/", 1)[-1] in hidden:
+            return sandbox.error(404, "not found"), endpoint
         cached = self._fault_pages_seen.get(slot.sandbox.kind)
         if cached is not None and _carries_fault_token(request):
             # A cursor only the fault made up: the vendor would refuse it; answer as before.
@@ -417,6 +437,8 @@ class SandboxApp:
         if fault is not None:  # a timeout after the write: served, then held back
             self._stopping.wait(slot.faults.timeout_seconds)
             return _gateway_timeout(), endpoint
+        if hidden and response.status < 300:
+            response = _without_ids(response, hidden)
         return self._reshape(slot, request, response), endpoint
 
     def _serve(
@@ -798,6 +820,40 @@ def _rewrite_paging(data: dict[str, Any], request: Request, mode: str, serial: i
         data["links"] = {**(data.get("links") or {}), "next": link}
     elif "next_page" in data:  # Zendesk offset pagination
         data["next_page"] = link
+
+
+def _hidden_ids(faults: Faults, request: Request) -> set[str]:
+    """The ids a read leaves out now (see Faults.hidden); none for a write."""
+    reading = request.method == "GET" or (
+        request.method == "POST" and request.path.rstrip("/").endswith(("/search", "/read"))
+    )
+    if not reading or not faults.hidden:
+        return set()
+    now = time.time()
+    return {str(r["id"]) for r in faults.hidden if r["until"] > now}
+
+
+def _without_ids(response: Response, ids: set[str]) -> Response:
+    try:
+        data = json.loads(response.body)
+    except ValueError:
+        return response
+
+    def prune(node: Any) -> Any:
+        if isinstance(node, list):
+            return [
+                prune(item)
+                for item in node
+                if not (isinstance(item, dict) and str(item.get("id")) in ids)
+            ]
+        if isinstance(node, dict):
+            return {key: prune(value) for key, value in node.items()}
+        return node
+
+    headers = [(k, v) for k, v in response.headers if k.lower() != "content-type"]
+    rebuilt = Response.json(response.status, prune(data))
+    rebuilt.headers.extend(headers)
+    return rebuilt
 
 
 def _reshape_field(node: Any, path: list[str], rule: Mapping[str, Any]) -> None:
