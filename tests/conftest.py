@@ -26,3 +26,16 @@ def _token_failures_out_of_the_way(settings):
     tokens come from 127.0.0.1, so together they would throttle later tests. The brake is
     tested with its own limit and addresses in tests/accounts/test_lockout.py."""
     settings.CONCORD_TOKEN_FAILURE_LIMIT = 1_000_000
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _redis_cache_of_this_session_only():
+    """On Redis the cache outlives the test process: an earlier session's counters (webhook
+    rejections per connection, token failures per address) would land on this session's
+    rows, which reuse the same ids in a fresh test database. Each test process has a Redis
+    database of its own (apps/config/settings.py), so emptying it here touches no other."""
+    from django.conf import settings as django_settings
+    from django.core.cache import cache
+
+    if django_settings.REDIS_URL:
+        cache.clear()
