@@ -12,7 +12,7 @@ from django.utils import timezone
 from apps.core.errors import Refused
 from apps.runs.models import SyncRun
 from apps.runs.queue import run_request
-from apps.runs.selectors import failed_record_ids
+from apps.runs.selectors import failed_record_ids, held_run_of
 from apps.syncs import services as sync_services
 from apps.syncs.models import Sync
 
@@ -72,6 +72,15 @@ def _held(run: SyncRun) -> None:
             "only a held run that nobody has decided on can be approved or cancelled",
             code="no_held_run",
         )
+
+
+def held_run_waiting(sync: Sync) -> SyncRun:
+    """The run of `sync` the safety limit held that nobody has decided on. Raises Refused
+    (`no_held_run`) when there is none."""
+    held = held_run_of(sync)
+    if held is None:
+        raise Refused("no run of this sync waits for approval", code="no_held_run")
+    return held
 
 
 def held_run_approve(run: SyncRun, *, user: Any = None) -> SyncRun:

@@ -27,7 +27,7 @@ from apps.accounts.models import Permission
 from apps.accounts.scoping import get_scoped_or_404, workspace_required
 from apps.connections.models import Connection
 from apps.connections.selectors import connector_offer
-from apps.core.errors import DomainError, Refused
+from apps.core.errors import DomainError
 from apps.core.forms import form_error_add
 from apps.dashboard.syncs.forms import OPERATOR_WORDS, rules_summary
 from apps.runs import services as run_services
@@ -247,11 +247,8 @@ def sync_resume(request: HttpRequest, public_id: UUID) -> HttpResponse:
 def held_approve(request: HttpRequest, public_id: UUID) -> HttpResponse:
     """Approve the run the safety limit held: a run that applies its changes is queued."""
     sync = _sync(request, public_id)
-    held = held_run_of(sync)
     try:
-        if held is None:
-            raise Refused("no run of this sync waits for approval", code="no_held_run")
-        run_services.held_run_approve(held, user=request.user)
+        run_services.held_run_approve(run_services.held_run_waiting(sync), user=request.user)
     except DomainError as exc:
         messages.error(request, f"Nothing approved: {exc.message}.")
     else:
@@ -264,11 +261,8 @@ def held_approve(request: HttpRequest, public_id: UUID) -> HttpResponse:
 def held_cancel(request: HttpRequest, public_id: UUID) -> HttpResponse:
     """Cancel the held run: nothing is written and the sync stays paused."""
     sync = _sync(request, public_id)
-    held = held_run_of(sync)
     try:
-        if held is None:
-            raise Refused("no run of this sync waits for approval", code="no_held_run")
-        run_services.held_run_cancel(held, user=request.user)
+        run_services.held_run_cancel(run_services.held_run_waiting(sync), user=request.user)
     except DomainError as exc:
         messages.error(request, f"Nothing cancelled: {exc.message}.")
     else:

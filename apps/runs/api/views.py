@@ -17,11 +17,9 @@ from apps.accounts.models import Permission
 from apps.core.api import error_responses
 from apps.core.api_defaults import CreatedCursorPagination
 from apps.core.api_filters import QueryFilter, QueryFilterBackend, openapi_parameters
-from apps.core.errors import Refused
 from apps.runs import selectors, services
 from apps.runs.api.serializers import EventSerializer, RunDetailSerializer, RunSerializer
 from apps.runs.models import SyncEvent, SyncRun
-from apps.runs.selectors import held_run_of
 from apps.syncs.models import Sync
 
 
@@ -75,10 +73,7 @@ class SyncRunActionsViewSet(WorkspaceScopedViewSet):
         return self._request(full=True)
 
     def _held(self) -> SyncRun:
-        held = held_run_of(self.get_object())
-        if held is None:
-            raise Refused("no run of this sync is held by the safety limit", code="no_held_run")
-        return held
+        return services.held_run_waiting(self.get_object())
 
     @extend_schema(
         summary="Approve the run the safety limit held: apply its changes now",
