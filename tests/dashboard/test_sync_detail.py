@@ -225,6 +225,14 @@ def test_polling_stops_once_the_watched_run_has_finished(world):
     assert f'<tr data-run="{done.public_id}">' in part
     assert 'id="held-run" hx-swap-oob="true"' in part
     assert 'id="sync-controls" aria-labelledby="controls-title" hx-swap-oob="true"' in part
+    # So does the state in the settings, which a run's end may change (a held run pauses
+    # the sync).
+    assert '<span id="settings-state" hx-swap-oob="true">off: runs only when asked</span>' in part
+    from apps.syncs.services import sync_pause
+
+    sync_pause(world.sync, reason="Mass change held")
+    part = world.live(run)
+    assert '<span id="settings-state" hx-swap-oob="true">paused: Mass change held</span>' in part
     # Without a watched run (the first paint of an idle page) nothing comes out of band.
     idle = world.live()
     assert "hx-swap-oob" not in idle

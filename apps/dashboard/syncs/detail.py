@@ -190,6 +190,8 @@ def sync_live(request: HttpRequest, public_id: UUID) -> HttpResponse:
             older=runs[-1].public_id if older and runs else None,
             held=_held(sync),
             pause_form=PauseForm(),
+            interval=interval_words(sync.interval_seconds),
+            now=timezone.now(),
         )
     return render(request, LIVE, context)
 
