@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from connectors.sandbox.server import SandboxServer
-from tests.connectors.jira_openapi import SPEC_PATH, JiraTrafficRecorder, check_all
+from tests.connectors.jira_openapi import JIRA, JiraTrafficRecorder
+from tests.connectors.openapi_traffic import assert_valid
 
 
 @pytest.fixture
@@ -23,14 +24,5 @@ def jira_traffic(sandbox_server: SandboxServer) -> Iterator[JiraTrafficRecorder]
         yield recorder
     finally:
         recorder.uninstall()
-    if not SPEC_PATH.exists():
-        return
-    findings = check_all(recorder.exchanges)
-    problems = [p for f in findings for p in f.problems]
-    unexpected = [
-        f.exchange.call + f" -> {f.exchange.status}"
-        for f in findings
-        if f.undocumented_status and f.exchange.status not in recorder.expected_undocumented
-    ]
-    assert not problems, "\n".join(problems)
-    assert not unexpected, f"statuses the spec does not document: {unexpected}"
+    if JIRA.exists():
+        assert_valid(JIRA, recorder.exchanges, recorder.expected_undocumented)

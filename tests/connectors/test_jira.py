@@ -4,7 +4,7 @@ Every test that talks to the sandbox goes through the `jira_traffic` recorder, a
 teardown validates each request the connector sent and each response the sandbox gave
 against Atlassian's OpenAPI description (tests/connectors/jira_openapi.py).
 
-Without the description beside the clone (../shared/vendor-specs/jira/, or
+Without the description (../shared/vendor-specs/jira/ beside the clone, CONCORD_VENDOR_SPECS or
 CONCORD_JIRA_SPEC), the tests still run and check what they assert; only the validation
 against the description is left out, and the tests that do nothing else skip, naming the
 missing file.
@@ -39,14 +39,13 @@ from connectors.jira.sandbox import schema as jira_site
 from connectors.sandbox.client import SandboxAdminError
 from connectors.sandbox.server import SandboxServer
 from tests.connectors.jira_openapi import (
-    SPEC_MISSING,
-    SPEC_PATH,
+    JIRA,
     Exchange,
     JiraTrafficRecorder,
 )
 from tests.sandbox_fixtures import Sandbox, WebhookReceiver
 
-needs_spec = pytest.mark.skipif(not SPEC_PATH.exists(), reason=SPEC_MISSING)
+needs_spec = JIRA.needed()
 
 SECRET = "jira-webhook-secret"
 CASE = jira_sandbox.contract()
