@@ -13,8 +13,11 @@
   `status: "deleted"` and deleted users as `active: false`, both as Record.deleted;
   organizations are hard-deleted, so `list_ids` serves reconciliation for them.
 - Writes: create_many / update_many / destroy_many, 100 per call, each a background job polled
-  until done; the job's per-item results become per-record WriteResults. Closed tickets
-  refuse updates (per record).
+  until done; the job's per-item results become per-record WriteResults. A batch of at most
+  SYNC_WRITE_MAX records (what a webhook-driven run writes) is written record by record with
+  the synchronous endpoints instead: one call each, answered with the stored record, where
+  a job costs a submit, at least one poll and a read-back, and keeps the run (and its lease)
+  waiting on Zendesk's job queue. Closed tickets refuse updates (per record).
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ from connectors.http import HttpClient
 from connectors.zendesk import mappers, webhooks
 from connectors.zendesk.client import BATCH_SIZE, COLLECTIONS, ZendeskClient
 
+# Batches up to this size are written with the one-record endpoints (see the docstring).
+SYNC_WRITE_MAX = 3
 EXPORT_LAG = 60  # seconds Zendesk holds back from the incremental exports
 _SUBDOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _FIELD_IN_DETAILS = re.compile(r"^([A-Za-z][A-Za-z _]*?):\s*(.+)$")
@@ -155,7 +160,8 @@ class ZendeskConfig(ConnectorConfig):
 class ZendeskConnector(Connector):
     """See the module docstring. `http_options` go to connectors.http.HttpClient (and
     `job_poll_interval`/`job_timeout` to the job poller); `page_size` is the
-    incremental export's per_page (Zendesk's maximum, 1000, by default)."""
+    incremental export's per_page (Zendesk's maximum, 1000, by default); batches of up to
+    `sync_write_max` records are written without a job (0: always a job)."""
 
     kind: ClassVar[str] = "zendesk"
     label: ClassVar[str] = "Zendesk"
@@ -174,6 +180,7 @@ class ZendeskConnector(Connector):
         *,
         http_options: dict[str, Any] | None = None,
         page_size: int = 1000,
+        sync_write_max: int = SYNC_WRITE_MAX,
         wall_clock: Callable[[], float] = time.time,
         **kwargs: Any,
     ) -> None:
@@ -183,6 +190,7 @@ class ZendeskConnector(Connector):
         if not 1 <= page_size <= 1000:
             raise ConfigurationError("page_size must be between 1 and 1000")
         self.page_size = page_size
+        self.sync_write_max = sync_write_max
         self._wall_clock = wall_clock
         self.client = ZendeskClient(
             config.base_url,
@@ -409,7 +417,14 @@ class ZendeskConnector(Connector):
                     )
                 except RecordError as exc:
                     results[position] = WriteResult(error=exc)
-            if payloads:
+            if len(payloads) <= self.sync_write_max:
+                self._write_each(
+                    object_type,
+                    payloads,
+                    results,
+                    lambda payload: self.client.create_one(object_type, payload),
+                )
+            else:
                 self._run_job(
                     object_type,
                     payloads,
@@ -445,7 +460,14 @@ class ZendeskConnector(Connector):
                     )
                 except RecordError as exc:
                     results[position] = WriteResult(error=exc)
-            if payloads:
+            if len(payloads) <= self.sync_write_max:
+                self._write_each(
+                    object_type,
+                    payloads,
+                    results,
+                    lambda body: self.client.update_one(object_type, str(body["id"]), body),
+                )
+            else:
                 self._run_job(
                     object_type,
                     payloads,
@@ -453,6 +475,23 @@ class ZendeskConnector(Connector):
                     lambda body: self.client.update_many(object_type, body),
                 )
         return results
+
+    def _write_each(
+        self,
+        object_type: str,
+        payloads: list[tuple[int, dict[str, Any]]],
+        results: list[WriteResult],
+        write: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> None:
+        """Write a small batch record by record; a refused record fails alone."""
+        schema = self._schema(object_type)
+        for position, payload in payloads:
+            try:
+                raw = write(payload)
+            except RecordError as exc:
+                results[position] = WriteResult(error=exc)
+                continue
+            results[position] = WriteResult(record=mappers.to_record(object_type, raw, schema))
 
     def _run_job(
         self,
