@@ -9,8 +9,9 @@ every exchange (tests/connectors/pipedrive_openapi.py), in what a sync connector
   API token in the `x-api-token` header (or the legacy `api_token` query parameter); an
   unknown token is 401; a regular user's token may read but gets 403 on writes.
 - Persons {id, name, first_name, last_name, owner_id, org_id, add_time, update_time,
-  emails, phones, is_deleted, visible_to, label_ids, picture_id, custom_fields} and
-  organizations {..., address}: times RFC 3339 to the second; emails and phones lists of
+  emails, phones, is_deleted, visible_to, label_ids, custom_fields} and organizations
+  {..., address}; an unset org_id or address is left out (the description does not let
+  them be null). Times RFC 3339 to the second; emails and phones lists of
   {value, primary, label} with at most one primary; custom fields keyed by 40-character
   hashes, every one listed (null when empty).
 - Listing with `updated_since` (>=), `updated_until` (<), `sort_by` id/update_time/add_time,

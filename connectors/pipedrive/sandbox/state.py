@@ -81,8 +81,8 @@ class PipedriveState(RecordState):
         return self.table.get(object_type, int(record_id))
 
     def render(self, object_type: str, row: Row, custom: list[str] | None = None) -> dict[str, Any]:
-        """A person or organization as API v2 answers it; unset values are null, and every
-        custom field is listed (null when empty) unless `custom` names the ones wanted."""
+        """A person or organization as API v2 answers it: every custom field listed (null
+        when empty) unless `custom` names the ones wanted."""
         data = row.data
         values = data.get("custom_fields") or {}
         codes = custom if custom is not None else list(CUSTOM_BY_CODE[object_type])
@@ -90,17 +90,17 @@ class PipedriveState(RecordState):
         if object_type == "persons":
             out.update(first_name=data.get("first_name"), last_name=data.get("last_name"))
         out["owner_id"] = data["owner_id"]
-        if object_type == "persons":
-            out["org_id"] = data.get("org_id")
+        # An unset org_id (and address, picture_id) is left out: the description types
+        # them as non-nullable integers and objects.
+        if object_type == "persons" and data.get("org_id") is not None:
+            out["org_id"] = data["org_id"]
         out.update(add_time=iso(row.created), update_time=iso(row.modified))
         if object_type == "persons":
             out.update(emails=copy.deepcopy(data["emails"]), phones=copy.deepcopy(data["phones"]))
         out.update(is_deleted=not row.live, visible_to=data["visible_to"])
         out["label_ids"] = list(data.get("label_ids") or [])
-        if object_type == "persons":
-            out["picture_id"] = None
-        else:
-            out["address"] = copy.deepcopy(data.get("address"))
+        if object_type == "organizations" and data.get("address"):
+            out["address"] = copy.deepcopy(data["address"])
         out["custom_fields"] = {code: copy.deepcopy(values.get(code)) for code in codes}
         return out
 
