@@ -69,6 +69,8 @@ class PipedriveSandbox(VendorSandbox):
         token = request.header("x-api-token") or request.arg("api_token") or ""
         if token not in USER_BY_TOKEN:
             return _error(401, "unauthorized access")
+        if request.path.startswith("/api/v2/") and not USER_BY_TOKEN[token].get("contacts", True):
+            return _error(403, "You do not have access to persons and organizations.")
         return token
 
     def error(self, status: int, message: str) -> Response:

@@ -17,12 +17,14 @@ COMPANY_DOMAIN = "concord-sandbox"
 
 ADMIN_TOKEN = "pd-sandbox-0000000000000000000000000000admin"  # noqa: S105 - sandbox credential
 REGULAR_TOKEN = "pd-sandbox-00000000000000000000000000regular"  # noqa: S105
+NO_CONTACTS_TOKEN = "pd-sandbox-000000000000000000000nocontacts"  # noqa: S105
 # Webhook deliveries to subscriptions registered through /_sandbox/webhooks authenticate with
 # this HTTP Basic user name and the subscription's secret as the password.
 WEBHOOK_USER = "concord"
 
 # The regular user may read persons and organizations but not edit or delete them (a
 # permission set without "edit/delete contacts"): Pipedrive answers 403 to such writes.
+# The sales-app-less user may log in but see no contacts: 403 to every v2 call.
 USERS: list[dict[str, Any]] = [
     {"id": 18_001, "name": "Sandbox Admin", "email": "admin@concord-sandbox.example",
      "admin": True, "token": ADMIN_TOKEN},
@@ -30,6 +32,8 @@ USERS: list[dict[str, Any]] = [
      "admin": False, "token": None},
     {"id": 18_003, "name": "Kenji Ito", "email": "kenji.ito@concord-sandbox.example",
      "admin": False, "token": REGULAR_TOKEN},
+    {"id": 18_004, "name": "Uma Varga", "email": "uma.varga@concord-sandbox.example",
+     "admin": False, "token": NO_CONTACTS_TOKEN, "contacts": False},
 ]  # fmt: skip
 USER_BY_ID = {u["id"]: u for u in USERS}
 USER_BY_TOKEN = {u["token"]: u for u in USERS if u["token"]}

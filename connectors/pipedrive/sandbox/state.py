@@ -88,9 +88,7 @@ class PipedriveState(RecordState):
         codes = custom if custom is not None else list(CUSTOM_BY_CODE[object_type])
         out: dict[str, Any] = {"id": row.id, "name": data["name"]}
         if object_type == "persons":  # a one-word name has no last name: left out, not null
-            out.update(
-                {k: data[k] for k in ("first_name", "last_name") if data.get(k) is not None}
-            )
+            out.update({k: data[k] for k in ("first_name", "last_name") if data.get(k) is not None})
         out["owner_id"] = data["owner_id"]
         # An unset org_id (and address, picture_id) is left out: the description types
         # them as non-nullable integers and objects.
