@@ -302,8 +302,9 @@ def test_valid_webhook_is_verified_and_names_the_record(
 def test_tampered_webhook_is_refused(connector: Connector, case: ContractCase, delivery):
     request, _ = delivery
     tampered = replace(request, body=request.body + b" ")
-    with pytest.raises(Unverified):
-        connector.parse_webhook(tampered, case.webhook_secret)
+    if case.body_signed:
+        with pytest.raises(Unverified):
+            connector.parse_webhook(tampered, case.webhook_secret)
     with pytest.raises(Unverified):
         connector.parse_webhook(request, case.webhook_secret + "x")
 
