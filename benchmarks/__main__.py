@@ -11,6 +11,7 @@ BENCHMARKS = (
     "benchmarks.webhooks",
     "benchmarks.preview",
     "benchmarks.runlog",
+    "benchmarks.initial",
     "benchmarks.freshness",
 )
 

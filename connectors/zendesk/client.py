@@ -209,8 +209,15 @@ class ZendeskClient:
         the batch with it). Not retried after it may have reached Zendesk (idempotent=False):
         a second job would create every record twice.
         """
+        return self.wait_for_job(self.submit_create_many(object_type, payloads))
+
+    def submit_create_many(
+        self, object_type: str, payloads: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """POST /api/v2/{type}/create_many.json; the job status as submitted (not waited
+        for: several jobs may run at once and be awaited together with `wait_for_jobs`)."""
         path, root, _ = COLLECTIONS[object_type]
-        job = self.http.json(
+        return self.http.json(
             self.http.post(
                 f"{path}/create_many.json",
                 json_body={root: payloads},
@@ -218,19 +225,23 @@ class ZendeskClient:
                 per_record=True,
             )
         )["job_status"]
-        return self.wait_for_job(job)
 
     def update_many(self, object_type: str, payloads: list[dict[str, Any]]) -> dict[str, Any]:
         """PUT /api/v2/{type}/update_many.json with each item's `id`; the finished job.
 
         A 400/422 for the whole request raises RecordError, as for create_many.
         """
+        return self.wait_for_job(self.submit_update_many(object_type, payloads))
+
+    def submit_update_many(
+        self, object_type: str, payloads: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """PUT /api/v2/{type}/update_many.json; the job status as submitted."""
         path, root, _ = COLLECTIONS[object_type]
         answer = self.http.put(
             f"{path}/update_many.json", json_body={root: payloads}, per_record=True
         )
-        job = self.http.json(answer)["job_status"]
-        return self.wait_for_job(job)
+        return self.http.json(answer)["job_status"]
 
     def create_one(self, object_type: str, payload: dict[str, Any]) -> dict[str, Any]:
         """POST /api/v2/{type}.json; the record as Zendesk stored it (201).
@@ -311,6 +322,38 @@ class ZendeskClient:
             delay = min(self.job_poll_max, delay * 1.5)
             job = self.get_json(f"/api/v2/job_statuses/{job['id']}.json")["job_status"]
         return job
+
+    def wait_for_jobs(self, jobs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Wait for several jobs at once: each round polls every unfinished one with one
+        GET /api/v2/job_statuses/show_many.json?ids=... (up to 100 ids a call). The
+        finished jobs, in the order given.
+
+        Raises TransientError when one is still running after `job_timeout` seconds.
+        """
+        done = {str(j.get("id")): j for j in jobs if j.get("status") in JOB_DONE}
+        waiting = [str(j.get("id")) for j in jobs if str(j.get("id")) not in done]
+        started = self._clock()
+        delay = self.job_poll_interval
+        call = "GET /api/v2/job_statuses/show_many.json"
+        while waiting:
+            if self._clock() - started > self.job_timeout:
+                raise TransientError(
+                    f"{len(waiting)} jobs still running after {self.job_timeout:g}s",
+                    system=SYSTEM,
+                    call=call,
+                )
+            self._sleep(delay)
+            delay = min(self.job_poll_max, delay * 1.5)
+            for start in range(0, len(waiting), BATCH_SIZE):
+                chunk = waiting[start : start + BATCH_SIZE]
+                data = self.get_json(
+                    "/api/v2/job_statuses/show_many.json", {"ids": ",".join(chunk)}
+                )
+                for job in answer_items(data, "job_statuses", system=SYSTEM, call=call):
+                    if job.get("status") in JOB_DONE:
+                        done[str(job.get("id"))] = job
+            waiting = [i for i in waiting if i not in done]
+        return [done[str(j.get("id"))] for j in jobs]
 
     # -- webhooks --------------------------------------------------------------------------
 

@@ -260,8 +260,10 @@ def test_job_results_are_mapped_per_record_after_polling(sandbox: Sandbox) -> No
     assert results[2].record is not None
     assert results[0].record.fields["priority"] == "low"
     assert results[2].record.fields["type"] == "task"
-    # The job said "working" twice before it completed.
-    assert endpoint_statuses(sandbox, "GET /zendesk/api/v2/job_statuses/{id}") == {"200": 3}
+    # The job said "working" twice before it completed (polled with show_many).
+    assert endpoint_statuses(sandbox, "GET /zendesk/api/v2/job_statuses/show_many.json") == {
+        "200": 3
+    }
 
 
 def test_batches_are_split_at_one_hundred(sandbox: Sandbox) -> None:
@@ -277,6 +279,25 @@ def test_batches_are_split_at_one_hundred(sandbox: Sandbox) -> None:
     assert endpoint_statuses(sandbox, "POST /zendesk/api/v2/organizations/create_many.json") == {
         "200": 2
     }
+
+
+def test_the_jobs_of_one_write_run_together_and_are_polled_together(sandbox: Sandbox) -> None:
+    seed(sandbox)
+    sandbox.admin.configure("zendesk", job_polls=2)
+    zendesk = connect(sandbox)
+
+    results = zendesk.create("organizations", [{"name": f"Many Org {n}"} for n in range(250)])
+
+    assert [r.record.fields["name"] for r in results if r.record] == [
+        f"Many Org {n}" for n in range(250)
+    ]
+    # Three jobs submitted before any is polled; each round polls all three in one call.
+    create = "POST /zendesk/api/v2/organizations/create_many.json"
+    assert endpoint_statuses(sandbox, create) == {"200": 3}
+    assert endpoint_statuses(sandbox, "GET /zendesk/api/v2/job_statuses/show_many.json") == {
+        "200": 3
+    }
+    assert endpoint_statuses(sandbox, "GET /zendesk/api/v2/job_statuses/{id}") == {}
 
 
 def test_a_refused_batch_request_fails_each_of_its_records(sandbox: Sandbox) -> None:
