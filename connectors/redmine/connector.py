@@ -14,8 +14,9 @@ ids are Redmine's issue ids.
   filter has one-second resolution and `>=T` means "after T minus one second", so a query
   re-reads up to a second (more: `overlap_seconds`) before the newest change seen; the
   cursor keeps the `updated_on` of each issue read in that window and an issue comes back
-  only with a newer one (deduplication on (id, updated_on)). Offset paging is unstable
-  while issues change (an issue updated meanwhile moves to the end and shifts the rest
+  only with a newer one or with other values (deduplication on (id, updated_on, values): a
+  change in the same second as the read of the version before it keeps its `updated_on`).
+  Offset paging is unstable while issues change (an issue updated meanwhile moves to the end and shifts the rest
   forward), so offsets are used only among issues of one second: each following page is a
   new query from the last page's newest `updated_on`. An issue changed during a read is
   read again at its new place. Deletions never appear: `list_ids` serves reconciliation.
@@ -30,6 +31,8 @@ ids are Redmine's issue ids.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -260,7 +263,8 @@ class RedmineConnector(Connector):
         """Issues updated after the cursor, oldest first (see the module docstring).
 
         The cursor is {"since": the newest `updated_on` read, "recent": {issue id: its
-        `updated_on`} for the issues read in the overlap window before it}.
+        `updated_on` and a digest of its values} for the issues read in the overlap window
+        before it}.
         Raises ConfigurationError for a cursor this connector did not make.
         """
         self._check_type(object_type)
@@ -292,10 +296,11 @@ class RedmineConnector(Connector):
                 newest = stamp if newest is None or stamp > newest else newest
                 if window is not None and stamp < window:
                     continue  # before the overlap: read by an earlier call
-                if recent.get(record.id) == record.version:
+                seen = _seen_key(record)
+                if recent.get(record.id) == seen:
                     continue  # this version was delivered already
                 records.append(record)
-                recent[record.id] = str(record.version)
+                recent[record.id] = seen
                 if high is None or stamp > high:
                     high = stamp
             last = not issues or len(issues) < (limit or min(self.page_size, PAGE_MAX))
@@ -581,6 +586,15 @@ class RedmineConnector(Connector):
     ) -> WebhookResult:
         """Redmine sends no webhooks (its issues are polled): every delivery is refused."""
         raise WebhookVerificationError("Redmine sends no webhooks; its issues are read by polling")
+
+
+def _seen_key(record: Record) -> str:
+    """What the cursor remembers of a record read in the overlap window: its `updated_on`
+    and a digest of its values. `updated_on` alone has whole seconds, and a change made in
+    the same second as the read (after it) keeps the same `updated_on`: the digest tells
+    it apart, so it is delivered instead of taken for the version already read."""
+    values = json.dumps(record.fields, sort_keys=True, default=str).encode()
+    return f"{record.version} {hashlib.blake2b(values, digest_size=6).hexdigest()}"
 
 
 def _parse_cursor(cursor: Cursor | None) -> tuple[datetime | None, dict[str, str]]:
