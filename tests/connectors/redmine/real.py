@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,3 +156,17 @@ def connect() -> RedmineServer:
         if len(server.custom_fields) < len(CUSTOM_FIELDS):
             unavailable(f"setup-redmine.sh could not make the custom fields: {setup.stderr}")
     return server
+
+
+@pytest.fixture(scope="session")
+def redmine_server() -> RedmineServer:
+    """The real server (skips, or fails under CONCORD_REQUIRE_REDMINE=1, without one)."""
+    return connect()
+
+
+@pytest.fixture
+def redmine_project(redmine_server: RedmineServer) -> Iterator[dict[str, Any]]:
+    """A project of this test's own on the real server, removed afterwards."""
+    project = redmine_server.new_project()
+    yield project
+    redmine_server.delete_project(project["identifier"])
