@@ -16,10 +16,11 @@ ids are Redmine's issue ids.
   cursor keeps the `updated_on` of each issue read in that window and an issue comes back
   only with a newer one or with other values (deduplication on (id, updated_on, values): a
   change in the same second as the read of the version before it keeps its `updated_on`).
-  Offset paging is unstable while issues change (an issue updated meanwhile moves to the end and shifts the rest
-  forward), so offsets are used only among issues of one second: each following page is a
-  new query from the last page's newest `updated_on`. An issue changed during a read is
-  read again at its new place. Deletions never appear: `list_ids` serves reconciliation.
+  Offset paging is unstable while issues change (an issue updated meanwhile moves to the
+  end and shifts the rest forward), so offsets are used only among issues of one second:
+  each following page is a new query from the last page's newest `updated_on`. An issue
+  changed during a read is read again at its new place. Deletions never appear: `list_ids`
+  serves reconciliation.
 - Writes: POST /issues.json per issue (201 with the issue), PUT /issues/{id}.json (204 with
   no body: the issue is read again for its new values and `updated_on`), DELETE (404 when
   already gone counts as deleted). Redmine ignores, without an error, a status the workflow
