@@ -29,30 +29,31 @@ def hub_desk(sandbox: Sandbox) -> Sync:
     return sync
 
 
-def _searches(sandbox: Sandbox) -> int:
+def _listed(sandbox: Sandbox) -> int:
     endpoints = sandbox.admin.stats("zendesk")["endpoints"]
-    return sum(e["count"] for name, e in endpoints.items() if "users/search" in name)
+    return sum(e["count"] for name, e in endpoints.items() if "incremental/users" in name)
 
 
 def test_a_run_stuck_in_endless_paging_is_cancelled_within_two_seconds(workers, hub_desk, sandbox):
-    # Matching a HubSpot contact searches Zendesk users by email; that search now answers
-    # empty pages with a next link forever (slowly, so the page guard's bound is far off).
+    # A first run lists the Zendesk users in full (to match by email); that listing now
+    # answers empty pages that say more follow, forever (slowly, so the page guard's bound
+    # is far off).
     sandbox.admin.set_faults(
         "zendesk",
         latency_ms=150,
-        paging=[{"mode": "endless", "path": "/api/v2/users/search"}],
+        paging=[{"mode": "endless", "path": "/api/v2/incremental/users"}],
     )
     workers.start()
     run = run_request(hub_desk, trigger="manual")
-    wait_until(lambda: _searches(sandbox) >= 5, timeout=60, every=0.05)
+    wait_until(lambda: _listed(sandbox) >= 5, timeout=60, every=0.05)
     asked = time.monotonic()
     run_cancel(SyncRun.objects.get(pk=run.pk))
     wait_until(lambda: SyncRun.objects.get(pk=run.pk).status == "cancelled", timeout=10, every=0.05)
     took = time.monotonic() - asked
     assert took < 2.0, f"the cancel took {took:.2f}s"
-    searched = _searches(sandbox)
+    listed = _listed(sandbox)
     time.sleep(0.5)
-    assert _searches(sandbox) == searched, "the worker kept paging after the cancel"
+    assert _listed(sandbox) == listed, "the worker kept paging after the cancel"
     assert not RecordLink.objects.filter(sync=hub_desk).exists()
 
 
