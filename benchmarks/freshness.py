@@ -32,7 +32,9 @@ it); vendor calls per change (sandbox counters, the benchmark's own changes take
 the backlog when the load stops (queued runs, received deliveries); echoes: Zendesk
 deliveries, runs started by echoes alone (only Zendesk ids), webhook runs that wrote
 nothing, and writes back to HubSpot (must be zero). Peak memory: summed resident memory of
-the web and worker process trees, sampled (and the sum of their high-water marks).
+the web and worker process trees, sampled (and the sum of their high-water marks), and the
+summed proportional set size (PSS), which counts the pages forked processes share once:
+RSS sums count them once per process.
 
 Prints tables and writes JSON with the machine's cores, versions and git commit.
 """
@@ -638,7 +640,11 @@ def run_config(config: str, args: argparse.Namespace) -> dict[str, Any]:
         "setup": setup,
         "profile": profile,
         "rates": rates,
-        "memory": {"peak_rss_mb": round(memory.peak_mb, 1), "sum_of_hwm_mb": round(hwm, 1)},
+        "memory": {
+            "peak_rss_mb": round(memory.peak_mb, 1),
+            "peak_pss_mb": round(memory.peak_pss_mb, 1),
+            "sum_of_hwm_mb": round(hwm, 1),
+        },
         "worker_unrecoverable_errors": worker_log.count("Unrecoverable error"),
         "restarts": dict(stack.restarts),
         "logs": str(stack.var_dir / "logs"),
@@ -688,7 +694,7 @@ def print_tables(results: dict[str, Any]) -> None:
     out(
         f"\n{'config':9} {'rate':>5} {'n':>5} {'median':>8} {'p95':>8} {'p99':>8} {'max':>8} "
         f"{'lost':>5} {'dup':>4} {'ack med':>8} {'ack p99':>8} {'calls/ch':>8} "
-        f"{'backlog r/d':>11} {'echo d/runs/wr':>15} {'mem MB':>7}\n"
+        f"{'backlog r/d':>11} {'echo d/runs/wr':>15} {'RSS MB':>7} {'PSS MB':>7}\n"
     )
     for config, result in results["configs"].items():
         for r in result["rates"]:
@@ -706,7 +712,8 @@ def print_tables(results: dict[str, Any]) -> None:
                 f"{_ms(lat['p95_ms']):>8} {_ms(lat['p99_ms']):>8} {_ms(lat['max_ms']):>8} "
                 f"{r['lost']:>5} {dup:>4} {_ms(ack['median_ms']):>8} {_ms(ack['p99_ms']):>8} "
                 f"{r['calls_per_change']:>8} {backlog:>11} {echoes:>15} "
-                f"{result['memory']['peak_rss_mb']:>7.0f}\n"
+                f"{result['memory']['peak_rss_mb']:>7.0f} "
+                f"{result['memory'].get('peak_pss_mb', 0):>7.0f}\n"
             )
     out(
         "backlog r/d: queued runs / received deliveries when the load stopped; echo d/runs/wr:"

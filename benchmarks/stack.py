@@ -131,11 +131,26 @@ def _status_kib(pid: int, key: str) -> int:
     return 0
 
 
+def _pss_kib(pid: int) -> int:
+    """The process's proportional set size: its private pages plus its share of the pages
+    it shares with others (a forked worker shares most of its parent's), so that summing
+    it over processes counts each page once."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 class MemorySampler:
     """Samples the summed resident memory (VmRSS) of the trees of `pids` every `interval`
-    seconds from a thread; `peak_mb` is the largest sum seen. `hwm_mb()` sums each live
-    process's own high-water mark (VmHWM), an upper bound that catches short spikes the
-    sampling misses."""
+    seconds from a thread; `peak_mb` is the largest sum seen. RSS counts a page shared by
+    forked processes once per process, so `peak_pss_mb` is also kept: the largest sum of
+    proportional set sizes, the memory the processes take from the machine. `hwm_mb()` sums
+    each live process's own high-water mark (VmHWM), an upper bound that catches short
+    spikes the sampling misses."""
 
     def __init__(
         self, pids: Iterable[int] | Callable[[], Iterable[int]], interval: float = 0.5
@@ -144,6 +159,7 @@ class MemorySampler:
         self.pids = pids if callable(pids) else list(pids).copy
         self.interval = interval
         self.peak_mb = 0.0
+        self.peak_pss_mb = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="memory-sampler", daemon=True)
 
@@ -151,8 +167,10 @@ class MemorySampler:
         return [p for root in self.pids() for p in process_tree(root)]
 
     def sample(self) -> float:
-        total = sum(_status_kib(p, "VmRSS") for p in self._tree()) / 1024
+        tree = self._tree()
+        total = sum(_status_kib(p, "VmRSS") for p in tree) / 1024
         self.peak_mb = max(self.peak_mb, total)
+        self.peak_pss_mb = max(self.peak_pss_mb, sum(_pss_kib(p) for p in tree) / 1024)
         return total
 
     def hwm_mb(self) -> float:
