@@ -111,14 +111,18 @@ class GitHubConfig(ConnectorConfig):
     @field_validator("repositories")
     @classmethod
     def _repositories(cls, value: str) -> str:
-        names = [n.strip().strip("/") for n in value.replace("\n", ",").split(",") if n.strip()]
-        if not names:
-            raise ValueError("name at least one repository, like octo-org/website")
-        for name in names:
-            if name.startswith(("https://", "http://")):
+        names = []
+        for given in value.replace("\n", ",").split(","):
+            name = given.strip().strip("/")
+            if name.startswith(("https://", "http://")):  # a repository's address, pasted
                 name = "/".join(urlparse(name).path.strip("/").split("/")[:2])
+            if not name:
+                continue
             if not REPOSITORY.match(name):
                 raise ValueError(f"{name!r} is not owner/repo")
+            names.append(name)
+        if not names:
+            raise ValueError("name at least one repository, like octo-org/website")
         seen = list(dict.fromkeys(n.casefold() for n in names))
         if len(seen) != len(names):
             raise ValueError("a repository is named twice")

@@ -419,6 +419,10 @@ class GitHubSandbox(VendorSandbox):
             if all(_search_filter(name, value, data) for name, value in filters):
                 bean = self._bean(request, repo, row)
                 bean["score"] = 1.0
+                if bean.get("body") is None:
+                    # issue-search-result-item declares `body` a plain string (an issue's
+                    # is nullable): an issue without a body leaves the key out here.
+                    bean.pop("body", None)
                 found.append(bean)
         found.sort(key=lambda b: b["number"])
         chunk, headers = self._slice(request, found)
