@@ -206,17 +206,7 @@ class GitHubConnector(Connector):
                     f"repository {repo} is archived: its issues cannot be changed",
                     system=SYSTEM,
                 )
-            try:
-                self.client.list_issues(repo, since=None, per_page=1, page=1)
-            except PermissionDenied as exc:
-                raise PermissionDenied(
-                    f"the token cannot read the issues of {repo}: give it the Issues "
-                    "permission (read and write) on that repository",
-                    system=SYSTEM,
-                    call=exc.call,
-                    status=exc.status,
-                    body=exc.body_excerpt,
-                ) from None
+            self._list(repo, since=None, per_page=1, page=1)
 
     def object_types(self) -> list[ObjectType]:
         return list(self.object_types_offered)
@@ -322,9 +312,7 @@ class GitHubConnector(Connector):
         page = 1
         guard = self.page_guard(LIST_CALL, system=SYSTEM, start=[repo, _stamp(since), page])
         while True:
-            items, more = self.client.list_issues(
-                repo, since=_stamp(since), per_page=self.page_size, page=page
-            )
+            items, more = self._list(repo, since=_stamp(since), per_page=self.page_size, page=page)
             if not isinstance(items, list):
                 raise_shape(LIST_CALL)
             newest: datetime | None = None
@@ -347,6 +335,30 @@ class GitHubConnector(Connector):
             yield items, more
             if not more:
                 return
+
+    def _list(
+        self, repo: str, *, since: str | None, per_page: int, page: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """One listing page, with a missing repository or a missing permission named: these
+        are what a connection shows when a repository is deleted or a token narrowed."""
+        try:
+            return self.client.list_issues(repo, since=since, per_page=per_page, page=page)
+        except NotFound as exc:
+            raise ConfigurationError(
+                f"repository {repo} does not exist, or this token cannot see it",
+                system=SYSTEM,
+                call=exc.call,
+                status=exc.status,
+            ) from None
+        except PermissionDenied as exc:
+            raise PermissionDenied(
+                f"the token cannot read the issues of {repo}: give it the Issues "
+                "permission (read and write) on that repository",
+                system=SYSTEM,
+                call=exc.call,
+                status=exc.status,
+                body=exc.body_excerpt,
+            ) from None
 
     def _cursor(self, state: dict[str, tuple[datetime | None, dict[str, str]]]) -> Cursor:
         repos: dict[str, JSON] = {}
