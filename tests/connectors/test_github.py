@@ -20,12 +20,15 @@ from pathlib import Path
 import pytest
 
 from connectors import registry
+from connectors.answers import MAX_EMPTY_PAGES
 from connectors.base import RecordUpdate, WebhookRequest
 from connectors.errors import (
     AuthenticationError,
     ConfigurationError,
+    EndlessPaging,
     PermissionDenied,
     RateLimited,
+    UnexpectedAnswer,
     WebhookVerificationError,
 )
 from connectors.github import sandbox as github_sandbox
@@ -118,6 +121,37 @@ def test_two_changes_within_one_second_are_both_read(github: GitHubConnector) ->
     second, cursor = _read(github, cursor)
     assert [r.fields["body"] for r in second] == ["changed within the second"]
     assert _read(github, cursor)[0] == []
+
+
+# Injected faults make answers GitHub would never give: these tests go without the
+# `github_traffic` validation.
+
+
+@pytest.mark.parametrize("reader", ["changes", "list_ids"])
+def test_a_listing_that_says_more_follow_forever_stops_with_a_clear_error(
+    sandbox: Sandbox, reader: str
+) -> None:
+    connector = _connector(sandbox)
+    listing = "/repos/octo-org/website/issues"
+    sandbox.admin.set_faults("github", paging=[{"mode": "endless", "path": listing}])
+    if reader == "changes":
+        read = lambda: list(connector.changes("issues", None))  # noqa: E731
+    else:
+        read = lambda: list(connector.list_ids("issues"))  # noqa: E731
+    with pytest.raises(EndlessPaging, match=r"^GitHub GET /repos/\{owner\}/\{repo\}/issues: "):
+        read()
+    calls = sum(e["count"] for e in sandbox.admin.stats("github")["endpoints"].values())
+    assert calls <= MAX_EMPTY_PAGES + 10, "the loop went on past the bound"
+
+
+def test_an_issue_without_its_number_names_the_call_and_the_field(sandbox: Sandbox) -> None:
+    sandbox.admin.set_faults(
+        "github", shape=[{"drop": "number", "path": "/repos/octo-org/website/issues"}]
+    )
+    with pytest.raises(UnexpectedAnswer) as caught:
+        list(_connector(sandbox).changes("issues", None))
+    assert caught.value.field == "[0].number"
+    assert str(caught.value).startswith("GitHub GET /repos/{owner}/{repo}/issues")
 
 
 def test_a_foreign_cursor_is_refused(github: GitHubConnector) -> None:
