@@ -7,24 +7,42 @@ validate each request and answer against that description. The one exception is
 `deleteIssue` can, so that call goes to POST /graphql (not part of the REST description).
 
 Authentication is `Authorization: Bearer <token>` for a fine-grained personal access token
-and for a GitHub App installation token alike. Rate limits (GitHub's "Rate limits for the
-REST API" page): a primary limit answers 403 or 429 with `x-ratelimit-remaining: 0` (wait
-until `x-ratelimit-reset`, epoch seconds), a secondary limit 403 or 429 with a message
-saying so and maybe `retry-after` (else wait at least a minute). Both are RateLimited with
-`retry_after`; a 403 with none of those signs is a permission problem (PermissionDenied).
+and for a GitHub App installation token alike. With a GitHub App's id, installation id and
+private key instead (`AppTokens`), the client makes its own installation tokens: a JWT signed
+RS256 with the key (issued 60 s in the past against clock drift, valid 9 minutes; GitHub
+allows 10) buys one at POST /app/installations/{installation_id}/access_tokens, and a new one
+is bought five minutes before the last expires (they live an hour).
+
+Rate limits (GitHub's "Rate limits for the REST API" page): a primary limit answers 403 or
+429 with `x-ratelimit-remaining: 0` (wait until `x-ratelimit-reset`, epoch seconds), a
+secondary limit 403 or 429 with a message saying so and maybe `retry-after` (else wait at
+least a minute). Both are RateLimited with `retry_after`; a 403 with none of those signs
+is a permission problem (PermissionDenied).
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import requests
 
 from connectors.base import CallObserver, RateLimiter
-from connectors.errors import ConnectorError, PermissionDenied, RateLimited, RecordError
+from connectors.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConnectorError,
+    PermissionDenied,
+    RateLimited,
+    RecordError,
+    UnexpectedAnswer,
+)
 from connectors.http import HttpClient, parse_retry_after, readable_body
 
 SYSTEM = "GitHub"
@@ -40,12 +58,135 @@ _NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 _RATE_LIMIT_WORDS = re.compile(r"rate limit|abuse detection", re.IGNORECASE)
 
 
-class GitHubHttp(HttpClient):
-    """HttpClient with GitHub's reading of 403 and 429 (see the module docstring)."""
+JWT_BACKDATE = 60.0  # GitHub: "set this 60 seconds in the past to allow for clock drift"
+JWT_LIFETIME = 540.0  # at most 10 minutes after issue; 9 leaves room for drift the other way
+TOKEN_MARGIN = 300.0  # buy a new installation token this long before the last one expires
+ACCESS_TOKENS_CALL = "POST /app/installations/{installation_id}/access_tokens"
+_PEM = re.compile(r"-----BEGIN ([A-Z ]+)-----(.*?)-----END \1-----", re.DOTALL)
 
-    def __init__(self, *, now: Callable[[], float] = time.time, **kwargs: Any) -> None:
+
+def normalise_pem(text: str) -> str:
+    """A PEM private key as pasted, with its line breaks restored: a one-line form field
+    turns them into spaces (or drops them), which the PEM reader refuses. Raises ValueError
+    when `text` holds no PEM block."""
+    found = _PEM.search(text.replace("\\n", "\n"))
+    if found is None:
+        raise ValueError("must be a PEM private key (-----BEGIN RSA PRIVATE KEY----- ...)")
+    label, body = found.group(1), "".join(found.group(2).split())
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return "\n".join([f"-----BEGIN {label}-----", *lines, f"-----END {label}-----", ""])
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def app_jwt(app_id: str, private_key_pem: str, *, now: float) -> str:
+    """The JWT a GitHub App authenticates as itself with (RS256, `iss` the app's id or
+    client id). Raises ConfigurationError for a key that is not an RSA private key."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    try:
+        key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            "the GitHub App private key cannot be read: paste the whole .pem file GitHub "
+            "gave (Settings, Developer settings, GitHub Apps, your app, Private keys)",
+            system=SYSTEM,
+        ) from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ConfigurationError("a GitHub App private key is an RSA key", system=SYSTEM)
+    header = _b64url(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
+    claims = {"iat": int(now - JWT_BACKDATE), "exp": int(now + JWT_LIFETIME), "iss": app_id}
+    payload = _b64url(json.dumps(claims, separators=(",", ":")).encode())
+    signing_input = f"{header}.{payload}".encode()
+    signature = key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+    return f"{header}.{payload}.{_b64url(signature)}"
+
+
+class AppTokens:
+    """Installation tokens of one GitHub App installation, bought and renewed as needed."""
+
+    def __init__(
+        self, app_id: str, installation_id: str, private_key_pem: str, *, now: Callable[[], float]
+    ) -> None:
+        self.app_id = app_id
+        self.installation_id = installation_id
+        self.private_key_pem = private_key_pem
+        self._now = now
+        self._token: str | None = None
+        self._expires = 0.0
+        self._lock = threading.Lock()
+
+    def current(self, http: GitHubHttp) -> str:
+        """A token valid for at least TOKEN_MARGIN seconds more, bought over `http`."""
+        with self._lock:
+            if self._token is None or self._now() > self._expires - TOKEN_MARGIN:
+                self._token, self._expires = self._buy(http)
+            return self._token
+
+    def _buy(self, http: GitHubHttp) -> tuple[str, float]:
+        jwt = app_jwt(self.app_id, self.private_key_pem, now=self._now())
+        try:
+            response = http.post(
+                f"/app/installations/{self.installation_id}/access_tokens",
+                headers={"Authorization": f"Bearer {jwt}"},
+                idempotent=False,
+            )
+        except AuthenticationError as exc:
+            raise AuthenticationError(
+                "GitHub refused the App's signed token: check the App id and the private key",
+                system=SYSTEM,
+                call=exc.call,
+                status=exc.status,
+                body=exc.body_excerpt,
+            ) from None
+        except ConnectorError as exc:
+            if exc.status != 404:
+                raise
+            raise ConfigurationError(
+                f"installation {self.installation_id} of this GitHub App does not exist "
+                "(the App's installations are under its settings, Install App)",
+                system=SYSTEM,
+                call=exc.call,
+                status=exc.status,
+            ) from None
+        answer = http.json(response)
+        token = answer.get("token") if isinstance(answer, dict) else None
+        expires = answer.get("expires_at") if isinstance(answer, dict) else None
+        if not isinstance(token, str) or not isinstance(expires, str):
+            raise UnexpectedAnswer(
+                "the installation token answer has no token or expires_at",
+                field="token",
+                system=SYSTEM,
+                call=ACCESS_TOKENS_CALL,
+            )
+        http.secrets = (*http.secrets, token)
+        moment = datetime.fromisoformat(expires.replace("Z", "+00:00")).timestamp()
+        return token, moment
+
+
+class GitHubHttp(HttpClient):
+    """HttpClient with GitHub's reading of 403 and 429 (see the module docstring), and,
+    for a GitHub App, an installation token put on every call."""
+
+    def __init__(
+        self,
+        *,
+        now: Callable[[], float] = time.time,
+        app_tokens: AppTokens | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self._now = now
+        self.app_tokens = app_tokens
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = dict(kwargs.pop("headers", None) or {})
+        if self.app_tokens is not None and "Authorization" not in headers:
+            headers["Authorization"] = f"Bearer {self.app_tokens.current(self)}"
+        return super().request(method, path, headers=headers or None, **kwargs)
 
     def _map_error(
         self, response: requests.Response, call: str, per_record: bool, record_id: str | None
@@ -111,22 +252,27 @@ class GitHubClient:
         self,
         *,
         base_url: str,
-        token: str,
+        token: str | None = None,
+        app: tuple[str, str, str] | None = None,
         rate_limiter: RateLimiter | None = None,
         budget_key: str | None = None,
         on_call: CallObserver | None = None,
         **http_options: Any,
     ) -> None:
+        """`token` (a personal access or installation token), or `app`: (app id,
+        installation id, PEM private key) to make installation tokens with."""
+        if (token is None) == (app is None):
+            raise ValueError("give a token or a GitHub App, not both")
         http_options.setdefault("default_rate", DEFAULT_RATE)
+        headers = {"Accept": MEDIA_TYPE, "X-GitHub-Api-Version": API_VERSION}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
         self.http = GitHubHttp(
             system=SYSTEM,
             base_url=base_url,
-            headers={
-                "Authorization": f"Bearer {token}",
-                "Accept": MEDIA_TYPE,
-                "X-GitHub-Api-Version": API_VERSION,
-            },
-            secrets=(token,),
+            headers=headers,
+            app_tokens=AppTokens(*app, now=time.time) if app is not None else None,
+            secrets=(token,) if token is not None else (),
             rate_limiter=rate_limiter,
             budget_key=budget_key,
             on_call=on_call,

@@ -24,19 +24,20 @@ list too, are left out everywhere). Record ids are "owner/repo#number" (mappers.
   limited to 30 requests a minute.
 - Writes: one call per issue (GitHub has no batch endpoint); a create that asks for
   `state: closed` is created, then closed.
-- Auth: a fine-grained personal access token or a GitHub App installation token (both are
-  bearer tokens). Exchanging an App's private key for installation tokens is not done
-  here: see docs/connectors.md.
+- Auth: a fine-grained personal access token or an installation token (both are bearer
+  tokens), or a GitHub App's id, installation id and private key, from which the client
+  makes its own installation tokens (connectors.github.client.AppTokens).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from connectors.answers import need
 from connectors.base import (
@@ -55,13 +56,14 @@ from connectors.base import (
 )
 from connectors.errors import ConfigurationError, NotFound, PermissionDenied, RecordError
 from connectors.github import mappers, webhooks
-from connectors.github.client import MAX_PER_PAGE, SYSTEM, GitHubClient
+from connectors.github.client import MAX_PER_PAGE, SYSTEM, GitHubClient, normalise_pem
 from connectors.github.mappers import REPOSITORY, format_datetime, parse_datetime
 
 OBJECT_TYPE = "issues"
 LIST_CALL = "GET /repos/{owner}/{repo}/issues"
 SEARCH_CALL = "GET /search/issues"
 DEFAULT_API = "https://api.github.com"
+APP_NUMBER = re.compile(r"^[A-Za-z0-9.]{1,40}$")  # 123456, or a client id like Iv23li8…
 SEARCH_FIELDS = {
     "title": "in:title",
     "body": "in:body",
@@ -83,14 +85,34 @@ class GitHubConfig(ConnectorConfig):
         description="https://api.github.com for GitHub.com (GitHub Enterprise Server: "
         "https://HOST/api/v3)",
     )
-    token: SecretStr = Field(
+    token: SecretStr | None = Field(
+        default=None,
         title="Token",
         description="A fine-grained personal access token (Issues: read and write, Metadata: "
-        "read, on each repository) or a GitHub App installation token",
+        "read, on each repository), or an App installation token; leave empty for a GitHub "
+        "App below",
     )
     repositories: str = Field(
         title="Repositories",
         description="owner/repo, several separated by commas; new issues go to the first",
+    )
+    app_id: str | None = Field(
+        default=None,
+        title="GitHub App ID",
+        description="For a GitHub App instead of a token: its App ID (or Client ID), from the "
+        "App's settings page",
+    )
+    installation_id: str | None = Field(
+        default=None,
+        title="Installation ID",
+        description="The App's installation on the repositories' account: the number at the "
+        "end of the installation's settings address",
+    )
+    private_key: SecretStr | None = Field(
+        default=None,
+        title="App private key",
+        description="The App's private key: the whole .pem file GitHub gave (Private keys, "
+        "Generate a private key)",
     )
 
     @field_validator("base_url")
@@ -101,12 +123,36 @@ class GitHubConfig(ConnectorConfig):
             raise ValueError("must be an http(s) URL, like https://api.github.com")
         return value
 
-    @field_validator("token")
+    @field_validator("token", "private_key")
     @classmethod
-    def _token_present(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().strip():
-            raise ValueError("must not be empty")
-        return value
+    def _secret_or_none(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("private_key")
+    @classmethod
+    def _pem(cls, value: SecretStr | None) -> SecretStr | None:
+        return None if value is None else SecretStr(normalise_pem(value.get_secret_value()))
+
+    @field_validator("app_id", "installation_id")
+    @classmethod
+    def _app_number(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if value and not APP_NUMBER.match(value):
+            raise ValueError("must be the number (or client id) GitHub shows")
+        return value or None
+
+    @model_validator(mode="after")
+    def _one_way_to_authenticate(self) -> GitHubConfig:
+        app = (self.app_id, self.installation_id, self.private_key)
+        if self.token is not None and any(app):
+            raise ValueError("give a token or a GitHub App (App ID, installation, key), not both")
+        if self.token is None and not all(app):
+            raise ValueError(
+                "give a token, or a GitHub App's App ID, installation ID and private key"
+            )
+        return self
 
     @field_validator("repositories")
     @classmethod
@@ -132,6 +178,12 @@ class GitHubConfig(ConnectorConfig):
     def repos(self) -> list[str]:
         return [n.strip() for n in self.repositories.split(",")]
 
+    def app(self) -> tuple[str, str, str] | None:
+        """(App ID, installation ID, PEM key) when the connection is a GitHub App's."""
+        if self.app_id and self.installation_id and self.private_key is not None:
+            return self.app_id, self.installation_id, self.private_key.get_secret_value()
+        return None
+
 
 class GitHubConnector(Connector):
     kind = "github"
@@ -149,7 +201,8 @@ class GitHubConnector(Connector):
         assert isinstance(config, GitHubConfig)
         self.client = GitHubClient(
             base_url=config.base_url,
-            token=config.token.get_secret_value(),
+            token=config.token.get_secret_value() if config.token is not None else None,
+            app=config.app(),
             rate_limiter=self.rate_limiter,
             budget_key=self.budget_key,
             on_call=self.on_call,

@@ -8,16 +8,20 @@ deleteIssue, outside that description, is checked here by its shape.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from connectors import registry
 from connectors.answers import MAX_EMPTY_PAGES
@@ -466,3 +470,77 @@ def test_contract_run_traffic_validates_against_the_openapi_description(tmp_path
     assert set(data["undocumented"]) <= {"401", "429", "502"}, data["undocumented"]
     assert data["operations_seen"] >= 9
     assert set(data["not_validated"]) == {f"POST {GRAPHQL}"}
+
+
+# -- a GitHub App --------------------------------------------------------------------------
+
+
+def _app_connector(sandbox: Sandbox, **overrides: str) -> GitHubConnector:
+    values = {
+        **CASE.config(sandbox.url_for("github")),
+        "token": None,
+        "app_id": github_sandbox.APP_ID,
+        "installation_id": github_sandbox.INSTALLATION_ID,
+        "private_key": github_sandbox.app_private_key(),
+        **overrides,
+    }
+    connector = registry.build("github", values)
+    assert isinstance(connector, GitHubConnector)
+    return connector
+
+
+def test_a_github_app_buys_an_installation_token_and_reuses_it(
+    sandbox: Sandbox, github_traffic: GitHubTrafficRecorder
+) -> None:
+    connector = _app_connector(sandbox)
+    connector.check()
+    connector.fields("issues")
+    bought = [e for e in github_traffic.exchanges if e.path.startswith("/app/installations/")]
+    assert len(bought) == 1
+    jwt = bought[0].request_headers["authorization"].removeprefix("Bearer ")
+    _, claims, _ = jwt.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))
+    assert claims["iss"] == github_sandbox.APP_ID
+    assert 0 < claims["exp"] - claims["iat"] <= 600
+    token = json.loads(bought[0].response_body)["token"]
+    later = [e for e in github_traffic.exchanges if e not in bought]
+    assert {e.request_headers["authorization"] for e in later} == {f"Bearer {token}"}
+
+    # Five minutes before it expires, the next call buys a new one.
+    connector.client.http.app_tokens._expires = time.time() + 200
+    connector.check()
+    bought = [e for e in github_traffic.exchanges if e.path.startswith("/app/installations/")]
+    assert len(bought) == 2
+
+
+def test_a_github_app_s_mistakes_are_named(sandbox: Sandbox, github_traffic) -> None:
+    github_traffic.expected_undocumented.add(401)
+    with pytest.raises(ConfigurationError, match="installation 999 of this GitHub App"):
+        _app_connector(sandbox, installation_id="999").check()
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = other_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+    with pytest.raises(AuthenticationError, match="check the App id and the private key"):
+        _app_connector(sandbox, private_key=pem).check()
+    with pytest.raises(ConfigurationError, match="private_key"):
+        _app_connector(sandbox, private_key="not a key")
+
+
+def test_a_pasted_key_that_lost_its_line_breaks_still_works(sandbox: Sandbox, github_traffic):
+    one_line = " ".join(github_sandbox.app_private_key().split("\n"))
+    _app_connector(sandbox, private_key=one_line).check()
+
+
+def test_a_token_or_an_app_but_not_both_nor_neither() -> None:
+    base = {"repositories": "a/b"}
+    app = {"app_id": "1", "installation_id": "2", "private_key": github_sandbox.app_private_key()}
+    with pytest.raises(ConfigurationError, match="not both"):
+        registry.parse_config("github", {**base, "token": "t", **app})
+    with pytest.raises(ConfigurationError, match="give a token, or a GitHub App"):
+        registry.parse_config("github", {**base, "app_id": "1", "installation_id": "2"})
+    schema = registry.config_schema("github")
+    assert schema["properties"]["private_key"]["secret"] is True
+    assert schema["required"] == ["repositories"]

@@ -5,7 +5,9 @@ OpenAPI description (../shared/vendor-specs/github/api.github.com.json; every re
 response the tests make is validated against it). What it emulates:
 
 - Bearer tokens with three permission levels (Issues read and write, Issues read only,
-  Metadata only; schema.TOKENS), 401 "Bad credentials" otherwise; 403 "Resource not
+  Metadata only; schema.TOKENS), 401 "Bad credentials" otherwise; a GitHub App (APP_ID,
+  installed as INSTALLATION_ID, its key made per process by app_private_key()) whose RS256
+  JWT (checked by apps.py) buys hour-long installation tokens; 403 "Resource not
   accessible by personal access token" for what a token may not do.
 - Repositories of an organization (with issue types) and of a user (without), one with
   issues turned off and one archived; labels, milestones, assignable users.
@@ -31,10 +33,13 @@ from typing import Any
 
 from connectors.github.sandbox.routes import GitHubSandbox
 from connectors.github.sandbox.schema import (
+    APP_ID,
+    INSTALLATION_ID,
     INSTALLATION_TOKEN,
     METADATA_TOKEN,
     READ_ONLY_TOKEN,
     SANDBOX_TOKEN,
+    app_private_key,
 )
 from connectors.github.sandbox.state import connection_config
 from connectors.sandbox.contract import ContractCase
@@ -42,12 +47,15 @@ from connectors.sandbox.contract import ContractCase
 SANDBOX = GitHubSandbox
 
 __all__ = [
+    "APP_ID",
+    "INSTALLATION_ID",
     "INSTALLATION_TOKEN",
     "METADATA_TOKEN",
     "READ_ONLY_TOKEN",
     "SANDBOX",
     "SANDBOX_TOKEN",
     "GitHubSandbox",
+    "app_private_key",
     "connection_config",
     "contract",
 ]

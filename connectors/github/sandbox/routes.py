@@ -6,12 +6,22 @@ the connector uses. Each handler names its operation id in GitHub's OpenAPI desc
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from typing import Any
 from urllib.parse import urlencode
 
-from connectors.github.sandbox import beans, webhooks
-from connectors.github.sandbox.schema import DOCS, ISSUE_TYPES, REPOS, TOKENS, Repo
+from connectors.github.sandbox import apps, beans, webhooks
+from connectors.github.sandbox.schema import (
+    APP_ID,
+    DOCS,
+    INSTALLATION_ID,
+    INSTALLATION_TOKEN_LIFETIME,
+    ISSUE_TYPES,
+    REPOS,
+    TOKENS,
+    Repo,
+)
 from connectors.github.sandbox.state import GitHubState, connection_config
 from connectors.sandbox.core import (
     JSON,
@@ -48,6 +58,7 @@ class GitHubSandbox(VendorSandbox):
     def __init__(self, context: Any) -> None:
         super().__init__(context)
         self._used: dict[str, tuple[float, int]] = {}  # token -> (window start, calls)
+        self._issued: dict[str, float] = {}  # installation token -> when it expires
 
     # -- protocol --------------------------------------------------------------------------
 
@@ -56,9 +67,23 @@ class GitHubSandbox(VendorSandbox):
 
     def authenticate(self, request: Request) -> str | Response:
         scheme, _, token = (request.header("authorization") or "").partition(" ")
-        if scheme.lower() in ("bearer", "token") and token.strip() in TOKENS:
-            return token.strip()
+        token = token.strip()
+        if scheme.lower() not in ("bearer", "token"):
+            return self.error(401, "Requires authentication")
+        if token in TOKENS or self._issued.get(token, 0) > time.time():
+            return token
+        if token.count(".") == 2:  # a GitHub App's JWT
+            problem = apps.jwt_problem(token, now=time.time())
+            if problem is None:
+                return "app:" + APP_ID
+            return self.error(401, problem)
         return self.error(401, "Bad credentials")
+
+    def _permission(self, identity: str) -> str:
+        """What the caller may do: "write", "read" or "metadata" (an App's JWT: nothing)."""
+        if identity in self._issued:
+            return "write"
+        return TOKENS.get(identity, "none")
 
     def error(self, status: int, message: str) -> Response:
         body: dict[str, Any] = {
@@ -162,7 +187,9 @@ class GitHubSandbox(VendorSandbox):
         repo = REPOS.get(f"{request.params['owner']}/{request.params['repo']}".casefold())
         if repo is None:
             raise HttpError(self.error(404, "Not Found"))
-        permission = TOKENS[request.identity]
+        permission = self._permission(request.identity)
+        if permission == "none":
+            raise HttpError(self.error(403, "Resource not accessible by integration"))
         if issues and permission == "metadata":
             raise HttpError(self.error(403, "Resource not accessible by personal access token"))
         if write and permission != "write":
@@ -234,6 +261,30 @@ class GitHubSandbox(VendorSandbox):
 
     def table_version(self) -> int:
         return self.state.table.version
+
+    # -- a GitHub App ----------------------------------------------------------------------
+
+    @route("POST", "/app/installations/{installation_id}/access_tokens")
+    def create_installation_token(self, request: Request) -> Response:
+        """apps/create-installation-access-token: an hour's token for the installation,
+        asked for with the App's JWT."""
+        if not request.identity.startswith("app:"):
+            return self.error(
+                401, "A JSON web token could not be decoded: authenticate as the GitHub App"
+            )
+        if request.params["installation_id"] != INSTALLATION_ID:
+            return self.error(404, "Not Found")
+        token = "ghs_" + secrets.token_hex(18)
+        expires = time.time() + INSTALLATION_TOKEN_LIFETIME
+        self._issued = {t: e for t, e in self._issued.items() if e > time.time()}
+        self._issued[token] = expires
+        answer = {
+            "token": token,
+            "expires_at": beans.iso(expires),
+            "permissions": {"issues": "write", "metadata": "read"},
+            "repository_selection": "selected",
+        }
+        return self._answer(request, 201, answer)
 
     # -- repositories ----------------------------------------------------------------------
 
@@ -451,7 +502,7 @@ class GitHubSandbox(VendorSandbox):
                 "type": "NOT_FOUND", "path": ["deleteIssue"],
                 "message": f"Could not resolve to a node with the global id of '{node}'",
             }]})  # fmt: skip
-        if TOKENS[request.identity] != "write":
+        if self._permission(request.identity) != "write":
             return Response.json(200, {"data": {"deleteIssue": None}, "errors": [{
                 "type": "FORBIDDEN", "path": ["deleteIssue"],
                 "message": "concord-bot does not have the correct permissions to execute "

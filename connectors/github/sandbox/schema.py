@@ -4,6 +4,7 @@ types and tokens, fixed (issues are the state; see state.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 
 # Tokens: a fine-grained personal access token with Issues read and write, one with Issues
 # read only, one with Metadata only (no Issues permission), and an App installation token.
@@ -18,6 +19,25 @@ TOKENS = {
     METADATA_TOKEN: "metadata",
 }
 WEB = "https://github.com"
+# A GitHub App installed on octo-org: its private key is made when first asked for (per
+# process; tests reach the sandbox in their own process), never stored.
+APP_ID = "1062785"
+INSTALLATION_ID = "58402190"
+INSTALLATION_TOKEN_LIFETIME = 3600.0
+
+
+@cache
+def app_private_key() -> str:
+    """The sandbox App's RSA private key, PEM (PKCS#1, as GitHub hands them out)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
 
 
 @dataclass(frozen=True)
