@@ -54,7 +54,13 @@ from connectors.base import (
     WebhookResult,
     WriteResult,
 )
-from connectors.errors import ConfigurationError, NotFound, PermissionDenied, RecordError
+from connectors.errors import (
+    ConfigurationError,
+    NotFound,
+    PermissionDenied,
+    RecordError,
+    UnexpectedAnswer,
+)
 from connectors.github import mappers, webhooks
 from connectors.github.client import MAX_PER_PAGE, SYSTEM, GitHubClient, normalise_pem
 from connectors.github.mappers import REPOSITORY, format_datetime, parse_datetime
@@ -367,7 +373,7 @@ class GitHubConnector(Connector):
         while True:
             items, more = self._list(repo, since=_stamp(since), per_page=self.page_size, page=page)
             if not isinstance(items, list):
-                raise_shape(LIST_CALL)
+                raise UnexpectedAnswer("expected a list of issues", system=SYSTEM, call=LIST_CALL)
             newest: datetime | None = None
             for position, item in enumerate(items):
                 need(item, "number", int, system=SYSTEM, call=LIST_CALL, where=f"[{position}]")
@@ -643,12 +649,6 @@ class GitHubConnector(Connector):
         self, request: WebhookRequest, secret: str, *, now: float | None = None
     ) -> WebhookResult:
         return webhooks.parse(request, secret, repositories=self.repositories)
-
-
-def raise_shape(call: str) -> None:
-    from connectors.errors import UnexpectedAnswer
-
-    raise UnexpectedAnswer("expected a list of issues", system=SYSTEM, call=call)
 
 
 def _stamp(moment: datetime | None) -> str | None:

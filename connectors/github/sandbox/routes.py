@@ -22,7 +22,7 @@ from connectors.github.sandbox.schema import (
     TOKENS,
     Repo,
 )
-from connectors.github.sandbox.state import GitHubState, connection_config
+from connectors.github.sandbox.state import FieldRefused, GitHubState, connection_config
 from connectors.sandbox.core import (
     JSON,
     Delivery,
@@ -103,9 +103,8 @@ class GitHubSandbox(VendorSandbox):
             if problem.code not in ("missing_field", "invalid"):
                 item["code"] = "custom"
             item["message"] = problem.message
-            value = getattr(error, "value", None)
-            if value is not None and isinstance(value, str | int):
-                item["value"] = value
+            if isinstance(error, FieldRefused) and isinstance(error.value, str | int):
+                item["value"] = error.value
             problems.append(item)
         if not any(p.field for p in error.problems):
             return self.error(400, str(error) or "Problems parsing JSON")
@@ -255,12 +254,9 @@ class GitHubSandbox(VendorSandbox):
                         request.base_url, request.base_url, repo, open_count, self.context.now()
                     ),
                     beans.user_by_login(request.base_url, "concord-bot"),
-                    self.table_version(),
+                    self.state.table.version,
                 )
             )
-
-    def table_version(self) -> int:
-        return self.state.table.version
 
     # -- a GitHub App ----------------------------------------------------------------------
 

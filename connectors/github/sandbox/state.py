@@ -39,12 +39,15 @@ def connection_config(base_url: str) -> dict[str, Any]:
     }
 
 
-def invalid(field: str, code: str, message: str, value: Any = None) -> ValidationError:
-    """GitHub's 422 "Validation Failed" for one field of an issue."""
-    problem = Problem(field, message, code)
-    error = ValidationError(problem)
-    error.value = value  # type: ignore[attr-defined]
-    return error
+class FieldRefused(ValidationError):
+    """GitHub's 422 "Validation Failed" for one field of an issue, with the value refused
+    (GitHub names it in the error: `{"resource": "Issue", "field": ..., "value": ...}`)."""
+
+    def __init__(self, field: str, code: str, message: str, value: Any = None) -> None:
+        super().__init__(Problem(field, message, code))
+        self.value = value
+
+
 
 
 class GitHubState(RecordState):
@@ -96,7 +99,7 @@ class GitHubState(RecordState):
         """Open an issue from an issues/create body; ValidationError as GitHub's 422."""
         title = values.get("title")
         if title is None or (isinstance(title, str) and not title.strip()):
-            raise invalid("title", "missing_field", "title wasn't supplied")
+            raise FieldRefused("title", "missing_field", "title wasn't supplied")
         data: dict[str, Any] = {
             "repo": repo.full_name.casefold(),
             "title": str(title),
@@ -125,7 +128,7 @@ class GitHubState(RecordState):
         before = dict(row.data)
         if "title" in values:
             if values["title"] is None or not str(values["title"]).strip():
-                raise invalid("title", "missing_field", "title cannot be blank")
+                raise FieldRefused("title", "missing_field", "title cannot be blank")
             data["title"] = str(values["title"])
         if "body" in values:
             data["body"] = values["body"]
@@ -176,7 +179,7 @@ class GitHubState(RecordState):
             for item in logins:
                 login = item.get("login") if isinstance(item, dict) else item
                 if login not in repo.assignable:
-                    raise invalid(
+                    raise FieldRefused(
                         "assignees", "invalid", f"{login} cannot be assigned to this issue", login
                     )
                 chosen.append(login)
@@ -190,13 +193,13 @@ class GitHubState(RecordState):
                 try:
                     data["milestone"] = titles[int(number)]
                 except (KeyError, TypeError, ValueError):
-                    raise invalid("milestone", "invalid", "milestone is invalid", number) from None
+                    raise FieldRefused("milestone", "invalid", "milestone is invalid", number) from None
         if "type" in values:
             name = values["type"]
             if name is None:
                 data["type"] = None
             elif not repo.org or name not in {t[1] for t in ISSUE_TYPES}:
-                raise invalid("type", "invalid", f"{name} is not a valid issue type", name)
+                raise FieldRefused("type", "invalid", f"{name} is not a valid issue type", name)
             else:
                 data["type"] = name
 
