@@ -193,7 +193,9 @@ class GitHubState(RecordState):
                 try:
                     data["milestone"] = titles[int(number)]
                 except (KeyError, TypeError, ValueError):
-                    raise FieldRefused("milestone", "invalid", "milestone is invalid", number) from None
+                    raise FieldRefused(
+                        "milestone", "invalid", "milestone is invalid", number
+                    ) from None
         if "type" in values:
             name = values["type"]
             if name is None:
