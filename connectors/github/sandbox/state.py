@@ -48,8 +48,6 @@ class FieldRefused(ValidationError):
         self.value = value
 
 
-
-
 class GitHubState(RecordState):
     first_ids = {"issues": FIRST_ID}
 
