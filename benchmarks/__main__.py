@@ -11,6 +11,8 @@ BENCHMARKS = (
     "benchmarks.webhooks",
     "benchmarks.preview",
     "benchmarks.runlog",
+    "benchmarks.initial",
+    "benchmarks.freshness",
 )
 
 

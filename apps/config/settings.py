@@ -132,6 +132,9 @@ if CONCORD_RUN_LOCK_TTL < 3 * CONCORD_RUN_HEARTBEAT_EVERY:
         f"not {CONCORD_RUN_LOCK_TTL}"
     )
 CONCORD_RUN_MAX_ATTEMPTS = read_env(env.int, "CONCORD_RUN_MAX_ATTEMPTS", default=5)
+# A worker that finishes a run executes the sync's next queued run in the same task, up to
+# this many in a row before it sends the next one through the broker (fairness to others).
+CONCORD_RUN_CHAIN = read_env(env.int, "CONCORD_RUN_CHAIN", default=20)
 CONCORD_RUN_RETRY_BASE_DELAY = read_env(env.float, "CONCORD_RUN_RETRY_BASE_DELAY", default=2.0)
 CONCORD_RUN_RETRY_MAX_DELAY = read_env(env.float, "CONCORD_RUN_RETRY_MAX_DELAY", default=300.0)
 # A queued run whose message was sent this long ago (or, never sent, that was queued this

@@ -144,3 +144,21 @@ def queued_run_dispatch(sync_id: int) -> None:
     pk, not_before = queued
     delay = (not_before - timezone.now()).total_seconds() if not_before else 0
     enqueue(pk, countdown=delay)
+
+
+def queued_run_next(sync_id: int) -> int | None:
+    """The sync's queued run, for the worker that just freed the sync's lease to execute in
+    the same task (no message, no hop through the broker), if it is due now. One that is
+    not due yet is sent for later instead, and None returned."""
+    queued = (
+        SyncRun.objects.filter(sync_id=sync_id, status=SyncRun.Status.QUEUED)
+        .values_list("pk", "not_before")
+        .first()
+    )
+    if queued is None:
+        return None
+    pk, not_before = queued
+    if not_before and not_before > timezone.now():
+        enqueue(pk, countdown=(not_before - timezone.now()).total_seconds())
+        return None
+    return pk

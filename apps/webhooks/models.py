@@ -12,6 +12,7 @@ class WebhookDelivery(WorkspaceScopedModel):
         RECEIVED = "received", "Received"
         PROCESSED = "processed", "Processed"
         IGNORED = "ignored", "Ignored (no sync reads these records)"
+        ECHO = "echo", "Echo of Concord's own write (no run)"
         FAILED = "failed", "Failed"
 
     connection = models.ForeignKey(

@@ -1,6 +1,7 @@
-"""Turning a stored delivery into targeted runs of the syncs that read its records, and the
-sweep that processes deliveries whose processing message never came (the broker was down
-when they were stored, or the message was lost)."""
+"""Turning a stored delivery into targeted runs of the syncs that read its records (at
+receipt, in the transaction that stores it), and the sweep that processes deliveries whose
+routing did not happen then (it failed, and its processing message was lost or never sent
+because the broker was down)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from apps.syncs.echoes import echoes
 from apps.syncs.models import Sync
 from apps.syncs.triggers import sync_trigger
 from apps.webhooks.models import WebhookDelivery
@@ -20,41 +22,79 @@ logger = logging.getLogger(__name__)
 
 
 def delivery_process(delivery_id: int) -> str:
-    """Request a run, for just the named records, of every enabled sync that reads them.
+    """Route a delivery that was stored but not routed at receipt (its routing failed, or it
+    is a redelivery of one still waiting): the processing task and the sweep call this.
 
-    Idempotent: a delivery is processed once (claimed with a conditional update). Unknown
-    object types, or records no sync reads, make the delivery "ignored", not an error.
+    Idempotent: a delivery is processed once (claimed with a conditional update).
     """
     with transaction.atomic():
         claimed = WebhookDelivery.objects.filter(
             pk=delivery_id, status=WebhookDelivery.Status.RECEIVED
-        ).update(attempts=1, processed_at=timezone.now(), status=WebhookDelivery.Status.PROCESSED)
+        ).update(attempts=F("attempts") + 1, status=WebhookDelivery.Status.PROCESSED)
         if not claimed:
             return "already-processed"
-        delivery = WebhookDelivery.objects.select_related("connection").get(pk=delivery_id)
-        connection_id = delivery.connection_id
-        syncs = Sync.objects.filter(enabled=True, paused_reason="").filter(
-            Q(connection_a_id=connection_id) | Q(connection_b_id=connection_id)
-        )
-        requested = 0
-        for sync in syncs:
-            ids: dict[str, list[str]] = {"a": [], "b": []}
-            for event in delivery.events:
-                for side, conn_id, object_type in (
-                    ("a", sync.connection_a_id, sync.object_type_a),
-                    ("b", sync.connection_b_id, sync.object_type_b),
-                ):
-                    if conn_id == connection_id and event["object_type"] == object_type:
-                        ids[side].append(str(event["record_id"]))
-            if ids["a"] or ids["b"]:
-                sync_trigger(sync, trigger="webhook", record_ids=ids)
-                requested += 1
-        if not requested:
-            WebhookDelivery.objects.filter(pk=delivery_id).update(
-                status=WebhookDelivery.Status.IGNORED
-            )
-            return "ignored"
-    return "processed"
+        delivery = WebhookDelivery.objects.get(pk=delivery_id)
+        return delivery_route(delivery)
+
+
+def delivery_route(delivery: WebhookDelivery) -> str:
+    """Request a run, for just the named records, of every enabled sync that reads them, and
+    mark the delivery with what came of it. Runs in the caller's transaction: at receipt,
+    the one that stored the delivery, so a run is requested (or folded into the sync's
+    queued run) before the sender gets its 202, with no task in between.
+
+    Records whose announced change is an echo of the sync's own write (apps.syncs.echoes)
+    are left out; a delivery of echoes only starts no run and is marked "echo". Unknown
+    object types, or records no sync reads, make it "ignored", not an error. Returns the
+    status given.
+    """
+    connection_id = delivery.connection_id
+    syncs = Sync.objects.filter(enabled=True, paused_reason="").filter(
+        Q(connection_a_id=connection_id) | Q(connection_b_id=connection_id)
+    )
+    requested = echoed = 0
+    for sync in syncs:
+        announced: dict[str, dict[str, datetime | None]] = {"a": {}, "b": {}}
+        for event in delivery.events:
+            for side, conn_id, object_type in (
+                ("a", sync.connection_a_id, sync.object_type_a),
+                ("b", sync.connection_b_id, sync.object_type_b),
+            ):
+                if conn_id == connection_id and event["object_type"] == object_type:
+                    _announce(announced[side], str(event["record_id"]), event)
+        wanted: dict[str, list[str]] = {}
+        for side, records in announced.items():
+            echo = echoes(sync, side, records) if records else set()
+            echoed += len(echo)
+            wanted[side] = [record_id for record_id in records if record_id not in echo]
+        if wanted["a"] or wanted["b"]:
+            sync_trigger(sync, trigger="webhook", record_ids=wanted)
+            requested += 1
+    if requested:
+        status = WebhookDelivery.Status.PROCESSED
+    elif echoed:
+        status = WebhookDelivery.Status.ECHO
+    else:
+        status = WebhookDelivery.Status.IGNORED
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        status=status, processed_at=timezone.now()
+    )
+    return str(status)
+
+
+def _announce(records: dict[str, datetime | None], record_id: str, event: dict) -> None:
+    """Note the latest time a delivery gives for a record; a delete, or an event without a
+    time, makes it unknown for good (never an echo)."""
+    at = None
+    if event.get("action") != "deleted" and event.get("occurred_at"):
+        try:
+            at = datetime.fromisoformat(event["occurred_at"])
+        except (TypeError, ValueError):
+            at = None
+    if record_id not in records:
+        records[record_id] = at
+    elif records[record_id] is not None:
+        records[record_id] = None if at is None else max(at, records[record_id])
 
 
 # A delivery that failed processing this many times (a bug, not an outage) is marked failed

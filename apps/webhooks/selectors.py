@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db.models import Max
+from django.db.models import Count, Max
+from django.utils import timezone
 
 from apps.connections.models import Connection
 from apps.webhooks.models import WebhookDelivery
@@ -38,3 +39,16 @@ def delivery_first_since(connection: Connection, since: datetime) -> WebhookDeli
         .only("id", "received_at", "status", "events")
         .first()
     )
+
+
+def deliveries_by_status(connection: Connection, *, hours: int = 1) -> dict[str, int]:
+    """How the connection's deliveries of the last `hours` fared, by status (processed: ran
+    a sync; echo: Concord's own write coming back, no run; ignored: no sync reads it;
+    received: waiting; failed). Statuses without deliveries are left out."""
+    since = timezone.now() - timedelta(hours=hours)
+    rows = (
+        WebhookDelivery.objects.filter(connection=connection, received_at__gte=since)
+        .values("status")
+        .annotate(n=Count("id"))
+    )
+    return {row["status"]: row["n"] for row in rows}

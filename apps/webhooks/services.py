@@ -25,6 +25,7 @@ from apps.connections.services import connection_webhook_parse
 from apps.core.broker import task_send
 from apps.syncs.models import Sync
 from apps.webhooks.models import WebhookDelivery
+from apps.webhooks.processing import delivery_route
 from apps.webhooks.rejections import rejection_record
 from apps.webhooks.selectors import deliveries_since, has_deliveries
 from connectors.base import WebhookRequest, WebhookResult
@@ -102,7 +103,7 @@ def _unstorable(result: WebhookResult) -> str:
 
 
 def webhook_receive(connection: Connection, request: WebhookRequest) -> Receipt:
-    """Verify and store one delivery. Enqueues processing after commit. Idempotent."""
+    """Verify and store one delivery, and request the runs it calls for. Idempotent."""
     if len(request.body) > settings.CONCORD_WEBHOOK_MAX_BYTES:
         raise WebhookRejected(413, "body too large")
     result = webhook_verify(connection, request)
@@ -129,10 +130,23 @@ def webhook_receive(connection: Connection, request: WebhookRequest) -> Receipt:
                 body=request.body.decode("utf-8", errors="replace"),
                 events=events,
             )
-            transaction.on_commit(lambda: _enqueue(delivery.pk))
+            _route_at_receipt(delivery)
     except IntegrityError:
         return _redelivery(connection, dedupe_key[:200])
     return Receipt(status=202, body=b'{"status": "accepted"}', delivery_id=delivery.pk)
+
+
+def _route_at_receipt(delivery: WebhookDelivery) -> None:
+    """Fold the delivery's records into runs now, in the receiving transaction (see
+    processing.delivery_route). Routing must never cost a verified delivery: if it fails,
+    its savepoint is rolled back, the delivery stays received and the processing task (or,
+    without a broker, the sweep) routes it later."""
+    try:
+        with transaction.atomic():
+            delivery_route(delivery)
+    except Exception:
+        logger.exception("webhook delivery %s: routing at receipt failed; queued", delivery.pk)
+        transaction.on_commit(lambda: _enqueue(delivery.pk))
 
 
 def _redelivery(connection: Connection, dedupe_key: str) -> Receipt:

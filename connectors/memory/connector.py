@@ -674,6 +674,9 @@ class MemoryConnector(Connector):
                     object_type=str(e["object_type"]),
                     record_id=str(e["record_id"]),
                     action=str(e.get("action", "updated")),
+                    occurred_at=(
+                        datetime.fromisoformat(e["occurred_at"]) if e.get("occurred_at") else None
+                    ),
                 )
                 for e in payload.get("events", [])
             ]

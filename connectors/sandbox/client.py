@@ -88,5 +88,10 @@ class SandboxAdmin:
     def stats(self, vendor: str | None = None) -> dict[str, Any]:
         return self._call("GET", "stats", **({"vendor": vendor} if vendor else {}))
 
+    def changes(self, kind: str, object_type: str, after: int = 0) -> dict[str, Any]:
+        """{"version", "rows": [{"id", "version", "deleted", "data"}]}: `kind`'s rows of
+        `object_type` written after table version `after` (no vendor call is counted)."""
+        return self._call("GET", "changes", vendor=kind, type=object_type, after=after)
+
     def close(self) -> None:
         self.session.close()

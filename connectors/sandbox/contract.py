@@ -35,6 +35,9 @@ class ContractCase:
       shorter export lag).
     - `write_method`: the HTTP method of the create call (the 422 test queues its fault
       on the first request with this method).
+    - `body_signed`: False where the system signs nothing and authenticates deliveries by
+      credentials alone (Pipedrive's HTTP Basic): a changed body cannot be told from the
+      original, so the tamper test checks only that wrong credentials are refused.
     """
 
     object_type: str
@@ -48,3 +51,4 @@ class ContractCase:
     seed_counts: dict[str, int] = field(default_factory=dict)
     sandbox_settings: dict[str, JSON] = field(default_factory=dict)
     write_method: str = "POST"
+    body_signed: bool = True

@@ -132,6 +132,7 @@ class WebhookSender:
     def _send(self, kind: str, delivery: Delivery, attempts: int = WEBHOOK_ATTEMPTS) -> int | None:
         status: int | None = None
         for attempt in range(attempts):
+            started = time.perf_counter()  # the last attempt's round trip is the one logged
             req = urllib.request.Request(  # noqa: S310 - targets are registered http(s) URLs
                 delivery.url, data=delivery.body, headers=delivery.headers,
                 method=delivery.method,
@@ -146,11 +147,21 @@ class WebhookSender:
             if (status is not None and 200 <= status < 300) or attempt + 1 == attempts:
                 break
             time.sleep(0.1 * 2**attempt)
+        elapsed = time.perf_counter() - started
         outcome = "delivered" if status is not None and 200 <= status < 300 else "failed"
-        self._record(kind, delivery, outcome, status)
+        self._record(kind, delivery, outcome, status, elapsed)
         return status
 
-    def _record(self, kind: str, delivery: Delivery, outcome: str, status: int | None) -> None:
+    def _record(
+        self,
+        kind: str,
+        delivery: Delivery,
+        outcome: str,
+        status: int | None,
+        elapsed: float | None = None,
+    ) -> None:
+        """Log one delivery; `elapsed` is the POST's round trip in seconds (how long the
+        target took to acknowledge it, what benchmarks read), None when it was not sent."""
         with self._cond:
             self.counters[f"{kind}:{outcome}"] += 1
             self.log.append(
@@ -161,6 +172,7 @@ class WebhookSender:
                     "delivery_id": delivery.delivery_id,
                     "outcome": outcome,
                     "status": status,
+                    "elapsed_ms": None if elapsed is None else round(elapsed * 1000, 3),
                 }
             )
 

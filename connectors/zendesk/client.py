@@ -7,6 +7,7 @@ Background jobs (`*_many` writes) are polled here until they finish.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -17,7 +18,7 @@ from requests.auth import HTTPBasicAuth
 from connectors.answers import PageGuard, need
 from connectors.answers import items as answer_items
 from connectors.base import CallObserver, RateLimiter
-from connectors.errors import ConfigurationError, TransientError
+from connectors.errors import ConfigurationError, RecordError, TransientError
 from connectors.http import HttpClient
 
 SYSTEM = "Zendesk"
@@ -208,8 +209,15 @@ class ZendeskClient:
         the batch with it). Not retried after it may have reached Zendesk (idempotent=False):
         a second job would create every record twice.
         """
+        return self.wait_for_job(self.submit_create_many(object_type, payloads))
+
+    def submit_create_many(
+        self, object_type: str, payloads: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """POST /api/v2/{type}/create_many.json; the job status as submitted (not waited
+        for: several jobs may run at once and be awaited together with `wait_for_jobs`)."""
         path, root, _ = COLLECTIONS[object_type]
-        job = self.http.json(
+        return self.http.json(
             self.http.post(
                 f"{path}/create_many.json",
                 json_body={root: payloads},
@@ -217,19 +225,67 @@ class ZendeskClient:
                 per_record=True,
             )
         )["job_status"]
-        return self.wait_for_job(job)
 
     def update_many(self, object_type: str, payloads: list[dict[str, Any]]) -> dict[str, Any]:
         """PUT /api/v2/{type}/update_many.json with each item's `id`; the finished job.
 
         A 400/422 for the whole request raises RecordError, as for create_many.
         """
+        return self.wait_for_job(self.submit_update_many(object_type, payloads))
+
+    def submit_update_many(
+        self, object_type: str, payloads: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """PUT /api/v2/{type}/update_many.json; the job status as submitted."""
         path, root, _ = COLLECTIONS[object_type]
         answer = self.http.put(
             f"{path}/update_many.json", json_body={root: payloads}, per_record=True
         )
-        job = self.http.json(answer)["job_status"]
-        return self.wait_for_job(job)
+        return self.http.json(answer)["job_status"]
+
+    def create_one(self, object_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """POST /api/v2/{type}.json; the record as Zendesk stored it (201).
+
+        A 400/422 raises RecordError. Not retried after it may have reached Zendesk, as for
+        create_many.
+        """
+        path, _, singular = COLLECTIONS[object_type]
+        call = f"POST {path}.json"
+        answer = self.http.post(
+            f"{path}.json",
+            json_body={singular: payload},
+            idempotent=False,
+            per_record=True,
+            accept=INVALID,
+        )
+        return _stored(self.http, answer, singular, call, None)
+
+    def update_one(
+        self, object_type: str, record_id: str, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        """PUT /api/v2/{type}/{id}.json; the record as Zendesk stored it (200).
+
+        A 400/409/422 raises RecordError naming the record.
+        """
+        path, _, singular = COLLECTIONS[object_type]
+        body = {k: v for k, v in payload.items() if k != "id"}
+        answer = self.http.put(
+            f"{path}/{record_id}.json",
+            json_body={singular: body},
+            per_record=True,
+            record_id=record_id,
+            accept=(*INVALID, 404),
+        )
+        if answer.status_code == 404:
+            # As update_many reports it for that item: the record alone fails.
+            raise RecordError(
+                "RecordNotFound: no such record (deleted, or merged into another)",
+                record_id=record_id,
+                system=SYSTEM,
+                call=f"PUT {path}/{{id}}.json",
+                status=404,
+            )
+        return _stored(self.http, answer, singular, f"PUT {path}/{{id}}.json", record_id)
 
     def destroy_many(self, object_type: str, ids: Sequence[str]) -> dict[str, Any]:
         """DELETE /api/v2/{type}/destroy_many.json?ids=...; the finished job.
@@ -267,6 +323,38 @@ class ZendeskClient:
             job = self.get_json(f"/api/v2/job_statuses/{job['id']}.json")["job_status"]
         return job
 
+    def wait_for_jobs(self, jobs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Wait for several jobs at once: each round polls every unfinished one with one
+        GET /api/v2/job_statuses/show_many.json?ids=... (up to 100 ids a call). The
+        finished jobs, in the order given.
+
+        Raises TransientError when one is still running after `job_timeout` seconds.
+        """
+        done = {str(j.get("id")): j for j in jobs if j.get("status") in JOB_DONE}
+        waiting = [str(j.get("id")) for j in jobs if str(j.get("id")) not in done]
+        started = self._clock()
+        delay = self.job_poll_interval
+        call = "GET /api/v2/job_statuses/show_many.json"
+        while waiting:
+            if self._clock() - started > self.job_timeout:
+                raise TransientError(
+                    f"{len(waiting)} jobs still running after {self.job_timeout:g}s",
+                    system=SYSTEM,
+                    call=call,
+                )
+            self._sleep(delay)
+            delay = min(self.job_poll_max, delay * 1.5)
+            for start in range(0, len(waiting), BATCH_SIZE):
+                chunk = waiting[start : start + BATCH_SIZE]
+                data = self.get_json(
+                    "/api/v2/job_statuses/show_many.json", {"ids": ",".join(chunk)}
+                )
+                for job in answer_items(data, "job_statuses", system=SYSTEM, call=call):
+                    if job.get("status") in JOB_DONE:
+                        done[str(job.get("id"))] = job
+            waiting = [i for i in waiting if i not in done]
+        return [done[str(j.get("id"))] for j in jobs]
+
     # -- webhooks --------------------------------------------------------------------------
 
     def webhooks(self) -> list[dict[str, Any]]:
@@ -298,3 +386,40 @@ class ZendeskClient:
             idempotent=False,
         )
         return self.http.json(answer)
+
+
+# A one-record write's refusals, read here to name the fields, as a job's failed items do.
+INVALID = (400, 422)
+_FIELD_PROBLEM = re.compile(r"^([A-Za-z][A-Za-z _]*?):\s*(.+)$")
+
+
+def _stored(
+    http: HttpClient, answer: Any, singular: str, call: str, record_id: str | None
+) -> dict[str, Any]:
+    """The record a one-record write answered with, or its refusal as a RecordError:
+    `details` is {field: [{"description": "Field: problem", "error": ...}]}."""
+    data = http.json(answer)
+    if answer.status_code not in INVALID:
+        return need(data, singular, dict, system=SYSTEM, call=call)
+    fields: dict[str, str] = {}
+    described: list[str] = []
+    details = data.get("details") if isinstance(data, dict) else None
+    for name, problems in (details if isinstance(details, dict) else {}).items():
+        for problem in problems if isinstance(problems, list) else []:
+            text = str(problem.get("description", "")) if isinstance(problem, dict) else ""
+            if text:
+                described.append(text)
+                found = _FIELD_PROBLEM.match(text)
+                if name != "base":
+                    fields.setdefault(str(name), found.group(2).strip() if found else text)
+    error = str(data.get("error") or "RecordInvalid") if isinstance(data, dict) else "refused"
+    if not described and isinstance(data, dict) and data.get("description"):
+        described.append(str(data["description"]))
+    raise RecordError(
+        f"{error}: {'; '.join(described)}" if described else error,
+        record_id=record_id,
+        fields=fields,
+        system=SYSTEM,
+        call=call,
+        status=answer.status_code,
+    )

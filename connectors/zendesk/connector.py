@@ -12,9 +12,14 @@
   a 429 is waited out as its Retry-After says (connectors.http). Deleted tickets arrive as
   `status: "deleted"` and deleted users as `active: false`, both as Record.deleted;
   organizations are hard-deleted, so `list_ids` serves reconciliation for them.
-- Writes: create_many / update_many / destroy_many, 100 per call, each a background job polled
-  until done; the job's per-item results become per-record WriteResults. Closed tickets
-  refuse updates (per record).
+- Writes: create_many / update_many / destroy_many, 100 per call, each a background job.
+  A write of more than 100 records submits all its jobs first and then polls them together
+  (job_statuses/show_many), so they run side by side; the jobs' per-item results become
+  per-record WriteResults. A write of at most SYNC_WRITE_MAX records (what a webhook-driven
+  run writes) goes record by record to the synchronous endpoints instead: one call each,
+  answered with the stored record, where a job costs a submit, at least one poll and a
+  read-back, and keeps the run (and its lease) waiting on Zendesk's job queue. Closed
+  tickets refuse updates (per record).
 """
 
 from __future__ import annotations
@@ -55,6 +60,8 @@ from connectors.http import HttpClient
 from connectors.zendesk import mappers, webhooks
 from connectors.zendesk.client import BATCH_SIZE, COLLECTIONS, ZendeskClient
 
+# Writes of up to this many records use the one-record endpoints (see the docstring).
+SYNC_WRITE_MAX = 3
 EXPORT_LAG = 60  # seconds Zendesk holds back from the incremental exports
 _SUBDOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _FIELD_IN_DETAILS = re.compile(r"^([A-Za-z][A-Za-z _]*?):\s*(.+)$")
@@ -155,7 +162,8 @@ class ZendeskConfig(ConnectorConfig):
 class ZendeskConnector(Connector):
     """See the module docstring. `http_options` go to connectors.http.HttpClient (and
     `job_poll_interval`/`job_timeout` to the job poller); `page_size` is the
-    incremental export's per_page (Zendesk's maximum, 1000, by default)."""
+    incremental export's per_page (Zendesk's maximum, 1000, by default); writes of up to
+    `sync_write_max` records are made without a job (0: always a job)."""
 
     kind: ClassVar[str] = "zendesk"
     label: ClassVar[str] = "Zendesk"
@@ -174,6 +182,7 @@ class ZendeskConnector(Connector):
         *,
         http_options: dict[str, Any] | None = None,
         page_size: int = 1000,
+        sync_write_max: int = SYNC_WRITE_MAX,
         wall_clock: Callable[[], float] = time.time,
         **kwargs: Any,
     ) -> None:
@@ -183,6 +192,7 @@ class ZendeskConnector(Connector):
         if not 1 <= page_size <= 1000:
             raise ConfigurationError("page_size must be between 1 and 1000")
         self.page_size = page_size
+        self.sync_write_max = sync_write_max
         self._wall_clock = wall_clock
         self.client = ZendeskClient(
             config.base_url,
@@ -399,10 +409,10 @@ class ZendeskConnector(Connector):
     def create(self, object_type: str, items: Sequence[dict[str, JSON]]) -> list[WriteResult]:
         schema = self._schema(object_type)
         results: list[WriteResult] = [WriteResult() for _ in items]
+        batches: list[list[tuple[int, dict[str, Any]]]] = []
         for start in range(0, len(items), BATCH_SIZE):
-            batch = list(enumerate(items[start : start + BATCH_SIZE], start))
             payloads: list[tuple[int, dict[str, Any]]] = []
-            for position, values in batch:
+            for position, values in enumerate(items[start : start + BATCH_SIZE], start):
                 try:
                     payloads.append(
                         (position, mappers.to_payload(object_type, values, schema, creating=True))
@@ -410,17 +420,27 @@ class ZendeskConnector(Connector):
                 except RecordError as exc:
                     results[position] = WriteResult(error=exc)
             if payloads:
-                self._run_job(
-                    object_type,
-                    payloads,
-                    results,
-                    lambda body: self.client.create_many(object_type, body),
-                )
+                batches.append(payloads)
+        if sum(len(b) for b in batches) <= self.sync_write_max:
+            self._write_each(
+                object_type,
+                [p for b in batches for p in b],
+                results,
+                lambda payload: self.client.create_one(object_type, payload),
+            )
+            return results
+        self._run_jobs(
+            object_type,
+            batches,
+            results,
+            lambda body: self.client.submit_create_many(object_type, body),
+        )
         return results
 
     def update(self, object_type: str, items: Sequence[RecordUpdate]) -> list[WriteResult]:
         schema = self._schema(object_type)
         results: list[WriteResult] = [WriteResult() for _ in items]
+        batches: list[list[tuple[int, dict[str, Any]]]] = []
         for start in range(0, len(items), BATCH_SIZE):
             payloads: list[tuple[int, dict[str, Any]]] = []
             for position, item in enumerate(items[start : start + BATCH_SIZE], start):
@@ -446,60 +466,93 @@ class ZendeskConnector(Connector):
                 except RecordError as exc:
                     results[position] = WriteResult(error=exc)
             if payloads:
-                self._run_job(
-                    object_type,
-                    payloads,
-                    results,
-                    lambda body: self.client.update_many(object_type, body),
-                )
+                batches.append(payloads)
+        if sum(len(b) for b in batches) <= self.sync_write_max:
+            self._write_each(
+                object_type,
+                [p for b in batches for p in b],
+                results,
+                lambda body: self.client.update_one(object_type, str(body["id"]), body),
+            )
+            return results
+        self._run_jobs(
+            object_type,
+            batches,
+            results,
+            lambda body: self.client.submit_update_many(object_type, body),
+        )
         return results
 
-    def _run_job(
+    def _write_each(
         self,
         object_type: str,
         payloads: list[tuple[int, dict[str, Any]]],
         results: list[WriteResult],
+        write: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> None:
+        """Write a small batch record by record; a refused record fails alone."""
+        schema = self._schema(object_type)
+        for position, payload in payloads:
+            try:
+                raw = write(payload)
+            except RecordError as exc:
+                results[position] = WriteResult(error=exc)
+                continue
+            results[position] = WriteResult(record=mappers.to_record(object_type, raw, schema))
+
+    def _run_jobs(
+        self,
+        object_type: str,
+        batches: list[list[tuple[int, dict[str, Any]]]],
+        results: list[WriteResult],
         submit: Callable[[list[dict[str, Any]]], dict[str, Any]],
     ) -> None:
-        """Submit one *_many job and turn its per-item results into WriteResults."""
-        body = [payload for _, payload in payloads]
-        try:
-            job = submit(body)
-        except RecordError as exc:
-            # Zendesk refused the whole request (400/422): every record in it failed.
-            for position, payload in payloads:
-                results[position] = WriteResult(
-                    error=RecordError(
-                        exc.message,
-                        record_id=_id_of(payload),
-                        system=exc.system,
-                        call=exc.call,
-                        status=exc.status,
-                        body=exc.body_excerpt,
+        """Submit one *_many job per batch of up to 100, wait for all of them together,
+        and turn their per-item results into WriteResults (the stored records read back).
+
+        The jobs run side by side in Zendesk, so a write of 1,000 records waits about as
+        long as one of 100 and polls with one call per round, not one per job.
+        """
+        submitted: list[tuple[list[tuple[int, dict[str, Any]]], dict[str, Any]]] = []
+        for payloads in batches:
+            try:
+                submitted.append((payloads, submit([payload for _, payload in payloads])))
+            except RecordError as exc:
+                # Zendesk refused the whole request (400/422): every record in it failed.
+                for position, payload in payloads:
+                    results[position] = WriteResult(
+                        error=RecordError(
+                            exc.message,
+                            record_id=_id_of(payload),
+                            system=exc.system,
+                            call=exc.call,
+                            status=exc.status,
+                            body=exc.body_excerpt,
+                        )
                     )
-                )
-            return
-        outcome = job.get("results")
-        items = outcome if isinstance(outcome, list) else []
-        by_index = {r["index"]: r for r in items if isinstance(r.get("index"), int)}
-        by_id = {str(r["id"]): r for r in items if r.get("id") is not None}
+        finished = self.client.wait_for_jobs([job for _, job in submitted])
         stored: dict[int, str] = {}
-        for offset, (position, payload) in enumerate(payloads):
-            result = by_index.get(offset) or by_id.get(_id_of(payload) or "")
-            if result is None:
-                results[position] = WriteResult(
-                    error=RecordError(
-                        f"the job {job.get('status')} without a result for this record"
-                        + (f": {job.get('message')}" if job.get("message") else ""),
-                        record_id=_id_of(payload),
-                        system=mappers.SYSTEM,
-                        call="GET /api/v2/job_statuses/{id}.json",
+        for (payloads, _), job in zip(submitted, finished, strict=True):
+            outcome = job.get("results")
+            items = outcome if isinstance(outcome, list) else []
+            by_index = {r["index"]: r for r in items if isinstance(r.get("index"), int)}
+            by_id = {str(r["id"]): r for r in items if r.get("id") is not None}
+            for offset, (position, payload) in enumerate(payloads):
+                result = by_index.get(offset) or by_id.get(_id_of(payload) or "")
+                if result is None:
+                    results[position] = WriteResult(
+                        error=RecordError(
+                            f"the job {job.get('status')} without a result for this record"
+                            + (f": {job.get('message')}" if job.get("message") else ""),
+                            record_id=_id_of(payload),
+                            system=mappers.SYSTEM,
+                            call="GET /api/v2/job_statuses/{id}.json",
+                        )
                     )
-                )
-            elif result.get("error") or result.get("success") is False or not result.get("id"):
-                results[position] = WriteResult(error=_job_error(result, _id_of(payload)))
-            else:
-                stored[position] = str(result["id"])
+                elif result.get("error") or result.get("success") is False or not result.get("id"):
+                    results[position] = WriteResult(error=_job_error(result, _id_of(payload)))
+                else:
+                    stored[position] = str(result["id"])
         if stored:
             records = {r.id: r for r in self.get(object_type, list(stored.values()))}
             for position, record_id in stored.items():

@@ -1,5 +1,5 @@
-"""Fixtures for the connector tests: `jira_traffic` and `github_traffic` validate a test's
-exchanges with that vendor against its OpenAPI description."""
+"""Fixtures for the connector tests: `jira_traffic`, `pipedrive_traffic` and
+`github_traffic` validate a test's exchanges against the vendor's OpenAPI description."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from connectors.sandbox.server import SandboxServer
 from tests.connectors.github_openapi import GITHUB, GitHubTrafficRecorder, rest_only
 from tests.connectors.jira_openapi import JIRA, JiraTrafficRecorder
 from tests.connectors.openapi_traffic import assert_valid
+from tests.connectors.pipedrive_openapi import SPECS as PIPEDRIVE_SPECS
+from tests.connectors.pipedrive_openapi import PipedriveTraffic
 
 
 @pytest.fixture
@@ -28,6 +30,21 @@ def jira_traffic(sandbox_server: SandboxServer) -> Iterator[JiraTrafficRecorder]
         recorder.uninstall()
     if JIRA.exists():
         assert_valid(JIRA, recorder.exchanges, recorder.expected_undocumented)
+
+
+@pytest.fixture
+def pipedrive_traffic(sandbox_server: SandboxServer) -> Iterator[PipedriveTraffic]:
+    """Record this test's Pipedrive traffic (v1 and v2); at teardown every exchange must
+    match Pipedrive's descriptions, as corrected in tests/connectors/pipedrive_openapi.py.
+    Undocumented statuses are refused unless the test expects them
+    (`traffic.expected_undocumented`)."""
+    traffic = PipedriveTraffic(sandbox_server)
+    try:
+        yield traffic
+    finally:
+        traffic.uninstall()
+    if all(spec.exists() for spec in PIPEDRIVE_SPECS):
+        traffic.validate()
 
 
 @pytest.fixture

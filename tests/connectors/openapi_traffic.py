@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from openapi_core import Config, OpenAPI
@@ -136,8 +136,11 @@ class _Request:
     """openapi_core.protocols.Request for a recorded exchange, moved onto the spec's server."""
 
     def __init__(self, spec: VendorSpec, exchange: Exchange) -> None:
-        self.host_url = spec.server
-        self.path = exchange.path
+        # openapi-core wants the origin here and the server's own path (Pipedrive's
+        # /api/v2) in front of the operation's path, to find the server and the operation.
+        server = urlsplit(spec.server)
+        self.host_url = f"{server.scheme}://{server.netloc}"
+        self.path = server.path.rstrip("/") + exchange.path
         self.method = exchange.method.lower()
         self.body = exchange.request_body or None
         self.content_type = exchange.request_headers.get("content-type", "application/json")

@@ -241,7 +241,7 @@ def test_a_retry_after_beyond_the_budget_is_raised_not_slept(sandbox: Sandbox) -
 def test_job_results_are_mapped_per_record_after_polling(sandbox: Sandbox) -> None:
     seed(sandbox)
     sandbox.admin.configure("zendesk", job_polls=2)
-    zendesk = connect(sandbox)
+    zendesk = connect(sandbox, sync_write_max=0)
 
     results = zendesk.create(
         "tickets",
@@ -260,8 +260,10 @@ def test_job_results_are_mapped_per_record_after_polling(sandbox: Sandbox) -> No
     assert results[2].record is not None
     assert results[0].record.fields["priority"] == "low"
     assert results[2].record.fields["type"] == "task"
-    # The job said "working" twice before it completed.
-    assert endpoint_statuses(sandbox, "GET /zendesk/api/v2/job_statuses/{id}") == {"200": 3}
+    # The job said "working" twice before it completed (polled with show_many).
+    assert endpoint_statuses(sandbox, "GET /zendesk/api/v2/job_statuses/show_many.json") == {
+        "200": 3
+    }
 
 
 def test_batches_are_split_at_one_hundred(sandbox: Sandbox) -> None:
@@ -279,10 +281,29 @@ def test_batches_are_split_at_one_hundred(sandbox: Sandbox) -> None:
     }
 
 
+def test_the_jobs_of_one_write_run_together_and_are_polled_together(sandbox: Sandbox) -> None:
+    seed(sandbox)
+    sandbox.admin.configure("zendesk", job_polls=2)
+    zendesk = connect(sandbox)
+
+    results = zendesk.create("organizations", [{"name": f"Many Org {n}"} for n in range(250)])
+
+    assert [r.record.fields["name"] for r in results if r.record] == [
+        f"Many Org {n}" for n in range(250)
+    ]
+    # Three jobs submitted before any is polled; each round polls all three in one call.
+    create = "POST /zendesk/api/v2/organizations/create_many.json"
+    assert endpoint_statuses(sandbox, create) == {"200": 3}
+    assert endpoint_statuses(sandbox, "GET /zendesk/api/v2/job_statuses/show_many.json") == {
+        "200": 3
+    }
+    assert endpoint_statuses(sandbox, "GET /zendesk/api/v2/job_statuses/{id}") == {}
+
+
 def test_a_refused_batch_request_fails_each_of_its_records(sandbox: Sandbox) -> None:
     seed(sandbox)
     sandbox.admin.queue_fault("zendesk", status=422, method="POST")
-    zendesk = connect(sandbox)
+    zendesk = connect(sandbox, sync_write_max=0)
 
     results = zendesk.create("tickets", [{"subject": "a", "description": "a"}] * 2)
     retried = zendesk.create("tickets", [{"subject": "b", "description": "b"}])
@@ -311,6 +332,44 @@ def test_closed_ticket_refuses_its_update_alone(sandbox: Sandbox) -> None:
     assert results[0].error.fields == {"status": "closed prevents ticket update"}
     assert results[1].record is not None
     assert results[1].record.fields["subject"] == "Fine"
+
+
+def test_a_small_batch_is_written_without_a_job(sandbox: Sandbox) -> None:
+    seed(sandbox)
+    zendesk = connect(sandbox)
+    made = zendesk.create("users", [{"name": "Ada One", "email": "ada.one@example.org"}])
+    assert made[0].record is not None
+
+    results = zendesk.update(
+        "users",
+        [
+            RecordUpdate(made[0].record.id, {"name": "Ada Renamed"}),
+            RecordUpdate("999999", {"name": "Nobody"}),
+        ],
+    )
+
+    assert results[0].record is not None
+    assert results[0].record.fields["name"] == "Ada Renamed"
+    assert results[0].record.modified_at is not None
+    assert results[1].error is not None
+    assert results[1].error.record_id == "999999"
+    endpoints = sandbox.admin.stats("zendesk")["endpoints"]
+    assert not [e for e in endpoints if "_many" in e or "job_statuses" in e]
+    assert sum(e["count"] for n, e in endpoints.items() if n.startswith("PUT ")) == 2
+
+
+def test_a_larger_batch_is_one_job(sandbox: Sandbox) -> None:
+    seed(sandbox)
+    zendesk = connect(sandbox, sync_write_max=1)
+
+    results = zendesk.create(
+        "users", [{"name": f"Batch {n}", "email": f"batch{n}@example.org"} for n in range(2)]
+    )
+
+    assert all(r.ok for r in results)
+    endpoints = sandbox.admin.stats("zendesk")["endpoints"]
+    posted = [n for n in endpoints if n.startswith("POST ")]
+    assert posted == ["POST /zendesk/api/v2/users/create_many.json"]
 
 
 def test_connector_side_refusals_never_reach_zendesk(sandbox: Sandbox) -> None:

@@ -211,3 +211,66 @@ def test_a_viewer_sees_everything_and_can_change_nothing(page: Page, live_server
     assert Connection.objects.filter(pk=connection.pk).exists()
     page.goto(f"{live_server.url}/connections/{connection.public_id}/")
     screenshot(page, "connections-viewer-detail-phone")
+
+
+def test_echoes_of_concords_own_writes_are_counted_and_start_no_run(
+    page: Page, live_server, sandbox: Sandbox, monkeypatch
+):
+    """Zendesk announces every write Concord makes to it. The connection page counts those
+    echoes apart from the deliveries that ran a sync, and no run is queued for them."""
+    import threading
+
+    from apps.connections.services import connector_for
+    from apps.runs.models import SyncRun
+    from apps.webhooks import services as receiving
+    from apps.webhooks.models import WebhookDelivery
+    from connectors.base import RecordUpdate
+    from tests.running import run_now
+    from tests.runs.sandbox_sync import hub_desk_sync
+
+    sync = hub_desk_sync(sandbox, enabled=True)
+    run_now(sync)  # links the seeded contacts and users
+    zendesk = sync.connection_b
+    sandbox.admin.register_webhook(
+        "zendesk", f"{live_server.url}/hooks/{zendesk.public_id}/", zendesk.webhook_secret
+    )
+    # Deliveries are routed only once the run below has stored what it wrote: an echo that
+    # overtakes its own run is run (and found to change nothing) rather than recognised.
+    committed = threading.Event()
+    route = receiving.delivery_route
+
+    def after_the_run(delivery):
+        committed.wait(timeout=30)
+        return route(delivery)
+
+    monkeypatch.setattr(receiving, "delivery_route", after_the_run)
+    hubspot = connector_for(sync.connection_a)
+    contact = hubspot.get("contacts", [str(sync.links.first().a_id)])[0]
+    hubspot.update("contacts", [RecordUpdate(contact.id, {"firstname": "Echoed"})])
+    written = run_now(sync, trigger="manual")
+    assert written.updated_b == 1
+    committed.set()
+    sandbox.admin.flush_webhooks()
+    # A person's edit in Zendesk is no echo: it runs the sync.
+    connector_for(zendesk).update(
+        "users",
+        [
+            RecordUpdate(
+                str(sync.links.exclude(pk=sync.links.first().pk).first().b_id),
+                {"name": "Edited In Zendesk"},
+            )
+        ],
+    )
+    sandbox.admin.flush_webhooks()
+
+    statuses = set(WebhookDelivery.objects.values_list("status", flat=True))
+    assert statuses == {"echo", "processed"}
+    assert SyncRun.objects.filter(sync=sync, status="queued").count() == 1
+
+    admin = MembershipFactory(workspace=sync.workspace, role=Role.VIEWER)
+    log_in(page, live_server, admin.user.username)
+    page.goto(f"{live_server.url}/connections/{zendesk.public_id}/")
+    fared = page.get_by_test_id("deliveries-fared")
+    expect(fared).to_contain_text("1 ran a sync")
+    expect(fared).to_contain_text("1 echoes of Concord's own writes (no run)")
+    screenshot(page, "connections-echoes")

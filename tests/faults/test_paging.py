@@ -94,7 +94,7 @@ def test_a_create_that_times_out_after_it_was_applied_is_not_made_twice(
     monkeypatch.setattr(HttpClient.__init__, "__kwdefaults__", {**defaults, "read_timeout": 1.0})
     sandbox.admin.set_faults("zendesk", timeout_seconds=3)
     sandbox.admin.queue_fault(
-        "zendesk", timeout=True, after_write=True, method="POST", path="/api/v2/users/create_many"
+        "zendesk", timeout=True, after_write=True, method="POST", path="/api/v2/users"
     )
     run = run_request(hub_desk, trigger="manual")
     assert run_execute(run.pk) == "queued"  # the transient failure requeues it

@@ -47,6 +47,65 @@ def test_a_run_finds_the_sync_busy_and_waits_for_the_holder(setup):
     assert run_execute(waiting.pk) == "succeeded"
 
 
+def test_the_follow_up_queued_during_a_run_is_executed_in_the_same_task(setup, monkeypatch):
+    """Webhooks that arrive while a run writes fold into one follow-up run; the worker that
+    frees the lease executes it at once, without a message through the broker."""
+    from apps.runs import queue
+
+    sync, crm, desk = setup
+    ann = crm.insert("contacts", {"email": "ann@example.com", "name": "Ann"})
+    bob = crm.insert("contacts", {"email": "bob@example.com", "name": "Bob"})
+    sent: list[str] = []
+    monkeypatch.setattr(queue, "task_send", lambda name, args, **kw: sent.append(name) or True)
+    follow_ups: list[SyncRun] = []
+
+    def request_once(_: str) -> None:
+        if not follow_ups:
+            follow_ups.append(run_request(sync, trigger="webhook", record_ids={"a": [bob.id]}))
+
+    desk.on_write("create", request_once)
+    first = run_request(sync, trigger="webhook", record_ids={"a": [ann.id]})
+
+    assert run_execute(first.pk) == "succeeded"
+
+    [follow_up] = follow_ups
+    follow_up.refresh_from_db()
+    assert (follow_up.status, follow_up.read_a) == ("succeeded", 1)
+    assert sorted(r.fields["email"] for r in desk.all("users")) == [
+        "ann@example.com",
+        "bob@example.com",
+    ]
+    # Requests send their message after commit (never, inside this test's transaction):
+    # nothing was sent to hand the follow-up on.
+    assert sent == []
+
+
+def test_a_chain_of_follow_ups_stops_after_the_limit_and_is_sent_on(setup, monkeypatch, settings):
+    from apps.runs import queue
+
+    settings.CONCORD_RUN_CHAIN = 0
+    sync, crm, desk = setup
+    bob = crm.insert("contacts", {"email": "bob@example.com", "name": "Bob"})
+    sent: list[list] = []
+    monkeypatch.setattr(queue, "task_send", lambda name, args, **kw: sent.append(args) or True)
+    follow_ups: list[SyncRun] = []
+
+    def request_once(_: str) -> None:
+        if not follow_ups:
+            follow_ups.append(run_request(sync, trigger="manual"))
+
+    desk.on_write("create", request_once)
+    crm.insert("contacts", {"email": "ann@example.com", "name": "Ann"})
+    first = run_request(sync, trigger="webhook", record_ids={"a": [bob.id]})
+    sent.clear()
+
+    assert run_execute(first.pk) == "succeeded"
+
+    [follow_up] = follow_ups
+    assert SyncRun.objects.get(pk=follow_up.pk).status == "queued"
+    assert [follow_up.pk] in sent  # handed on through the broker
+
+
 def test_a_targeted_run_reads_only_the_named_records(setup):
     sync, crm, desk = setup
     ann = crm.insert("contacts", {"email": "ann@example.com", "name": "Ann"})

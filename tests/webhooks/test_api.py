@@ -85,14 +85,16 @@ def test_every_role_lists_and_reads_deliveries(clients, deliveries, foreign, rol
     assert listed.status_code == 200
     body = listed.json()
     assert [d["id"] for d in body["results"]] == [str(second.public_id), str(first.public_id)]
+    assert body["results"][1]["processed_at"] is not None
     assert body["results"][1] == {
         "id": str(first.public_id),
         "connection": str(crm.public_id),
         "connection_name": "CRM",
         "dedupe_key": first.dedupe_key,
         "received_at": body["results"][1]["received_at"],
-        "status": "received",
-        "processed_at": None,
+        # Routed when it arrived: no sync reads these contacts.
+        "status": "ignored",
+        "processed_at": body["results"][1]["processed_at"],
         "attempts": 0,
         "error": "",
         "events": [
@@ -136,7 +138,8 @@ def test_deliveries_are_filtered_by_connection_and_status(clients, deliveries):
     assert ids(connection=crm.public_id) == [str(first.public_id)]
     assert ids(connection=desk.public_id, status="processed") == [str(second.public_id)]
     assert ids(connection=desk.public_id, status="received") == []
-    assert ids(status="received") == [str(first.public_id)]
+    assert ids(status="ignored") == [str(first.public_id)]
+    assert ids(status="received") == []
     page = viewer.get(URL, {"page_size": 1}).json()
     assert [d["id"] for d in page["results"]] == [str(second.public_id)]
     assert [d["id"] for d in viewer.get(page["next"]).json()["results"]] == [str(first.public_id)]

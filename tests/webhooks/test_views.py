@@ -12,7 +12,6 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.connections.models import Connection
 from apps.webhooks.models import WebhookDelivery
-from apps.webhooks.processing import delivery_process
 from apps.webhooks.rejections import rejection_counts, rejection_last
 from connectors.hubspot.webhooks import sign_v3 as hubspot_sign
 from connectors.jira.webhooks import sign as jira_sign
@@ -65,18 +64,25 @@ def test_a_signed_delivery_is_stored_and_acknowledged(
     assert json.loads(delivery.body) == {"ticket_id": "42", "event": "updated"}
     assert "authorization" not in delivery.headers
     assert delivery.headers["x-zendesk-webhook-invocation-id"] == "inv-1"
-    assert len(callbacks) == 1  # processing is enqueued only after the row is committed
+    # Routed in the receiving transaction, no task sent: no sync reads ticket 42.
+    assert (delivery.status, callbacks) == ("ignored", [])
+    assert delivery.processed_at is not None
 
 
-def test_a_redelivery_answers_200_and_is_stored_once(client, zendesk):
+def test_a_redelivery_answers_200_and_is_stored_once(
+    client, zendesk, django_capture_on_commit_callbacks
+):
     assert post(client, zendesk, BODY, invocation="inv-7").status_code == 202
-    # Not processed yet: the redelivery is accepted again (its processing is sent again).
-    waiting = post(client, zendesk, BODY, invocation="inv-7")
-    assert (waiting.status_code, waiting.json()) == (202, {"status": "accepted"})
-    WebhookDelivery.objects.update(status="processed")
     again = post(client, zendesk, BODY, invocation="inv-7")
     assert again.status_code == 200
     assert again.json() == {"status": "duplicate"}
+    # One whose routing failed still waits: the redelivery is accepted again and its
+    # processing message sent again.
+    WebhookDelivery.objects.update(status="received")
+    with django_capture_on_commit_callbacks() as resent:
+        waiting = post(client, zendesk, BODY, invocation="inv-7")
+    assert (waiting.status_code, waiting.json()) == (202, {"status": "accepted"})
+    assert len(resent) == 1
     assert WebhookDelivery.objects.count() == 1
 
 
@@ -170,19 +176,25 @@ def broker_down():
     return down
 
 
-def test_a_delivery_stored_while_the_broker_is_down_is_processed_by_the_sweep(
-    client, zendesk, broker_down, settings, django_capture_on_commit_callbacks
+def test_a_delivery_whose_routing_failed_while_the_broker_is_down_is_processed_by_the_sweep(
+    client, zendesk, broker_down, settings, django_capture_on_commit_callbacks, monkeypatch
 ):
-    """The broker is down when a delivery arrives: it is stored and accepted (not a 500); the
-    sender's retry is not swallowed as a duplicate while it waits; once the broker is back,
-    the sweep processes it within CONCORD_WEBHOOK_SWEEP_AFTER of its arrival."""
+    """Routing at receipt fails (a bug, a locked database) while the broker is down too: the
+    delivery is still stored and accepted (not a 500); the sender's retry is not swallowed as
+    a duplicate while it waits; once the broker is back, the sweep processes it within
+    CONCORD_WEBHOOK_SWEEP_AFTER of its arrival."""
     from datetime import timedelta
 
     from django.utils import timezone
 
     from apps.config.celery import app
+    from apps.webhooks import services
+
+    def broken(delivery):
+        raise RuntimeError("routing failed")
 
     stamp = format_timestamp(time.time())  # the sender's retry sends what it signed again
+    monkeypatch.setattr(services, "delivery_route", broken)
     with broker_down():
         with pytest.raises(Exception):  # noqa: B017,PT011 - the broker really is unreachable
             app.send_task("webhooks.process_delivery", args=[0])
@@ -195,6 +207,7 @@ def test_a_delivery_stored_while_the_broker_is_down_is_processed_by_the_sweep(
     assert len(resent) == 1  # its processing message was sent again (and failed again)
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == "received"
+    monkeypatch.undo()
     # The broker is back. Young deliveries are left to their messages...
     from apps.webhooks.processing import deliveries_sweep
 
@@ -352,15 +365,9 @@ def test_a_replay_with_a_fresh_unsigned_delivery_header_is_a_duplicate(
     conn = connections[kind]
     body = record_body(kind, "42")
     stamp = format_timestamp(time.time()) if kind == "zendesk" else str(int(time.time() * 1000))
-    with django_capture_on_commit_callbacks() as callbacks:
-        first = send_signed(client, conn, body, delivery_header="d-1", timestamp=stamp)
-        waiting = send_signed(client, conn, body, delivery_header="d-2-fresh", timestamp=stamp)
+    first = send_signed(client, conn, body, delivery_header="d-1", timestamp=stamp)
     assert first.status_code == 202
-    # While it waits to be processed, the replay is the same delivery, accepted again (its
-    # processing is sent again; processing a delivery twice does it once).
-    assert (waiting.status_code, waiting.json()) == (202, {"status": "accepted"})
-    assert WebhookDelivery.objects.count() == 1
-    delivery_process(WebhookDelivery.objects.get().pk)
+    assert WebhookDelivery.objects.get().status != "received"  # routed at receipt
     with django_capture_on_commit_callbacks() as callbacks:
         replay = send_signed(client, conn, body, delivery_header="d-3-fresh", timestamp=stamp)
     assert (replay.status_code, replay.json()) == (200, {"status": "duplicate"})

@@ -20,7 +20,11 @@ from apps.connections.selectors import ConnectorOffer, connector_offer
 from apps.syncs.models import Sync
 from apps.webhooks.models import WebhookDelivery
 from apps.webhooks.rejections import Rejection, rejection_counts, rejection_last
-from apps.webhooks.selectors import deliveries_last_received, delivery_first_since
+from apps.webhooks.selectors import (
+    deliveries_by_status,
+    deliveries_last_received,
+    delivery_first_since,
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,24 @@ class WebhookHealth:
     last_delivery_at: datetime | None
     rejected_last_hour: int
     last_rejection: Rejection | None = None
+    # The last hour's verified deliveries by what came of them ({"processed": 3, "echo": 5}).
+    fared_last_hour: dict[str, int] | None = None
+
+    @property
+    def fared(self) -> list[tuple[str, int]]:
+        """(label, count) in a fixed order, for the connection page."""
+        counts = self.fared_last_hour or {}
+        return [(label, counts[status]) for status, label in FARED if counts.get(status)]
+
+
+# Delivery statuses as the connection page names them.
+FARED = (
+    ("processed", "ran a sync"),
+    ("echo", "echoes of Concord's own writes (no run)"),
+    ("ignored", "read by no sync"),
+    ("received", "waiting"),
+    ("failed", "failed"),
+)
 
 
 @dataclass(frozen=True)
@@ -107,6 +129,7 @@ def connection_webhook_health(connection: Connection) -> WebhookHealth:
         last_delivery_at=deliveries_last_received([connection.pk]).get(connection.pk),
         rejected_last_hour=rejection_counts([connection.pk])[connection.pk],
         last_rejection=rejection_last(connection.pk),
+        fared_last_hour=deliveries_by_status(connection),
     )
 
 

@@ -13,7 +13,7 @@ and deletes.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from apps.syncs.engine.merge import settled_base
@@ -50,6 +50,7 @@ class Applier:
         recorder: Recorder,
         counters: Counter[str],
         batch_size: int,
+        on_written: Callable[[Side, Record], None] | None = None,
     ) -> None:
         self.spec = spec
         self.store = store
@@ -59,6 +60,9 @@ class Applier:
         self.batch_size = batch_size
         # Per (side, record id): what a system answered to an update it refused.
         self.refusals: dict[tuple[Side, str], str] = {}
+        # Told of every record a system stored for this run (created or updated), as the
+        # system returned it: the runner keeps its match indexes and listings current.
+        self.on_written = on_written
 
     def emit(self, event: EngineEvent) -> None:
         counter = COUNTER_OF_ACTION.get(event.action)
@@ -189,6 +193,8 @@ class Applier:
             for (write, pair), res in zip(chunk, results, strict=True):
                 if res.ok and res.record is not None:
                     out[write.record_id] = res.record
+                    if self.on_written is not None:
+                        self.on_written(side, res.record)
                     decisions = sorted({c.decision for c in write.changes if c.decision})
                     self.emit(
                         EngineEvent(
@@ -368,6 +374,8 @@ class Applier:
                 if mapping.id in base and not mapping.agree(value_a, value_b):
                     base[mapping.id][target.other.value] = None
         self.store.confirm_create(key, target, created, base)
+        if self.on_written is not None:
+            self.on_written(target, created)
         a_id, b_id = (created.id, source.id) if target is Side.A else (source.id, created.id)
         self.emit(
             EngineEvent(

@@ -2,16 +2,20 @@
 
 Per batch: records whose mapped values equal the base (our own echoes, edits of unmapped
 fields) are dropped without any call. For the rest, the partners of linked records are
-fetched with one get(); unlinked records in scope are looked up on the other side with one
-find() on the match rule's first pair, and the candidates' own rivals on this side with one
-reverse find(); the links and open conflicts of all of them are read from the store. The
-planner gets that and decides (the planner's input contract, in plan.py).
+fetched with one get(); unlinked records in scope are looked up on the other side, and the
+candidates' own rivals on this side; the links and open conflicts of all of them are read
+from the store. The planner gets that and decides (the planner's input contract, in plan.py).
+
+Match lookups cost no call for a side the run has listed in full (a first or full run): its
+`MatchIndex`, built from that listing, answers them. Otherwise one batched find() on the
+match rule's first pair asks the system (the connector packs the values into as few
+requests as its API allows).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from apps.syncs.engine.filters import in_scope
@@ -29,8 +33,58 @@ from connectors.base import Cursor, Record
 Batch = tuple[Side, list[Record], Cursor | None]
 
 
+class MatchIndex:
+    """One side's records by match key, built from a full listing of that side.
+
+    The key is the tuple of every match-rule pair's normalised value (what the planner
+    compares); records with an empty key part or deleted are left out, as a find() would
+    not return them. Records the run creates on this side are added, so that a later
+    record with the same key finds them instead of creating a second one.
+    """
+
+    def __init__(self, spec: SyncSpec, side: Side) -> None:
+        self.spec = spec
+        self.side = side
+        self._by_key: dict[tuple[Any, ...], dict[str, Record]] = {}
+        self._key_of: dict[str, tuple[Any, ...]] = {}
+
+    def __len__(self) -> int:
+        return len(self._key_of)
+
+    def key(self, record: Record, side: Side | None = None) -> tuple[Any, ...] | None:
+        """The match key of a record of `side` (this index's side by default)."""
+        side = side or self.side
+        key = tuple(
+            match_key(record.fields.get(pair.field(side)), pair.normalise)
+            for pair in self.spec.match_rule
+        )
+        return None if any(part is None for part in key) else key
+
+    def add(self, record: Record) -> None:
+        """Index (or re-index) `record`; a deleted record leaves the index."""
+        old = self._key_of.pop(record.id, None)
+        if old is not None:
+            self._by_key[old].pop(record.id, None)
+        key = None if record.deleted else self.key(record)
+        if key is not None:
+            self._by_key.setdefault(key, {})[record.id] = record
+            self._key_of[record.id] = key
+
+    def lookup(self, keys: Iterable[tuple[Any, ...] | None]) -> list[Record]:
+        """The indexed records with any of these keys, each once."""
+        found: dict[str, Record] = {}
+        for key in keys:
+            if key is not None:
+                found.update(self._by_key.get(key, {}))
+        return list(found.values())
+
+
 class BatchPlanner:
-    """Reads what a batch needs from the store and the connectors, and plans it."""
+    """Reads what a batch needs from the store and the connectors, and plans it.
+
+    `indexes` holds a MatchIndex per side the run has listed in full: lookups on that side
+    are answered from it instead of a find().
+    """
 
     def __init__(
         self, spec: SyncSpec, store: LinkStore, sides: Mapping[Side, SideConnector]
@@ -41,6 +95,7 @@ class BatchPlanner:
         # Links with a person's decision to write: their records are planned even when they
         # look like echoes, so the decision is applied.
         self.decided_links: set[Any] = set()
+        self.indexes: dict[Side, MatchIndex] = {}
 
     def plan(
         self,
@@ -116,42 +171,43 @@ class BatchPlanner:
         overlay: DryOverlay | None,
     ) -> tuple[list[Record], dict[str, Record], list[LinkState]]:
         """What the match rule needs for `side`'s unlinked records: the candidates on the
-        other side (one find() on the rule's first pair), the records of this side outside
-        `batch` that also match a candidate (one reverse find()), and the links of both."""
+        other side, the records of this side outside `batch` that also match a candidate
+        (the reverse question), and the links of both. A side with an index answers from it;
+        otherwise one find() on the rule's first pair asks its system."""
         if not unlinked or not self.spec.match_rule:
             return [], {}, []
         other = side.other
-        pair = self.spec.match_rule[0]
-        values = list(
-            dict.fromkeys(
-                r.fields[pair.field(side)]
-                for r in unlinked
-                if match_key(r.fields.get(pair.field(side)), pair.normalise) is not None
-            )
-        )
-        if not values:
-            return [], {}, []
-        found = self.sides[other].find(pair.field(other), values)
-        # The reverse question: does a candidate match other records of this side?
-        back = list(
-            dict.fromkeys(
-                r.fields[pair.field(other)]
-                for r in found
-                if match_key(r.fields.get(pair.field(other)), pair.normalise) is not None
-            )
-        )
+        found = self._lookup(other, side, unlinked)
         known = {r.id for r in batch}
         own: dict[str, Record] = {}
-        if back:
-            for record in self.sides[side].find(pair.field(side), back):
-                if record.id not in known:
-                    own[record.id] = record
+        for record in self._lookup(side, other, found):
+            if record.id not in known:
+                own[record.id] = record
         links = self.store.links_for(other, [r.id for r in found])
         links += self.store.links_for(side, list(own))
         if overlay is not None:
             links += overlay.virtual_links(other, [r.id for r in found])
             links += overlay.virtual_links(side, list(own))
         return found, own, links
+
+    def _lookup(self, target: Side, source: Side, records: list[Record]) -> list[Record]:
+        """The records of `target` that may match any of `records` (of `source`)."""
+        if not records:
+            return []
+        index = self.indexes.get(target)
+        if index is not None:
+            return index.lookup(index.key(r, source) for r in records)
+        pair = self.spec.match_rule[0]
+        values = list(
+            dict.fromkeys(
+                r.fields[pair.field(source)]
+                for r in records
+                if match_key(r.fields.get(pair.field(source)), pair.normalise) is not None
+            )
+        )
+        if not values:
+            return []
+        return self.sides[target].find(pair.field(target), values)
 
 
 class DryOverlay:

@@ -7,15 +7,25 @@
    planned without writing, and if they would change or delete more than the limit, the run
    stops here as HELD (nothing written) and the caller pauses the sync.
 3. Records that failed in an earlier run, and those of conflicts a person decided that no
-   run has written yet, are read again; then the changes are streamed page
-   by page, A's feed then B's (or only the records named for a webhook run). Each page is
-   planned (`batch`: echoes dropped, partners and match candidates fetched, the planner
-   called) and the plan applied (`apply`: writes in batches, links and bases stored). A
-   page's cursor is stored only after everything that page led to is stored.
+   run has written yet, are read again; then the changes are streamed in batches of
+   consecutive pages (up to `RunOptions.batch_size` records), A's feed then B's (or only
+   the records named for a webhook run). Each batch is planned (`batch`: echoes dropped,
+   partners and match candidates fetched, the planner called) and the plan applied
+   (`apply`: writes in the largest batches the systems take, links and bases stored). A
+   batch's cursor is stored only after everything that batch led to is stored.
 4. The second look: records a match question stopped are planned once more at the end.
 
-Memory use is bounded by the page size (plus, for the dry pass of a preview or safety check,
-the ids matched so far).
+Matching at the APIs' ceiling: a side whose feed this run reads from the start (a first
+run, or a full one) is listed before anything is planned, and a `MatchIndex` built from
+that listing answers every match question about it, so matching costs no call at all. The
+listing is then what the run plans as that side's feed (it is not read twice); records the
+run itself wrote since are left out of that replay (their listed copy is older than what
+the run stored; the next run's feed brings them back as echoes). Sides read from a cursor
+are streamed and matched with batched find() calls.
+
+Memory use is bounded by the batch size, except for the sides listed in full, which are
+held for the run (plus, for the dry pass of a preview or safety check, the ids matched so
+far).
 """
 
 from __future__ import annotations
@@ -24,9 +34,10 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from apps.syncs.engine.apply import Applier
-from apps.syncs.engine.batch import Batch, BatchPlanner
+from apps.syncs.engine.batch import Batch, BatchPlanner, MatchIndex
 from apps.syncs.engine.dry_run import PageDone, Preview, SafetyLimit, dry_pass
 from apps.syncs.engine.plan_types import Plan, SyncSpec
 from apps.syncs.engine.recorder import Outcome, Phase, Recorder, RunInterrupted, RunReport
@@ -51,7 +62,10 @@ class RunOptions:
     # cursor has moved past them, so otherwise only their next change would bring them back.
     retry_ids: dict[Side, list[str]] | None = None
     approved: bool = False  # the safety limit was approved for this run
-    batch_size: int = 50
+    # Records planned and applied together: consecutive feed pages are joined up to this
+    # many, and writes go to the connectors in chunks this large (each connector splits
+    # them into the largest batches its system takes, and may send those together).
+    batch_size: int = 1000
 
 
 class Runner:
@@ -79,7 +93,11 @@ class Runner:
         self.safety = SafetyLimit(count=safety_limit_count, share=safety_limit_share)
         self.planner = BatchPlanner(spec, store, self.sides)
         self.counters: Counter[str] = Counter()
-        self.batch_size = 50
+        self.batch_size = RunOptions.batch_size
+        # The sides listed in full for this run (see the module docstring), their pages,
+        # and per side the ids of records the run wrote since they were listed.
+        self._listings: dict[Side, list[Batch]] | None = None
+        self._written: dict[Side, set[str]] = {Side.A: set(), Side.B: set()}
         self._api_calls = api_calls or (lambda: 0)
         self._deferring = True
         self._deferred: dict[Side, list[str]] = {Side.A: [], Side.B: []}
@@ -98,6 +116,7 @@ class Runner:
             recorder=self.recorder,
             counters=self.counters,
             batch_size=options.batch_size,
+            on_written=self._written_by_run,
         )
         try:
             self.recorder.phase(Phase.RECOVERING)
@@ -165,7 +184,8 @@ class Runner:
 
         Raises the ConnectorError of a side that cannot be read.
         """
-        self.batch_size = options.batch_size
+        # Pages are not joined: a preview writes nothing, and its progress follows each page.
+        self.batch_size = 1
         try:
             preview, _ = dry_pass(
                 self.planner,
@@ -196,11 +216,61 @@ class Runner:
                 for chunk in chunks(ids, self.batch_size):
                     yield side, self._fetch(side, list(chunk)), None
             return
+        cursors = {side: None if options.full else self.store.cursor(side) for side in Side}
+        listings = self._list_in_full(cursors)
         for side in Side:
             self._announce(side)
-            cursor = None if options.full else self.store.cursor(side)
-            for page in self.sides[side].changes(cursor):
-                yield side, page.records, page.cursor
+            if side in listings:
+                yield from listings[side]
+            else:
+                yield from self._joined(side, self.sides[side].changes(cursors[side]))
+
+    def _list_in_full(self, cursors: dict[Side, Cursor | None]) -> dict[Side, list[Batch]]:
+        """List every side whose feed starts from the beginning, and index it for matching.
+
+        Done once per run: a second pass over the feeds (the safety check's pages were too
+        many to keep) replays the same listings.
+        """
+        if self._listings is not None:
+            return self._listings
+        self._listings = {}
+        if not self.spec.match_rule:
+            return self._listings
+        for side in Side:
+            if cursors[side] is not None:
+                continue
+            self._announce(side)
+            index = MatchIndex(self.spec, side)
+            pages = list(self._joined(side, self.sides[side].changes(None)))
+            for _, records, _ in pages:
+                for record in records:
+                    index.add(record)
+            self._listings[side] = pages
+            self.planner.indexes[side] = index
+        return self._listings
+
+    def _joined(self, side: Side, feed: Iterator[Any]) -> Iterator[Batch]:
+        """The feed's pages joined into batches of up to `batch_size` records, each with the
+        cursor of its last page (stored once the whole batch is applied)."""
+        records: list[Record] = []
+        cursor: Cursor | None = None
+        for page in feed:
+            records.extend(page.records)
+            cursor = page.cursor
+            if len(records) >= self.batch_size:
+                yield side, records, cursor
+                records = []
+                cursor = None
+        if records or cursor is not None:
+            yield side, records, cursor
+
+    def _written_by_run(self, side: Side, record: Record) -> None:
+        """A system stored `record` for this run: keep the side's index current, and leave
+        the record out of the replay of its listing."""
+        index = self.planner.indexes.get(side)
+        if index is not None:
+            index.add(record)
+            self._written[side].add(record.id)
 
     def _fetch(self, side: Side, ids: list[str]) -> list[Record]:
         """Current copies of these records; an id the system no longer has reads as deleted."""
@@ -213,6 +283,13 @@ class Runner:
     def _apply_batch(
         self, applier: Applier, side: Side, records: list[Record], cursor: Cursor | None
     ) -> None:
+        if records and cursor is not None and self._written[side]:
+            # A listed page replayed: what the run wrote since is newer than its copy here.
+            written = self._written[side]
+            kept = [r for r in records if r.id not in written]
+            self.counters[f"read_{side}"] += len(records) - len(kept)
+            self.counters[f"unchanged_{side}"] += len(records) - len(kept)
+            records = kept
         if records:
             result, links = self.planner.plan(side, records, self.counters)
             self.counters[f"unchanged_{Side.A}"] += result.unchanged[Side.A]

@@ -241,6 +241,51 @@ def test_webhooks_are_signed_by_the_vendor_and_delivered(
     assert delivery.header("x-sig") == expected
 
 
+def test_delivery_log_carries_each_posts_round_trip(
+    server: SandboxServer, admin: SandboxAdmin, webhook_receiver: WebhookReceiver
+):
+    admin.register_webhook("notes", webhook_receiver.url, "s3cret")
+    admin.set_faults("notes", webhook_drop_share=1.0)
+    _post(server, "dropped")
+    admin.flush_webhooks()
+    admin.set_faults("notes", webhook_drop_share=0.0)
+    _post(server, "sent")
+    [dropped, sent] = admin.flush_webhooks()["deliveries"][-2:]
+    assert (dropped["outcome"], dropped["elapsed_ms"]) == ("dropped", None)
+    assert sent["outcome"] == "delivered"
+    assert sent["elapsed_ms"] > 0
+
+
+def test_changes_feed_lists_rows_written_after_a_version_without_counting_calls(
+    server: SandboxServer, admin: SandboxAdmin
+):
+    start = admin.changes("notes", "notes")
+    assert [r["data"]["title"] for r in start["rows"]][:3] == [
+        _get(server, f"/notes/{n}").json()["title"] for n in (1, 2, 3)
+    ]
+    calls = admin.stats("notes")["total"]
+    _post(server, "first")
+    _post(server, "second")
+    later = admin.changes("notes", "notes", after=start["version"])
+    assert [(r["id"], r["data"]["title"], r["deleted"]) for r in later["rows"]] == [
+        (4, "first", False),
+        (5, "second", False),
+    ]
+    assert later["version"] == later["rows"][-1]["version"] > start["version"]
+    assert admin.changes("notes", "notes", after=later["version"])["rows"] == []
+    assert admin.stats("notes")["total"] == calls + 2  # the two writes, not the feed
+
+
+def test_changes_feed_refuses_an_unknown_vendor_type_or_version(admin: SandboxAdmin):
+    for kind, type_, after in (
+        ("nope", "notes", 0),
+        ("notes", "pages", 0),
+        ("notes", "notes", "x"),
+    ):
+        with pytest.raises(SandboxAdminError, match="400"):
+            admin.changes(kind, type_, after)  # type: ignore[arg-type]
+
+
 def test_webhook_faults_drop_and_duplicate(
     server: SandboxServer, admin: SandboxAdmin, webhook_receiver: WebhookReceiver
 ):

@@ -1,0 +1,1 @@
+"""Pipedrive CRM: persons and organizations over API v2 (v1 for users and webhooks)."""

@@ -1,0 +1,1 @@
+"""Redmine: the issues of one project, over the REST API (polling only)."""
