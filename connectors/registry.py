@@ -15,7 +15,7 @@ from pydantic import SecretStr, ValidationError
 from connectors.base import Connector, ConnectorConfig
 from connectors.errors import ConfigurationError
 
-INSTALLED = ("hubspot", "zendesk", "jira", "pipedrive", "redmine")
+INSTALLED = ("hubspot", "zendesk", "jira", "pipedrive", "redmine", "github")
 
 
 @cache

@@ -1,5 +1,5 @@
-"""The demo that `make run` seeds in development: connections to the local sandboxes and two
-syncs between them, created through the same services a person's clicks go through.
+"""The demo that `make run` seeds in development: connections to the local sandboxes and
+three syncs between them, created through the same services a person's clicks go through.
 
 `demo_seed` needs the sandbox server to answer: the demo credentials (GET
 /_sandbox/connections), connection checks, field discovery (every mapping is validated by
@@ -47,10 +47,12 @@ DEMO_CONNECTIONS: dict[str, str] = {
     "HubSpot (sandbox)": "hubspot",
     "Zendesk (sandbox)": "zendesk",
     "Jira (sandbox)": "jira",
+    "GitHub (sandbox)": "github",
 }
 
 CONTACTS_SYNC = "HubSpot contacts <-> Zendesk users"
 TICKETS_SYNC = "Jira issues <-> Zendesk tickets"
+ISSUES_SYNC = "GitHub issues <-> Jira issues"
 
 ADMIN_TIMEOUT = 10.0  # seconds for one call to the sandbox's admin API
 
@@ -68,6 +70,8 @@ JIRA_TO_ZENDESK_PRIORITY = {
 }
 ZENDESK_TO_JIRA_PRIORITY = {"urgent": "Highest", "high": "High", "normal": "Medium", "low": "Low"}
 JIRA_TO_ZENDESK_STATUS = {"To Do": "open", "In Progress": "pending", "Done": "solved"}
+GITHUB_TO_JIRA_STATUS = {"open": "To Do", "closed": "Done"}
+JIRA_TO_GITHUB_STATE = {"To Do": "open", "In Progress": "open", "Done": "closed"}
 
 
 def _contacts_sync(connections: dict[str, Connection]) -> dict[str, Any]:
@@ -141,7 +145,40 @@ def _tickets_sync(connections: dict[str, Connection]) -> dict[str, Any]:
     }
 
 
-DEMO_SYNCS = (_contacts_sync, _tickets_sync)
+def _issues_sync(connections: dict[str, Connection]) -> dict[str, Any]:
+    """GitHub issues (A) <-> Jira issues (B), no match rule (every record gets a partner;
+    the sandboxes draw their titles from one short list, so a title match would pair
+    unrelated issues): reports taken on GitHub are planned in Jira, and what Jira decides
+    shows on GitHub.
+
+    GitHub's open/closed and Jira's workflow meet through value maps (an issue in progress
+    in Jira is still open on GitHub). Labels travel one way, GitHub -> Jira: Jira takes any
+    label, while a GitHub label must be one of the repository's (the engine refuses others).
+    """
+    return {
+        "name": ISSUES_SYNC,
+        "connection_a": connections["github"],
+        "object_type_a": "issues",
+        "connection_b": connections["jira"],
+        "object_type_b": "issues",
+        "mappings": [
+            {"field_a": "title", "field_b": "summary", "default_a": "(no summary)"},
+            {"field_a": "body", "field_b": "description"},
+            {"field_a": "labels", "field_b": "labels", "direction": "a_to_b"},
+            {
+                "field_a": "state",
+                "field_b": "status",
+                "value_map_a_to_b": GITHUB_TO_JIRA_STATUS,
+                "value_map_b_to_a": JIRA_TO_GITHUB_STATE,
+            },
+        ],
+        "conflict_policy": "manual",
+        "enabled": True,
+        "interval_seconds": DEMO_INTERVAL_SECONDS,
+    }
+
+
+DEMO_SYNCS = (_contacts_sync, _tickets_sync, _issues_sync)
 
 
 class DemoError(Exception):
@@ -200,7 +237,7 @@ def demo_seed(
     *, workspace: Workspace, sandbox_url: str, public_url: str | None = None
 ) -> DemoResult:
     """Make sure `workspace` has the demo connections (checked), webhooks registered with
-    the sandbox at `sandbox_url` ("http://127.0.0.1:8100") and the two enabled demo syncs.
+    the sandbox at `sandbox_url` ("http://127.0.0.1:8100") and the enabled demo syncs.
 
     Webhook targets are on `public_url`, CONCORD_PUBLIC_URL by default. (Under honcho only
     the first process sees the real PORT, so a worker's CONCORD_PUBLIC_URL default can be

@@ -64,7 +64,7 @@ class Faults:
       cursor every time. The vendors' paging fields are rewritten wherever they appear:
       HubSpot `paging.next.after`, Zendesk `after_cursor`/`end_of_stream`, `end_time`,
       `next_page`, `meta.has_more`/`meta.after_cursor`/`links.next`, Jira
-      `nextPageToken`/`isLast`.
+      `nextPageToken`/`isLast`; a bare list (GitHub) gets a `Link` header's next page.
     - shape {"drop": "results.id"}: the field removed from the answer (a dotted path; lists
       on the way apply to each item); with "value" it is set to that value instead (a field
       of the wrong type).
@@ -503,17 +503,21 @@ class SandboxApp:
             data = json.loads(response.body)
         except ValueError:
             return response
-        if not isinstance(data, dict):
+        if not isinstance(data, dict | list):
             return response
+        headers = [(k, v) for k, v in response.headers if k.lower() != "content-type"]
         for rule in paging:
             with self._lock:
                 self._fault_pages += 1
                 serial = self._fault_pages
-            _rewrite_paging(data, request, rule["mode"], serial)
+            if isinstance(data, list):  # a bare list paged by its Link header (GitHub)
+                data, link = _rewrite_link_paging(data, request, rule["mode"], serial)
+                headers = [(k, v) for k, v in headers if k.lower() != "link"] + [link]
+            else:
+                _rewrite_paging(data, request, rule["mode"], serial)
             self._fault_pages_seen[slot.sandbox.kind] = json.dumps(data)
         for rule in shape:
             _reshape_field(data, rule["drop"].split("."), rule)
-        headers = [(k, v) for k, v in response.headers if k.lower() != "content-type"]
         rebuilt = Response.json(response.status, data)
         rebuilt.headers.extend(headers)
         return rebuilt
@@ -851,6 +855,17 @@ def _rewrite_paging(data: dict[str, Any], request: Request, mode: str, serial: i
         data["links"] = {**(data.get("links") or {}), "next": link}
     elif "next_page" in data:  # Zendesk offset pagination
         data["next_page"] = link
+
+
+def _rewrite_link_paging(
+    data: list[Any], request: Request, mode: str, serial: int
+) -> tuple[list[Any], tuple[str, str]]:
+    """A bare list's page made to say more follow by its Link header: emptied with a fresh
+    next link ("endless"), or kept with the same next link every time ("repeat")."""
+    token = f"{FAULT_CURSOR}{serial}" if mode == "endless" else f"{FAULT_CURSOR}repeat"
+    query = [(k, v) for k, vs in request.query.items() for v in vs if k != "page"]
+    link = f"{request.base_url}{request.path}?" + urlencode([*query, ("page", token)])
+    return ([] if mode == "endless" else data), ("Link", f'<{link}>; rel="next"')
 
 
 def _hidden_ids(faults: Faults, request: Request) -> set[str]:

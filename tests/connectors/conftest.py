@@ -1,5 +1,5 @@
-"""Fixtures for the connector tests: `jira_traffic` and `pipedrive_traffic` validate a
-test's exchanges against the vendor's OpenAPI description."""
+"""Fixtures for the connector tests: `jira_traffic`, `pipedrive_traffic` and
+`github_traffic` validate a test's exchanges against the vendor's OpenAPI description."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from connectors.sandbox.server import SandboxServer
+from tests.connectors.github_openapi import GITHUB, GitHubTrafficRecorder, rest_only
 from tests.connectors.jira_openapi import JIRA, JiraTrafficRecorder
 from tests.connectors.openapi_traffic import assert_valid
 from tests.connectors.pipedrive_openapi import SPECS as PIPEDRIVE_SPECS
@@ -44,3 +45,20 @@ def pipedrive_traffic(sandbox_server: SandboxServer) -> Iterator[PipedriveTraffi
         traffic.uninstall()
     if all(spec.exists() for spec in PIPEDRIVE_SPECS):
         traffic.validate()
+
+
+@pytest.fixture
+def github_traffic(sandbox_server: SandboxServer) -> Iterator[GitHubTrafficRecorder]:
+    """Record this test's GitHub traffic; at teardown every exchange the REST description
+    covers must match it (GraphQL's deleteIssue is outside it: `recorder.graphql`).
+
+    Statuses the spec does not document for an operation are refused too, unless the test
+    put them in `recorder.expected_undocumented`.
+    """
+    recorder = GitHubTrafficRecorder.install(sandbox_server)
+    try:
+        yield recorder
+    finally:
+        recorder.uninstall()
+    if GITHUB.exists():
+        assert_valid(GITHUB, rest_only(recorder.exchanges), recorder.expected_undocumented)

@@ -1061,11 +1061,11 @@ def test_contract_run_traffic_validates_against_the_openapi_description(tmp_path
     """Run the shared contract suite for Jira with every exchange recorded and validated."""
     contract = Path(__file__).with_name("test_contract.py")
     report = tmp_path / "jira-traffic.json"
-    env = {**os.environ, "JIRA_TRAFFIC_REPORT": str(report)}
+    env = {**os.environ, "OPENAPI_VENDOR": "jira", "OPENAPI_TRAFFIC_REPORT": str(report)}
     completed = subprocess.run(
         [
             sys.executable, "-m", "pytest", str(contract), "-k", "jira", "-q",
-            "-p", "tests.connectors.jira_openapi_plugin", "-p", "no:randomly",
+            "-p", "tests.connectors.openapi_plugin", "-p", "no:randomly",
         ],
         cwd=Path(__file__).resolve().parents[2],
         env=env,

@@ -25,7 +25,8 @@ from tests.running import run_now
 
 pytestmark = pytest.mark.django_db
 
-NAMES = ["HubSpot (sandbox)", "Zendesk (sandbox)", "Jira (sandbox)"]
+NAMES = ["HubSpot (sandbox)", "Zendesk (sandbox)", "Jira (sandbox)", "GitHub (sandbox)"]
+SYNCS = [demo.CONTACTS_SYNC, demo.TICKETS_SYNC, demo.ISSUES_SYNC]
 
 
 @pytest.fixture
@@ -96,12 +97,13 @@ def test_demo_seed_creates_checked_connections_validated_syncs_and_webhook_targe
     result = demo.demo_seed(workspace=workspace, sandbox_url=sandbox.url)
 
     assert result.connections_created == NAMES
-    assert result.syncs_created == [demo.CONTACTS_SYNC, demo.TICKETS_SYNC]
+    assert result.syncs_created == SYNCS
     connections = connections_of(workspace)
     assert {(c.name, c.kind, c.config["base_url"], c.status) for c in connections.values()} == {
         ("HubSpot (sandbox)", "hubspot", f"{sandbox.url}/hubspot", "ok"),
         ("Zendesk (sandbox)", "zendesk", f"{sandbox.url}/zendesk", "ok"),
         ("Jira (sandbox)", "jira", f"{sandbox.url}/jira", "ok"),
+        ("GitHub (sandbox)", "github", f"{sandbox.url}/github", "ok"),
     }
 
     contacts = Sync.objects.get(workspace=workspace, name=demo.CONTACTS_SYNC)
@@ -139,6 +141,12 @@ def test_demo_seed_creates_checked_connections_validated_syncs_and_webhook_targe
     assert status.options_a == ["To Do", "In Progress", "Done"]
     assert status.options_b == ["new", "open", "pending", "hold", "solved", "closed"]
     assert status.value_map_a_to_b == {"To Do": "open", "In Progress": "pending", "Done": "solved"}
+    issues = Sync.objects.get(workspace=workspace, name=demo.ISSUES_SYNC)
+    assert (issues.connection_a, issues.object_type_a) == (connections["github"], "issues")
+    assert (issues.connection_b, issues.object_type_b) == (connections["jira"], "issues")
+    assert issues.match_rule == []
+    state = issues.mappings.get(field_a="state")
+    assert (state.options_a, state.options_b) == (["open", "closed"], status.options_a)
     vip = contacts.mappings.get(field_a="vip")
     assert (vip.kind_a, vip.kind_b) == ("boolean", "boolean")
 
@@ -152,6 +160,7 @@ def test_a_sandbox_change_is_delivered_signed_to_the_connections_webhook_url(san
     demo.demo_seed(workspace=workspace, sandbox_url=sandbox.url)
     connections = connections_of(workspace)
     issue = read_all(connections["jira"], "issues")[0]
+    report = read_all(connections["github"], "issues")[0]
     users = read_all(connections["zendesk"], "users")
     user = next(u for u in users if u.fields["role"] == "end-user")
     contact = read_all(connections["hubspot"], "contacts")[0]
@@ -159,6 +168,7 @@ def test_a_sandbox_change_is_delivered_signed_to_the_connections_webhook_url(san
     update_one(connections["jira"], "issues", issue.id, summary="Edited for the webhook test")
     update_one(connections["zendesk"], "users", user.id, phone="+1 555 000 0001")
     update_one(connections["hubspot"], "contacts", contact.id, jobtitle="Webhook tester")
+    update_one(connections["github"], "issues", report.id, title="Edited for the webhook test")
     sandbox.admin.flush_webhooks()
 
     named = {}
@@ -179,6 +189,7 @@ def test_a_sandbox_change_is_delivered_signed_to_the_connections_webhook_url(san
     assert issue.id in named["jira"]
     assert user.id in named["zendesk"]
     assert contact.id in named["hubspot"]
+    assert report.id in named["github"]
 
 
 def test_demos_of_two_workspaces_on_one_sandbox_both_receive_its_webhooks(sandbox, receiver):
@@ -218,9 +229,9 @@ def test_demo_seed_twice_creates_nothing_twice(sandbox, receiver):
 
     assert again.connections_created == []
     assert again.syncs_created == []
-    assert Connection.objects.count() == 3
-    assert Sync.objects.count() == 2
-    assert FieldMapping.objects.count() == mappings == 9
+    assert Connection.objects.count() == 4
+    assert Sync.objects.count() == 3
+    assert FieldMapping.objects.count() == mappings == 13
     assert sandbox_targets(sandbox.url) == first_targets
 
 
@@ -238,7 +249,7 @@ def test_demo_seed_follows_the_sandbox_to_another_port(sandbox, receiver):
     assert result.syncs_created == []
     connections = connections_of(workspace)
     assert {k: c.config["base_url"] for k, c in connections.items()} == {
-        kind: f"{moved.url}/{kind}" for kind in ("hubspot", "zendesk", "jira")
+        kind: f"{moved.url}/{kind}" for kind in ("hubspot", "zendesk", "jira", "github")
     }
     assert targets == {k: {"url": connection_webhook_url(c)} for k, c in connections.items()}
 
@@ -353,6 +364,44 @@ def test_seeded_syncs_carry_records_between_the_sandboxes(sandbox, receiver):
     )
 
 
+def test_the_issues_sync_carries_github_reports_to_jira_and_jira_decisions_back(sandbox, receiver):
+    workspace = WorkspaceFactory()
+    demo.demo_seed(workspace=workspace, sandbox_url=sandbox.url)
+    connections = connections_of(workspace)
+    github, jira = connections["github"], connections["jira"]
+    sync = Sync.objects.get(name=demo.ISSUES_SYNC)
+    reports = read_all(github, "issues")
+    issues = read_all(jira, "issues")
+    assert reports
+    assert issues
+
+    run = run_now(sync)
+    assert (run.status, run.errors_a, run.errors_b) == (SyncRun.Status.SUCCEEDED, 0, 0)
+    assert (run.created_a, run.created_b) == (len(issues), len(reports))
+    report = next(r for r in reports if r.fields["labels"] and r.fields["body"])
+    planned = get_one(jira, "issues", partner(sync, a_id=report.id).b_id)
+    assert planned.fields["summary"] == report.fields["title"]
+    assert planned.fields["description"] == report.fields["body"]
+    assert sorted(planned.fields["labels"]) == report.fields["labels"]
+    assert planned.fields["status"] == demo.GITHUB_TO_JIRA_STATUS[report.fields["state"]]
+    issue = issues[0]
+    mirrored = get_one(github, "issues", partner(sync, b_id=issue.id).a_id)
+    assert mirrored.id.startswith("octo-org/website#")  # the first configured repository
+    assert mirrored.fields["title"] == issue.fields["summary"]
+    assert mirrored.fields["state"] == demo.JIRA_TO_GITHUB_STATE[issue.fields["status"]]
+
+    run = run_now(sync)  # our own writes come back as echoes and cost nothing
+    assert (run.created_a, run.created_b, run.updated_a, run.updated_b) == (0, 0, 0, 0)
+
+    # Jira finishes the work: the report closes on GitHub, as the webhook would have it.
+    opened = next(r for r in reports if r.fields["state"] == "open")
+    jira_id = partner(sync, a_id=opened.id).b_id
+    update_one(jira, "issues", jira_id, status="Done")
+    run = run_now(sync, trigger=SyncRun.Trigger.WEBHOOK, record_ids={"b": [jira_id]})
+    assert (run.status, run.updated_a) == (SyncRun.Status.SUCCEEDED, 1)
+    assert get_one(github, "issues", opened.id).fields["state"] == "closed"
+
+
 def test_bootstrap_seeds_the_demo_on_first_start_only(
     sandbox, receiver, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
@@ -372,10 +421,7 @@ def test_bootstrap_seeds_the_demo_on_first_start_only(
     workspace = demo.demo_workspace()
     connections = Connection.objects.for_workspace(workspace)
     assert sorted(c.name for c in connections) == sorted(NAMES)
-    assert sorted(s.name for s in Sync.objects.for_workspace(workspace)) == [
-        demo.CONTACTS_SYNC,
-        demo.TICKETS_SYNC,
-    ]
+    assert sorted(s.name for s in Sync.objects.for_workspace(workspace)) == sorted(SYNCS)
     assert sandbox_targets(sandbox.url) == {
         c.kind: {"url": connection_webhook_url(c, public_url=receiver.origin)} for c in connections
     }
@@ -385,8 +431,8 @@ def test_bootstrap_seeds_the_demo_on_first_start_only(
 
     assert callbacks == []
     assert get_user_model().objects.count() == 1
-    assert Connection.objects.count() == 3
-    assert Sync.objects.count() == 2
+    assert Connection.objects.count() == 4
+    assert Sync.objects.count() == 3
 
 
 def test_demo_seed_command(sandbox, receiver):
@@ -399,10 +445,8 @@ def test_demo_seed_command(sandbox, receiver):
     call_command("demo_seed", "--sandbox-url", sandbox.url, stdout=out)
 
     lines = out.getvalue().splitlines()
-    assert lines[0] == "demo in workspace 'demo': created " + ", ".join(
-        [*NAMES, demo.CONTACTS_SYNC, demo.TICKETS_SYNC]
-    )
+    assert lines[0] == "demo in workspace 'demo': created " + ", ".join([*NAMES, *SYNCS])
     assert "demo in workspace 'demo': nothing was missing" in lines
-    assert Sync.objects.count() == 2
+    assert Sync.objects.count() == 3
     with pytest.raises(CommandError, match="does not answer"):
         call_command("demo_seed", "--sandbox-url", closed_port_url(), stdout=out)

@@ -347,3 +347,21 @@ def test_an_unknown_record_or_side(client, told):
     assert "Concord has recorded nothing about this record" in page
     assert "is not linked" in page
     assert client.get(f"/runs/records/{told.sync.public_id}/c/x/").status_code == 404
+
+
+def test_a_records_history_takes_ids_with_a_slash_and_a_hash(client, told):
+    """GitHub's issue ids are "owner/repo#number": the history's address must carry one
+    (and the link to it be made) rather than fail to resolve."""
+    from urllib.parse import unquote
+
+    from django.urls import resolve
+
+    from apps.dashboard.runs.views import record_url
+
+    record_id = "octo-org/website#12"
+    url = record_url(told.sync, "a", record_id)
+    assert url == f"/runs/records/{told.sync.public_id}/a/octo-org/website%2312/"
+    assert resolve(unquote(url)).kwargs["record_id"] == record_id  # as the server decodes it
+    page = client.get(url)
+    assert page.status_code == 200
+    assert "octo-org/website#12" in page.content.decode()

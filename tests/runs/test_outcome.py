@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from apps.connections.models import Connection
+from apps.connections.services import connection_create
 from apps.core.errors import Refused
 from apps.runs.execution import run_execute
 from apps.runs.models import SyncRun
@@ -17,9 +18,12 @@ from apps.runs.queue import run_request
 from apps.runs.services import held_run_approve, held_run_cancel
 from apps.runs.sweeping import dispatch_due
 from apps.syncs.models import Sync
-from apps.syncs.services import sync_resume
+from apps.syncs.services import sync_create, sync_resume
 from connectors.errors import TransientError
+from connectors.github.sandbox import METADATA_TOKEN as GITHUB_METADATA_TOKEN
+from connectors.github.sandbox import connection_config as github_config
 from connectors.hubspot.sandbox import SANDBOX_TOKEN
+from connectors.jira.sandbox.state import connection_config as jira_config
 from connectors.memory.connector import MemoryConnector
 from tests.running import run_now
 from tests.runs.sandbox_sync import hub_desk_sync
@@ -226,3 +230,66 @@ def test_a_transient_failure_hands_its_work_to_the_follow_up_already_queued(monk
     SyncRun.objects.filter(pk=follow_up.pk).update(not_before=None)
     assert run_execute(follow_up.pk) == SyncRun.Status.SUCCEEDED
     assert [r.fields["email"] for r in desk.all("users")] == ["ann@x.com"]
+
+
+@pytest.mark.parametrize(
+    ("broken", "says"),
+    [
+        ({"secrets": {"token": "github_pat_revoked"}}, "credentials were rejected"),
+        ({"secrets": {"token": GITHUB_METADATA_TOKEN}}, "Issues permission"),
+        (
+            {"config": {"repositories": "octo-org/website, octo-org/vanished"}},
+            "repository octo-org/vanished does not exist",
+        ),
+    ],
+    ids=["revoked-token", "token-without-issues", "deleted-repository"],
+)
+def test_a_broken_github_connection_fails_its_own_sync_and_pauses_nothing_else(
+    sandbox, broken, says
+):
+    other = hub_desk_sync(
+        sandbox,
+        seed_counts={**SEED, "github": {"issues": 3}, "jira": {"issues": 2}},
+        enabled=True,
+    )
+    ws = f.workspace()
+    github = connection_create(
+        workspace=ws,
+        name="GitHub",
+        kind="github",
+        values=github_config(sandbox.url_for("github")),
+    )
+    jira = connection_create(
+        workspace=ws, name="Jira", kind="jira", values=jira_config(sandbox.url_for("jira"))
+    )
+    issues = sync_create(
+        workspace=ws,
+        name="Reports and issues",
+        connection_a=github,
+        object_type_a="issues",
+        connection_b=jira,
+        object_type_b="issues",
+        mappings=[{"field_a": "title", "field_b": "summary"}],
+        enabled=True,
+    )
+    assert run_now(issues).status == "succeeded"
+
+    updates = {k: {**getattr(github, k), **v} for k, v in broken.items()}
+    Connection.objects.filter(pk=github.pk).update(**updates)
+    issues.refresh_from_db()
+    run = run_request(issues, trigger="schedule")
+    assert run_execute(run.pk) == "failed"
+
+    github.refresh_from_db()
+    assert github.status == Connection.Status.FAILING
+    assert says in github.last_error
+    assert "GitHub" in github.last_error
+    assert "github_pat_revoked" not in github.last_error
+    issues.refresh_from_db()
+    assert not issues.paused_reason  # one failure pauses nothing; repeated ones pause it
+    # Nothing else is touched: the other side's connection, the other sync.
+    jira.refresh_from_db()
+    assert jira.status == Connection.Status.OK
+    assert run_now(other).status == "succeeded"
+    other.refresh_from_db()
+    assert not other.paused_reason

@@ -9,7 +9,8 @@ urlpatterns = [
     path("<uuid:public_id>/", views.run_detail, name="detail"),
     path("<uuid:public_id>/retry/", views.run_retry, name="retry"),
     path(
-        "records/<uuid:sync_public_id>/<str:side>/<str:record_id>/",
+        # `path`: ids may hold a slash (GitHub's "owner/repo#12").
+        "records/<uuid:sync_public_id>/<str:side>/<path:record_id>/",
         views.record_history,
         name="record",
     ),

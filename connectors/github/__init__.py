@@ -1,0 +1,1 @@
+"""GitHub Issues: connector, client, mappers, webhooks and sandbox."""
