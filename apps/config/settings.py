@@ -12,8 +12,8 @@ Two modes, chosen by `CONCORD_MODE`:
   are set, naming whichever is missing.
 
 Without DATABASE_URL the database is SQLite under `var/`; without REDIS_URL, Celery uses
-kombu's filesystem transport under `var/` and the cache (locks, rate limits) is Django's
-database cache. With them set, PostgreSQL and Redis carry all of it.
+our filesystem transport (apps/core/filebroker.py) under `var/` and the cache (locks, rate
+limits) is Django's database cache. With them set, PostgreSQL and Redis carry all of it.
 """
 
 from __future__ import annotations
@@ -302,13 +302,21 @@ if REDIS_URL:
     CELERY_RESULT_BACKEND_MAX_RETRIES = 10
 else:
     _celery_dir = VAR_DIR / "celery" / TEST_PROCESS if TEST_PROCESS else VAR_DIR / "celery"
-    for _sub in ("queue", "processed", "results", "control"):
+    for _sub in ("queue", "claimed", "corrupt", "processed", "results", "control"):
         (_celery_dir / _sub).mkdir(parents=True, exist_ok=True)
+    # Our own filesystem transport (apps/core/filebroker.py): kombu's writes a message under
+    # its final name and reads without a lock, and a worker that read a half-written one
+    # died ("Unrecoverable error: JSONDecodeError"). Ours publishes and claims by rename.
     CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT = "apps.core.filebroker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_celery_dir / "queue"),
         "data_folder_out": str(_celery_dir / "queue"),
         "processed_folder": str(_celery_dir / "processed"),
+        # A consumer renames the message it takes into claimed/ (one filesystem: atomic);
+        # one that does not decode goes to corrupt/ with an error in the worker's log.
+        "claim_folder": str(_celery_dir / "claimed"),
+        "corrupt_folder": str(_celery_dir / "corrupt"),
         # Without this kombu writes broadcast state to ./control in the working directory.
         "control_folder": str(_celery_dir / "control"),
         "store_processed": False,
