@@ -340,6 +340,9 @@ CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TASK_IGNORE_RESULT = True  # tasks that need a result ask for it explicitly
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fixup closes the database connection around every task unless this is set
+# (then only every 2 x this many tasks); apps/config/celery.py applies CONN_MAX_AGE instead.
+CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Fixed entries only: schedules of syncs are rows (Sync.next_run_at), handed out by the
 # dispatcher, which also sweeps runs whose worker died.

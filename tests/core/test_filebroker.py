@@ -218,7 +218,7 @@ def test_a_worker_with_four_slots_takes_a_burst_from_four_producers_once_each(
         pytest.skip("the embedded broker serves only without REDIS_URL")
     seen = tmp_path / "seen"
     seen.mkdir()
-    worker = workers.start(concurrency=4, include="tests.core.broker_tasks")
+    worker = workers.start(concurrency=4, include="tests.probe_tasks")
     queue = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
     # A message that does not decode, among the first the worker takes.
     (queue / "00000000000000000001_bad.celery.msg").write_bytes(b'{"body": ')
