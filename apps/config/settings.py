@@ -152,6 +152,10 @@ CONCORD_CONNECTION_REQUESTS_PER_WINDOW = read_env(
     env.int, "CONCORD_CONNECTION_REQUESTS_PER_WINDOW", default=100
 )
 CONCORD_CONNECTION_RATE_WINDOW = read_env(env.float, "CONCORD_CONNECTION_RATE_WINDOW", default=10.0)
+# How long what field discovery found is kept per connection and object type (seconds; 0:
+# every run asks the systems again). Saving the connection or a write refused over a field
+# drops it sooner (apps/connections/discovery.py).
+CONCORD_FIELD_CACHE_SECONDS = read_env(env.float, "CONCORD_FIELD_CACHE_SECONDS", default=300.0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
