@@ -32,6 +32,7 @@ import logging
 import os
 import time
 import uuid
+from collections import deque
 from functools import cached_property
 from pathlib import Path
 from queue import Empty
@@ -114,14 +115,26 @@ class Channel(filesystem.Channel):
     def _queue_files(self, queue: str) -> list[str]:
         return sorted(name for name in os.listdir(self.data_folder_in) if queue_of(name) == queue)
 
+    @cached_property
+    def _listed(self) -> dict[str, deque[str]]:
+        # Per queue, the names of the last listing not yet tried, oldest first. Listing and
+        # sorting the folder for every message made a backlog of n messages cost n^2.
+        return {}
+
     def _get(self, queue: str) -> Any:
         """Take the oldest message of `queue` that no other consumer takes first."""
-        for name in self._queue_files(queue):
+        listed = self._listed.get(queue)
+        if not listed:
+            listed = self._listed[queue] = deque(self._queue_files(queue))
+        while listed:
+            name = listed.popleft()
             claimed = self.claim_folder / f"{name}.{os.getpid()}"
             try:
                 os.rename(os.path.join(self.data_folder_in, name), claimed)
             except FileNotFoundError:
-                continue  # another consumer took it: the next one
+                if not listed:  # the listing is used up: what arrived since it was made
+                    listed.extend(self._queue_files(queue))
+                continue  # another consumer took it (or a purge removed it): the next one
             try:
                 raw = claimed.read_bytes()
                 payload = loads(raw.decode())

@@ -114,6 +114,32 @@ def test_messages_are_taken_in_the_order_they_were_published(tmp_path):
             simple.get(block=False)
 
 
+def test_a_backlog_is_listed_once_not_once_per_message(tmp_path, monkeypatch):
+    publish(str(tmp_path), "jobs", 0, 50)
+    listings = []
+    real_listdir = os.listdir
+    monkeypatch.setattr(
+        "apps.core.filebroker.os.listdir", lambda path: listings.append(path) or real_listdir(path)
+    )
+    with connect(tmp_path) as conn:
+        simple = conn.SimpleQueue("jobs")
+        listings.clear()  # declaring the queue counted its messages
+        taken = []
+        for _ in range(50):
+            message = simple.get(block=False)
+            taken.append(message.payload["n"])
+            message.ack()
+        assert len(listings) == 1
+        publish(str(tmp_path), "jobs", 50, 1)  # after the listing: found by a new one
+        listings.clear()
+        message = simple.get(block=False)
+        taken.append(message.payload["n"])
+        message.ack()
+        assert len(listings) == 1
+        simple.close()
+    assert taken == list(range(51))
+
+
 def test_a_half_written_message_is_never_read(tmp_path):
     with connect(tmp_path) as conn:
         simple = conn.SimpleQueue("jobs")
