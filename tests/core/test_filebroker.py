@@ -18,6 +18,7 @@ from queue import Empty
 import pytest
 from kombu import Connection, Exchange, Queue
 
+from apps.config.celery import app as celery_app
 from apps.core.filebroker import TEMP_PREFIX, Transport, message_name
 from tests.workers import wait_until
 
@@ -266,3 +267,6 @@ def test_a_worker_with_four_slots_takes_a_burst_from_four_producers_once_each(
     log = workers.logs[0].read_text(errors="replace")
     assert "00000000000000000001_bad.celery.msg could not be read and was set aside" in log
     assert "Unrecoverable error" not in log
+    # Remote control (a broadcast on a fanout exchange, replies on a direct one) still works.
+    replies = celery_app.control.ping(timeout=5)
+    assert len(replies) == 1, replies
