@@ -42,6 +42,7 @@ from connectors.errors import RecordError, WebhookPayloadError
 if typing.TYPE_CHECKING:
     from connectors.netpolicy import AddressPolicy
 
+_T = typing.TypeVar("_T")
 JSON = Any  # a value json.dumps accepts: str, int, float, bool, None, list, dict
 Cursor = dict[str, JSON]
 
@@ -233,6 +234,19 @@ class RateLimiter(Protocol):
     def acquire(self, key: str, *, max_wait: float) -> None: ...
 
 
+class DiscoveryCache(Protocol):
+    """Where a connector keeps what field discovery found beyond its own life, so that each
+    run does not ask the system for its fields again (apps.connections keeps it in Django's
+    cache, per connection, for a short time). Values are whatever the connector discovered;
+    they must pickle. `get` answers None for what it does not hold."""
+
+    def get(self, object_type: str) -> Any: ...
+
+    def set(self, object_type: str, value: Any) -> None: ...
+
+    def forget(self, object_type: str) -> None: ...
+
+
 class CallObserver(Protocol):
     """Told about every HTTP call a connector makes (for run counters and logs)."""
 
@@ -249,6 +263,8 @@ class Connector(abc.ABC):
     HTTP client opens; apps.connections always passes the operator's. `interrupt`, when the
     caller sets it, is called on every page of every paging loop; it may raise (any
     exception but a ConnectorError) to stop the loop, e.g. when a run is cancelled.
+    `discovery_cache`, when given, keeps what field discovery found across connector
+    instances (connectors ask through `discovered()`).
     """
 
     kind: ClassVar[str]  # stable key stored on Connection rows: "hubspot", "jira"
@@ -271,8 +287,10 @@ class Connector(abc.ABC):
         on_call: CallObserver | None = None,
         budget_key: str | None = None,
         address_policy: AddressPolicy | None = None,
+        discovery_cache: DiscoveryCache | None = None,
     ) -> None:
         self.config = config
+        self.discovery_cache = discovery_cache
         self.rate_limiter = rate_limiter
         self.on_call = on_call
         # Where the connector may connect (connectors.netpolicy); passed to its HttpClient.
@@ -286,6 +304,23 @@ class Connector(abc.ABC):
         return PageGuard(
             system or self.label, call, start=start, interrupt=lambda: self._interrupt()
         )
+
+    def discovered(self, object_type: str, discover: Callable[[], _T]) -> _T:
+        """What `discover()` finds for `object_type` (its fields, as the connector keeps
+        them), from the discovery cache when it holds it; stored there otherwise."""
+        if self.discovery_cache is None:
+            return discover()
+        found = self.discovery_cache.get(object_type)
+        if found is None:
+            found = discover()
+            self.discovery_cache.set(object_type, found)
+        return found
+
+    def discovery_forget(self, object_type: str) -> None:
+        """Drop what discovery found for `object_type` from the cache (a write was refused
+        over a field: the system's fields may have changed). The next connector asks again."""
+        if self.discovery_cache is not None:
+            self.discovery_cache.forget(object_type)
 
     def _interrupt(self) -> None:
         if self.interrupt is not None:

@@ -46,7 +46,10 @@ class Workers:
         self.log_dir = log_dir
         self.logs: list[Path] = []
 
-    def start(self, *, beat: bool = False, concurrency: int = 1, **env: Any) -> subprocess.Popen:
+    def start(
+        self, *, beat: bool = False, concurrency: int = 1, include: str = "", **env: Any
+    ) -> subprocess.Popen:
+        """Start a worker; `include` names extra task modules (-I), e.g. a test's own."""
         environment = dict(os.environ)
         environment.update(
             DATABASE_URL=database_url(),
@@ -67,6 +70,8 @@ class Workers:
             f"--concurrency={concurrency}",
         ]
         argv += ["--pool=solo"] if concurrency == 1 else ["--pool=prefork"]
+        if include:
+            argv += ["--include", include]
         if beat:
             argv += ["-B", "--schedule", str(self.log_dir / "beat-schedule")]
         log = self.log_dir / f"worker-{len(self.procs)}.log"

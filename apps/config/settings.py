@@ -12,8 +12,8 @@ Two modes, chosen by `CONCORD_MODE`:
   are set, naming whichever is missing.
 
 Without DATABASE_URL the database is SQLite under `var/`; without REDIS_URL, Celery uses
-kombu's filesystem transport under `var/` and the cache (locks, rate limits) is Django's
-database cache. With them set, PostgreSQL and Redis carry all of it.
+our filesystem transport (apps/core/filebroker.py) under `var/` and the cache (locks, rate
+limits) is Django's database cache. With them set, PostgreSQL and Redis carry all of it.
 """
 
 from __future__ import annotations
@@ -155,6 +155,10 @@ CONCORD_CONNECTION_REQUESTS_PER_WINDOW = read_env(
     env.int, "CONCORD_CONNECTION_REQUESTS_PER_WINDOW", default=100
 )
 CONCORD_CONNECTION_RATE_WINDOW = read_env(env.float, "CONCORD_CONNECTION_RATE_WINDOW", default=10.0)
+# How long what field discovery found is kept per connection and object type (seconds; 0:
+# every run asks the systems again). Saving the connection or a write refused over a field
+# drops it sooner (apps/connections/discovery.py).
+CONCORD_FIELD_CACHE_SECONDS = read_env(env.float, "CONCORD_FIELD_CACHE_SECONDS", default=300.0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -305,13 +309,21 @@ if REDIS_URL:
     CELERY_RESULT_BACKEND_MAX_RETRIES = 10
 else:
     _celery_dir = VAR_DIR / "celery" / TEST_PROCESS if TEST_PROCESS else VAR_DIR / "celery"
-    for _sub in ("queue", "processed", "results", "control"):
+    for _sub in ("queue", "claimed", "corrupt", "processed", "results", "control"):
         (_celery_dir / _sub).mkdir(parents=True, exist_ok=True)
+    # Our own filesystem transport (apps/core/filebroker.py): kombu's writes a message under
+    # its final name and reads without a lock, and a worker that read a half-written one
+    # died ("Unrecoverable error: JSONDecodeError"). Ours publishes and claims by rename.
     CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT = "apps.core.filebroker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_celery_dir / "queue"),
         "data_folder_out": str(_celery_dir / "queue"),
         "processed_folder": str(_celery_dir / "processed"),
+        # A consumer renames the message it takes into claimed/ (one filesystem: atomic);
+        # one that does not decode goes to corrupt/ with an error in the worker's log.
+        "claim_folder": str(_celery_dir / "claimed"),
+        "corrupt_folder": str(_celery_dir / "corrupt"),
         # Without this kombu writes broadcast state to ./control in the working directory.
         "control_folder": str(_celery_dir / "control"),
         "store_processed": False,
@@ -335,6 +347,9 @@ CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TASK_IGNORE_RESULT = True  # tasks that need a result ask for it explicitly
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fixup closes the database connection around every task unless this is set
+# (then only every 2 x this many tasks); apps/config/celery.py applies CONN_MAX_AGE instead.
+CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Fixed entries only: schedules of syncs are rows (Sync.next_run_at), handed out by the
 # dispatcher, which also sweeps runs whose worker died.

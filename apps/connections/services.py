@@ -15,6 +15,7 @@ from django.utils import timezone
 from pydantic import ValidationError
 
 from apps.accounts.models import Workspace
+from apps.connections.discovery import discovery_cache
 from apps.connections.models import Connection, new_webhook_secret
 from apps.connections.ratelimit import shared_rate_limiter
 from apps.connections.urlpolicy import UrlNotAllowed, address_policy, check_base_url
@@ -315,6 +316,7 @@ def connector_for(connection: Connection, *, on_call: CallObserver | None = None
         rate_limiter=shared_rate_limiter(),
         on_call=on_call,
         budget_key=f"connection:{connection.pk}",
+        discovery_cache=discovery_cache(connection),
     )
 
 
@@ -461,11 +463,16 @@ def connection_object_types(connection: Connection) -> list[ObjectType]:
         connector.close()
 
 
-def connection_fields(connection: Connection, object_type: str) -> list[FieldSpec]:
-    """Field discovery for one object type. Raises UpstreamError when the system cannot be
+def connection_fields(
+    connection: Connection, object_type: str, *, fresh: bool = False
+) -> list[FieldSpec]:
+    """Field discovery for one object type, from the discovery cache unless `fresh` (a
+    person asked to read the fields again). Raises UpstreamError when the system cannot be
     read (an unknown object type is the connector's `connector_configuration_error` or
     `connector_not_found`)."""
     connector = connector_for(connection)
+    if fresh:
+        connector.discovery_forget(object_type)
     try:
         return connector.fields(object_type)
     except ConnectorError as exc:

@@ -135,7 +135,7 @@ def draft_object_types(draft: Draft, workspace: Workspace, side: Side) -> list[d
     return types
 
 
-def draft_fields(draft: Draft, workspace: Workspace) -> Fields | None:
+def draft_fields(draft: Draft, workspace: Workspace, *, fresh: bool = False) -> Fields | None:
     """Both sides' fields, discovered once for the draft's sides; None until both sides
     are chosen. Raises UpstreamError when a system cannot be read, Invalid
     (`object_type_a`) when it has no such object type."""
@@ -151,7 +151,7 @@ def draft_fields(draft: Draft, workspace: Workspace) -> Fields | None:
             and cached["connection"] == str(connection.public_id)
             and cached["object_type"] == object_type
         ):
-            specs = fields_discover(connection, object_type, side)
+            specs = fields_discover(connection, object_type, side, fresh=fresh)
             cached = {
                 "connection": str(connection.public_id),
                 "object_type": object_type,
@@ -166,7 +166,7 @@ def draft_refresh(draft: Draft, workspace: Workspace) -> Fields | None:
     """Read the object types and fields from the systems again (a field was added there)."""
     draft["discovered"] = {"a": None, "b": None}
     draft["object_types"] = {"a": None, "b": None}
-    return draft_fields(draft, workspace)
+    return draft_fields(draft, workspace, fresh=True)
 
 
 def spec_json(spec: FieldSpec) -> dict[str, Any]:

@@ -37,8 +37,11 @@ from connectors.base import FieldSpec
 Fields = Mapping[str, FieldSpec]
 
 
-def fields_discover(connection: Connection, object_type: str, side: Side) -> dict[str, FieldSpec]:
-    """The fields of `object_type` on `connection`, by name.
+def fields_discover(
+    connection: Connection, object_type: str, side: Side, *, fresh: bool = False
+) -> dict[str, FieldSpec]:
+    """The fields of `object_type` on `connection`, by name (`fresh`: not from the
+    discovery cache).
 
     Raises Invalid (`object_type_a`/`object_type_b`) when the system has no such object
     type, and UpstreamError when the system cannot be read.
@@ -50,7 +53,7 @@ def fields_discover(connection: Connection, object_type: str, side: Side) -> dic
             f"(it has: {', '.join(sorted(types)) or 'none'})",
             field=f"object_type_{side}",
         )
-    return {spec.name: spec for spec in connection_fields(connection, object_type)}
+    return {spec.name: spec for spec in connection_fields(connection, object_type, fresh=fresh)}
 
 
 def _kind(spec: FieldSpec, explicit: str | None, label: str, field: str) -> Kind:

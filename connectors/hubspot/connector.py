@@ -177,17 +177,20 @@ class HubSpotConnector(Connector):
     def _field_specs(self, object_type: str) -> dict[str, FieldSpec]:
         self._known(object_type)
         if object_type not in self._specs:
-            props = answer_items(
-                {"results": self.client.properties(object_type)},
-                "results",
-                system=SYSTEM,
-                call=f"GET /crm/v3/properties/{object_type}",
-                required={"name": str},
+            self._specs[object_type] = self.discovered(
+                object_type, lambda: self._discover(object_type)
             )
-            self._specs[object_type] = {
-                p["name"]: mappers.field_spec(p, object_type) for p in props if not p.get("hidden")
-            }
         return self._specs[object_type]
+
+    def _discover(self, object_type: str) -> dict[str, FieldSpec]:
+        props = answer_items(
+            {"results": self.client.properties(object_type)},
+            "results",
+            system=SYSTEM,
+            call=f"GET /crm/v3/properties/{object_type}",
+            required={"name": str},
+        )
+        return {p["name"]: mappers.field_spec(p, object_type) for p in props if not p.get("hidden")}
 
     def _known(self, object_type: str) -> None:
         if object_type not in mappers.MODIFIED_PROPERTY:

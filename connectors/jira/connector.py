@@ -188,31 +188,33 @@ class JiraConnector(Connector):
 
     def _field_map(self) -> dict[str, JiraField]:
         if self._fields is None:
-            project = self.config.project_key
-            issue_types = self.client.create_issue_types(project)
-            if not any(t.get("name") == self.config.issue_type for t in issue_types):
-                names = ", ".join(str(t.get("name")) for t in issue_types)
-                raise ConfigurationError(
-                    f"issue type {self.config.issue_type!r} cannot be created in {project}; "
-                    f"the project offers: {names}",
-                    system=SYSTEM,
-                )
-            create_fields = {
-                str(t["name"]): self.client.create_fields(project, str(t["id"]))
-                for t in issue_types
-            }
-            statuses: list[str] = []
-            for issue_type in self.client.project_statuses(project):
-                statuses.extend(str(s["name"]) for s in issue_type.get("statuses") or [])
-            fields = mappers.build_fields(
-                self.client.fields(),
-                create_fields,
-                issue_types=issue_types,
-                statuses=statuses,
-                default_issue_type=self.config.issue_type,
-            )
-            self._fields = {f.id: f for f in fields}
+            self._fields = self.discovered(OBJECT_TYPE, self._discover)
         return self._fields
+
+    def _discover(self) -> dict[str, JiraField]:
+        project = self.config.project_key
+        issue_types = self.client.create_issue_types(project)
+        if not any(t.get("name") == self.config.issue_type for t in issue_types):
+            names = ", ".join(str(t.get("name")) for t in issue_types)
+            raise ConfigurationError(
+                f"issue type {self.config.issue_type!r} cannot be created in {project}; "
+                f"the project offers: {names}",
+                system=SYSTEM,
+            )
+        create_fields = {
+            str(t["name"]): self.client.create_fields(project, str(t["id"])) for t in issue_types
+        }
+        statuses: list[str] = []
+        for issue_type in self.client.project_statuses(project):
+            statuses.extend(str(s["name"]) for s in issue_type.get("statuses") or [])
+        fields = mappers.build_fields(
+            self.client.fields(),
+            create_fields,
+            issue_types=issue_types,
+            statuses=statuses,
+            default_issue_type=self.config.issue_type,
+        )
+        return {f.id: f for f in fields}
 
     def _check_type(self, object_type: str) -> None:
         if object_type != OBJECT_TYPE:

@@ -246,7 +246,12 @@ class ZendeskConnector(Connector):
         schema = self._schemas.get(object_type)
         if schema is None:
             path, root = mappers.FIELDS_ENDPOINTS[object_type]
-            schema = mappers.build_schema(object_type, self.client.field_definitions(path, root))
+            schema = self.discovered(
+                object_type,
+                lambda: mappers.build_schema(
+                    object_type, self.client.field_definitions(path, root)
+                ),
+            )
             self._schemas[object_type] = schema
         return schema
 

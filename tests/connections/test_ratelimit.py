@@ -6,8 +6,10 @@ import multiprocessing
 from collections import Counter
 
 import pytest
-from django.db import connections
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 
+from apps.connections.models import RateLimitCounter
 from apps.connections.ratelimit import SharedRateLimiter
 from connectors.errors import RateLimited
 
@@ -60,3 +62,27 @@ def test_a_wait_longer_than_allowed_raises_with_retry_after(settings):
 def test_a_nonsense_budget_is_refused():
     with pytest.raises(ValueError, match="requests >= 1"):
         SharedRateLimiter(0, 10)
+
+
+def test_without_redis_a_process_reserves_a_slice_of_the_budget_not_a_row_per_request(settings):
+    settings.REDIS_URL = None
+    limiter = SharedRateLimiter(100, 3600.0)  # one window for the whole test
+    with CaptureQueriesContext(connection) as queries:
+        windows = {limiter.acquire("test:slices", max_wait=0) for _ in range(25)}
+    # 25 requests in slices of 10: three reservations (and one clean-up of older windows).
+    reservations = [q for q in queries.captured_queries if q["sql"].startswith("INSERT")]
+    assert len(reservations) == 3
+    assert len(queries) == 4
+    [window] = windows
+    assert RateLimitCounter.objects.get(key="test:slices", window=window).count == 30
+
+
+def test_without_redis_what_other_processes_reserved_is_not_spent_again(settings):
+    settings.REDIS_URL = None
+    limiter = SharedRateLimiter(10, 3600.0)
+    window = limiter.acquire("test:others", max_wait=0)  # reserved 1 (a tenth of 10)
+    # Other processes reserved the rest of this window's budget meanwhile.
+    RateLimitCounter.objects.filter(key="test:others", window=window).update(count=10)
+    with pytest.raises(RateLimited):
+        limiter.acquire("test:others", max_wait=0)
+    assert RateLimitCounter.objects.get(key="test:others", window=window).count == 11

@@ -72,6 +72,7 @@ def test_round_trip_through_the_filesystem_broker(tmp_path):
             time.sleep(0.1)
         client = Celery(
             broker="filesystem://",
+            broker_transport="apps.core.filebroker:Transport",
             backend=f"file://{celery_dir / 'results'}",
             broker_transport_options={
                 "data_folder_in": str(celery_dir / "queue"),

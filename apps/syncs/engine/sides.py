@@ -49,11 +49,18 @@ class SideConnector:
 
     def create(self, items: Sequence[dict[str, Any]]) -> list[WriteResult]:
         with self._failures():
-            return self._connector.create(self.object_type, items)
+            return self._refused_fields(self._connector.create(self.object_type, items))
 
     def update(self, items: Sequence[RecordUpdate]) -> list[WriteResult]:
         with self._failures():
-            return self._connector.update(self.object_type, items)
+            return self._refused_fields(self._connector.update(self.object_type, items))
+
+    def _refused_fields(self, results: list[WriteResult]) -> list[WriteResult]:
+        # A write refused over a field (gone, renamed, other options) means the fields
+        # discovered earlier may be out of date: the next run discovers them again.
+        if any(r.error is not None and r.error.fields for r in results):
+            self._connector.discovery_forget(self.object_type)
+        return results
 
     def delete(self, ids: Sequence[str]) -> list[WriteResult]:
         with self._failures():
