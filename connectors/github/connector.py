@@ -276,29 +276,30 @@ class GitHubConnector(Connector):
 
     def _field_specs(self) -> dict[str, FieldSpec]:
         if self._specs is None:
-            labels: list[str] = []
-            assignees: list[str] = []
-            milestones: list[str] = []
-            types: list[str] | None = None
-            for repo in self.repositories:
-                labels += [str(x["name"]) for x in self.client.labels(repo) if x.get("name")]
-                assignees += [
-                    str(x["login"]) for x in self.client.assignees(repo) if x.get("login")
-                ]
-                numbers = self._milestone_numbers(repo)
-                milestones += list(numbers)
-                found = self.client.issue_types(repo)
-                if found is not None:
-                    types = (types or []) + [str(t["name"]) for t in found if t.get("name")]
-            specs = mappers.build_fields(
-                repositories=self.repositories,
-                labels=sorted(set(labels), key=str.casefold),
-                assignees=sorted(set(assignees), key=str.casefold),
-                milestones=milestones,
-                issue_types=types,
-            )
-            self._specs = {s.name: s for s in specs}
+            self._specs = self.discovered(OBJECT_TYPE, self._discover)
         return self._specs
+
+    def _discover(self) -> dict[str, FieldSpec]:
+        labels: list[str] = []
+        assignees: list[str] = []
+        milestones: list[str] = []
+        types: list[str] | None = None
+        for repo in self.repositories:
+            labels += [str(x["name"]) for x in self.client.labels(repo) if x.get("name")]
+            assignees += [str(x["login"]) for x in self.client.assignees(repo) if x.get("login")]
+            numbers = self._milestone_numbers(repo)
+            milestones += list(numbers)
+            found = self.client.issue_types(repo)
+            if found is not None:
+                types = (types or []) + [str(t["name"]) for t in found if t.get("name")]
+        specs = mappers.build_fields(
+            repositories=self.repositories,
+            labels=sorted(set(labels), key=str.casefold),
+            assignees=sorted(set(assignees), key=str.casefold),
+            milestones=milestones,
+            issue_types=types,
+        )
+        return {s.name: s for s in specs}
 
     def _milestone_numbers(self, repo: str) -> dict[str, int]:
         if repo not in self._milestones:

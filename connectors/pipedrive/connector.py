@@ -209,26 +209,30 @@ class PipedriveConnector(Connector):
                 f"use one of {', '.join(FIELD_LISTS)}"
             )
         if object_type not in self._specs:
-            call = f"GET {V2}/{FIELD_LISTS[object_type]}"
-            specs: dict[str, FieldSpec] = {}
-            cursor: str | None = None
-            guard = self.page_guard(call, system=SYSTEM)
-            while True:
-                data = self.client.field_page(object_type, cursor)
-                entries = answer_items(
-                    data, "data", system=SYSTEM, call=call,
-                    required={"field_code": str, "field_type": str},
-                )  # fmt: skip
-                for entry in entries:
-                    spec = mappers.field_spec(entry, object_type)
-                    if spec is not None:
-                        specs[spec.name] = spec
-                cursor = _next_cursor(data, call)
-                guard.page(len(entries), cursor)
-                if cursor is None:
-                    break
-            self._specs[object_type] = specs
+            self._specs[object_type] = self.discovered(
+                object_type, lambda: self._discover(object_type)
+            )
         return self._specs[object_type]
+
+    def _discover(self, object_type: str) -> dict[str, FieldSpec]:
+        call = f"GET {V2}/{FIELD_LISTS[object_type]}"
+        specs: dict[str, FieldSpec] = {}
+        cursor: str | None = None
+        guard = self.page_guard(call, system=SYSTEM)
+        while True:
+            data = self.client.field_page(object_type, cursor)
+            entries = answer_items(
+                data, "data", system=SYSTEM, call=call,
+                required={"field_code": str, "field_type": str},
+            )  # fmt: skip
+            for entry in entries:
+                spec = mappers.field_spec(entry, object_type)
+                if spec is not None:
+                    specs[spec.name] = spec
+            cursor = _next_cursor(data, call)
+            guard.page(len(entries), cursor)
+            if cursor is None:
+                return specs
 
     def _users(self) -> dict[int, str]:
         """User id -> email (lower-case), read once per connector instance."""
