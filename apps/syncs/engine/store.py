@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -433,14 +433,29 @@ def _versions(side: Side, record: Record) -> dict[str, Any]:
 
 
 def _bulk_update(rows: Sequence[RecordLink], fields: list[str]) -> None:
-    """One UPDATE per statement-sized slice of `rows` (by pk), in one transaction; a
-    single row is a plain UPDATE (cheaper than bulk_update's CASE)."""
-    if len(rows) == 1:
-        row = rows[0]
-        RecordLink.objects.filter(pk=row.pk).update(**{f: getattr(row, f) for f in fields})
+    """Write `fields` of each row (by pk): one UPDATE statement executed for all of them
+    (executemany), in one transaction.
+
+    Not QuerySet.bulk_update: its CASE WHEN expression per field and row costs more Python
+    time than the statements it saves (about a millisecond per row). The values go through
+    each field's own preparation for the database, as a save would.
+    """
+    if not rows:
         return
-    with transaction.atomic():
-        RecordLink.objects.bulk_update(rows, fields)
+    ops = connection.ops
+    meta = RecordLink._meta
+    columns = [meta.get_field(name) for name in fields]
+    assignments = ", ".join(f"{ops.quote_name(f.column)} = %s" for f in columns)
+    sql = (
+        f"UPDATE {ops.quote_name(meta.db_table)} SET {assignments} "  # noqa: S608 - model names
+        f"WHERE {ops.quote_name(meta.pk.column)} = %s"
+    )
+    params = [
+        [f.get_db_prep_save(getattr(row, f.attname), connection) for f in columns] + [row.pk]
+        for row in rows
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
