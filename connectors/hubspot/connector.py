@@ -56,6 +56,8 @@ from connectors.hubspot.client import BATCH_MAX, REFUSED, SEARCH_PAGE_MAX, SYSTE
 from connectors.hubspot.client import batch_error as _batch_error
 
 SEARCH_RESULT_CAP = 10_000
+# Values one IN / NOT_IN filter takes: the 100 that find() sends per IN filter too.
+NOT_IN_MAX = 100
 API_URL = "https://api.hubapi.com"
 WEB_APP_URL = "https://app.hubspot.com"
 # The object type ids HubSpot's web app addresses records by.
@@ -212,23 +214,18 @@ class HubSpotConnector(Connector):
         offset = 0
         call = f"POST /crm/v3/objects/{object_type}/search"
         # The position is the query itself: an empty page that says more follow would make
-        # the next query the same one (offset unchanged), forever.
-        guard = self.page_guard(call, start=[since, 0], system=SYSTEM)
+        # the next query the same one (same since, offset and exclusions), forever.
+        # The records seen at exactly "since" that the query leaves out (see _since_groups),
+        # fixed for the query: paging inside a query must not change it.
+        excluded = _excludable(boundary)
+        guard = self.page_guard(call, start=[since, 0, len(excluded)], system=SYSTEM)
         while True:
             body: dict[str, Any] = {
-                "filterGroups": [],
+                "filterGroups": _since_groups(modified_prop, since, excluded),
                 "sorts": [{"propertyName": modified_prop, "direction": "ASCENDING"}],
                 "properties": list(specs),
                 "limit": self.page_size,
             }
-            if since is not None:
-                body["filterGroups"] = [
-                    {
-                        "filters": [
-                            {"propertyName": modified_prop, "operator": "GTE", "value": str(since)}
-                        ]
-                    }
-                ]
             if offset:
                 if offset + self.page_size > self.search_cap:
                     raise TransientError(
@@ -259,11 +256,15 @@ class HubSpotConnector(Connector):
                         since, boundary = stamp, {record.id}
                     elif stamp == since:
                         boundary.add(record.id)
-            # While "since" has not moved, the next page belongs to the same query (one
-            # millisecond holds more than a page): page inside it. Otherwise restart the
-            # query from the new "since" at offset 0.
-            offset = offset + len(results) if since == query_since else 0
-            guard.page(len(results), [since, offset] if has_more else None)
+            # The next query starts after what was read: from the new "since", leaving out
+            # the records read at that time while they fit in one NOT_IN filter. Past that
+            # (a millisecond holding more records than a NOT_IN takes), the next page
+            # belongs to the same plain query: page inside it.
+            if since != query_since or _excludable(boundary) or excluded:
+                offset, excluded = 0, _excludable(boundary)
+            else:
+                offset += len(results)
+            guard.page(len(results), [since, offset, len(excluded)] if has_more else None)
             next_cursor: Cursor = {"since": since, "ids": sorted(boundary)}
             if fresh or not has_more:
                 yield ChangePage(records=fresh, cursor=next_cursor, has_more=has_more)
@@ -493,6 +494,43 @@ def _beyond_cap(after: str, page_size: int, cap: int) -> bool:
     """Whether the page at offset `after` would pass search's 10,000-result cap (an
     `after` that is not an offset cannot be judged: the guard stops it if it loops)."""
     return after.isdigit() and int(after) + page_size > cap
+
+
+def _since_groups(modified_prop: str, since: int | None, excluded: list[str]) -> list[Any]:
+    """The filter groups of the change feed's query from `since` (None: every record).
+
+    Without `excluded`, "modified >= since": the records seen at exactly `since` come back
+    and are skipped, which is a whole page's worth when a batch write gave hundreds of
+    records the same millisecond (a listing of batch-created records would then read every
+    record about twice). With it, "modified > since, or modified = since and not one of
+    those": the same records, minus the ones seen, whatever order HubSpot gives equal
+    times. A record seen at `since` and modified again has a later time, so the first
+    group still brings it.
+    """
+    if since is None:
+        return []
+    if not excluded:
+        return [
+            {"filters": [{"propertyName": modified_prop, "operator": "GTE", "value": str(since)}]}
+        ]
+    return [
+        {"filters": [{"propertyName": modified_prop, "operator": "GT", "value": str(since)}]},
+        {
+            "filters": [
+                {"propertyName": modified_prop, "operator": "EQ", "value": str(since)},
+                {"propertyName": "hs_object_id", "operator": "NOT_IN", "values": excluded},
+            ]
+        },
+    ]
+
+
+def _excludable(boundary: set[str]) -> list[str]:
+    """The ids of `boundary` for a NOT_IN filter, or none if they are too many for one."""
+    return sorted(boundary, key=_id_order) if len(boundary) <= NOT_IN_MAX else []
+
+
+def _id_order(record_id: str) -> tuple[int, str]:
+    return (int(record_id), "") if record_id.isdigit() else (0, record_id)
 
 
 def _read_cursor(cursor: Cursor | None) -> tuple[int | None, set[str]]:

@@ -16,6 +16,7 @@ from connectors.base import RecordUpdate, WebhookRequest
 from connectors.errors import ConfigurationError, PermissionDenied, TransientError
 from connectors.errors import WebhookVerificationError as Unverified
 from connectors.http import TokenBucket
+from connectors.hubspot import connector as hubspot_connector
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.sandbox import READONLY_TOKEN, SANDBOX_TOKEN
 from connectors.hubspot.webhooks import sign_v3
@@ -116,9 +117,24 @@ def test_one_millisecond_larger_than_a_page_is_paged_inside_the_query(
     assert sorted(ids) == sorted(new_ids)
 
 
-def test_more_records_in_one_millisecond_than_the_cap_raise_instead_of_skipping(
+def test_a_millisecond_larger_than_the_cap_is_read_by_leaving_out_what_was_read(
     sandbox: Sandbox, hubspot: HubSpotConnector
 ):
+    _, cursor = read_ids(hubspot)
+    created = [r.record.id for r in hubspot.create("contacts", contacts(60, "cap"))]
+    sandbox.admin.configure("hubspot", search_cap=50)
+    hubspot.page_size = 20
+    hubspot.search_cap = 50
+    ids, _ = read_ids(hubspot, cursor)
+    assert sorted(ids) == sorted(created)
+
+
+def test_more_records_in_one_millisecond_than_the_cap_raise_instead_of_skipping(
+    sandbox: Sandbox, hubspot: HubSpotConnector, monkeypatch: pytest.MonkeyPatch
+):
+    # More records read at one millisecond than a NOT_IN filter takes: paged inside the
+    # plain query, up to the cap.
+    monkeypatch.setattr(hubspot_connector, "NOT_IN_MAX", 10)
     _, cursor = read_ids(hubspot)
     hubspot.create("contacts", contacts(60, "cap"))
     sandbox.admin.configure("hubspot", search_cap=50)
@@ -144,6 +160,21 @@ def test_cursor_keeps_records_of_the_boundary_millisecond(
         done = sum(len(p.records) for p in pages[: k + 1])
         rest, _ = read_ids(hubspot, page.cursor)
         assert rest == in_order[done:]
+
+
+def test_a_listing_of_batch_written_records_reads_each_record_once(
+    sandbox: Sandbox, hubspot: HubSpotConnector
+):
+    """Each batch create gives its 100 records one millisecond: a page ending inside a
+    millisecond resumes after the records it read instead of reading them again."""
+    sandbox.admin.set_rate_limits("hubspot", False)
+    _, cursor = read_ids(hubspot)
+    created = [r.record.id for r in hubspot.create("contacts", contacts(300, "once"))]
+    before = len(calls(sandbox, "/contacts/search"))
+    hubspot.page_size = 150  # every other page ends in the middle of a batch's millisecond
+    ids, _ = read_ids(hubspot, cursor)
+    assert sorted(ids) == sorted(created)
+    assert len(calls(sandbox, "/contacts/search")) - before == 2
 
 
 def test_a_record_updated_between_pages_is_neither_skipped_nor_lost(

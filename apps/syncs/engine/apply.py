@@ -117,8 +117,9 @@ class Applier:
             side: self._update(side, [(w, p) for p in pairs if (w := p.write(side)) is not None])
             for side in Side
         }
-        for pair in pairs:
-            self._settle(pair, keys[id(pair)], links, returned)
+        self.store.save_pairs(
+            [self._settle(pair, keys[id(pair)], links, returned) for pair in pairs]
+        )
         self._close_decisions(result, pairs, returned)
         for side in Side:
             self._create(side, result.creates_on(side))
@@ -128,11 +129,16 @@ class Applier:
         """Store the links of newly matched pairs. The link key of every pair that has one,
         by id() of the pair."""
         keys: dict[int, Any] = {}
+        new: list[tuple[Record, Record]] = []
         for pair in pairs:
             if pair.link_key is None:
                 assert pair.record_a is not None
                 assert pair.record_b is not None
-                key = self.store.add_match(pair.record_a, pair.record_b)
+                new.append((pair.record_a, pair.record_b))
+        added = iter(self.store.add_matches(new))
+        for pair in pairs:
+            if pair.link_key is None:
+                key = next(added)
                 if key is None:  # taken meanwhile: leave it to the next run
                     continue
                 keys[id(pair)] = key
@@ -291,8 +297,9 @@ class Applier:
         key: Any,
         links: Mapping[Any, LinkState],
         returned: dict[Side, dict[str, Record | None]],
-    ) -> None:
-        """Store the pair's new base and the versions of its records after its writes."""
+    ) -> tuple[Any, dict[str, Any], Record, Record]:
+        """The pair's new base and its records after its writes (what `save_pairs` stores):
+        (key, base, A record, B record)."""
         settle = set(pair.settle)
         finals: dict[Side, Record] = {}
         values: dict[Side, dict[str, Any]] = {}
@@ -317,24 +324,27 @@ class Applier:
         link = links.get(key)
         old_base = link.base if link is not None else {}
         base = settled_base(self.spec, old_base, settle, values[Side.A], values[Side.B])
-        self.store.save_pair(key, base, finals[Side.A], finals[Side.B])
+        return key, base, finals[Side.A], finals[Side.B]
 
     def _create(self, target: Side, creates: list[Create]) -> None:
         connector = self.sides[target]
         for chunk in chunks(creates, self.batch_size):
-            pending: list[tuple[Create, Any]] = []
-            for create in chunk:
-                key = self.store.add_pending(target, create.source, create.fields)
-                if key is not None:
-                    pending.append((create, key))
+            # Every create of the chunk is stored as pending (committed) before the call.
+            keys = self.store.add_pendings(target, [(c.source, c.fields) for c in chunk])
+            pending = [(c, key) for c, key in zip(chunk, keys, strict=True) if key is not None]
             if not pending:
                 continue
             results = connector.create([c.fields for c, _ in pending])
-            for (create, key), res in zip(pending, results, strict=True):
-                # A record with an error was created but a follow-up step failed (say, Jira
-                # could not move the new issue to the wanted status): it exists, so it is
-                # linked, or the next run would create it a second time.
-                self.confirm(target, create.source, key, res.record, res.error)
+            # A record with an error was created but a follow-up step failed (say, Jira
+            # could not move the new issue to the wanted status): it exists, so it is
+            # linked, or the next run would create it a second time.
+            self.confirm_all(
+                target,
+                [
+                    (create.source, key, res.record, res.error)
+                    for (create, key), res in zip(pending, results, strict=True)
+                ],
+            )
 
     def confirm(
         self, target: Side, source: Record, key: Any, created: Record | None, error: Any
@@ -343,19 +353,71 @@ class Applier:
 
         With both a record and an error the record is linked and the error reported too.
         """
-        if created is None:
-            self.store.drop_pending(key)
+        self.confirm_all(target, [(source, key, created, error)])
+
+    def confirm_all(
+        self, target: Side, outcomes: list[tuple[Record, Any, Record | None, Any]]
+    ) -> None:
+        """`confirm` for each (source, pending key, created record, error) of one call's
+        creates: the links are stored together, in one transaction, then reported."""
+        bases = [
+            None if created is None else self._created_base(target, source, created, error)
+            for source, _, created, error in outcomes
+        ]
+        self.store.confirm_creates(
+            target,
+            [
+                (key, created, base)
+                for (_, key, created, _), base in zip(outcomes, bases, strict=True)
+                if created is not None and base is not None
+            ],
+        )
+        for source, key, created, error in outcomes:
+            if created is None:
+                self.store.drop_pending(key)
+                self.emit(
+                    EngineEvent(
+                        Action.ERROR,
+                        target,
+                        *ids_on(target.other, source.id),
+                        message=f"{target.label} refused to create the counterpart of "
+                        f"{source.id}: {error}",
+                        code="write",
+                    )
+                )
+                continue
+            if self.on_written is not None:
+                self.on_written(target, created)
+            a_id, b_id = (created.id, source.id) if target is Side.A else (source.id, created.id)
             self.emit(
                 EngineEvent(
-                    Action.ERROR,
+                    Action.CREATED,
                     target,
-                    *ids_on(target.other, source.id),
-                    message=f"{target.label} refused to create the counterpart of "
-                    f"{source.id}: {error}",
-                    code="write",
+                    a_id,
+                    b_id,
+                    changes={
+                        name: {"before": None, "after": v} for name, v in created.fields.items()
+                    },
+                    message=f"created as the counterpart of {source.id}",
                 )
             )
-            return
+            if error is not None:
+                self.emit(
+                    EngineEvent(
+                        Action.ERROR,
+                        target,
+                        a_id,
+                        b_id,
+                        message=f"{target.label} created {created.id} as the counterpart of "
+                        f"{source.id}, but reported an error: {error}",
+                        code="write",
+                    )
+                )
+
+    def _created_base(
+        self, target: Side, source: Record, created: Record, error: Any
+    ) -> dict[str, Any]:
+        """The base of a new link: the values as the system returned them."""
         fields = {Side.A: source.fields, Side.B: created.fields}
         if target is Side.A:
             fields = {Side.A: created.fields, Side.B: source.fields}
@@ -373,32 +435,7 @@ class Applier:
                 value_b = fields[Side.B].get(mapping.field_b)
                 if mapping.id in base and not mapping.agree(value_a, value_b):
                     base[mapping.id][target.other.value] = None
-        self.store.confirm_create(key, target, created, base)
-        if self.on_written is not None:
-            self.on_written(target, created)
-        a_id, b_id = (created.id, source.id) if target is Side.A else (source.id, created.id)
-        self.emit(
-            EngineEvent(
-                Action.CREATED,
-                target,
-                a_id,
-                b_id,
-                changes={name: {"before": None, "after": v} for name, v in created.fields.items()},
-                message=f"created as the counterpart of {source.id}",
-            )
-        )
-        if error is not None:
-            self.emit(
-                EngineEvent(
-                    Action.ERROR,
-                    target,
-                    a_id,
-                    b_id,
-                    message=f"{target.label} created {created.id} as the counterpart of "
-                    f"{source.id}, but reported an error: {error}",
-                    code="write",
-                )
-            )
+        return base
 
     def _delete(self, side: Side, deletes: list[Delete]) -> None:
         connector = self.sides[side]

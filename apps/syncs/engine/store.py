@@ -4,6 +4,14 @@ Every method that changes state is its own short transaction, so that what the r
 stored survives whatever happens after it (a crash, a failed call) and nothing is stored
 for an action that has not happened yet — except a pending create, which is stored first
 on purpose.
+
+The methods the applier calls per record have a batch form (`add_matches`,
+`add_pendings`, `confirm_creates`, `save_pairs`): a batch of 1,000 records costs a few
+statements in one transaction instead of one committed statement per record, which is
+most of an initial sync's database time. Each batch form stores the same rows as its
+single form would, all or nothing; `add_matches` and `add_pendings` fall back to the single
+form, row by row, when the batch meets a unique constraint (a concurrent run linked one of
+the records), so that one taken record costs only its own link.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -190,15 +198,58 @@ class LinkStore:
             return None
         return row.pk
 
+    def add_pendings(
+        self, target: Side, items: Sequence[tuple[Record, dict[str, Any]]]
+    ) -> list[int | None]:
+        """`add_pending` for each (source, fields), stored in one transaction before any of
+        the creates is sent. The key per item, in order (None where it is taken)."""
+        if not items:
+            return []
+        status = LinkStatus.PENDING_CREATE_A if target is Side.A else LinkStatus.PENDING_CREATE_B
+        id_field = _id_field(target.other)
+        rows = [
+            RecordLink(
+                sync=self.sync,
+                status=status,
+                pending_fields=fields,
+                **{id_field: source.id},
+                **_versions(target.other, source),
+            )
+            for source, fields in items
+        ]
+        try:
+            with transaction.atomic():
+                RecordLink.objects.bulk_create(rows)
+        except IntegrityError:
+            return [self.add_pending(target, source, fields) for source, fields in items]
+        return [row.pk for row in rows]
+
     def confirm_create(self, key: Any, target: Side, created: Record, base: dict[str, Any]) -> None:
-        RecordLink.objects.filter(pk=key).update(
-            status=LinkStatus.LINKED,
-            base=base,
-            pending_fields=None,
-            updated_at=timezone.now(),
-            **{_id_field(target): created.id},
-            **_versions(target, created),
-        )
+        self.confirm_creates(target, [(key, created, base)])
+
+    def confirm_creates(
+        self, target: Side, items: Sequence[tuple[Any, Record, dict[str, Any]]]
+    ) -> None:
+        """Turn pending creates into links: per (key, created record, base), in one
+        transaction."""
+        if not items:
+            return
+        now = timezone.now()
+        rows = [
+            RecordLink(
+                pk=key,
+                status=LinkStatus.LINKED,
+                base=base,
+                pending_fields=None,
+                updated_at=now,
+                **{_id_field(target): created.id},
+                **_versions(target, created),
+            )
+            for key, created, base in items
+        ]
+        fields = ["status", "base", "pending_fields", "updated_at", _id_field(target)]
+        fields += list(_versions(target, items[0][1]))
+        _bulk_update(rows, fields)
 
     def drop_pending(self, key: Any) -> None:
         RecordLink.objects.filter(
@@ -221,13 +272,54 @@ class LinkStore:
             return None
         return row.pk
 
+    def add_matches(self, pairs: Sequence[tuple[Record, Record]]) -> list[int | None]:
+        """`add_match` for each (A record, B record), in one transaction. The key per pair,
+        in order (None where either record is already actively linked)."""
+        if not pairs:
+            return []
+        rows = [
+            RecordLink(
+                sync=self.sync,
+                a_id=a.id,
+                b_id=b.id,
+                status=LinkStatus.LINKED,
+                **_versions(Side.A, a),
+                **_versions(Side.B, b),
+            )
+            for a, b in pairs
+        ]
+        try:
+            with transaction.atomic():
+                RecordLink.objects.bulk_create(rows)
+        except IntegrityError:
+            return [self.add_match(a, b) for a, b in pairs]
+        return [row.pk for row in rows]
+
     def save_pair(self, key: Any, base: dict[str, Any], a: Record | None, b: Record | None) -> None:
-        values: dict[str, Any] = {"base": base, "updated_at": timezone.now()}
-        if a is not None:
-            values.update(_versions(Side.A, a))
-        if b is not None:
-            values.update(_versions(Side.B, b))
-        RecordLink.objects.filter(pk=key).update(**values)
+        self.save_pairs([(key, base, a, b)])
+
+    def save_pairs(
+        self, items: Sequence[tuple[Any, dict[str, Any], Record | None, Record | None]]
+    ) -> None:
+        """Store each pair's (key, base, A record, B record) new base and the versions of
+        the records given (None keeps that side's stored version), in one transaction."""
+        now = timezone.now()
+        groups: dict[tuple[bool, bool], list[RecordLink]] = {}
+        for key, base, a, b in items:
+            row = RecordLink(pk=key, base=base, updated_at=now)
+            for side, record in ((Side.A, a), (Side.B, b)):
+                if record is not None:
+                    for name, value in _versions(side, record).items():
+                        setattr(row, name, value)
+            groups.setdefault((a is not None, b is not None), []).append(row)
+        with transaction.atomic():
+            for (has_a, has_b), rows in groups.items():
+                fields = ["base", "updated_at"]
+                if has_a:
+                    fields += ["a_version", "a_modified_at"]
+                if has_b:
+                    fields += ["b_version", "b_modified_at"]
+                _bulk_update(rows, fields)
 
     @transaction.atomic
     def end_link(
@@ -338,6 +430,32 @@ def _versions(side: Side, record: Record) -> dict[str, Any]:
     if side is Side.A:
         return {"a_version": version[:100], "a_modified_at": modified}
     return {"b_version": version[:100], "b_modified_at": modified}
+
+
+def _bulk_update(rows: Sequence[RecordLink], fields: list[str]) -> None:
+    """Write `fields` of each row (by pk): one UPDATE statement executed for all of them
+    (executemany), in one transaction.
+
+    Not QuerySet.bulk_update: its CASE WHEN expression per field and row costs more Python
+    time than the statements it saves (about a millisecond per row). The values go through
+    each field's own preparation for the database, as a save would.
+    """
+    if not rows:
+        return
+    ops = connection.ops
+    meta = RecordLink._meta
+    columns = [meta.get_field(name) for name in fields]
+    assignments = ", ".join(f"{ops.quote_name(f.column)} = %s" for f in columns)
+    sql = (
+        f"UPDATE {ops.quote_name(meta.db_table)} SET {assignments} "  # noqa: S608 - model names
+        f"WHERE {ops.quote_name(meta.pk.column)} = %s"
+    )
+    params = [
+        [f.get_db_prep_save(getattr(row, f.attname), connection) for f in columns] + [row.pk]
+        for row in rows
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, overload
 
 from connectors.hubspot.sandbox.schema import (
     MODIFIED_PROPERTY,
@@ -19,7 +19,7 @@ from connectors.hubspot.sandbox.schema import (
     parse_ms,
 )
 from connectors.sandbox.core import JSON, ValidationError
-from connectors.sandbox.records import RecordTable, Row
+from connectors.sandbox.records import ModifiedOrder, RecordTable, Row
 
 MAX_GROUPS = 5  # the changelog's limits; the spec text's "up to 6 groups" conflicts
 MAX_FILTERS_PER_GROUP = 10
@@ -64,6 +64,9 @@ def change_feed(
     order = table.by_modified(object_type)
     if not groups:
         return order, 0
+    resumed = _resumed_feed(order, modified, groups)
+    if resumed is not None:
+        return resumed, 0
     if len(groups) != 1 or len(groups[0].get("filters") or []) != 1:
         return None
     spec = groups[0]["filters"][0]
@@ -73,6 +76,65 @@ def change_feed(
     if bound is None:
         return None
     return order, order.position(bound, inclusive=spec["operator"] == "GTE")
+
+
+def _resumed_feed(order: ModifiedOrder, modified: str, groups: list[Any]) -> Sequence[Row] | None:
+    """The change feed resumed after records seen at its last time x: the groups
+    "modified GT x" OR "modified EQ x AND hs_object_id NOT_IN [...]" (either order), else
+    None. The rows at exactly x that are not excluded, then every row after x."""
+    shapes = sorted((g.get("filters") or [] for g in groups), key=len)
+    if len(shapes) != 2 or [len(f) for f in shapes] != [1, 2]:
+        return None
+    (later,), pair = shapes
+    equal = next((f for f in pair if f.get("propertyName") == modified), None)
+    not_in = next((f for f in pair if f.get("propertyName") == "hs_object_id"), None)
+    if (
+        later.get("propertyName") != modified
+        or later.get("operator") != "GT"
+        or equal is None
+        or equal.get("operator") != "EQ"
+        or not_in is None
+        or not_in.get("operator") != "NOT_IN"
+        or not isinstance(not_in.get("values"), list)
+    ):
+        return None
+    bound = parse_ms(later.get("value"))
+    if bound is None or parse_ms(equal.get("value")) != bound:
+        return None
+    excluded = {str(v) for v in not_in["values"]}
+    first, after = order.position(bound), order.position(bound, inclusive=False)
+    head = [row for row in order[first:after] if str(row.id) not in excluded]
+    return _Joined(head, order, after)
+
+
+class _Joined(Sequence[Row]):
+    """`head`, then `order` from `start` on: a view, valid until the next write."""
+
+    def __init__(self, head: list[Row], order: ModifiedOrder, start: int) -> None:
+        self._head = head
+        self._order = order
+        self._start = start
+
+    def __len__(self) -> int:
+        return len(self._head) + len(self._order) - self._start
+
+    @overload
+    def __getitem__(self, index: int) -> Row: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Row]: ...
+
+    def __getitem__(self, index: int | slice) -> Row | list[Row]:
+        if not isinstance(index, slice):
+            return self[index : index + 1][0] if index >= 0 else list(self)[index]
+        low, high, step = index.indices(len(self))
+        if step != 1:
+            return list(self)[index]
+        cut = len(self._head)
+        rows = self._head[low:high] if low < cut else []
+        if high > cut:
+            rows += self._order[self._start + max(low - cut, 0) : self._start + high - cut]
+        return rows
 
 
 def search(

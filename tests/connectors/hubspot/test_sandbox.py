@@ -155,3 +155,44 @@ def test_one_property_is_read_by_name(sandbox: Sandbox):
     assert "customer" in [o["value"] for o in answer.json()["options"]]
     missing = call(sandbox, "GET", "/crm/v3/properties/contacts/shoe_size")
     assert (missing.status_code, missing.json()["category"]) == (404, "OBJECT_NOT_FOUND")
+
+
+def test_the_resumed_change_feed_answers_as_the_general_search(sandbox: Sandbox):
+    """The fast path for "modified > x, or = x and not one of these ids" (the connector's
+    resumed listing) gives the general search's records, order, totals and pages."""
+    sandbox.admin.set_rate_limits("hubspot", False)
+    inputs = [{"properties": {"email": f"tie{i}@feed.example"}} for i in range(6)]
+    answer = call(sandbox, "POST", "/crm/v3/objects/contacts/batch/create", {"inputs": inputs})
+    assert answer.status_code == 201, answer.text
+    tied = answer.json()["results"]
+    assert len({r["properties"]["lastmodifieddate"] for r in tied}) == 1  # one millisecond
+    later = new_contact(sandbox, email="later@feed.example")
+    since = str(tied[0]["properties"]["lastmodifieddate"])
+    excluded = [tied[1]["id"], tied[4]["id"]]
+    groups = [
+        {"filters": [{"propertyName": "lastmodifieddate", "operator": "GT", "value": since}]},
+        {
+            "filters": [
+                {"propertyName": "lastmodifieddate", "operator": "EQ", "value": since},
+                {"propertyName": "hs_object_id", "operator": "NOT_IN", "values": excluded},
+            ]
+        },
+    ]
+    # A group that matches nothing takes the search off the fast path.
+    nothing = {"filters": [{"propertyName": "email", "operator": "EQ", "value": "no@body"}]}
+    sorts = [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}]
+
+    def page(groups: list[Any], after: int) -> dict[str, Any]:
+        body = {"filterGroups": groups, "sorts": sorts, "limit": 3, "after": after}
+        answer = call(sandbox, "POST", "/crm/v3/objects/contacts/search", body)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    for after in (0, 3):
+        fast, general = page(groups, after), page([*groups, nothing], after)
+        assert [r["id"] for r in fast["results"]] == [r["id"] for r in general["results"]]
+        assert fast["total"] == general["total"] == 5
+        assert fast.get("paging") == general.get("paging")
+    listed = [r["id"] for after in (0, 3) for r in page(groups, after)["results"]]
+    assert set(listed) == {r["id"] for r in tied} - set(excluded) | {later["id"]}
+    assert listed[-1] == later["id"]
