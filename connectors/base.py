@@ -91,6 +91,51 @@ class ObjectType:
     label: str
     webhooks: bool = True  # the system can announce changes of this type by webhook
     deletes_in_feed: bool = True  # changes() reports deletions (else only webhooks/reconcile)
+    # The type's records carry comments the connector can read and write (None: no comments).
+    comments: CommentSupport | None = None
+
+
+@dataclass(frozen=True)
+class CommentSupport:
+    """What a system lets Concord do with the comments of one object type.
+
+    Reading and adding are always supported when an ObjectType has a CommentSupport; editing
+    and deleting only where the system allows them through its API. `internal` says the
+    system has a notion of private/internal notes that Concord can read and set.
+    """
+
+    edit: bool = False
+    delete: bool = False
+    internal: bool = False
+
+
+@dataclass
+class Comment:
+    """A comment on a record, in canonical form.
+
+    `body` is canonical Markdown (connectors.richtext): paragraphs, lists, links, inline code
+    and fenced code blocks, mentions as "@Name" text. `raw` keeps the body in the system's own
+    format (ADF, HTML, Textile) for whoever needs it. `internal` is True for a private note,
+    or for a comment whose visibility the system restricts (never copied where it would show
+    publicly).
+    """
+
+    id: str
+    body: str
+    author_name: str = ""
+    author_email: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    internal: bool = False
+    raw: JSON = None
+
+
+@dataclass(frozen=True)
+class NewComment:
+    """A comment to write: canonical Markdown `body`, private where `internal` is True."""
+
+    body: str
+    internal: bool = False
 
 
 @dataclass
@@ -364,6 +409,26 @@ class Connector(abc.ABC):
         self, request: WebhookRequest, secret: str, *, now: float | None = None
     ) -> WebhookResult:
         """Verify, then parse. Raises WebhookVerificationError before parsing if unverified."""
+
+    # --- comments (only for object types whose ObjectType.comments is set) ---
+    def comments(self, object_type: str, record_id: str) -> list[Comment]:
+        """Every comment of the record, oldest first. Raises RecordError when the record
+        does not exist (an empty list would read as "every comment was deleted")."""
+        raise NotImplementedError(f"{self.kind} has no comments on {object_type}")
+
+    def comment_create(self, object_type: str, record_id: str, comment: NewComment) -> Comment:
+        """Add a comment; returns it as the system stored it (its id, its normalised body)."""
+        raise NotImplementedError(f"{self.kind} cannot add comments to {object_type}")
+
+    def comment_update(
+        self, object_type: str, record_id: str, comment_id: str, comment: NewComment
+    ) -> Comment:
+        """Replace a comment's body (only where CommentSupport.edit)."""
+        raise NotImplementedError(f"{self.kind} cannot edit comments of {object_type}")
+
+    def comment_delete(self, object_type: str, record_id: str, comment_id: str) -> None:
+        """Delete a comment (only where CommentSupport.delete); one already gone is deleted."""
+        raise NotImplementedError(f"{self.kind} cannot delete comments of {object_type}")
 
     def list_ids(self, object_type: str) -> Iterator[list[str]]:
         """Pages of every existing id, for systems whose feed omits deletions (reconcile).

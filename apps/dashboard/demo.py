@@ -140,6 +140,10 @@ def _tickets_sync(connections: dict[str, Connection]) -> dict[str, Any]:
             },
         ],
         "filters": [{"side": "b", "field": "status", "operator": "not_in", "value": ["closed"]}],
+        # The conversation too: a comment on either side appears once on the other, and a
+        # Jira comment restricted to a role becomes a Zendesk private note.
+        "comments": "both",
+        "comments_internal": True,
         "enabled": True,
         "interval_seconds": DEMO_INTERVAL_SECONDS,
     }

@@ -14,6 +14,8 @@ from django.db.models import Q
 from apps.core.models import TimeStampedModel, WorkspaceScopedModel
 from apps.syncs.engine.filters import Operator
 from apps.syncs.engine.types import (
+    CommentDirection,
+    CommentLinkStatus,
     ConflictPolicy,
     DeletePolicy,
     Direction,
@@ -52,6 +54,12 @@ class Sync(WorkspaceScopedModel):
     delete_policy = models.CharField(
         max_length=10, choices=_choices(DeletePolicy), default=DeletePolicy.UNLINK
     )
+    # Comments of linked records: off, or the way they are copied; with or without the
+    # private/internal notes (copied as internal where the other system has them).
+    comments = models.CharField(
+        max_length=10, choices=_choices(CommentDirection), default=CommentDirection.OFF
+    )
+    comments_internal = models.BooleanField(default=False)
     # A run that would change or delete more than this share of the linked records, or more
     # than this many records, is held before writing. Null switches that half off.
     safety_limit_share = models.FloatField(null=True, blank=True, default=0.5)
@@ -191,6 +199,38 @@ class RecordLink(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.a_id or '?'} <-> {self.b_id or '?'} ({self.status})"
+
+
+class CommentLink(TimeStampedModel):
+    """A comment and its copy on the other side, or a copy being written (pending).
+
+    Like RecordLink: a pending row is stored before the copy is written and holds the text
+    sent, so that a retry after a crash finds the copy instead of writing a second one.
+    The fingerprints are of each side's text when the pair last agreed: a changed one is an
+    edit (apps/syncs/engine/comments.py).
+    """
+
+    sync = models.ForeignKey(Sync, on_delete=models.CASCADE, related_name="comment_links")
+    link = models.ForeignKey(RecordLink, on_delete=models.CASCADE, related_name="comment_links")
+    a_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    b_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    status = models.CharField(
+        max_length=10, choices=_choices(CommentLinkStatus), default=CommentLinkStatus.LINKED
+    )
+    source = models.CharField(max_length=1, choices=[("a", "A"), ("b", "B")])
+    fingerprint_a = models.CharField(max_length=64, blank=True)
+    fingerprint_b = models.CharField(max_length=64, blank=True)
+    pending_text = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["sync", "a_id"], name="comment_a_once"),
+            models.UniqueConstraint(fields=["sync", "b_id"], name="comment_b_once"),
+        ]
+        indexes = [models.Index(fields=["link", "status"], name="comment_link_status")]
+
+    def __str__(self) -> str:
+        return f"comment {self.a_id or '?'} <-> {self.b_id or '?'} ({self.status})"
 
 
 class SyncCursor(TimeStampedModel):

@@ -32,6 +32,7 @@ from apps.syncs.engine.store import LinkStore, sync_spec
 from apps.syncs.engine.types import Side
 from apps.syncs.models import Conflict, FieldMapping, Filter, Sync
 from apps.syncs.validation import (
+    comments_validate,
     fields_discover,
     filters_validate,
     mappings_validate,
@@ -56,6 +57,8 @@ SETTINGS = (
     "delete_policy",
     "safety_limit_share",
     "safety_limit_count",
+    "comments",
+    "comments_internal",
 )
 
 
@@ -95,6 +98,10 @@ def sync_create(
     checked = mappings_validate(mappings, fields)
     rule = match_rule_validate(match_rule, fields)
     checked_filters = filters_validate(filters, fields)
+    comments_validate(
+        settings.get("comments", "off"),
+        {Side.A: (connection_a, object_type_a), Side.B: (connection_b, object_type_b)},
+    )
     try:
         with transaction.atomic():
             sync = Sync.objects.create(
@@ -144,6 +151,14 @@ def sync_update(
     settings_validate(settings, allowed=SETTINGS)
     if "name" in settings:
         settings["name"] = _name_free(sync.workspace_id, settings["name"], exclude=sync.pk)
+    if settings.get("comments", "off") != "off" and settings["comments"] != sync.comments:
+        comments_validate(
+            settings["comments"],
+            {
+                Side.A: (sync.connection_a, sync.object_type_a),
+                Side.B: (sync.connection_b, sync.object_type_b),
+            },
+        )
     for key, value in settings.items():
         setattr(sync, key, value)
     changed = set(settings)

@@ -21,7 +21,14 @@ from apps.syncs.engine.filters import (
     VALUELESS_OPERATORS,
     Operator,
 )
-from apps.syncs.engine.types import ConflictPolicy, DeletePolicy, Direction, InitialPolicy, Side
+from apps.syncs.engine.types import (
+    CommentDirection,
+    ConflictPolicy,
+    DeletePolicy,
+    Direction,
+    InitialPolicy,
+    Side,
+)
 from apps.syncs.engine.values import (
     KIND_OF_FIELD_TYPE,
     ConversionError,
@@ -386,6 +393,7 @@ def settings_validate(values: Mapping[str, Any], *, allowed: Iterable[str]) -> N
     if unknown:
         raise Invalid(f"unknown settings: {', '.join(sorted(unknown))}")
     checks = {
+        "comments": CommentDirection,
         "conflict_policy": ConflictPolicy,
         "initial_policy": InitialPolicy,
         "delete_policy": DeletePolicy,
@@ -404,3 +412,19 @@ def settings_validate(values: Mapping[str, Any], *, allowed: Iterable[str]) -> N
     share = values.get("safety_limit_share")
     if share is not None and not 0 < float(share) <= 1:
         raise Invalid("the safety share is a fraction in (0, 1]", field="safety_limit_share")
+
+
+def comments_validate(direction: str, sides: Mapping[Side, tuple[Connection, str]]) -> None:
+    """Comments can be switched on only where both object types have them. Raises Invalid
+    (`comments`) naming the side that has none, UpstreamError when a system cannot be read."""
+    if CommentDirection(direction) is CommentDirection.OFF:
+        return
+    for side, (connection, object_type) in sides.items():
+        found = {t.name: t for t in connection_object_types(connection)}.get(object_type)
+        if found is None or found.comments is None:
+            raise Invalid(
+                f"{connection.name} has no comments on {object_type} ({side.label} side): "
+                "comments can be synced only between two object types that have them",
+                field="comments",
+                code="comments_unsupported",
+            )

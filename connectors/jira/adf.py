@@ -38,6 +38,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors.richtext import FENCE, split_fences
+
 Node = dict[str, Any]
 
 _BULLET = re.compile(r"^(?P<indent> *)[-*] (?P<text>.*)$")
@@ -407,3 +409,88 @@ def _text(nodes: list[Node], text: str, marks: list[Node] | None = None) -> None
     if marks:
         node["marks"] = marks
     nodes.append(node)
+
+
+# -- ADF <-> canonical Markdown (comments) -------------------------------------------------
+#
+# Comments keep more than a TEXT field: inline code and code blocks too (connectors.richtext
+# describes the canonical form). The plain-text conversion above does the rest; these two
+# only add code, before and after it.
+
+
+def adf_to_markdown(document: Any) -> str:
+    """Canonical Markdown of an ADF comment body: the plain-text form, plus inline code in
+    backticks and code blocks fenced (with their language)."""
+    if document is None:
+        return ""
+    if isinstance(document, str):
+        return document
+    if not isinstance(document, dict):
+        raise TypeError(f"not an ADF document: {type(document).__name__}")
+    return adf_to_text(_code_as_text(document)) or ""
+
+
+def _code_as_text(node: Node) -> Node:
+    """A copy of the tree where code reads as Markdown text: a code mark as backticks, a
+    code block as one paragraph holding its fenced text."""
+    kind = node.get("type")
+    if kind == "codeBlock":
+        attrs = node.get("attrs") if isinstance(node.get("attrs"), dict) else {}
+        language = str(attrs.get("language") or "")
+        code = "".join(str(c.get("text") or "") for c in _children(node))
+        fenced = f"{FENCE}{language}\n{code}\n{FENCE}"
+        return {"type": "paragraph", "content": [{"type": "text", "text": fenced}]}
+    if kind == "text":
+        marks = [m for m in node.get("marks") or [] if isinstance(m, dict)]
+        if any(m.get("type") == "code" for m in marks):
+            kept = [m for m in marks if m.get("type") != "code"]
+            text = f"`{node.get('text') or ''}`"
+            return {"type": "text", "text": text, **({"marks": kept} if kept else {})}
+        return node
+    children = node.get("content")
+    if not isinstance(children, list):
+        return node
+    return {
+        **node,
+        "content": [_code_as_text(c) if isinstance(c, dict) else c for c in children],
+    }
+
+
+def markdown_to_adf(text: str) -> Node:
+    """An ADF document for canonical Markdown: fenced code becomes a codeBlock, backticks a
+    code mark, the rest as text_to_adf reads it."""
+    content: list[Node] = []
+    for kind, language, segment in split_fences(text):
+        if kind == "code":
+            block: Node = {"type": "codeBlock", "content": []}
+            if language:
+                block["attrs"] = {"language": language}
+            if segment:
+                block["content"].append({"type": "text", "text": segment})
+            content.append(block)
+            continue
+        document = text_to_adf(segment) or {"content": []}
+        content.extend(_marked_code(n) for n in document["content"])
+    return {"type": "doc", "version": 1, "content": content}
+
+
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+
+
+def _marked_code(node: Node) -> Node:
+    """Split text nodes (not links) at backtick spans into code-marked text nodes."""
+    children = node.get("content")
+    if not isinstance(children, list):
+        return node
+    out: list[Node] = []
+    for child in children:
+        if child.get("type") != "text" or child.get("marks") or "`" not in child["text"]:
+            out.append(_marked_code(child))
+            continue
+        position = 0
+        for match in _CODE_SPAN.finditer(child["text"]):
+            _text(out, child["text"][position : match.start()])
+            out.append({"type": "text", "text": match[1], "marks": [{"type": "code"}]})
+            position = match.end()
+        _text(out, child["text"][position:])
+    return {**node, "content": out}

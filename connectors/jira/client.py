@@ -203,8 +203,68 @@ class JiraClient:
         _raise_refused(response, issue_id, "DELETE /rest/api/3/issue/{issueIdOrKey}")
         return True
 
+    # -- comments ----------------------------------------------------------------------------
+    def comments(self, issue_id: str) -> list[dict[str, Any]]:
+        """getComments: GET /rest/api/3/issue/{issueIdOrKey}/comment, every page, oldest
+        first. RecordError (404) when the issue is gone."""
+        call = "GET /rest/api/3/issue/{issueIdOrKey}/comment"
+        out: list[dict[str, Any]] = []
+        start = 0
+        while True:
+            response = self.http.get(
+                f"/rest/api/3/issue/{issue_id}/comment",
+                params={"startAt": start, "maxResults": COMMENT_PAGE, "orderBy": "created"},
+                accept=(404,),
+            )
+            _raise_refused(response, issue_id, call)
+            page = self.http.json(response)
+            items = page.get("comments") if isinstance(page, dict) else None
+            if not isinstance(items, list):
+                raise RecordError(
+                    f"unexpected answer without comments: {page!r:.200}",
+                    record_id=issue_id, system=SYSTEM, call=call,
+                )  # fmt: skip
+            out.extend(c for c in items if isinstance(c, dict))
+            start += len(items)
+            total = page.get("total")
+            if not items or not isinstance(total, int) or start >= total:
+                return out
+
+    def add_comment(self, issue_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """addComment: POST /rest/api/3/issue/{issueIdOrKey}/comment. Not retried once it
+        may have reached Jira (a retry could add the comment twice)."""
+        response = self.http.post(
+            f"/rest/api/3/issue/{issue_id}/comment",
+            json_body={"body": body},
+            accept=_REFUSED,
+            idempotent=False,
+        )
+        _raise_refused(response, issue_id, "POST /rest/api/3/issue/{issueIdOrKey}/comment")
+        return self.http.json(response)
+
+    def update_comment(self, issue_id: str, comment_id: str, body: dict[str, Any]) -> dict:
+        """updateComment: PUT /rest/api/3/issue/{issueIdOrKey}/comment/{id}."""
+        response = self.http.put(
+            f"/rest/api/3/issue/{issue_id}/comment/{comment_id}",
+            json_body={"body": body},
+            accept=_REFUSED,
+        )
+        _raise_refused(response, issue_id, "PUT /rest/api/3/issue/{issueIdOrKey}/comment/{id}")
+        return self.http.json(response)
+
+    def delete_comment(self, issue_id: str, comment_id: str) -> None:
+        """deleteComment: DELETE /rest/api/3/issue/{issueIdOrKey}/comment/{id}; a comment
+        already gone counts as deleted."""
+        response = self.http.delete(
+            f"/rest/api/3/issue/{issue_id}/comment/{comment_id}", accept=_REFUSED
+        )
+        if response.status_code == 404:
+            return
+        _raise_refused(response, issue_id, "DELETE /rest/api/3/issue/{issueIdOrKey}/comment/{id}")
+
 
 _REFUSED = (400, 404, 409, 422)
+COMMENT_PAGE = 100
 
 
 def error_collection(data: Any) -> tuple[str, dict[str, str]]:

@@ -44,10 +44,13 @@ from connectors.answers import need
 from connectors.base import (
     JSON,
     ChangePage,
+    Comment,
+    CommentSupport,
     Connector,
     ConnectorConfig,
     Cursor,
     FieldSpec,
+    NewComment,
     ObjectType,
     Record,
     RecordUpdate,
@@ -62,7 +65,7 @@ from connectors.errors import (
     RecordError,
     TransientError,
 )
-from connectors.jira import mappers, webhooks
+from connectors.jira import adf, mappers, webhooks
 from connectors.jira.client import (
     BULK_CREATE_MAX,
     BULK_FETCH_MAX,
@@ -127,7 +130,15 @@ class JiraConnector(Connector):
     label = "Jira Cloud"
     config_class = JiraConfig
     object_types_offered = (
-        ObjectType(OBJECT_TYPE, "Issues", webhooks=True, deletes_in_feed=False),
+        ObjectType(
+            OBJECT_TYPE,
+            "Issues",
+            webhooks=True,
+            deletes_in_feed=False,
+            # Restricted comments (visibility by role or group) read as internal; Jira has
+            # no private note Concord could write without Service Management.
+            comments=CommentSupport(edit=True, delete=True, internal=False),
+        ),
     )
     config: JiraConfig
     page_size = SEARCH_PAGE  # issues per search page (Jira may answer fewer)
@@ -683,6 +694,31 @@ class JiraConnector(Connector):
 
     # -- webhooks --------------------------------------------------------------------------
 
+    # -- comments ----------------------------------------------------------------------------
+    def comments(self, object_type: str, record_id: str) -> list[Comment]:
+        self._check_type(object_type)
+        return [_comment(c) for c in self.client.comments(record_id)]
+
+    def comment_create(self, object_type: str, record_id: str, comment: NewComment) -> Comment:
+        self._check_type(object_type)
+        if comment.internal:
+            raise RecordError(
+                "Jira has no internal comments Concord can write", record_id=record_id,
+                system=SYSTEM,
+            )  # fmt: skip
+        return _comment(self.client.add_comment(record_id, adf.markdown_to_adf(comment.body)))
+
+    def comment_update(
+        self, object_type: str, record_id: str, comment_id: str, comment: NewComment
+    ) -> Comment:
+        self._check_type(object_type)
+        body = adf.markdown_to_adf(comment.body)
+        return _comment(self.client.update_comment(record_id, comment_id, body))
+
+    def comment_delete(self, object_type: str, record_id: str, comment_id: str) -> None:
+        self._check_type(object_type)
+        self.client.delete_comment(record_id, comment_id)
+
     def parse_webhook(
         self, request: WebhookRequest, secret: str, *, now: float | None = None
     ) -> WebhookResult:
@@ -690,6 +726,30 @@ class JiraConnector(Connector):
 
 
 BULK_CALL = "POST /rest/api/3/issue/bulk"
+
+
+def _comment(data: dict[str, Any]) -> Comment:
+    """A Jira comment in canonical form; one restricted to a role or group is internal."""
+    author = data.get("author") if isinstance(data.get("author"), dict) else {}
+    return Comment(
+        id=str(data.get("id", "")),
+        body=adf.adf_to_markdown(data.get("body")),
+        author_name=str(author.get("displayName") or ""),
+        author_email=author.get("emailAddress") or None,
+        created_at=_time(data.get("created")),
+        updated_at=_time(data.get("updated")),
+        internal=bool(data.get("visibility")),
+        raw=data.get("body"),
+    )
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return mappers.parse_datetime(value)
+    except ValueError:
+        return None
 
 
 def _next_token(page: dict[str, Any]) -> tuple[str | None, bool]:

@@ -27,6 +27,12 @@ What a store guarantees:
   The feed stops at the log's end as it was when `changes()` was called.
 - Deletions are tombstones that appear in the feed (`deleted=True`) and vanish from `get`
   and `find`.
+- Comments (object types defined with `comments=CommentSupport(...)`): a user adds, edits
+  or deletes them with `add_comment`/`edit_comment`/`delete_comment`, the connector with
+  `comment_create`/`comment_update`/`comment_delete`; every comment write moves its record
+  to the end of the change log, as a new comment moves a ticket's updated time in the real
+  systems. Bodies are stored as given (canonical Markdown). Comment writes through the
+  connector count as record writes for `crash_on_write` and `writes`.
 
 Fault injection (all off by default):
 
@@ -75,11 +81,14 @@ from pydantic import Field
 from connectors.base import (
     JSON,
     ChangePage,
+    Comment,
+    CommentSupport,
     Connector,
     ConnectorConfig,
     Cursor,
     FieldSpec,
     FieldType,
+    NewComment,
     ObjectType,
     Record,
     RecordUpdate,
@@ -133,10 +142,35 @@ class _Row:
 
 
 @dataclass
+class _CommentRow:
+    id: str
+    body: str
+    author_name: str
+    author_email: str | None
+    created: int  # ticks
+    updated: int
+    internal: bool = False
+
+    def as_comment(self) -> Comment:
+        return Comment(
+            id=self.id,
+            body=self.body,
+            author_name=self.author_name,
+            author_email=self.author_email,
+            created_at=tick_time(self.created),
+            updated_at=tick_time(self.updated),
+            internal=self.internal,
+            raw=self.body,
+        )
+
+
+@dataclass
 class _Table:
     object_type: ObjectType
     specs: dict[str, FieldSpec]
     rows: dict[str, _Row] = field(default_factory=dict)
+    # Per record id, its comments oldest first.
+    comments: dict[str, list[_CommentRow]] = field(default_factory=dict)
     log_seqs: list[int] = field(default_factory=list)
     log_ids: list[str] = field(default_factory=list)
     next_id: int = 1
@@ -187,6 +221,9 @@ class MemoryStore:
         self.writes = 0
         self.calls: Counter[str] = Counter()
         self.history: list[Change] = []
+        self.comment_seq = 0
+        # Who the connector's API user is: the author of the comments it writes.
+        self.api_user = ("Concord", "concord@example.com")
         self._crash_countdown: int | None = None
         self._crash_after = False
         self.lock = threading.RLock()
@@ -199,6 +236,7 @@ class MemoryStore:
         *,
         label: str | None = None,
         deletes_in_feed: bool = True,
+        comments: CommentSupport | None = None,
     ) -> None:
         """Declare (or redeclare, keeping records) an object type and its fields."""
         with self.lock:
@@ -208,6 +246,7 @@ class MemoryStore:
                 name=object_type,
                 label=label or object_type.title(),
                 deletes_in_feed=deletes_in_feed,
+                comments=comments,
             )
             if existing is None:
                 self.tables[object_type] = _Table(ot, spec_map)
@@ -235,15 +274,16 @@ class MemoryStore:
         field: str | None = None,
         partial: bool = False,
     ) -> RecordFault:
-        """Make writes of `op` ("create", "update", "delete") that match fail per record.
+        """Make writes of `op` ("create", "update", "delete", or "comment": any comment write
+        on the record) that match fail per record.
 
         With `partial`, a matching create or update is still applied, minus `field`, and its
         answer carries the stored record and the error. Raises ValueError for an unknown op
         or a partial delete.
         """
-        if op not in ("create", "update", "delete"):
+        if op not in ("create", "update", "delete", "comment"):
             raise ValueError(f"unknown write operation {op!r}")
-        if partial and op == "delete":
+        if partial and op in ("delete", "comment"):
             raise ValueError("a delete cannot fail partly")
         fault = RecordFault(op, record_id, when, message, field, partial)
         self.record_faults.append(fault)
@@ -342,6 +382,83 @@ class MemoryStore:
             row = table.rows.get(record_id)
             if row is not None and not row.deleted:
                 self._tombstone(table, row, by="user")
+
+    # --- comments (a user's, or the connector's through the methods below) -------------
+    def add_comment(
+        self,
+        object_type: str,
+        record_id: str,
+        body: str,
+        *,
+        author: str = "Ann Lee",
+        email: str | None = "ann@example.com",
+        internal: bool = False,
+    ) -> Comment:
+        """A person comments on the record; the record moves in the change log."""
+        with self.lock:
+            table, row = self._commentable(object_type, record_id)
+            return self._comment_put(table, row, None, body, author, email, internal)
+
+    def edit_comment(self, object_type: str, record_id: str, comment_id: str, body: str) -> Comment:
+        with self.lock:
+            table, row = self._commentable(object_type, record_id)
+            found = self._comment_row(table, record_id, comment_id)
+            return self._comment_put(table, row, found, body, "", None, found.internal)
+
+    def delete_comment(self, object_type: str, record_id: str, comment_id: str) -> None:
+        with self.lock:
+            table, row = self._commentable(object_type, record_id)
+            self._comment_remove(table, row, comment_id)
+
+    def comment_list(self, object_type: str, record_id: str) -> list[Comment]:
+        """The record's comments as stored, oldest first."""
+        table = self.table(object_type)
+        return [c.as_comment() for c in table.comments.get(record_id, [])]
+
+    def _commentable(self, object_type: str, record_id: str) -> tuple[_Table, _Row]:
+        table = self.table(object_type)
+        if table.object_type.comments is None:
+            raise ConfigurationError(f"{object_type} has no comments", system=SYSTEM)
+        row = table.rows.get(record_id)
+        if row is None or row.deleted:
+            raise RecordError(f"no such record {record_id}", record_id=record_id, system=SYSTEM)
+        return table, row
+
+    def _comment_row(self, table: _Table, record_id: str, comment_id: str) -> _CommentRow:
+        for comment in table.comments.get(record_id, []):
+            if comment.id == comment_id:
+                return comment
+        raise RecordError(f"no comment {comment_id} on {record_id}", record_id=record_id)
+
+    def _comment_put(
+        self,
+        table: _Table,
+        row: _Row,
+        existing: _CommentRow | None,
+        body: str,
+        author: str,
+        email: str | None,
+        internal: bool,
+    ) -> Comment:
+        self._append(table, row)  # the record's updated time moves with its comments
+        if existing is None:
+            self.comment_seq += 1
+            existing = _CommentRow(
+                f"{self.name[:3]}-c{self.comment_seq}", body, author, email, row.seq, row.seq,
+                internal,
+            )  # fmt: skip
+            table.comments.setdefault(row.id, []).append(existing)
+        else:
+            existing.body = body
+            existing.updated = row.seq
+        return existing.as_comment()
+
+    def _comment_remove(self, table: _Table, row: _Row, comment_id: str) -> None:
+        comments = table.comments.get(row.id, [])
+        kept = [c for c in comments if c.id != comment_id]
+        if len(kept) != len(comments):
+            table.comments[row.id] = kept
+            self._append(table, row)
 
     def record(self, object_type: str, record_id: str) -> Record | None:
         """The record as stored (None if absent or deleted)."""
@@ -645,6 +762,70 @@ class MemoryConnector(Connector):
 
     def delete(self, object_type: str, ids: Sequence[str]) -> list[WriteResult]:
         return self._write("delete", object_type, [(i, {}) for i in ids])
+
+    # --- comments ---
+    def comments(self, object_type: str, record_id: str) -> list[Comment]:
+        self._observe("comments")
+        store = self.store
+        with store.lock:
+            store._commentable(object_type, record_id)
+            return store.comment_list(object_type, record_id)
+
+    def _comment_write(self, op: str, record_id: str, write: Callable[[], Comment | None]) -> Any:
+        self._observe(op)
+        store = self.store
+        for fault in store.record_faults:
+            if fault.matches("comment", record_id, {}):
+                raise RecordError(fault.message, record_id=record_id, system=SYSTEM, call=op)
+        with store.lock:
+            crash = store._crash_point()
+            if crash and not store._crash_after:
+                raise SimulatedCrash(f"{store.name}: crash before {op} on {record_id}")
+            result = write()
+            store.writes += 1
+            if crash:
+                raise SimulatedCrash(f"{store.name}: crash after {op} on {record_id}")
+            return result
+
+    def comment_create(self, object_type: str, record_id: str, comment: NewComment) -> Comment:
+        store = self.store
+        table, row = store._commentable(object_type, record_id)
+        support = table.object_type.comments
+        assert support is not None
+        if comment.internal and not support.internal:
+            raise RecordError("this object type has no internal comments", record_id=record_id)
+        name, email = store.api_user
+        return self._comment_write(
+            "comment_create",
+            record_id,
+            lambda: store._comment_put(table, row, None, comment.body, name, email,
+                                       comment.internal),
+        )  # fmt: skip
+
+    def comment_update(
+        self, object_type: str, record_id: str, comment_id: str, comment: NewComment
+    ) -> Comment:
+        store = self.store
+        table, row = store._commentable(object_type, record_id)
+        support = table.object_type.comments
+        if support is None or not support.edit:
+            raise NotImplementedError(f"{object_type} comments cannot be edited")
+        found = store._comment_row(table, record_id, comment_id)
+        return self._comment_write(
+            "comment_update",
+            record_id,
+            lambda: store._comment_put(table, row, found, comment.body, "", None, found.internal),
+        )
+
+    def comment_delete(self, object_type: str, record_id: str, comment_id: str) -> None:
+        store = self.store
+        table, row = store._commentable(object_type, record_id)
+        support = table.object_type.comments
+        if support is None or not support.delete:
+            raise NotImplementedError(f"{object_type} comments cannot be deleted")
+        self._comment_write(
+            "comment_delete", record_id, lambda: store._comment_remove(table, row, comment_id)
+        )
 
     def parse_webhook(
         self, request: WebhookRequest, secret: str, *, now: float | None = None

@@ -289,6 +289,57 @@ class ZendeskClient:
             )
         return _stored(self.http, answer, singular, f"PUT {path}/{{id}}.json", record_id)
 
+    # -- comments ----------------------------------------------------------------------------
+    def ticket_comments(self, ticket_id: str) -> tuple[list[dict], dict[int, dict]]:
+        """Ticket Comments: GET /api/v2/tickets/{ticket_id}/comments.json with the authors
+        side-loaded (include=users), every page, oldest first: (comments, users by id).
+        RecordError (404) when the ticket is gone."""
+        call = "GET /api/v2/tickets/{ticket_id}/comments.json"
+        path = f"/api/v2/tickets/{ticket_id}/comments.json"
+        current: tuple[str, Mapping[str, Any]] = (path, {"include": "users"})
+        guard = PageGuard(SYSTEM, call, interrupt=self._interrupt)
+        comments: list[dict[str, Any]] = []
+        users: dict[int, dict[str, Any]] = {}
+        while True:
+            response = self.http.get(current[0], params=current[1], accept=(404,))
+            if response.status_code == 404:
+                raise RecordError(
+                    "RecordNotFound: no such ticket", record_id=ticket_id, system=SYSTEM,
+                    call=call, status=404,
+                )  # fmt: skip
+            data = self.http.json(response)
+            listed = answer_items(data, "comments", system=SYSTEM, call=call)
+            comments.extend(listed)
+            for user in need(data, "users", list, system=SYSTEM, call=call, optional=True) or []:
+                if isinstance(user, dict) and isinstance(user.get("id"), int):
+                    users[user["id"]] = user
+            next_url = need(data, "next_page", str, system=SYSTEM, call=call, optional=True)
+            guard.page(len(listed), next_url or None)
+            if not next_url:
+                return comments, users
+            current = self._split_next(next_url)
+
+    def add_comment(self, ticket_id: str, comment: dict[str, Any]) -> dict[str, Any]:
+        """Update Ticket with a `comment` (Zendesk adds comments only this way): PUT
+        /api/v2/tickets/{ticket_id}.json; the answer's audit, whose Comment event is the new
+        comment. Not retried once it may have reached Zendesk (it would comment twice)."""
+        call = "PUT /api/v2/tickets/{ticket_id}.json"
+        answer = self.http.put(
+            f"/api/v2/tickets/{ticket_id}.json",
+            json_body={"ticket": {"comment": comment}},
+            per_record=True,
+            record_id=ticket_id,
+            idempotent=False,
+            accept=(*INVALID, 404),
+        )
+        if answer.status_code == 404:
+            raise RecordError(
+                "RecordNotFound: no such ticket", record_id=ticket_id, system=SYSTEM,
+                call=call, status=404,
+            )  # fmt: skip
+        _stored(self.http, answer, "ticket", call, ticket_id)  # raises the refusal, if any
+        return need(self.http.json(answer), "audit", dict, system=SYSTEM, call=call)
+
     def destroy_many(self, object_type: str, ids: Sequence[str]) -> dict[str, Any]:
         """DELETE /api/v2/{type}/destroy_many.json?ids=...; the finished job.
 

@@ -37,10 +37,13 @@ from connectors.answers import need
 from connectors.base import (
     JSON,
     ChangePage,
+    Comment,
+    CommentSupport,
     Connector,
     ConnectorConfig,
     Cursor,
     FieldSpec,
+    NewComment,
     ObjectType,
     Record,
     RecordUpdate,
@@ -55,8 +58,10 @@ from connectors.errors import (
     NotFound,
     RecordError,
     TransientError,
+    UnexpectedAnswer,
 )
 from connectors.http import HttpClient
+from connectors.richtext import html_to_markdown, markdown_to_html
 from connectors.zendesk import mappers, webhooks
 from connectors.zendesk.client import BATCH_SIZE, COLLECTIONS, ZendeskClient
 
@@ -169,7 +174,9 @@ class ZendeskConnector(Connector):
     label: ClassVar[str] = "Zendesk"
     config_class: ClassVar[type[ConnectorConfig]] = ZendeskConfig
     object_types_offered: ClassVar[tuple[ObjectType, ...]] = (
-        ObjectType("tickets", "Tickets"),
+        # Zendesk comments cannot be edited (only redacted) nor deleted through the API;
+        # a private note is a comment with public: false.
+        ObjectType("tickets", "Tickets", comments=CommentSupport(internal=True)),
         ObjectType("users", "Users"),
         ObjectType("organizations", "Organizations", deletes_in_feed=False),
     )
@@ -614,6 +621,33 @@ class ZendeskConnector(Connector):
 
     # -- webhooks --------------------------------------------------------------------------
 
+    # -- comments --------------------------------------------------------------------------
+
+    def comments(self, object_type: str, record_id: str) -> list[Comment]:
+        """The ticket's comments but the first: that one is the ticket's description (a
+        field of its own), so it is never a comment to copy."""
+        self._comment_type(object_type)
+        listed, users = self.client.ticket_comments(record_id)
+        return [_comment(c, users) for c in listed[1:]]
+
+    def comment_create(self, object_type: str, record_id: str, comment: NewComment) -> Comment:
+        self._comment_type(object_type)
+        payload = {"html_body": markdown_to_html(comment.body), "public": not comment.internal}
+        audit = self.client.add_comment(record_id, payload)
+        for event in audit.get("events") or []:
+            if isinstance(event, dict) and event.get("type") == "Comment":
+                return _comment(event, {})
+        raise UnexpectedAnswer(
+            "the ticket's audit has no Comment event", system=mappers.SYSTEM,
+            call="PUT /api/v2/tickets/{ticket_id}.json",
+        )  # fmt: skip
+
+    def _comment_type(self, object_type: str) -> None:
+        if object_type != "tickets":
+            raise ConfigurationError(
+                f"Zendesk {object_type} have no comments", system=mappers.SYSTEM
+            )
+
     def parse_webhook(
         self, request: WebhookRequest, secret: str, *, now: float | None = None
     ) -> WebhookResult:
@@ -642,6 +676,28 @@ class ZendeskConnector(Connector):
         # the endpoint; an active one is the one worth testing.
         found.sort(key=lambda hook: hook.get("status") != "active")
         return webhooks.test_answer_status(self.client.webhook_test(found[0]))
+
+
+def _comment(data: dict[str, Any], users: Mapping[int, dict[str, Any]]) -> Comment:
+    """A Zendesk comment (or an audit's Comment event) in canonical form."""
+    author = users.get(data.get("author_id"), {}) if isinstance(data.get("author_id"), int) else {}
+    markup = data.get("html_body")
+    body = html_to_markdown(markup) if isinstance(markup, str) and markup else None
+    created = data.get("created_at")
+    try:
+        when = mappers.parse_time(created) if isinstance(created, str) else None
+    except ValueError:
+        when = None
+    return Comment(
+        id=str(data.get("id", "")),
+        body=body if body is not None else str(data.get("body") or ""),
+        author_name=str(author.get("name") or ""),
+        author_email=author.get("email") or None,
+        created_at=when,
+        updated_at=when,  # Zendesk comments are never edited
+        internal=data.get("public") is False,
+        raw=markup,
+    )
 
 
 def _too_recent(exc: FatalError) -> bool:

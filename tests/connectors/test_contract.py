@@ -32,7 +32,7 @@ from dataclasses import replace
 import pytest
 
 from connectors import registry
-from connectors.base import Connector, RecordUpdate, WebhookRequest
+from connectors.base import CommentSupport, Connector, NewComment, RecordUpdate, WebhookRequest
 from connectors.errors import AuthenticationError, RecordError, TransientError
 from connectors.errors import WebhookVerificationError as Unverified
 from connectors.http import HttpClient
@@ -224,6 +224,87 @@ def test_create_update_delete_round_trip(connector: Connector, case: ContractCas
     assert again[0].ok, "deleting a record already gone counts as deleted"
 
 
+# -- comments (object types that declare them) ---------------------------------------------
+
+RICH_COMMENT = """Ann Lee on 3 Dec 2026, 14:02 (Zendesk):
+
+Hello @Bo Chen, see [the runbook](https://docs.example.com/run) and `restart()`.
+A second line.
+
+- check the tray
+- then:
+  - restart
+
+```
+def f():
+    return 1 < 2
+```"""
+
+
+def comment_support(connector: Connector, case: ContractCase) -> CommentSupport:
+    [offered] = [t for t in connector.object_types() if t.name == case.object_type]
+    if offered.comments is None:
+        pytest.skip(f"{case.object_type} has no comments")
+    return offered.comments
+
+
+def test_comments_round_trip_keeping_paragraphs_lists_links_code_and_mentions(
+    connector: Connector, case: ContractCase
+):
+    support = comment_support(connector, case)
+    [made] = connector.create(case.object_type, [case.new_record(1)])
+    assert made.ok, str(made.error)
+    record_id = made.record.id
+    before = connector.comments(case.object_type, record_id)
+    assert before == []  # a new record has no comment (Zendesk's description is not one)
+
+    created = connector.comment_create(case.object_type, record_id, NewComment(RICH_COMMENT))
+    listed = connector.comments(case.object_type, record_id)
+    assert [c.id for c in listed] == [created.id]
+    assert listed[0].body == RICH_COMMENT  # the system's format and back, nothing lost
+    assert created.body == RICH_COMMENT
+    assert listed[0].author_name
+    assert listed[0].created_at is not None
+    assert listed[0].internal is False
+
+    if support.edit:
+        edited = connector.comment_update(
+            case.object_type, record_id, created.id, NewComment("Edited.")
+        )
+        assert edited.body == "Edited."
+        assert [c.body for c in connector.comments(case.object_type, record_id)] == ["Edited."]
+    if support.delete:
+        connector.comment_delete(case.object_type, record_id, created.id)
+        assert connector.comments(case.object_type, record_id) == []
+        connector.comment_delete(case.object_type, record_id, created.id)  # already gone
+    if support.internal:
+        note = connector.comment_create(
+            case.object_type, record_id, NewComment("agents only", internal=True)
+        )
+        [found] = [c for c in connector.comments(case.object_type, record_id) if c.id == note.id]
+        assert found.internal is True
+
+
+def test_a_comment_moves_its_record_into_the_feed(connector: Connector, case: ContractCase):
+    comment_support(connector, case)
+    [made] = connector.create(case.object_type, [case.new_record(1)])
+    _, cursor = read_all(connector, case.object_type)
+    connector.comment_create(case.object_type, made.record.id, NewComment("new comment"))
+    records, _ = read_all(connector, case.object_type, cursor)
+    assert made.record.id in [r.id for r in records]
+
+
+def test_comments_of_a_missing_record_are_a_record_error(connector: Connector, case: ContractCase):
+    comment_support(connector, case)
+    [made] = connector.create(case.object_type, [case.new_record(1)])
+    [gone] = connector.delete(case.object_type, [made.record.id])
+    assert gone.ok
+    with pytest.raises(RecordError):
+        connector.comments(case.object_type, made.record.id)
+    with pytest.raises(RecordError):
+        connector.comment_create(case.object_type, made.record.id, NewComment("too late"))
+
+
 def test_one_invalid_record_in_a_batch_fails_alone(connector: Connector, case: ContractCase):
     results = connector.create(
         case.object_type, [case.new_record(1), case.invalid_record(), case.new_record(2)]
@@ -279,9 +360,7 @@ def skip_if_polling_only(connector: Connector) -> None:
         pytest.skip(f"{connector.label} sends no webhooks (polling only)")
 
 
-def test_a_polling_only_connector_refuses_every_delivery(
-    connector: Connector, case: ContractCase
-):
+def test_a_polling_only_connector_refuses_every_delivery(connector: Connector, case: ContractCase):
     """A system without webhooks has nothing to verify a delivery with: a request to its
     connection's webhook URL is refused, whatever it carries."""
     if any(t.webhooks for t in connector.object_types()):

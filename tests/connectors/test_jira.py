@@ -29,10 +29,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors import registry
-from connectors.base import RecordUpdate, WebhookRequest
-from connectors.errors import AuthenticationError, ConfigurationError, WebhookVerificationError
+from connectors.base import NewComment, RecordUpdate, WebhookRequest
+from connectors.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    RecordError,
+    WebhookVerificationError,
+)
+from connectors.jira import adf, webhooks
 from connectors.jira import sandbox as jira_sandbox
-from connectors.jira import webhooks
 from connectors.jira.adf import adf_to_text, text_to_adf
 from connectors.jira.connector import JiraConnector
 from connectors.jira.sandbox import schema as jira_site
@@ -1101,3 +1106,49 @@ def test_config_is_validated_and_the_token_is_secret() -> None:
             "jira",
             {"base_url": "your-domain", "email": "a", "api_token": "t", "project_key": "O PS"},
         )
+
+
+# -- comments through the connector ----------------------------------------------------------
+
+
+def test_comment_markdown_and_adf_keep_code_blocks_inline_code_and_links() -> None:
+    text = "See `make test` and [the guide](https://x.example/g).\n\n```python\nx = 1\n\ny = 2\n```"
+    document = adf.markdown_to_adf(text)
+    kinds = [n["type"] for n in document["content"]]
+    assert kinds == ["paragraph", "codeBlock"]
+    assert document["content"][1] == {
+        "type": "codeBlock",
+        "attrs": {"language": "python"},
+        "content": [{"type": "text", "text": "x = 1\n\ny = 2"}],
+    }
+    inline = document["content"][0]["content"]
+    assert {"type": "text", "text": "make test", "marks": [{"type": "code"}]} in inline
+    assert adf.adf_to_markdown(document) == text
+    # A mention reads as its text; the plain-text field conversion is unchanged.
+    mention = {"type": "doc", "content": [{"type": "paragraph", "content": [
+        {"type": "mention", "attrs": {"id": "5b10", "text": "@Bo Chen"}},
+        {"type": "text", "text": " please look", "marks": [{"type": "code"}]},
+    ]}]}  # fmt: skip
+    assert adf.adf_to_markdown(mention) == "@Bo Chen` please look`"
+    assert adf.adf_to_text(mention) == "@Bo Chen please look"
+
+
+def test_restricted_comments_read_as_internal_and_internal_ones_are_not_written(
+    sandbox: Sandbox, jira: JiraConnector
+) -> None:
+    [made] = jira.create("issues", [{"summary": "Comment visibility"}])
+    created = jira.comment_create("issues", made.record.id, NewComment("visible"))
+    restricted = jira.client.http.post(
+        f"/rest/api/3/issue/{made.record.id}/comment",
+        json_body={
+            "body": adf.markdown_to_adf("admins only"),
+            "visibility": {"type": "role", "value": "Administrators"},
+        },
+        idempotent=False,
+    ).json()
+    listed = {c.id: c for c in jira.comments("issues", made.record.id)}
+    assert listed[created.id].internal is False
+    assert restricted["visibility"] == {"type": "role", "value": "Administrators"}
+    assert listed[str(restricted["id"])].internal is True
+    with pytest.raises(RecordError):
+        jira.comment_create("issues", made.record.id, NewComment("private", internal=True))

@@ -21,6 +21,7 @@ from apps.runs.models import SyncRun
 from apps.syncs.models import Conflict, FieldMapping, RecordLink, Sync, SyncPreview
 from apps.syncs.previews import preview_execute, preview_request
 from apps.syncs.services import sync_pause
+from connectors.base import CommentSupport
 from tests.factories import MembershipFactory, WorkspaceFactory
 from tests.running import run_now
 from tests.syncs import factories as f
@@ -987,3 +988,22 @@ def test_no_answer_or_log_carries_a_secret(clients, connections, systems, caplog
     assert refused.status_code == 400
     assert caplog.records  # the refusal was logged: the check below reads real log lines
     assert WEBHOOK_SECRET not in caplog.text
+
+
+def test_comments_are_switched_on_where_both_types_have_them(clients, sync, systems):
+    editor = clients["editor"]
+    refused = editor.patch(detail(sync), {"comments": "both"}, format="json")
+    error = assert_error(refused, 400, "comments_unsupported")
+    assert "has no comments on contacts" in error["message"]
+
+    crm, desk = systems
+    crm.define("contacts", f.CRM_FIELDS, comments=CommentSupport(edit=True))
+    desk.define("users", f.DESK_FIELDS, comments=CommentSupport(internal=True))
+    changed = editor.patch(
+        detail(sync), {"comments": "a_to_b", "comments_internal": True}, format="json"
+    )
+    assert changed.status_code == 200, changed.content
+    shown = clients["viewer"].get(detail(sync)).json()
+    assert (shown["comments"], shown["comments_internal"]) == ("a_to_b", True)
+    bad = editor.patch(detail(sync), {"comments": "sideways"}, format="json")
+    assert bad.status_code == 400

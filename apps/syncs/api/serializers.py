@@ -14,7 +14,13 @@ from rest_framework import serializers
 
 from apps.connections.models import Connection
 from apps.syncs.engine.filters import Operator
-from apps.syncs.engine.types import ConflictPolicy, DeletePolicy, Direction, InitialPolicy
+from apps.syncs.engine.types import (
+    CommentDirection,
+    ConflictPolicy,
+    DeletePolicy,
+    Direction,
+    InitialPolicy,
+)
 from apps.syncs.engine.values import Kind, Normalise
 from apps.syncs.models import (
     MIN_INTERVAL_SECONDS,
@@ -101,6 +107,7 @@ class SyncSerializer(serializers.ModelSerializer):
     conflict_policy = serializers.ChoiceField(choices=_values(ConflictPolicy), read_only=True)
     initial_policy = serializers.ChoiceField(choices=_values(InitialPolicy), read_only=True)
     delete_policy = serializers.ChoiceField(choices=_values(DeletePolicy), read_only=True)
+    comments = serializers.ChoiceField(choices=_values(CommentDirection), read_only=True)
     paused = serializers.BooleanField(read_only=True)
     awaiting_approval = serializers.BooleanField(
         read_only=True, help_text="A run held by the safety limit waits for a decision."
@@ -123,6 +130,8 @@ class SyncSerializer(serializers.ModelSerializer):
             "conflict_policy",
             "initial_policy",
             "delete_policy",
+            "comments",
+            "comments_internal",
             "safety_limit_share",
             "safety_limit_count",
             "match_rule",
@@ -249,6 +258,17 @@ class SyncWriteSerializer(serializers.Serializer):
     )
     delete_policy = serializers.ChoiceField(
         choices=_values(DeletePolicy), default=DeletePolicy.UNLINK.value
+    )
+    comments = serializers.ChoiceField(
+        choices=_values(CommentDirection),
+        default=CommentDirection.OFF.value,
+        help_text="Sync the comments of linked records: off, both ways, A to B or B to A "
+        "(only between object types that have comments).",
+    )
+    comments_internal = serializers.BooleanField(
+        default=False,
+        help_text="Include private/internal notes, as private notes where the other system "
+        "has them (left out where it has none).",
     )
     safety_limit_share = serializers.FloatField(
         min_value=0,

@@ -38,6 +38,7 @@ from typing import Any
 
 from apps.syncs.engine.apply import Applier
 from apps.syncs.engine.batch import Batch, BatchPlanner, MatchIndex
+from apps.syncs.engine.comments import CommentSyncer
 from apps.syncs.engine.dry_run import PageDone, Preview, SafetyLimit, dry_pass
 from apps.syncs.engine.plan_types import Plan, SyncSpec
 from apps.syncs.engine.recorder import Outcome, Phase, Recorder, RunInterrupted, RunReport
@@ -103,6 +104,8 @@ class Runner:
         self._deferred: dict[Side, list[str]] = {Side.A: [], Side.B: []}
         self._announce_sides = True  # off while the safety check reads ahead
         self._phase: Phase | None = None
+        # Comments of the linked pairs each batch touches (None: the sync has them off).
+        self.comments = CommentSyncer.for_sync(store.sync, self.sides, recorder, self.counters)
 
     # --- public ---
     def run(self, options: RunOptions) -> RunReport:
@@ -297,6 +300,8 @@ class Runner:
             if self._deferring:
                 self._defer_match_questions(result)
             applier.apply(result, links)
+            if self.comments is not None:
+                self.comments.sync_records(side, [r.id for r in records if not r.deleted])
         if cursor is not None:
             self.store.set_cursor(side, cursor)
         self.recorder.checkpoint(self.counters)

@@ -13,7 +13,16 @@ from typing import Any
 
 from apps.syncs.engine.recorder import Recorder
 from apps.syncs.engine.types import Side
-from connectors.base import ChangePage, Connector, Cursor, Record, RecordUpdate, WriteResult
+from connectors.base import (
+    ChangePage,
+    Comment,
+    Connector,
+    Cursor,
+    NewComment,
+    Record,
+    RecordUpdate,
+    WriteResult,
+)
 from connectors.errors import ConnectorError
 
 
@@ -65,6 +74,26 @@ class SideConnector:
     def delete(self, ids: Sequence[str]) -> list[WriteResult]:
         with self._failures():
             return self._connector.delete(self.object_type, ids)
+
+    @property
+    def connector(self) -> Connector:
+        return self._connector
+
+    def comments(self, record_id: str) -> list[Comment]:
+        with self._failures():
+            return self._connector.comments(self.object_type, record_id)
+
+    def comment_create(self, record_id: str, comment: NewComment) -> Comment:
+        with self._failures():
+            return self._connector.comment_create(self.object_type, record_id, comment)
+
+    def comment_update(self, record_id: str, comment_id: str, comment: NewComment) -> Comment:
+        with self._failures():
+            return self._connector.comment_update(self.object_type, record_id, comment_id, comment)
+
+    def comment_delete(self, record_id: str, comment_id: str) -> None:
+        with self._failures():
+            self._connector.comment_delete(self.object_type, record_id, comment_id)
 
     @contextmanager
     def _failures(self) -> Iterator[None]:

@@ -58,6 +58,29 @@ class DeletePolicy(enum.StrEnum):
     PROPAGATE = "propagate"
 
 
+class CommentDirection(enum.StrEnum):
+    """Whether a sync copies comments, and which way."""
+
+    OFF = "off"
+    BOTH = "both"
+    A_TO_B = "a_to_b"
+    B_TO_A = "b_to_a"
+
+    def copies_from(self, side: Side) -> bool:
+        if self is CommentDirection.OFF:
+            return False
+        if self is CommentDirection.BOTH:
+            return True
+        return (self is CommentDirection.A_TO_B) == (side is Side.A)
+
+
+class CommentLinkStatus(enum.StrEnum):
+    LINKED = "linked"
+    PENDING_A = "pending_a"  # the copy on A is being written
+    PENDING_B = "pending_b"
+    DELETED = "deleted"  # one side's comment is gone; the pair is never copied again
+
+
 class LinkStatus(enum.StrEnum):
     LINKED = "linked"
     PENDING_CREATE_A = "pending_create_a"

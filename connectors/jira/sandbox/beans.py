@@ -220,6 +220,7 @@ class Beans:
             "created": self.time(comment["created"], rfc3339=True),
             "updated": self.time(comment["updated"], rfc3339=True),
             "jsdPublic": True,
+            **({"visibility": comment["visibility"]} if comment.get("visibility") else {}),
         }
 
     def changelog(self, entry: Mapping[str, Any]) -> dict[str, Any]:

@@ -207,9 +207,13 @@ class IssueRoutes:
 
     @route("POST", "/rest/api/3/issue/{issue}/comment")
     def add_comment(self, request: Request) -> Response:
-        """addComment (Issue comments): the body is ADF; the issue's `updated` moves."""
+        """addComment (Issue comments): the body is ADF; the issue's `updated` moves. A
+        `visibility` ({"type": "role"|"group", "value": name}) restricts who sees it."""
         row = self._issue(request)
-        comment = self.state.add_comment(row, body(request).get("body"), request.base_url)
+        data = body(request)
+        comment = self.state.add_comment(row, data.get("body"), request.base_url)
+        if isinstance(data.get("visibility"), dict):
+            comment["visibility"] = dict(data["visibility"])
         return Response.json(201, Beans(self.state, request.base_url).comment(row, comment))
 
     @route("GET", "/rest/api/3/issue/{issue}/comment/{id}")

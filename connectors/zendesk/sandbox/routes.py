@@ -40,7 +40,7 @@ from connectors.zendesk.sandbox.schema import (
     SINGULAR,
     iso,
 )
-from connectors.zendesk.sandbox.state import ZendeskState, connection_config
+from connectors.zendesk.sandbox.state import ZendeskState, connection_config, html_of
 from connectors.zendesk.sandbox.views import (
     body_object,
     for_types,
@@ -273,21 +273,24 @@ class ZendeskSandbox(BulkRoutes, ExportRoutes, WebhookRoutes, VendorSandbox):
         https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_comments/
         """
         row = self._one(request)
-        comments = [
-            {**c, "html_body": f'<div class="zd-comment"><p>{_escape(c["body"])}</p></div>'}
-            for c in row.data.get("_comments", [])
-        ]
+        comments = [{"html_body": html_of(c["body"]), **c} for c in row.data.get("_comments", [])]
         if request.arg("sort_order") == "desc":
             comments.reverse()
-        return Response.json(
-            200,
-            {
-                "comments": comments,
-                "next_page": None,
-                "previous_page": None,
-                "count": len(comments),
-            },
-        )
+        body: dict[str, Any] = {
+            "comments": comments,
+            "next_page": None,
+            "previous_page": None,
+            "count": len(comments),
+        }
+        if "users" in (request.arg("include") or "").split(","):
+            # Side-loading: the comments' authors (Side-Loading, "users").
+            authors = sorted({c["author_id"] for c in comments})
+            body["users"] = [
+                {"id": u.id, "name": u.data.get("name"), "email": u.data.get("email")}
+                for u in (self.state.table.get("users", a) for a in authors)
+                if u is not None
+            ]
+        return Response.json(200, body)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -329,8 +332,10 @@ def _audit(row: Row, before: dict[str, Any], data: dict[str, Any]) -> dict[str, 
     if isinstance(comment, dict) and row.data.get("_comments"):
         last = row.data["_comments"][-1]
         events.append(
-            {"id": row.version * 100 + len(events), "type": "Comment", "body": last["body"],
-             "public": last["public"], "author_id": last["author_id"]}
+            {"id": last["id"], "type": "Comment", "body": last["body"],
+             "html_body": last["html_body"], "plain_body": last["plain_body"],
+             "public": last["public"], "author_id": last["author_id"],
+             "created_at": last["created_at"], "attachments": []}
         )  # fmt: skip
     return {
         "id": row.version,
@@ -341,7 +346,3 @@ def _audit(row: Row, before: dict[str, Any], data: dict[str, Any]) -> dict[str, 
         "via": {"channel": "api", "source": {"from": {}, "to": {}, "rel": None}},
         "events": events,
     }
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

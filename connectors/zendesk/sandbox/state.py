@@ -13,6 +13,8 @@ organization is gone at once.
 
 from __future__ import annotations
 
+import html as _html
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -145,7 +147,7 @@ class ZendeskState(RecordState):
         comment = data.get("comment") if row.type == "tickets" else None
         if changed or isinstance(comment, dict):
             row.data = updated
-            if isinstance(comment, dict) and isinstance(comment.get("body"), str):
+            if isinstance(comment, dict) and _comment_text(comment):
                 self._comment(row, comment, now)
             self._store(row, now)
             self._announce(row, "updated", {k: before.get(k) for k in changed})
@@ -258,8 +260,11 @@ class ZendeskState(RecordState):
         self.table.save(row, modified=ts)
 
     def _comment(self, row: Row, comment: Mapping[str, Any], now: float) -> None:
+        """Store a comment. Given `html_body`, Zendesk keeps the HTML and derives the text
+        `body` from it; given `body`, it renders the HTML (Ticket Comments)."""
         self.comment_seq += 1
-        body = str(comment.get("body") or "")
+        body = _comment_text(comment)
+        markup = comment.get("html_body")
         author = comment.get("author_id")
         row.data.setdefault("_comments", []).append(
             {
@@ -267,6 +272,7 @@ class ZendeskState(RecordState):
                 "type": "Comment",
                 "author_id": author if isinstance(author, int) else ADMIN_ID,
                 "body": body,
+                "html_body": markup if isinstance(markup, str) and markup else html_of(body),
                 "plain_body": body,
                 "public": comment.get("public", True) is not False,
                 "attachments": [],
@@ -391,3 +397,27 @@ class ZendeskState(RecordState):
     ) -> Row:
         record = new_record(self.table, object_type, data, created)
         return self._insert(object_type, record, created, fake.timestamp(created, window[1]))
+
+
+def _comment_text(comment: Mapping[str, Any]) -> str:
+    """A comment's text: its `body`, or the text of its `html_body` (tags dropped, blocks
+    and line breaks as newlines)."""
+    body = comment.get("body")
+    if isinstance(body, str) and body.strip():
+        return body
+    markup = comment.get("html_body")
+    if not isinstance(markup, str):
+        return ""
+    text = re.sub(r"<br\s*/?>|</(p|div|li|pre|h\d)>", "\n", markup, flags=re.I)
+    text = _html.unescape(re.sub(r"<[^>]+>", "", text))
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def html_of(body: str) -> str:
+    """The HTML Zendesk renders for a plain-text comment: paragraphs, line breaks."""
+    paragraphs = [p for p in re.split(r"\n\s*\n", body.strip()) if p.strip()]
+    inner = "".join(
+        "<p>" + "<br>".join(_html.escape(line, quote=False) for line in p.split("\n")) + "</p>"
+        for p in paragraphs
+    )
+    return f'<div class="zd-comment" dir="auto">{inner}</div>'

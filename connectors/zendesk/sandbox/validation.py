@@ -9,6 +9,7 @@ code: "InvalidValue", "BlankValue", "DuplicateValue", ...), which the routes ans
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -106,6 +107,9 @@ def _changes(
 def _blank_ticket(data: Mapping[str, Any], now: float, problems: list[Problem]) -> dict[str, Any]:
     comment = data.get("comment")
     body = comment.get("body") if isinstance(comment, dict) else None
+    if not (isinstance(body, str) and body.strip()) and isinstance(comment, dict):
+        markup = comment.get("html_body")
+        body = re.sub(r"<[^>]+>", " ", markup).strip() if isinstance(markup, str) else None
     if not isinstance(body, str) or not body.strip():
         problems.append(Problem("description", "Description: cannot be blank", "BlankValue"))
     return {
