@@ -274,6 +274,7 @@ def scope_form(**extra):
         "conflict_policy": "manual",
         "initial_policy": "conflict",
         "delete_policy": "unlink",
+        "comments": "off",
         "safety_limit_count": "500",
         "safety_limit_share": "50",
         "interval_seconds": "300",

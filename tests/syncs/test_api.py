@@ -174,6 +174,8 @@ def test_editors_create_a_sync_as_one_document(clients, connections, role):
         "delete_policy": "unlink",
         "safety_limit_share": 0.5,
         "safety_limit_count": 500,
+        "comments": "off",
+        "comments_internal": False,
         "match_rule": [{"a": "email", "b": "email", "normalise": "email"}],
         "mappings": [
             {
@@ -623,6 +625,8 @@ def test_export_is_the_definition_with_connections_by_name(clients, sync):
         "delete_policy": "unlink",
         "safety_limit_share": 0.5,
         "safety_limit_count": 500,
+        "comments": "off",
+        "comments_internal": False,
         "match_rule": [{"a": "email", "b": "email", "normalise": "email"}],
         "mappings": [
             {

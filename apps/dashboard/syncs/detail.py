@@ -47,6 +47,8 @@ SETTINGS = (
     "conflict_policy",
     "initial_policy",
     "delete_policy",
+    "comments",
+    "comments_internal",
     "safety_limit_count",
     "safety_limit_share",
     "interval_seconds",

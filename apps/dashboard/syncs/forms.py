@@ -23,6 +23,7 @@ from apps.syncs.engine.filters import (
     Operator,
 )
 from apps.syncs.engine.types import (
+    CommentDirection,
     ConflictPolicy,
     DeletePolicy,
     Direction,
@@ -95,6 +96,17 @@ DELETE_CHOICES = [
         "Keep the partner",
         "It stays linked to the deleted record and is never re-created.",
     ),
+]
+COMMENT_CHOICES = [
+    (CommentDirection.OFF.value, "Off", "Only the mapped fields are synced."),
+    (
+        CommentDirection.BOTH.value,
+        "Both ways",
+        "A comment on either record appears once on its partner, with its author and time "
+        "in a first line where the system cannot set them.",
+    ),
+    (CommentDirection.A_TO_B.value, "From A to B only", "Comments on B stay on B."),
+    (CommentDirection.B_TO_A.value, "From B to A only", "Comments on A stay on A."),
 ]
 INTERVALS = [30, 60, 300, 900, 3600, 6 * 3600, 86400]
 
@@ -482,6 +494,17 @@ class RulesForm(forms.Form):
         widget=forms.RadioSelect,
         label="Deletes: when a record is deleted on one side",
     )
+    comments = forms.ChoiceField(
+        choices=[(v, label) for v, label, _ in COMMENT_CHOICES],
+        widget=forms.RadioSelect,
+        label="Comments: copy each record's conversation to its partner",
+    )
+    comments_internal = forms.BooleanField(
+        required=False,
+        label="Include private notes",
+        help_text="Copied as private notes where the other system has them (Zendesk, "
+        "Redmine); left out where it has none (Jira, GitHub).",
+    )
     safety_limit_count = forms.IntegerField(
         required=False,
         min_value=1,
@@ -505,6 +528,7 @@ class RulesForm(forms.Form):
         "conflict_policy": {v: d for v, _, d in CONFLICT_CHOICES},
         "initial_policy": {v: d for v, _, d in INITIAL_CHOICES},
         "delete_policy": {v: d for v, _, d in DELETE_CHOICES},
+        "comments": {v: d for v, _, d in COMMENT_CHOICES},
     }
 
     def __init__(self, *args: Any, interval: int, **kwargs: Any) -> None:
@@ -519,6 +543,8 @@ class RulesForm(forms.Form):
             "conflict_policy": draft["conflict_policy"],
             "initial_policy": draft["initial_policy"],
             "delete_policy": draft["delete_policy"],
+            "comments": draft.get("comments", CommentDirection.OFF.value),
+            "comments_internal": draft.get("comments_internal", False),
             "safety_limit_count": draft["safety_limit_count"],
             "safety_limit_share": None if share is None else round(float(share) * 100),
             "interval_seconds": draft["interval_seconds"],
@@ -556,6 +582,15 @@ def rules_summary(draft: Mapping[str, Any]) -> list[tuple[str, str]]:
         (
             RulesForm.base_fields["delete_policy"].label,
             chosen(DELETE_CHOICES, draft["delete_policy"]),
+        ),
+        (
+            RulesForm.base_fields["comments"].label,
+            chosen(COMMENT_CHOICES, draft.get("comments", CommentDirection.OFF.value))
+            + (
+                " Private notes included."
+                if draft.get("comments_internal") and draft.get("comments") != "off"
+                else ""
+            ),
         ),
         (
             "Safety limit",

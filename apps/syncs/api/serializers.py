@@ -621,6 +621,10 @@ class SyncDocumentSerializer(serializers.Serializer):
     safety_limit_count = serializers.IntegerField(
         min_value=1, max_value=MAX_SAFETY_COUNT, allow_null=True, default=500
     )
+    comments = serializers.ChoiceField(
+        choices=_values(CommentDirection), default=CommentDirection.OFF.value
+    )
+    comments_internal = serializers.BooleanField(default=False)
     match_rule = MatchRulePairSerializer(many=True, default=list)
     mappings = FieldMappingInputSerializer(many=True, max_length=MAX_MAPPINGS)
 
