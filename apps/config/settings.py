@@ -132,6 +132,9 @@ if CONCORD_RUN_LOCK_TTL < 3 * CONCORD_RUN_HEARTBEAT_EVERY:
         f"not {CONCORD_RUN_LOCK_TTL}"
     )
 CONCORD_RUN_MAX_ATTEMPTS = read_env(env.int, "CONCORD_RUN_MAX_ATTEMPTS", default=5)
+# Records a run plans and applies together (consecutive feed pages joined up to this many):
+# its counters, cursor and cancel checks move once per batch.
+CONCORD_RUN_BATCH_SIZE = read_env(env.int, "CONCORD_RUN_BATCH_SIZE", default=1000)
 # A worker that finishes a run executes the sync's next queued run in the same task, up to
 # this many in a row before it sends the next one through the broker (fairness to others).
 CONCORD_RUN_CHAIN = read_env(env.int, "CONCORD_RUN_CHAIN", default=20)

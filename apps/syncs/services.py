@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -357,6 +358,7 @@ def sync_engine_run(
                 record_ids=ids,
                 approved=approved,
                 retry_ids={Side(k): list(v) for k, v in (retry_ids or {}).items()} or None,
+                batch_size=settings.CONCORD_RUN_BATCH_SIZE,
             )
         )
     finally:

@@ -164,12 +164,13 @@ def test_the_queued_run_executes_and_reports_counters_and_progress(clients, sync
             "conflicts": 0,
             "errors": 0,
         },
-        # B's feed also returns the three records the run created there: its own echoes.
+        # A first run lists B once (to match); the three records it creates there are left
+        # out of that listing's replay, so they are not read back as echoes.
         "b": {
-            "read": 4,
+            "read": 1,
             "created": 3,
             "updated": 0,
-            "unchanged": 3,
+            "unchanged": 0,
             "deleted": 0,
             "conflicts": 0,
             "errors": 0,

@@ -133,6 +133,7 @@ def test_cancelling_a_queued_run_stops_it_before_it_starts(setup):
 def test_a_running_run_stops_between_batches_when_cancelled(setup, settings, monkeypatch):
     sync, crm, desk = setup
     settings.CONCORD_RUN_HEARTBEAT_EVERY = 0  # check at every checkpoint
+    settings.CONCORD_RUN_BATCH_SIZE = 2  # one batch a page
     for i in range(5):
         crm.insert("contacts", {"email": f"p{i}@example.com", "name": f"P{i}"})
     Sync.objects.filter(pk=sync.pk).update()  # (page size 100: one page per side)
@@ -173,6 +174,7 @@ def test_a_paused_sync_does_not_run(setup):
 
 def test_an_interrupted_run_keeps_what_it_stored_and_is_not_a_failure(settings):
     settings.CONCORD_RUN_HEARTBEAT_EVERY = 0  # beat at every checkpoint
+    settings.CONCORD_RUN_BATCH_SIZE = 2  # one batch a page
     ws = f.workspace()
     crm, desk = f.stores()
     s = f.sync(ws, crm, desk, page_size=2)
