@@ -12,9 +12,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +35,7 @@ from connectors.errors import (
 from connectors.github import sandbox as github_sandbox
 from connectors.github.client import SECONDARY_WAIT, rate_limit_wait
 from connectors.github.connector import GitHubConnector
+from tests.connectors.contract_run import contract_run
 from tests.connectors.github_openapi import GITHUB, GRAPHQL, GitHubTrafficRecorder
 from tests.sandbox_fixtures import Sandbox, WebhookReceiver
 
@@ -446,23 +444,13 @@ def test_record_urls_lead_to_the_issue_page(sandbox: Sandbox) -> None:
 @needs_spec
 def test_contract_run_traffic_validates_against_the_openapi_description(tmp_path: Path) -> None:
     """Run the shared contract suite for GitHub with every exchange recorded and validated."""
-    contract = Path(__file__).with_name("test_contract.py")
     report = tmp_path / "github-traffic.json"
-    env = {**os.environ, "OPENAPI_VENDOR": "github", "OPENAPI_TRAFFIC_REPORT": str(report)}
-    completed = subprocess.run(
-        [
-            sys.executable, "-m", "pytest", str(contract), "-k", "github", "-q",
-            "-p", "tests.connectors.openapi_plugin", "-p", "no:randomly",
-        ],
-        cwd=Path(__file__).resolve().parents[2],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )  # fmt: skip
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    data = json.loads(report.read_text())
+    data = contract_run(
+        "github",
+        plugin="tests.connectors.openapi_plugin",
+        report=report,
+        env={"OPENAPI_VENDOR": "github", "OPENAPI_TRAFFIC_REPORT": str(report)},
+    )
     assert data["exchanges"] >= 100
     assert data["problems"] == []
     # Undocumented statuses may only be the faults the suite injects on purpose, and the

@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +40,7 @@ from connectors.jira.connector import JiraConnector
 from connectors.jira.sandbox import schema as jira_site
 from connectors.sandbox.client import SandboxAdminError
 from connectors.sandbox.server import SandboxServer
+from tests.connectors.contract_run import contract_run
 from tests.connectors.jira_openapi import (
     JIRA,
     Exchange,
@@ -1064,23 +1062,13 @@ class _StubContext:
 @needs_spec
 def test_contract_run_traffic_validates_against_the_openapi_description(tmp_path: Path) -> None:
     """Run the shared contract suite for Jira with every exchange recorded and validated."""
-    contract = Path(__file__).with_name("test_contract.py")
     report = tmp_path / "jira-traffic.json"
-    env = {**os.environ, "OPENAPI_VENDOR": "jira", "OPENAPI_TRAFFIC_REPORT": str(report)}
-    completed = subprocess.run(
-        [
-            sys.executable, "-m", "pytest", str(contract), "-k", "jira", "-q",
-            "-p", "tests.connectors.openapi_plugin", "-p", "no:randomly",
-        ],
-        cwd=Path(__file__).resolve().parents[2],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )  # fmt: skip
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    data = json.loads(report.read_text())
+    data = contract_run(
+        "jira",
+        plugin="tests.connectors.openapi_plugin",
+        report=report,
+        env={"OPENAPI_VENDOR": "jira", "OPENAPI_TRAFFIC_REPORT": str(report)},
+    )
     assert data["exchanges"] >= 20
     assert data["problems"] == []
     # Undocumented statuses may only be the faults the suite injects on purpose.

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -42,6 +39,7 @@ from connectors.pipedrive.sandbox.schema import (
     SUPPORT_NOTES,
     TIER,
 )
+from tests.connectors.contract_run import contract_run
 from tests.connectors.pipedrive_openapi import PIPEDRIVE_V1, PIPEDRIVE_V2, PipedriveTraffic
 from tests.sandbox_fixtures import Sandbox, WebhookReceiver
 
@@ -411,24 +409,13 @@ def test_config_is_validated_and_the_token_is_secret():
 def test_contract_run_traffic_validates_against_the_openapi_descriptions(tmp_path: Path) -> None:
     """Run the shared contract suite for Pipedrive with every exchange recorded and
     validated against the v1 and v2 descriptions."""
-    contract = Path(__file__).with_name("test_contract.py")
     report = tmp_path / "pipedrive-traffic.json"
-    env = {**os.environ, "PIPEDRIVE_TRAFFIC_REPORT": str(report)}
-    completed = subprocess.run(
-        [
-            sys.executable, "-m", "pytest", str(contract), "-k", "pipedrive", "-q",
-            "-p", "tests.connectors.pipedrive_openapi_plugin", "-p", "no:randomly",
-            "-p", "no:xdist",
-        ],
-        cwd=Path(__file__).resolve().parents[2],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )  # fmt: skip
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    data = json.loads(report.read_text())
+    data = contract_run(
+        "pipedrive",
+        plugin="tests.connectors.pipedrive_openapi_plugin",
+        report=report,
+        env={"PIPEDRIVE_TRAFFIC_REPORT": str(report)},
+    )
     v1, v2 = data[PIPEDRIVE_V1.name], data[PIPEDRIVE_V2.name]
     assert v1["problems"] == []
     assert v2["problems"] == []
