@@ -24,5 +24,9 @@ app.autodiscover_tasks()
 
 @task_prerun.connect
 @task_postrun.connect
-def _close_old_connections(**kwargs: Any) -> None:
+def _close_old_connections(task: Any = None, **kwargs: Any) -> None:
+    # A task run eagerly (apply(), tests) runs inside its caller's request or transaction,
+    # whose connection is not the task's to close.
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
     close_old_connections()
