@@ -415,13 +415,11 @@ class Bench:
             stages["webhook: batching + POST until stored"].append(
                 ts(delivery.received_at) - change.changed_at
             )
-            stages["queue hop to the delivery task"].append(
+            stages["delivery stored -> routed (a task hop before)"].append(
                 ts(delivery.processed_at) - ts(delivery.received_at)
             )
             stages["run created"].append(ts(run.created_at) - ts(delivery.processed_at))
-            stages["second hop: run queued -> started"].append(
-                ts(run.started_at) - ts(run.created_at)
-            )
+            stages["run queued -> started"].append(ts(run.started_at) - ts(run.created_at))
             stages["reads and planning (started -> write sent)"].append(
                 write_sent - ts(run.started_at)
             )
@@ -602,9 +600,9 @@ def is_hubspot_write(endpoint: str) -> bool:
 
 PROFILE_STAGES = (
     "webhook: batching + POST until stored",
-    "queue hop to the delivery task",
+    "delivery stored -> routed (a task hop before)",
     "run created",
-    "second hop: run queued -> started",
+    "run queued -> started",
     "reads and planning (started -> write sent)",
     "write (sent -> seen in Zendesk)",
     "after the write (seen -> run finished)",
