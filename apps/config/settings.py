@@ -153,11 +153,13 @@ CONCORD_SYNC_MAX_FAILURES = read_env(env.int, "CONCORD_SYNC_MAX_FAILURES", defau
 CONCORD_PREVIEW_RETENTION_HOURS = read_env(env.int, "CONCORD_PREVIEW_RETENTION_HOURS", default=24)
 
 # The request budget per connection shared by all workers (on top of each connector's own
-# handling of the system's 429s): requests per window of seconds.
+# handling of the system's 429s): requests per window of seconds. 20 per 2 s is 100 per
+# 10 s (HubSpot's burst limit for private apps) counted in short windows: a burst that spends
+# a window makes the calls behind it wait at most 2 s, not up to 10.
 CONCORD_CONNECTION_REQUESTS_PER_WINDOW = read_env(
-    env.int, "CONCORD_CONNECTION_REQUESTS_PER_WINDOW", default=100
+    env.int, "CONCORD_CONNECTION_REQUESTS_PER_WINDOW", default=20
 )
-CONCORD_CONNECTION_RATE_WINDOW = read_env(env.float, "CONCORD_CONNECTION_RATE_WINDOW", default=10.0)
+CONCORD_CONNECTION_RATE_WINDOW = read_env(env.float, "CONCORD_CONNECTION_RATE_WINDOW", default=2.0)
 # How long what field discovery found is kept per connection and object type (seconds; 0:
 # every run asks the systems again). Saving the connection or a write refused over a field
 # drops it sooner (apps/connections/discovery.py).
