@@ -13,5 +13,8 @@ BUNDLER_VERSION="$(ls /usr/share/rubygems-integration/all/specifications/ 2>/dev
   | sed -n 's/^bundler-\([0-9.]*\)\.gemspec$/\1/p' | sort -V | tail -1)"
 export BUNDLER_VERSION
 export REDMINE_INSTANCE="../../../..$RD/instance" RAILS_ENV=production BUNDLE_GEMFILE="$RD/Gemfile"
+# Rails would take Concord's DATABASE_URL (the tests' PostgreSQL) over the instance's own
+# SQLite database.yml.
+unset DATABASE_URL REDIS_URL
 cd /usr/share/redmine
 bundle exec rails runner "$HERE/seed_custom_fields.rb"
