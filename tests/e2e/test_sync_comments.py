@@ -17,7 +17,7 @@ from apps.syncs.models import Sync
 from apps.syncs.services import sync_create
 from connectors.jira.sandbox.state import connection_config as jira_config
 from connectors.zendesk.sandbox import ADMIN_EMAIL, API_TOKEN
-from tests.e2e.test_sync_builder import log_in, screenshot
+from tests.e2e.test_sync_builder import in_place, log_in, screenshot
 from tests.factories import MembershipFactory
 from tests.runs.sandbox_sync import hub_desk_sync
 
@@ -58,8 +58,9 @@ def test_comments_are_set_in_the_builder_and_shown_in_the_rules(page: Page, live
 
     open_rules(page, base, sync)
     expect(page.get_by_role("radio", name="Both ways")).to_be_checked()
-    page.get_by_role("radio", name="From A to B only").check()
-    page.get_by_label("Include private notes").uncheck()
+    # Each change posts the step and draws it again (htmx): wait for one before the next.
+    in_place(page, lambda: page.get_by_role("radio", name="From A to B only").check())
+    in_place(page, lambda: page.get_by_label("Include private notes").uncheck())
     screenshot(page, "sync-builder-comments")
     page.get_by_role("button", name="Continue to the review").click()
     page.wait_for_url(re.compile(r"/review/$"))
@@ -85,7 +86,7 @@ def test_comments_on_records_that_have_none_are_refused_at_the_field(
     log_in(page, base, member.user.username)
 
     open_rules(page, base, sync)
-    page.get_by_role("radio", name="Both ways").check()
+    in_place(page, lambda: page.get_by_role("radio", name="Both ways").check())
     page.get_by_role("button", name="Continue to the review").click()
     page.wait_for_url(re.compile(r"/review/$"))
     page.get_by_role("button", name="Save changes").click()
