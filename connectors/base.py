@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import abc
 import enum
+import hashlib
+import hmac
 import json
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -37,7 +39,7 @@ from typing import Any, ClassVar, Protocol
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from connectors.answers import PageGuard
-from connectors.errors import RecordError, WebhookPayloadError
+from connectors.errors import RecordError, WebhookPayloadError, WebhookVerificationError
 
 if typing.TYPE_CHECKING:
     from connectors.netpolicy import AddressPolicy
@@ -219,6 +221,33 @@ def webhook_json(body: bytes) -> JSON:
             children = item.values() if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children)
     return value
+
+
+def hub_signature(body: bytes, secret: str) -> str:
+    """`sha256=<hex HMAC-SHA256 of the raw body>`: the signature GitHub (X-Hub-Signature-256)
+    and Jira (X-Hub-Signature) send, after the WebSub hub scheme."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def hub_signature_verify(request: WebhookRequest, secret: str, header: str) -> None:
+    """Check a `sha256=<hex>` signature in `header` over the raw body, in constant time.
+
+    Raises WebhookVerificationError when no secret is configured, the header is missing or
+    not `sha256=<hex>`, or the digest does not match.
+    """
+    if not secret:
+        raise WebhookVerificationError("no webhook secret is configured for this connection")
+    given = request.header(header)
+    if not given:
+        raise WebhookVerificationError(f"unsigned delivery: no {header} header")
+    algorithm, _, digest = given.strip().partition("=")
+    if algorithm.lower() != "sha256" or not digest:
+        raise WebhookVerificationError(
+            f"{header} must be 'sha256=<hex>', got the {algorithm!r} scheme"
+        )
+    expected = hub_signature(request.body, secret)[len("sha256=") :]
+    if not hmac.compare_digest(expected.encode(), digest.strip().lower().encode()):
+        raise WebhookVerificationError("signature mismatch")
 
 
 @dataclass(frozen=True)

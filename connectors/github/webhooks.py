@@ -25,11 +25,17 @@ event are accepted and name nothing. Pull requests (an `issue_comment` on one ca
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections.abc import Collection
 from datetime import UTC, datetime
 
-from connectors.base import WebhookEvent, WebhookRequest, WebhookResult, webhook_json
+from connectors.base import (
+    WebhookEvent,
+    WebhookRequest,
+    WebhookResult,
+    hub_signature,
+    hub_signature_verify,
+    webhook_json,
+)
 from connectors.errors import WebhookVerificationError
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
@@ -43,26 +49,12 @@ _ISSUE_ACTION_CREATED = "opened"
 
 def sign(body: bytes, secret: str) -> str:
     """The X-Hub-Signature-256 value GitHub sends for `body` under `secret`."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hub_signature(body, secret)
 
 
 def verify(request: WebhookRequest, secret: str) -> None:
-    """Check X-Hub-Signature-256 over the raw body in constant time.
-
-    Raises WebhookVerificationError when no secret is configured, the header is missing or
-    not `sha256=<hex>`, or the digest does not match.
-    """
-    if not secret:
-        raise WebhookVerificationError("no webhook secret is configured for this connection")
-    header = request.header(SIGNATURE_HEADER)
-    if not header:
-        raise WebhookVerificationError(f"unsigned delivery: no {SIGNATURE_HEADER} header")
-    algorithm, _, digest = header.strip().partition("=")
-    if algorithm.lower() != "sha256" or not digest:
-        raise WebhookVerificationError(f"{SIGNATURE_HEADER} must be 'sha256=<hex>'")
-    expected = sign(request.body, secret)[len("sha256=") :]
-    if not hmac.compare_digest(expected.encode(), digest.strip().lower().encode()):
-        raise WebhookVerificationError("signature mismatch")
+    """Check X-Hub-Signature-256 over the raw body (connectors.base.hub_signature_verify)."""
+    hub_signature_verify(request, secret, SIGNATURE_HEADER)
 
 
 def parse(request: WebhookRequest, secret: str, *, repositories: Collection[str]) -> WebhookResult:

@@ -31,12 +31,18 @@ and issues of other projects are accepted and ignored.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.base import WebhookEvent, WebhookRequest, WebhookResult, webhook_json
+from connectors.base import (
+    WebhookEvent,
+    WebhookRequest,
+    WebhookResult,
+    hub_signature,
+    hub_signature_verify,
+    webhook_json,
+)
 from connectors.errors import WebhookVerificationError
 
 SIGNATURE_HEADER = "X-Hub-Signature"
@@ -57,28 +63,12 @@ _ISSUE_ACTIONS = {
 
 def sign(body: bytes, secret: str) -> str:
     """The X-Hub-Signature value Jira sends for `body` under `secret`."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hub_signature(body, secret)
 
 
 def verify(request: WebhookRequest, secret: str) -> None:
-    """Check X-Hub-Signature over the raw body in constant time.
-
-    Raises WebhookVerificationError when no secret is configured, the header is missing or
-    not `sha256=<hex>`, or the digest does not match.
-    """
-    if not secret:
-        raise WebhookVerificationError("no webhook secret is configured for this connection")
-    header = request.header(SIGNATURE_HEADER)
-    if not header:
-        raise WebhookVerificationError(f"unsigned delivery: no {SIGNATURE_HEADER} header")
-    algorithm, _, digest = header.strip().partition("=")
-    if algorithm.lower() != "sha256" or not digest:
-        raise WebhookVerificationError(
-            f"{SIGNATURE_HEADER} must be 'sha256=<hex>', got the {algorithm!r} scheme"
-        )
-    expected = sign(request.body, secret)[len("sha256=") :]
-    if not hmac.compare_digest(expected.encode(), digest.strip().lower().encode()):
-        raise WebhookVerificationError("signature mismatch")
+    """Check X-Hub-Signature over the raw body (connectors.base.hub_signature_verify)."""
+    hub_signature_verify(request, secret, SIGNATURE_HEADER)
 
 
 def parse(
