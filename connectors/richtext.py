@@ -22,8 +22,8 @@ import re
 from html.parser import HTMLParser
 
 FENCE = "```"
-_BULLET = re.compile(r"^(?P<indent> *)[-*] (?P<text>.*)$")
-_ORDERED = re.compile(r"^(?P<indent> *)(?P<number>\d{1,9})\. (?P<text>.*)$")
+BULLET = re.compile(r"^(?P<indent> *)[-*] (?P<text>.*)$")
+ORDERED = re.compile(r"^(?P<indent> *)(?P<number>\d{1,9})\. (?P<text>.*)$")
 _INLINE = re.compile(
     r"`(?P<code>[^`\n]+)`"
     r"|\[(?P<label>[^\[\]\n]+)\]\((?P<href>(?:https?://|mailto:)[^\s()]+)\)"
@@ -67,15 +67,17 @@ def markdown_to_html(text: str) -> str:
             attr = f' class="language-{html.escape(language)}"' if language else ""
             parts.append(f"<pre><code{attr}>{html.escape(content)}</code></pre>")
             continue
-        for block in _blocks(content):
+        for block in text_blocks(content):
             parts.append(_block_html(block))
     return "".join(parts)
 
 
-def _blocks(text: str) -> list[list[str]]:
+def text_blocks(text: str) -> list[list[str]]:
+    """The text's lines grouped into blocks separated by blank lines (any line ending)."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     blocks: list[list[str]] = []
     current: list[str] = []
-    for line in text.split("\n"):
+    for line in lines:
         if line.strip():
             current.append(line.rstrip())
         elif current:
@@ -87,10 +89,10 @@ def _blocks(text: str) -> list[list[str]]:
 
 
 def _marker(line: str) -> tuple[int, str, int, str] | None:
-    match = _BULLET.match(line)
+    match = BULLET.match(line)
     if match:
         return len(match["indent"]), "ul", 1, match["text"]
-    match = _ORDERED.match(line)
+    match = ORDERED.match(line)
     if match:
         return len(match["indent"]), "ol", int(match["number"]), match["text"]
     return None

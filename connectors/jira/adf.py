@@ -38,12 +38,10 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.richtext import FENCE, split_fences
+from connectors.richtext import BULLET, FENCE, ORDERED, split_fences, text_blocks
 
 Node = dict[str, Any]
 
-_BULLET = re.compile(r"^(?P<indent> *)[-*] (?P<text>.*)$")
-_ORDERED = re.compile(r"^(?P<indent> *)(?P<number>\d{1,9})\. (?P<text>.*)$")
 # `[text](url)` with a web or mail URL, or a bare web URL. Trailing sentence punctuation is
 # not part of a bare URL ("see https://x.example/a." links to ".../a").
 _LINK = re.compile(
@@ -268,32 +266,17 @@ def text_to_adf(text: str | None) -> Node | None:
     if not isinstance(text, str):
         raise TypeError(f"ADF text must be a string, not {type(text).__name__}")
     content: list[Node] = []
-    for block in _split_blocks(text):
+    for block in text_blocks(text):
         content.extend(_block_nodes(block))
     return {"type": "doc", "version": 1, "content": content}
 
 
-def _split_blocks(text: str) -> list[list[str]]:
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    blocks: list[list[str]] = []
-    current: list[str] = []
-    for line in lines:
-        if line.strip():
-            current.append(line.rstrip())
-        elif current:
-            blocks.append(current)
-            current = []
-    if current:
-        blocks.append(current)
-    return blocks
-
-
 def _marker(line: str) -> tuple[int, str, int, str] | None:
     """(indent, "bullet"|"ordered", number, text) for a list line, else None."""
-    match = _BULLET.match(line)
+    match = BULLET.match(line)
     if match:
         return len(match["indent"]), "bullet", 0, match["text"]
-    match = _ORDERED.match(line)
+    match = ORDERED.match(line)
     if match:
         return len(match["indent"]), "ordered", int(match["number"]), match["text"]
     return None
