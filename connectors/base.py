@@ -223,6 +223,16 @@ def webhook_json(body: bytes) -> JSON:
     return value
 
 
+def http_base_url(value: str, problem: str) -> str:
+    """A connector's base URL from a config form: trimmed, without a trailing slash, and
+    http(s) (http for local sandboxes; the address policy judges the host at connect time).
+    Raises ValueError(`problem`) otherwise, for the config's field validator to report."""
+    value = value.strip().rstrip("/")
+    if not value.startswith(("https://", "http://")):
+        raise ValueError(problem)
+    return value
+
+
 def hub_signature(body: bytes, secret: str) -> str:
     """`sha256=<hex HMAC-SHA256 of the raw body>`: the signature GitHub (X-Hub-Signature-256)
     and Jira (X-Hub-Signature) send, after the WebSub hub scheme."""

@@ -53,6 +53,7 @@ from connectors.base import (
     WebhookRequest,
     WebhookResult,
     WriteResult,
+    http_base_url,
 )
 from connectors.errors import (
     ConfigurationError,
@@ -124,10 +125,7 @@ class GitHubConfig(ConnectorConfig):
     @field_validator("base_url")
     @classmethod
     def _api_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s) URL, like https://api.github.com")
-        return value
+        return http_base_url(value, "must be an http(s) URL, like https://api.github.com")
 
     @field_validator("token", "private_key")
     @classmethod

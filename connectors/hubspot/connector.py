@@ -48,6 +48,7 @@ from connectors.base import (
     WebhookRequest,
     WebhookResult,
     WriteResult,
+    http_base_url,
 )
 from connectors.errors import ConfigurationError, RecordError, TransientError
 from connectors.http import HttpClient
@@ -106,9 +107,7 @@ class HubSpotConfig(ConnectorConfig):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must start with https:// (or http:// for a local sandbox)")
-        return value.rstrip("/")
+        return http_base_url(value, "must start with https:// (or http:// for a local sandbox)")
 
     @field_validator("access_token")
     @classmethod

@@ -57,6 +57,7 @@ from connectors.base import (
     WebhookRequest,
     WebhookResult,
     WriteResult,
+    http_base_url,
 )
 from connectors.errors import (
     ConfigurationError,
@@ -111,10 +112,7 @@ class JiraConfig(ConnectorConfig):
     @field_validator("base_url")
     @classmethod
     def _site_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must be the site URL, like https://your-domain.atlassian.net")
-        return value
+        return http_base_url(value, "must be the site URL, like https://your-domain.atlassian.net")
 
     @field_validator("project_key")
     @classmethod

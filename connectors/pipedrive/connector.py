@@ -55,6 +55,7 @@ from connectors.base import (
     WebhookRequest,
     WebhookResult,
     WriteResult,
+    http_base_url,
 )
 from connectors.errors import ConfigurationError, RecordError
 from connectors.pipedrive import mappers, webhooks
@@ -114,9 +115,7 @@ class PipedriveConfig(ConnectorConfig):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must start with https:// (or http:// for a local sandbox)")
-        value = value.rstrip("/")
+        value = http_base_url(value, "must start with https:// (or http:// for a local sandbox)")
         for suffix in ("/api/v2", "/v1"):  # the API root, whichever version was pasted
             value = value.removesuffix(suffix)
         return value

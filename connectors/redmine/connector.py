@@ -55,6 +55,7 @@ from connectors.base import (
     WebhookRequest,
     WebhookResult,
     WriteResult,
+    http_base_url,
 )
 from connectors.errors import (
     ConfigurationError,
@@ -100,10 +101,9 @@ class RedmineConfig(ConnectorConfig):
     @field_validator("base_url")
     @classmethod
     def _server_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must be the server's address, like https://redmine.example.com")
-        return value
+        return http_base_url(
+            value, "must be the server's address, like https://redmine.example.com"
+        )
 
     @field_validator("project")
     @classmethod

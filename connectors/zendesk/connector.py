@@ -50,6 +50,7 @@ from connectors.base import (
     WebhookRequest,
     WebhookResult,
     WriteResult,
+    http_base_url,
 )
 from connectors.errors import (
     AuthenticationError,
@@ -136,9 +137,7 @@ class ZendeskConfig(ConnectorConfig):
     @field_validator("base_url")
     @classmethod
     def _clean_base_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("base_url must start with https://")
-        return value.rstrip("/")
+        return http_base_url(value, "base_url must start with https://")
 
     @model_validator(mode="after")
     def _check(self) -> ZendeskConfig:
