@@ -22,9 +22,13 @@ def test_readyz_reports_database_and_broker(client):
 
 @pytest.mark.django_db
 def test_readyz_is_503_naming_an_unreachable_broker(client):
-    saved = {k: celery_app.conf[k] for k in ("broker_url", "broker_transport_options")}
-    # Port 1 on loopback: nothing listens there, so the connection is refused.
-    celery_app.conf.update(broker_url="redis://127.0.0.1:1/0", broker_transport_options={})
+    keys = ("broker_url", "broker_transport", "broker_transport_options")
+    saved = {k: celery_app.conf[k] for k in keys}
+    # Port 1 on loopback: nothing listens there, so the connection is refused. (Without
+    # REDIS_URL the settings name the embedded transport, which would win over the URL.)
+    celery_app.conf.update(
+        broker_url="redis://127.0.0.1:1/0", broker_transport=None, broker_transport_options={}
+    )
     try:
         response = client.get("/readyz")
     finally:
