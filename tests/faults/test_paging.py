@@ -79,7 +79,7 @@ def test_a_wrong_shaped_answer_names_system_call_and_field(workers, hub_desk, sa
     error = SyncRun.objects.get(pk=run.pk).error
     assert "internal error" not in error
     assert error == (
-        "HubSpot POST /crm/v3/objects/contacts/search: the answer has no 'results[0].id'"
+        "HubSpot GET /crm/v3/objects/contacts: the answer has no 'results[0].id'"
     )
     wait_until(lambda: Sync.objects.get(pk=hub_desk.pk).last_error == error, timeout=10)
 
