@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from html.parser import HTMLParser
 
 FENCE = "```"
@@ -54,6 +55,43 @@ def split_fences(text: str) -> list[tuple[str, str, str]]:
     if plain:
         out.append(("text", "", "\n".join(plain)))
     return out
+
+
+def map_plain(text: str, change: Callable[[str], str]) -> str:
+    """The text with `change` applied to its plain parts only: code blocks, inline code,
+    links and bare URLs are kept as they are (line endings become "\\n")."""
+    parts: list[str] = []
+    for kind, language, content in split_fences(text):
+        if kind == "code":
+            parts.append(f"{FENCE}{language}\n{content}\n{FENCE}")
+            continue
+        out: list[str] = []
+        position = 0
+        for match in _INLINE.finditer(content):
+            out.append(change(content[position : match.start()]))
+            out.append(match.group(0))
+            position = match.end()
+        out.append(change(content[position:]))
+        parts.append("".join(out))
+    return "\n".join(parts)
+
+
+# "@name" where GitHub and Redmine would read a mention of one of their users: after the
+# start or a character that cannot be part of a name, an address or a path.
+_MENTION = re.compile(r"(?<![\w@./\\`])@(?=[A-Za-z0-9_])")
+_INERT = "@\u200b"  # a zero-width space after the @: shown the same, mentions nobody
+
+
+def mentions_inert(text: str) -> str:
+    """Canonical Markdown for a system that notifies "@login" mentions (GitHub, Redmine):
+    a zero-width space after each mention's @, so a copied "@Bo Chen" notifies no user of
+    that system who happens to be called Bo. Code, links and URLs are left as they are."""
+    return map_plain(text, lambda plain: _MENTION.sub(_INERT, plain))
+
+
+def mentions_restored(text: str) -> str:
+    """The reverse of mentions_inert: the zero-width spaces it added are taken out."""
+    return text.replace(_INERT, "@")
 
 
 # -- Markdown -> HTML ----------------------------------------------------------------------
