@@ -2,8 +2,8 @@
 
 Every connector converts its system's comment format to this form and back, so a comment
 crosses any pair of systems with one conversion on each side (Jira's ADF in
-connectors/jira/adf.py, Zendesk's HTML here, GitHub and Redmine Markdown as it is). The
-subset is what every one of those systems can show:
+connectors/jira/adf.py, Zendesk's HTML here, GitHub's Markdown as it is, Redmine's Textile
+in connectors/redmine/textile.py). The subset is what every one of those systems can show:
 
 - paragraphs separated by a blank line; a single newline inside a paragraph is a line break;
 - bullet lists ("- item") and ordered lists ("1. item"), nested by two spaces per level;
@@ -25,7 +25,7 @@ from html.parser import HTMLParser
 FENCE = "```"
 BULLET = re.compile(r"^(?P<indent> *)[-*] (?P<text>.*)$")
 ORDERED = re.compile(r"^(?P<indent> *)(?P<number>\d{1,9})\. (?P<text>.*)$")
-_INLINE = re.compile(
+INLINE = re.compile(
     r"`(?P<code>[^`\n]+)`"
     r"|\[(?P<label>[^\[\]\n]+)\]\((?P<href>(?:https?://|mailto:)[^\s()]+)\)"
     r"|(?P<bare>https?://[^\s<>()\[\]`]+)"
@@ -67,7 +67,7 @@ def map_plain(text: str, change: Callable[[str], str]) -> str:
             continue
         out: list[str] = []
         position = 0
-        for match in _INLINE.finditer(content):
+        for match in INLINE.finditer(content):
             out.append(change(content[position : match.start()]))
             out.append(match.group(0))
             position = match.end()
@@ -183,7 +183,7 @@ def _list_html(lines: list[str], start: int) -> tuple[str, int]:
 def inline_html(text: str) -> str:
     out: list[str] = []
     position = 0
-    for match in _INLINE.finditer(text):
+    for match in INLINE.finditer(text):
         out.append(html.escape(text[position : match.start()], quote=False))
         end = match.end()
         if match["code"] is not None:
