@@ -680,12 +680,13 @@ class GitHubConnector(Connector):
     ) -> Comment:
         repo, number = self._issue_of(object_type, record_id)
         body = mappers.comment_body(comment.body)
-        answer = self.client.update_comment(repo, number, _comment_number(comment_id), body)
+        comment_number = _comment_number(comment_id, record_id)
+        answer = self.client.update_comment(repo, number, comment_number, body)
         return mappers.comment_from(answer)
 
     def comment_delete(self, object_type: str, record_id: str, comment_id: str) -> None:
         repo, _ = self._issue_of(object_type, record_id)
-        self.client.delete_comment(repo, _comment_number(comment_id))
+        self.client.delete_comment(repo, _comment_number(comment_id, record_id))
 
     def _issue_of(self, object_type: str, record_id: str) -> tuple[str, int]:
         """(configured repository, number) of an issue id; RecordError for an id that is no
@@ -708,10 +709,12 @@ class GitHubConnector(Connector):
         return webhooks.parse(request, secret, repositories=self.repositories)
 
 
-def _comment_number(comment_id: str) -> str:
+def _comment_number(comment_id: str, record_id: str) -> str:
     """A GitHub comment id (a number), checked before it goes into a path."""
     if not str(comment_id).isdigit():
-        raise ConfigurationError(f"{comment_id!r} is not a GitHub comment id", system=SYSTEM)
+        raise RecordError(
+            f"{comment_id!r} is not a GitHub comment id", record_id=record_id, system=SYSTEM
+        )
     return str(comment_id)
 
 

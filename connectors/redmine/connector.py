@@ -681,7 +681,7 @@ class RedmineConnector(Connector):
         written = [
             j
             for j in self.client.journals(issue_id)
-            if _user_id(j) == me and mappers.text_in(j.get("notes")) == notes.replace("\r\n", "\n")
+            if _user_id(j) == me and _spaced(j.get("notes")) == _spaced(notes)
         ]
         if not written:
             raise UnexpectedAnswer(
@@ -780,6 +780,11 @@ def _issue_number(value: str) -> str:
     if not text.isdigit():
         raise RecordError(f"{value!r} is not a Redmine id", record_id=str(value), system=SYSTEM)
     return text
+
+
+def _spaced(text: Any) -> str:
+    """Text with its whitespace runs made one space: what a server's trimming cannot change."""
+    return " ".join(str(text or "").split())
 
 
 def _user_id(journal: Mapping[str, Any]) -> Any:

@@ -457,6 +457,8 @@ def test_github_takes_no_private_notes_and_a_bad_issue_id_is_the_record_s_error(
     assert github.comments("issues", record.id) == []
     with pytest.raises(RecordError, match="not an issue of this connection"):
         github.comments("issues", "someone/else#1")
+    with pytest.raises(RecordError, match="not a GitHub comment id"):
+        github.comment_update("issues", record.id, "../../issues/1", NewComment("x"))
 
 
 # -- configuration and links ---------------------------------------------------------------
