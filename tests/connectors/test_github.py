@@ -14,6 +14,7 @@ import hmac
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -369,6 +370,20 @@ def test_webhook_events(event: str, payload: dict, expected: list, sandbox: Sand
     assert (
         result.delivery_id == "sha256:" + hashlib.sha256(json.dumps(payload).encode()).hexdigest()
     )
+
+
+def test_a_comment_event_happens_at_the_comment_s_time_not_the_issue_s(sandbox: Sandbox) -> None:
+    """An edit or a deletion of a comment need not move the issue's `updated_at`: at that
+    time the event would pass for an echo of what Concord stored last, and be dropped."""
+    connector = _connector(sandbox)
+    comment = {"id": 5, "updated_at": "2025-03-02T08:30:00Z"}
+    times = {}
+    for action in ("created", "edited", "deleted"):
+        payload = {**_issue_payload(action), "comment": comment}
+        [event] = connector.parse_webhook(_request("issue_comment", payload), SECRET).events
+        times[action] = event.occurred_at
+    assert times["created"] == times["edited"] == datetime(2025, 3, 2, 8, 30, tzinfo=UTC)
+    assert times["deleted"] is None
 
 
 def test_webhooks_are_refused_unless_signed_with_the_secret(sandbox: Sandbox) -> None:
