@@ -19,8 +19,9 @@ servers the canonical Markdown is written as it is; for Textile servers it is co
 Redmine 5.0 notifies the user an `@login` names, so a copied mention is made inert
 (richtext.mentions_inert). Inline code is written as `<code>` rather than `@...@`: a
 mention's @ nearby would pair with it. An ordered list's starting number, and a line break
-inside a list item, are lost (Textile has neither); `h1.` to `h6.`, `p.` and `bq.` prefixes
-of notes people typed in Redmine are read as their text.
+inside a list item, are lost (Textile has neither). A Markdown heading opening a paragraph
+(`## Steps`, from GitHub) is written as `h2.` (in Textile `# ` starts a numbered list);
+`h1.` to `h6.`, `p.` and `bq.` prefixes are read as their text.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from connectors.richtext import (
     split_fences,
     text_blocks,
 )
+
+_HEADING = re.compile(r"^(?P<marks>#{1,6})\s+(?P<text>\S.*)$")
 
 # -- canonical Markdown -> Textile -----------------------------------------------------------
 
@@ -65,8 +68,11 @@ def _block_textile(lines: list[str]) -> str:
         bullet, ordered = BULLET.match(line), ORDERED.match(line)
         found = bullet or ordered
         if found is None:
+            heading = _HEADING.match(line)
             if levels and line.startswith(" ") and out:
                 out[-1] += " " + _inline_textile(line.strip())  # Textile items are one line
+            elif heading is not None and not out:  # "# x" would be a numbered list
+                out.append(f"h{len(heading['marks'])}. {_inline_textile(heading['text'])}")
             else:
                 levels = []
                 out.append(_inline_textile(line.strip()))

@@ -46,3 +46,9 @@ def test_notes_people_typed_in_redmine_read_as_canonical_markdown() -> None:
         "```\nraw code\n```\n\n"
         "Thanks @sam"
     )
+
+
+def test_a_markdown_heading_is_a_textile_heading_not_a_numbered_list() -> None:
+    written = markdown_to_textile("## Steps\n\n1. Open the page\n\n#hashtag stays")
+    assert written == "h2. Steps\n\n# Open the page\n\n#hashtag stays"
+    assert textile_to_markdown(written) == "Steps\n\n1. Open the page\n\n#hashtag stays"
