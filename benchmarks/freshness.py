@@ -701,7 +701,8 @@ def median_of_passes(passes: list[dict[str, Any]]) -> dict[str, Any]:
             rate["latency"][f"{key}_passes"] = [r["latency"][key] for r in each]
         for key in ("median_ms", "p99_ms"):
             rate["ack"]["all"][key] = _median([r["ack"]["all"][key] for r in each])
-        rate["calls_per_change"] = _median([r["calls_per_change"] for r in each])
+        calls = _median([r["calls_per_change"] for r in each])
+        rate["calls_per_change"] = None if calls is None else round(calls, 2)
         rate["lost"] = max(r["lost"] for r in each)
         for key in rate["duplicated"]:
             rate["duplicated"][key] = max(r["duplicated"][key] for r in each)
