@@ -95,6 +95,10 @@ class ObjectType:
     deletes_in_feed: bool = True  # changes() reports deletions (else only webhooks/reconcile)
     # The type's records carry comments the connector can read and write (None: no comments).
     comments: CommentSupport | None = None
+    # The type's records are the system's people (users, agents) with an "email" field that
+    # get() returns and find() searches: a reference field pointing to this type names a
+    # person, translated to another system by email or the people table.
+    people: bool = False
 
 
 @dataclass(frozen=True)

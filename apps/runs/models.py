@@ -119,6 +119,7 @@ class SyncEvent(models.Model):
         RESOLVED = "resolved", "Conflict resolved"
         ERROR = "error", "Error"
         SKIPPED = "skipped", "Skipped"
+        WAITING = "waiting", "Waiting"
 
     # Indexed by (run, id) below, which also serves every lookup by run alone.
     run = models.ForeignKey(
