@@ -498,5 +498,12 @@ class Connector(abc.ABC):
         id. None where the address cannot be known without guessing."""
         return None
 
+    def people_known(self, values: Sequence[str]) -> set[str] | None:
+        """Which of these people, as the system's user fields hold them (an email, a
+        login), the system has: a user field can be written with them. None where the
+        system cannot tell (the value is written as it is, and a refusal is that record's
+        error). Raises like any read."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release the HTTP session or other resources."""

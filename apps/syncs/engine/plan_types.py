@@ -55,6 +55,9 @@ class ReferenceSpec:
     flipped: bool = False
     users_a: str | None = None
     users_b: str | None = None
+    # For people, filled in per batch: the email of a user id where one is known (for the
+    # run log to name the person rather than an id).
+    emails: Mapping[str, str] | None = None
 
     @property
     def people(self) -> bool:
@@ -128,9 +131,11 @@ class MappingSpec:
         assert self.reference is not None
         source = target.other
         if self.reference.people:
+            email = (self.reference.emails or {}).get(key)
+            who = f"{value!r} ({email})" if email and email != key else repr(value)
             raise Unresolved(
-                f"the person {value!r} on {source.label} has no counterpart on "
-                f"{target.label}: no email match and no entry in the people table",
+                f"the person {who} on {source.label} has no counterpart on {target.label}: "
+                "no user there with that email, and no entry in the people table",
                 value,
                 code="unknown_user",
             )

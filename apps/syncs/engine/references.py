@@ -10,7 +10,9 @@ an organization) or names a person. Copied as it is, Zendesk user 123 would mean
 - People: through the people table of the two connections (PersonMapping), else by email:
   a user record's id is turned into its email (one get() of the system's user type per
   batch), and an email into the other system's user id where that side's field holds ids
-  (one find() on "email" per batch). Both are remembered for the run.
+  (one find() on "email" per batch). Where it holds emails or logins, the system is asked
+  whether it has the person (connector.people_known), so that an unknown one waits
+  instead of failing the record's write. All of it is remembered for the run.
 
 Before each batch is planned, `References.spec_for` fills every reference mapping's value
 maps with the translations of the values the batch holds, with a query or two per mapping
@@ -55,6 +57,8 @@ class References:
         # Per side: a user record's id -> its email (None: it has none), and back.
         self._email_of: dict[Side, dict[str, str | None]] = {Side.A: {}, Side.B: {}}
         self._id_of: dict[Side, dict[str, str | None]] = {Side.A: {}, Side.B: {}}
+        # Per side: whether the system has a person (an email or login of a user field).
+        self._known: dict[Side, dict[str, bool]] = {Side.A: {}, Side.B: {}}
 
     def spec_for(self, spec: SyncSpec, records: Mapping[Side, Iterable[Record]]) -> SyncSpec:
         """`spec` with every reference mapping's value maps holding the translations of the
@@ -65,12 +69,21 @@ class References:
         filled: dict[str, MappingSpec] = {}
         for mapping in self.mappings:
             values = {side: self._values(mapping, side, held[side]) for side in Side}
-            maps = (
-                self._people(mapping, values)
-                if mapping.reference.people
-                else (self._records(mapping, values))
+            reference = mapping.reference
+            if reference.people:
+                maps = self._people(mapping, values)
+                emails = {
+                    value: email
+                    for side in Side
+                    for value in values[side]
+                    if (email := self._email_of[side].get(value))
+                }
+                reference = replace(reference, emails=emails)
+            else:
+                maps = self._records(mapping, values)
+            filled[mapping.id] = replace(
+                mapping, map_a_to_b=maps[Side.B], map_b_to_a=maps[Side.A], reference=reference
             )
-            filled[mapping.id] = replace(mapping, map_a_to_b=maps[Side.B], map_b_to_a=maps[Side.A])
         return replace(spec, mappings=tuple(filled.get(m.id, m) for m in spec.mappings))
 
     @staticmethod
@@ -137,8 +150,19 @@ class References:
                     if found is not None:
                         maps[target][value] = found
             else:
-                maps[target] = wanted
+                known = self._people_known(target, wanted.values())
+                maps[target] = {v: who for v, who in wanted.items() if known.get(who, True)}
         return maps
+
+    def _people_known(self, side: Side, values: Iterable[str]) -> dict[str, bool]:
+        """Whether `side`'s system has each of these people, asking it about those not
+        asked yet this run (connector.people_known; a system that cannot tell has all)."""
+        unknown = sorted({v for v in values if v not in self._known[side]})
+        if unknown:
+            found = self.sides[side].people_known(unknown)
+            for value in unknown:
+                self._known[side][value] = found is None or value in found
+        return self._known[side]
 
     def _people_table(self) -> dict[Side, dict[str, str]]:
         """The people table of the sync's two connections, both ways: per source side,
