@@ -14,8 +14,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.core.errors import Invalid, Refused
+from apps.syncs.conflicts import conflict_decide
 from apps.syncs.engine.recorder import Action, Outcome
-from apps.syncs.models import RecordLink, WaitingReference
+from apps.syncs.models import Conflict, RecordLink, WaitingReference
 from apps.syncs.people import person_mapping_create
 from apps.syncs.services import mapping_add, sync_create, sync_delete
 from connectors.base import FieldSpec, FieldType
@@ -255,3 +256,25 @@ def test_without_the_sync_it_follows_the_reason_names_the_missing_sync():
     assert "no sync of this workspace joins those yet" in str(error.value)
     assert "companies" in str(error.value)
     assert "orgs" in str(error.value)
+
+
+def test_a_conflict_on_a_reference_is_decided_in_each_sides_terms(world):
+    _, crm, desk, _, orgs, contacts = world
+    acme = crm.insert("companies", {"name": "Acme"})
+    globex = crm.insert("companies", {"name": "Globex"})
+    initech = crm.insert("companies", {"name": "Initech"})
+    run(orgs)
+    ann = crm.insert("contacts", {"email": "ann@x.com", "name": "Ann", "company": acme.id})
+    run(contacts)
+    user = _desk_user(desk, "ann@x.com")
+    crm.edit("contacts", ann.id, {"company": globex.id})
+    desk.edit("users", user.id, {"org": _org_of(orgs, initech.id)})
+    run(contacts)
+    conflict = Conflict.objects.get(status="open")
+
+    conflict_decide(conflict, resolution="b")
+
+    conflict.refresh_from_db()
+    assert conflict.decided_values == {"a": initech.id, "b": _org_of(orgs, initech.id)}
+    run(contacts)
+    assert crm.record("contacts", ann.id).fields["company"] == initech.id
