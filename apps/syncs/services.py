@@ -27,11 +27,20 @@ from apps.syncs.engine.recorder import (
     Recorder,
     RunReport,
 )
+from apps.syncs.engine.references import via_column
 from apps.syncs.engine.runner import Runner, RunOptions
 from apps.syncs.engine.sides import CallCounter
 from apps.syncs.engine.store import LinkStore, sync_spec
-from apps.syncs.engine.types import Side
-from apps.syncs.models import Conflict, FieldMapping, Filter, Sync
+from apps.syncs.engine.types import LinkStatus, Side
+from apps.syncs.models import (
+    Conflict,
+    FieldMapping,
+    Filter,
+    RecordLink,
+    Sync,
+    WaitingReference,
+)
+from apps.syncs.triggers import sync_trigger
 from apps.syncs.validation import (
     Sides,
     comments_validate,
@@ -380,6 +389,44 @@ def sync_engine_run(
     finally:
         for connector in connectors.values():
             connector.close()
+
+
+def references_follow_up(sync: Sync) -> dict[int, list[str]]:
+    """After a run of `sync`: ask for a run of each sync whose references wait for records
+    `sync` links now, of just those records (so the field is written at once, not at that
+    sync's next scheduled run). The waiting record ids asked for, by sync id.
+
+    Callers: apps.runs, once a run of `sync` has stored what it did.
+    """
+    rows = (
+        WaitingReference.objects.filter(
+            mapping__reference_via=sync, code="reference_unlinked", due=False
+        )
+        .select_related("sync")
+        .order_by("id")
+    )
+    waiting: dict[tuple[int, str], dict[str, list[str]]] = {}
+    syncs: dict[int, Sync] = {}
+    for row in rows:
+        syncs[row.sync_id] = row.sync
+        waiting.setdefault((row.sync_id, row.side), {}).setdefault(row.value, []).append(
+            row.record_id
+        )
+    asked: dict[int, dict[str, list[str]]] = {}
+    for (sync_id, side), by_value in waiting.items():
+        follower = syncs[sync_id]
+        column = via_column(Side(side), flipped=sync.connection_a_id != follower.connection_a_id)
+        linked = RecordLink.objects.filter(
+            sync=sync, status=LinkStatus.LINKED, **{f"{column}__in": sorted(by_value)}
+        ).values_list(column, flat=True)
+        ids = [record_id for value in linked for record_id in by_value[value]]
+        if ids:
+            asked.setdefault(sync_id, {"a": [], "b": []})[side] += ids
+    for sync_id, record_ids in asked.items():
+        follower = syncs[sync_id]
+        if follower.enabled and not follower.paused:
+            sync_trigger(follower, trigger="reference", record_ids=record_ids)
+    return {sync_id: [*ids["a"], *ids["b"]] for sync_id, ids in asked.items()}
 
 
 def sync_preview(

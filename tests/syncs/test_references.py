@@ -14,6 +14,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.core.errors import Invalid, Refused
+from apps.runs.execution import run_execute
+from apps.runs.models import SyncRun
 from apps.syncs.conflicts import conflict_decide
 from apps.syncs.engine.recorder import Action, Outcome
 from apps.syncs.models import Conflict, RecordLink, WaitingReference
@@ -21,6 +23,7 @@ from apps.syncs.people import person_mapping_create
 from apps.syncs.services import mapping_add, sync_create, sync_delete
 from connectors.base import FieldSpec, FieldType
 from connectors.memory.connector import store_for
+from tests.running import run_now
 from tests.syncs import factories as f
 from tests.syncs.factories import run
 from tests.syncs.reference_world import COMPANY, CONTACT, CONTACT_MAPPINGS, ORG, USER, build
@@ -278,3 +281,23 @@ def test_a_conflict_on_a_reference_is_decided_in_each_sides_terms(world):
     assert conflict.decided_values == {"a": initech.id, "b": _org_of(orgs, initech.id)}
     run(contacts)
     assert crm.record("contacts", ann.id).fields["company"] == initech.id
+
+
+def test_a_run_that_links_the_referenced_record_asks_for_the_waiting_ones_at_once(world):
+    """Through the run queue: the org sync's run links Acme, and asks for a run of the
+    contact waiting for it (not the whole contact sync), which writes the field."""
+    _, crm, desk, _, orgs, contacts = world
+    acme = crm.insert("companies", {"name": "Acme"})
+    ann = crm.insert("contacts", {"email": "ann@x.com", "name": "Ann", "company": acme.id})
+    run_now(contacts)
+    assert _desk_user(desk, "ann@x.com").fields.get("org") is None
+
+    run_now(orgs)
+
+    [follow_up] = SyncRun.objects.filter(sync=contacts, status="queued")
+    assert (follow_up.trigger, follow_up.record_ids) == ("reference", {"a": [ann.id], "b": []})
+    run_execute(follow_up.pk)
+    assert _desk_user(desk, "ann@x.com").fields["org"] == _org_of(orgs, acme.id)
+    assert not WaitingReference.objects.exists()
+    run_now(orgs)  # nothing waits any more: nothing is asked for
+    assert not SyncRun.objects.filter(sync=contacts, status="queued").exists()
