@@ -61,7 +61,7 @@ fmt: $(VENV)/.dev-installed
 	$(BIN)/ruff format .
 
 bench: $(VENV)/.dev-installed
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks $(BENCH)
 
 fuzz: $(VENV)/.dev-installed
 	CONCORD_HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/syncs -k property -p no:xdist

@@ -5,27 +5,34 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = (
-    "benchmarks.engine",
-    "benchmarks.sandbox",
-    "benchmarks.webhooks",
-    "benchmarks.preview",
-    "benchmarks.runlog",
-    "benchmarks.initial",
-    "benchmarks.freshness",
+# Each module with the arguments `make bench` gives it. Issue 14's scenarios: initial sync,
+# incremental and idle of 10,000 records (three passes, median) and of 100,000 (one pass:
+# seeding alone writes 150,000 records), then freshness (three passes, medians); on the
+# default configuration, and on PostgreSQL + Redis too when DATABASE_URL and REDIS_URL are set.
+BENCHMARKS: tuple[tuple[str, list[str]], ...] = (
+    ("benchmarks.engine", []),
+    ("benchmarks.sandbox", []),
+    ("benchmarks.webhooks", []),
+    ("benchmarks.preview", []),
+    ("benchmarks.runlog", []),
+    ("benchmarks.initial", ["--large", "--repeat", "3", "--repeat-large", "1"]),
+    ("benchmarks.freshness", ["--passes", "3"]),
 )
 
 
 def main() -> int:
     failed = []
-    for name in BENCHMARKS:
+    only = set(sys.argv[1:])  # `python -m benchmarks initial freshness`: just those
+    for name, argv in BENCHMARKS:
+        if only and name.rsplit(".", 1)[-1] not in only:
+            continue
         print(f"\n== {name}", flush=True)  # noqa: T201
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
             print(f"skipped: {exc}")  # noqa: T201
             continue
-        if module.main([]) != 0:
+        if module.main(argv) != 0:
             failed.append(name)
     if failed:
         print(f"failed: {', '.join(failed)}")  # noqa: T201

@@ -2,8 +2,8 @@
 
 Every connector converts its system's comment format to this form and back, so a comment
 crosses any pair of systems with one conversion on each side (Jira's ADF in
-connectors/jira/adf.py, Zendesk's HTML here, GitHub and Redmine Markdown as it is). The
-subset is what every one of those systems can show:
+connectors/jira/adf.py, Zendesk's HTML here, GitHub's Markdown as it is, Redmine's Textile
+in connectors/redmine/textile.py). The subset is what every one of those systems can show:
 
 - paragraphs separated by a blank line; a single newline inside a paragraph is a line break;
 - bullet lists ("- item") and ordered lists ("1. item"), nested by two spaces per level;
@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from html.parser import HTMLParser
 
 FENCE = "```"
 BULLET = re.compile(r"^(?P<indent> *)[-*] (?P<text>.*)$")
 ORDERED = re.compile(r"^(?P<indent> *)(?P<number>\d{1,9})\. (?P<text>.*)$")
-_INLINE = re.compile(
+INLINE = re.compile(
     r"`(?P<code>[^`\n]+)`"
     r"|\[(?P<label>[^\[\]\n]+)\]\((?P<href>(?:https?://|mailto:)[^\s()]+)\)"
     r"|(?P<bare>https?://[^\s<>()\[\]`]+)"
@@ -54,6 +55,43 @@ def split_fences(text: str) -> list[tuple[str, str, str]]:
     if plain:
         out.append(("text", "", "\n".join(plain)))
     return out
+
+
+def map_plain(text: str, change: Callable[[str], str]) -> str:
+    """The text with `change` applied to its plain parts only: code blocks, inline code,
+    links and bare URLs are kept as they are (line endings become "\\n")."""
+    parts: list[str] = []
+    for kind, language, content in split_fences(text):
+        if kind == "code":
+            parts.append(f"{FENCE}{language}\n{content}\n{FENCE}")
+            continue
+        out: list[str] = []
+        position = 0
+        for match in INLINE.finditer(content):
+            out.append(change(content[position : match.start()]))
+            out.append(match.group(0))
+            position = match.end()
+        out.append(change(content[position:]))
+        parts.append("".join(out))
+    return "\n".join(parts)
+
+
+# "@name" where GitHub and Redmine would read a mention of one of their users: after the
+# start or a character that cannot be part of a name, an address or a path.
+_MENTION = re.compile(r"(?<![\w@./\\`])@(?=[A-Za-z0-9_])")
+_INERT = "@\u200b"  # a zero-width space after the @: shown the same, mentions nobody
+
+
+def mentions_inert(text: str) -> str:
+    """Canonical Markdown for a system that notifies "@login" mentions (GitHub, Redmine):
+    a zero-width space after each mention's @, so a copied "@Bo Chen" notifies no user of
+    that system who happens to be called Bo. Code, links and URLs are left as they are."""
+    return map_plain(text, lambda plain: _MENTION.sub(_INERT, plain))
+
+
+def mentions_restored(text: str) -> str:
+    """The reverse of mentions_inert: the zero-width spaces it added are taken out."""
+    return text.replace(_INERT, "@")
 
 
 # -- Markdown -> HTML ----------------------------------------------------------------------
@@ -145,7 +183,7 @@ def _list_html(lines: list[str], start: int) -> tuple[str, int]:
 def inline_html(text: str) -> str:
     out: list[str] = []
     position = 0
-    for match in _INLINE.finditer(text):
+    for match in INLINE.finditer(text):
         out.append(html.escape(text[position : match.start()], quote=False))
         end = match.end()
         if match["code"] is not None:

@@ -164,6 +164,7 @@ def _issues_sync(connections: dict[str, Connection]) -> dict[str, Any]:
     GitHub's open/closed and Jira's workflow meet through value maps (an issue in progress
     in Jira is still open on GitHub). Labels travel one way, GitHub -> Jira: Jira takes any
     label, while a GitHub label must be one of the repository's (the engine refuses others).
+    The conversation goes both ways (neither system has private notes Concord can write).
     """
     return {
         "name": ISSUES_SYNC,
@@ -183,6 +184,7 @@ def _issues_sync(connections: dict[str, Connection]) -> dict[str, Any]:
             },
         ],
         "conflict_policy": "manual",
+        "comments": "both",
         "enabled": True,
         "interval_seconds": DEMO_INTERVAL_SECONDS,
     }

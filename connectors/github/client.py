@@ -390,6 +390,70 @@ class GitHubClient:
             )
         return self.http.json(response)
 
+    # -- comments --------------------------------------------------------------------------
+
+    def comments(self, repo: str, number: int) -> list[dict[str, Any]]:
+        """issues/list-comments: every page of GET /repos/{owner}/{repo}/issues/
+        {issue_number}/comments, oldest first. RecordError when the issue is gone (404, 410)
+        or was transferred (301)."""
+        call = "GET /repos/{owner}/{repo}/issues/{issue_number}/comments"
+        out: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            response = self.http.get(
+                f"/repos/{repo}/issues/{number}/comments",
+                params={"per_page": MAX_PER_PAGE, "page": page},
+                accept=(301, 404, 410),
+            )
+            _raise_gone(response, repo, number, call)
+            items = self.http.json(response)
+            if not isinstance(items, list):
+                raise UnexpectedAnswer("expected a list of comments", system=SYSTEM, call=call)
+            out.extend(i for i in items if isinstance(i, dict))
+            if not items or next_link(response) is None:
+                return out
+            page += 1
+
+    def create_comment(self, repo: str, number: int, body: str) -> dict[str, Any]:
+        """issues/create-comment: POST /repos/{owner}/{repo}/issues/{issue_number}/comments.
+        RecordError when the issue is gone or the body is refused (422). Never retried once
+        it may have reached GitHub (a retry could comment twice)."""
+        call = "POST /repos/{owner}/{repo}/issues/{issue_number}/comments"
+        response = self.http.post(
+            f"/repos/{repo}/issues/{number}/comments",
+            json_body={"body": body},
+            per_record=True,
+            record_id=f"{repo}#{number}",
+            idempotent=False,
+            accept=(301, 404, 410),
+        )
+        _raise_gone(response, repo, number, call)
+        return self.http.json(response)
+
+    def update_comment(self, repo: str, number: int, comment_id: str, body: str) -> dict:
+        """issues/update-comment: PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}.
+        RecordError when the comment is gone (404) or the body is refused (422)."""
+        call = "PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}"
+        response = self.http.patch(
+            f"/repos/{repo}/issues/comments/{comment_id}",
+            json_body={"body": body},
+            per_record=True,
+            record_id=f"{repo}#{number}",
+            accept=(404, 410),
+        )
+        if response.status_code in (404, 410):
+            raise RecordError(
+                f"comment {comment_id} was deleted", record_id=f"{repo}#{number}",
+                system=SYSTEM, call=call, status=response.status_code,
+            )  # fmt: skip
+        return self.http.json(response)
+
+    def delete_comment(self, repo: str, comment_id: str) -> None:
+        """issues/delete-comment: DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}.
+        A comment already gone (GitHub answers 404, which its description leaves out)
+        counts as deleted."""
+        self.http.delete(f"/repos/{repo}/issues/comments/{comment_id}", accept=(404, 410))
+
     def search_issues(self, query: str, *, page: int) -> tuple[dict[str, Any], bool]:
         """search/issues-and-pull-requests: one page of GET /search/issues?q=."""
         response = self.http.get(
@@ -415,3 +479,15 @@ class GitHubClient:
         )
         errors = answer.get("errors") if isinstance(answer, dict) else None
         return [str(e.get("message", e)) for e in errors or [] if isinstance(e, dict)]
+
+
+def _raise_gone(response: requests.Response, repo: str, number: int, call: str) -> None:
+    """RecordError for an issue that is gone (404, 410) or moved to another repository (301)."""
+    if response.status_code in (301, 404, 410):
+        raise RecordError(
+            "the issue was deleted or moved to another repository",
+            record_id=f"{repo}#{number}",
+            system=SYSTEM,
+            call=call,
+            status=response.status_code,
+        )

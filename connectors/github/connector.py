@@ -24,6 +24,13 @@ list too, are left out everywhere). Record ids are "owner/repo#number" (mappers.
   limited to 30 requests a minute.
 - Writes: one call per issue (GitHub has no batch endpoint); a create that asks for
   `state: closed` is created, then closed.
+- Comments: the issue comments (GET/POST /repos/{owner}/{repo}/issues/{number}/comments,
+  PATCH and DELETE /repos/{owner}/{repo}/issues/comments/{id}), read and written as
+  Markdown (mappers.comment_from and comment_body). GitHub has no internal notes, so none is
+  ever written here; a comment's author and time are the token's user and now, which is
+  why copies carry them in their text (apps/syncs/engine/comments.py). A new comment moves
+  its issue's `updated_at`, so the issue feed brings it; edits and deletions are announced
+  by the `issue_comment` webhook (created, edited, deleted), which names the issue.
 - Auth: a fine-grained personal access token or an installation token (both are bearer
   tokens), or a GitHub App's id, installation id and private key, from which the client
   makes its own installation tokens (connectors.github.client.AppTokens).
@@ -43,10 +50,13 @@ from connectors.answers import need
 from connectors.base import (
     JSON,
     ChangePage,
+    Comment,
+    CommentSupport,
     Connector,
     ConnectorConfig,
     Cursor,
     FieldSpec,
+    NewComment,
     ObjectType,
     Record,
     RecordUpdate,
@@ -194,7 +204,14 @@ class GitHubConnector(Connector):
     label = "GitHub"
     config_class = GitHubConfig
     object_types_offered = (
-        ObjectType(OBJECT_TYPE, "Issues", webhooks=True, deletes_in_feed=False),
+        ObjectType(
+            OBJECT_TYPE,
+            "Issues",
+            webhooks=True,
+            deletes_in_feed=False,
+            # Comments can be edited and deleted; GitHub has no internal notes.
+            comments=CommentSupport(edit=True, delete=True, internal=False),
+        ),
     )
     config: GitHubConfig
     page_size = MAX_PER_PAGE  # issues per listing page
@@ -642,12 +659,63 @@ class GitHubConnector(Connector):
             results.append(WriteResult(record=Record(id=str(record_id), deleted=True)))
         return results
 
+    # -- comments --------------------------------------------------------------------------
+
+    def comments(self, object_type: str, record_id: str) -> list[Comment]:
+        repo, number = self._issue_of(object_type, record_id)
+        return [mappers.comment_from(c) for c in self.client.comments(repo, number)]
+
+    def comment_create(self, object_type: str, record_id: str, comment: NewComment) -> Comment:
+        repo, number = self._issue_of(object_type, record_id)
+        if comment.internal:
+            raise RecordError(
+                "GitHub has no internal comments: a private note is never written here",
+                record_id=record_id, system=SYSTEM,
+            )  # fmt: skip
+        body = mappers.comment_body(comment.body)
+        return mappers.comment_from(self.client.create_comment(repo, number, body))
+
+    def comment_update(
+        self, object_type: str, record_id: str, comment_id: str, comment: NewComment
+    ) -> Comment:
+        repo, number = self._issue_of(object_type, record_id)
+        body = mappers.comment_body(comment.body)
+        comment_number = _comment_number(comment_id, record_id)
+        answer = self.client.update_comment(repo, number, comment_number, body)
+        return mappers.comment_from(answer)
+
+    def comment_delete(self, object_type: str, record_id: str, comment_id: str) -> None:
+        repo, _ = self._issue_of(object_type, record_id)
+        self.client.delete_comment(repo, _comment_number(comment_id, record_id))
+
+    def _issue_of(self, object_type: str, record_id: str) -> tuple[str, int]:
+        """(configured repository, number) of an issue id; RecordError for an id that is no
+        issue of this connection's repositories."""
+        self._check_type(object_type)
+        parts = mappers.split_id(str(record_id))
+        repo = self._repo(parts[0]) if parts else None
+        if parts is None or repo is None:
+            raise RecordError(
+                f"{record_id} is not an issue of this connection's repositories",
+                record_id=str(record_id), system=SYSTEM,
+            )  # fmt: skip
+        return repo, parts[1]
+
     # -- webhooks --------------------------------------------------------------------------
 
     def parse_webhook(
         self, request: WebhookRequest, secret: str, *, now: float | None = None
     ) -> WebhookResult:
         return webhooks.parse(request, secret, repositories=self.repositories)
+
+
+def _comment_number(comment_id: str, record_id: str) -> str:
+    """A GitHub comment id (a number), checked before it goes into a path."""
+    if not str(comment_id).isdigit():
+        raise RecordError(
+            f"{comment_id!r} is not a GitHub comment id", record_id=record_id, system=SYSTEM
+        )
+    return str(comment_id)
 
 
 def _stamp(moment: datetime | None) -> str | None:

@@ -32,8 +32,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.base import JSON, FieldOption, FieldSpec, FieldType, Record
+from connectors.base import JSON, Comment, FieldOption, FieldSpec, FieldType, Record
 from connectors.errors import RecordError
+from connectors.richtext import mentions_inert, mentions_restored
 
 ISSUE_ID = re.compile(r"^(?P<repo>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)#(?P<number>[1-9][0-9]*)$")
 REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -161,20 +162,52 @@ def issue_to_record(issue: Mapping[str, Any], repo: str) -> Record:
         id=issue_id(repo, int(issue["number"])),
         fields=values,
         modified_at=parse_datetime(updated) if isinstance(updated, str) else None,
-        version=version_of(values),
+        version=version_of(values, comments=issue.get("comments")),
     )
 
 
-def version_of(values: Mapping[str, JSON]) -> str:
-    """The issue's `updated_at` with a digest of its values.
+def version_of(values: Mapping[str, JSON], *, comments: JSON = None) -> str:
+    """The issue's `updated_at` with a digest of its values and its comment count.
 
     GitHub's timestamps have one-second resolution: two changes within a second share an
-    `updated_at`, so the time alone cannot tell a new change from one already read.
+    `updated_at`, so the time alone cannot tell a new change from one already read. A
+    comment added in the second the issue was last read changes no value but the count.
     """
     digest = hashlib.blake2b(
-        json.dumps(dict(values), sort_keys=True, default=str).encode(), digest_size=8
+        json.dumps([dict(values), comments], sort_keys=True, default=str).encode(),
+        digest_size=8,
     ).hexdigest()
     return f"{values.get('updated_at')}|{digest}"
+
+
+# -- comments ------------------------------------------------------------------------------
+
+
+def comment_from(data: Mapping[str, Any]) -> Comment:
+    """A canonical Comment from an issue comment (GitHub's `issue-comment`).
+
+    GitHub stores what was typed, Markdown with the web editor's CRLF line endings; the
+    zero-width spaces comment_body put after mentions' @ are taken out again. The author is
+    the login (GitHub keeps users' email addresses private).
+    """
+    body = data.get("body")
+    text = mentions_restored(body.replace("\r\n", "\n")) if isinstance(body, str) else ""
+    created, updated = data.get("created_at"), data.get("updated_at")
+    return Comment(
+        id=str(data.get("id", "")),
+        body=text.strip("\n"),
+        author_name=_login(data.get("user")) or "",
+        created_at=parse_datetime(created) if isinstance(created, str) else None,
+        updated_at=parse_datetime(updated) if isinstance(updated, str) else None,
+        raw=body,
+    )
+
+
+def comment_body(canonical: str) -> str:
+    """GitHub Markdown for a canonical comment: the same Markdown, with mentions made inert
+    (richtext.mentions_inert), so that "@Bo" copied from another system notifies no GitHub
+    user called Bo."""
+    return mentions_inert(canonical)
 
 
 # -- writing -------------------------------------------------------------------------------

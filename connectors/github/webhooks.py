@@ -16,9 +16,11 @@ What GitHub documents ("Validating webhook deliveries", "Webhook events and payl
   named issue again, which changes nothing. The GUID is kept with the delivery's headers.
 
 Events: `issues` names its issue (`deleted` and `transferred` as deleted: the issue is no
-longer this repository's); `issue_comment` names the issue it is on as updated (GitHub
-bumps the issue's `updated_at`); `ping` (sent when a webhook is created) and every other
-event are accepted and name nothing. Pull requests (an `issue_comment` on one carries
+longer this repository's); `issue_comment` (`created`, `edited`, `deleted`) names the issue
+it is on as updated, at the comment's `updated_at` (a deletion at no time: an edit or a
+deletion need not move the issue's `updated_at`, so that time would read as an echo);
+`ping` (sent when a webhook is created) and every other event are accepted and name
+nothing. Pull requests (an `issue_comment` on one carries
 `issue.pull_request`) and repositories outside the connection are ignored.
 """
 
@@ -97,15 +99,30 @@ def parse(request: WebhookRequest, secret: str, *, repositories: Collection[str]
         kind = "created"
     else:
         kind = "updated"
-    result.events.append(
-        WebhookEvent(OBJECT_TYPE, f"{repo}#{number}", kind, _occurred(issue, kind))
-    )
+    if event == "issue_comment":
+        occurred = _comment_occurred(payload.get("comment"), action)
+    else:
+        occurred = _occurred(issue, kind)
+    result.events.append(WebhookEvent(OBJECT_TYPE, f"{repo}#{number}", kind, occurred))
     return result
+
+
+def _comment_occurred(comment: object, action: str) -> datetime | None:
+    """When a comment event happened: the comment's `updated_at` for a new or edited one.
+    Not the issue's `updated_at`, which an edit or a deletion need not move: that time
+    would make the event look like an echo of what Concord last stored. A deletion has
+    no time of its own (None: never taken for an echo)."""
+    if action == "deleted" or not isinstance(comment, dict):
+        return None
+    return _parse(comment.get("updated_at"))
 
 
 def _occurred(issue: dict, kind: str) -> datetime | None:
     # A deletion does not touch `updated_at`; only changes carry their own time.
-    stamp = issue.get("updated_at") if kind != "deleted" else None
+    return _parse(issue.get("updated_at") if kind != "deleted" else None)
+
+
+def _parse(stamp: object) -> datetime | None:
     if not isinstance(stamp, str):
         return None
     try:

@@ -5,6 +5,7 @@ Only transport and HubSpot's answer shapes live here; the connector decides what
 
 from __future__ import annotations
 
+import email.utils
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,10 +41,18 @@ class HubSpotClient:
     def list_page(
         self, object_type: str, after: str | None, properties: Sequence[str]
     ) -> dict[str, Any]:
-        params: dict[str, Any] = {"limit": 100, "properties": ",".join(properties)}
+        return self.list_page_dated(object_type, after, properties)[0]
+
+    def list_page_dated(
+        self, object_type: str, after: str | None, properties: Sequence[str], limit: int = 100
+    ) -> tuple[dict[str, Any], int | None]:
+        """A page of GET /crm/v3/objects/{type} and the server's time (its `Date` header,
+        in epoch ms; None without one)."""
+        params: dict[str, Any] = {"limit": limit, "properties": ",".join(properties)}
         if after:
             params["after"] = after
-        return self.http.json(self.http.get(f"/crm/v3/objects/{object_type}", params=params))
+        answer = self.http.get(f"/crm/v3/objects/{object_type}", params=params)
+        return self.http.json(answer), _date_ms(answer.headers.get("Date"))
 
     def batch(
         self,
@@ -96,3 +105,12 @@ def batch_error(
     return RecordError(
         message, record_id=record_id, fields=fields, system=SYSTEM, call=call, status=status
     )
+
+
+def _date_ms(value: str | None) -> int | None:
+    if not value:
+        return None
+    try:
+        return int(email.utils.parsedate_to_datetime(value).timestamp() * 1000)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None

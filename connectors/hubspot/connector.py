@@ -27,7 +27,8 @@ one fails alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -57,6 +58,13 @@ from connectors.hubspot.client import BATCH_MAX, REFUSED, SEARCH_PAGE_MAX, SYSTE
 from connectors.hubspot.client import batch_error as _batch_error
 
 SEARCH_RESULT_CAP = 10_000
+LIST_PAGE_MAX = 100  # GET /crm/v3/objects/{type} answers at most 100 a page
+# How far before the server's time at the start of a full listing the change feed resumes:
+# the Date header's truncated second and the time one page takes to serve, with room.
+LISTING_OVERLAP_MS = 5_000
+# The list endpoint takes the properties in its query string: an account with hundreds of
+# properties would make a URL that proxies refuse, so such a first read stays on search.
+LIST_PROPERTIES_MAX_CHARS = 6_000
 # Values one IN / NOT_IN filter takes: the 100 that find() sends per IN filter too.
 NOT_IN_MAX = 100
 API_URL = "https://api.hubapi.com"
@@ -203,11 +211,71 @@ class HubSpotConnector(Connector):
     # -- reads -----------------------------------------------------------------------------
 
     def changes(self, object_type: str, cursor: Cursor | None) -> Iterator[ChangePage]:
-        """Pages of records modified at or after the cursor's time, oldest first.
+        """Pages of records modified at or after the cursor's time, oldest first; without a
+        cursor, every record (the full listing) and then what changed while it was read.
 
-        The cursor is {"since": epoch ms or None, "ids": [ids seen at exactly "since"]}.
+        The cursor is {"since": epoch ms or None, "ids": [ids seen at exactly "since"]},
+        or, part way through a full listing, {"listing": {"after": token, "anchor": ms}}.
         """
         specs = self._field_specs(object_type)
+        listing = _read_listing(cursor)
+        if listing is not None or (
+            cursor is None and len(",".join(specs)) <= LIST_PROPERTIES_MAX_CHARS
+        ):
+            after, anchor = listing or (None, None)
+            anchor = yield from self._listing(object_type, specs, after, anchor)
+            # What changed from just before the listing began: records written while it
+            # ran (some read again, which a reader takes as unchanged), and the exact
+            # search cursor the next read starts from.
+            cursor = {"since": anchor, "ids": []}
+        yield from self._search_changes(object_type, specs, cursor)
+
+    def _listing(
+        self,
+        object_type: str,
+        specs: dict[str, FieldSpec],
+        after: str | None,
+        anchor: int | None,
+    ) -> Generator[ChangePage, None, int]:
+        """Every record through the list endpoint, in id order, 100 a page.
+
+        The list endpoint is not search: it has no 4-a-second limit and no 10,000-result
+        cap, so a first read of 100,000 contacts is 1,000 calls at the account's rate
+        instead of 500 searches at 4 a second. Its order is by id, not modification, so it
+        cannot say where the change feed resumes; the anchor is the server's time (its
+        `Date` header) when the listing began, less LISTING_OVERLAP_MS for the second the
+        header truncates and the time a page takes to serve. Returns the anchor.
+        """
+        call = f"GET /crm/v3/objects/{object_type}"
+        guard = self.page_guard(call, start=[after], system=SYSTEM)
+        while True:
+            started = int(time.time() * 1000)
+            data, served = self.client.list_page_dated(
+                object_type, after, list(specs), limit=min(self.page_size, LIST_PAGE_MAX)
+            )
+            if anchor is None:
+                anchor = (served if served is not None else started) - LISTING_OVERLAP_MS
+            results = answer_items(data, "results", system=SYSTEM, call=call)
+            after = _next_after(data, call)
+            guard.page(len(results), [after] if after else None)
+            records = [mappers.to_record(obj, specs) for obj in results]
+            if not after:
+                if records:
+                    yield ChangePage(
+                        records=records,
+                        cursor={"since": anchor, "ids": []},
+                        has_more=True,
+                    )
+                return anchor
+            yield ChangePage(
+                records=records,
+                cursor={"listing": {"after": after, "anchor": anchor}},
+                has_more=True,
+            )
+
+    def _search_changes(
+        self, object_type: str, specs: dict[str, FieldSpec], cursor: Cursor | None
+    ) -> Iterator[ChangePage]:
         modified_prop = mappers.MODIFIED_PROPERTY[object_type]
         since, boundary = _read_cursor(cursor)
         offset = 0
@@ -530,6 +598,24 @@ def _excludable(boundary: set[str]) -> list[str]:
 
 def _id_order(record_id: str) -> tuple[int, str]:
     return (int(record_id), "") if record_id.isdigit() else (0, record_id)
+
+
+def _read_listing(cursor: Cursor | None) -> tuple[str, int] | None:
+    """(after, anchor) of a cursor saved part way through a full listing, else None."""
+    listing = (cursor or {}).get("listing")
+    if listing is None:
+        return None
+    after, anchor = (
+        (listing.get("after"), listing.get("anchor")) if isinstance(listing, dict) else (None, None)
+    )
+    if (
+        not isinstance(after, str)
+        or not after
+        or isinstance(anchor, bool)
+        or not isinstance(anchor, int)
+    ):
+        raise ConfigurationError(f"invalid HubSpot cursor: listing={listing!r}")
+    return after, anchor
 
 
 def _read_cursor(cursor: Cursor | None) -> tuple[int | None, set[str]]:

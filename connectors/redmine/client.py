@@ -17,6 +17,8 @@ What the calls rely on, as the real server behaves:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -59,14 +61,26 @@ class RedmineClient:
             **http_options,
         )
 
+        # The server's time (its Date header) when the last listing was answered, if it said.
+        self.listed_at: datetime | None = None
+
     def close(self) -> None:
         self.http.close()
 
     # -- account and schema (Rest_Users, Rest_Projects, Rest_Trackers, ...) ----------------
 
-    def current_user(self) -> dict[str, Any]:
-        """GET /users/current.json: the key's user (401 for a wrong key)."""
-        return self._object(self.http.get("/users/current.json"), "user")
+    def current_user(self, *, memberships: bool = False) -> dict[str, Any]:
+        """GET /users/current.json: the key's user (401 for a wrong key), with their
+        project memberships and roles when asked (include=memberships)."""
+        params = {"include": "memberships"} if memberships else None
+        return self._object(self.http.get("/users/current.json", params=params), "user")
+
+    def role_permissions(self, role_id: int) -> list[str]:
+        """GET /roles/{id}.json (Rest_Roles; any user may read it over the API): the
+        role's permission names."""
+        role = self._object(self.http.get(f"/roles/{role_id}.json"), "role")
+        found = need(role, "permissions", list, system=SYSTEM, call="GET /roles/{id}.json")
+        return [str(p) for p in found]
 
     def project(self, project: str) -> dict[str, Any]:
         """GET /projects/{id}.json?include=trackers,issue_custom_fields (Rest_Projects).
@@ -121,7 +135,9 @@ class RedmineClient:
         """GET /issues.json with filters, `sort`, `limit` and `offset`: one page, as
         {"issues": [...], "total_count", "offset", "limit"}. Only open issues unless
         `status_id` says otherwise; `limit` is capped at 100 by Redmine."""
-        answer = self.http.json(self.http.get("/issues.json", params=dict(params)))
+        response = self.http.get("/issues.json", params=dict(params))
+        self.listed_at = server_time(response)
+        answer = self.http.json(response)
         if not isinstance(answer, dict):
             return {"issues": answer}  # answers.items() names the shape problem
         return answer
@@ -158,6 +174,55 @@ class RedmineClient:
         _raise_refused(response, issue_id, "DELETE /issues/{id}.json")
         return True
 
+    # -- journals (Rest_Issues include=journals; JournalsController#update) -----------------
+
+    def journals(self, issue_id: str) -> list[dict[str, Any]]:
+        """GET /issues/{id}.json?include=journals: the issue's journals, oldest first (notes
+        and field changes; private notes only for users who may view them). RecordError
+        when the issue does not exist or is not visible (404)."""
+        call = "GET /issues/{id}.json"
+        response = self.http.get(
+            f"/issues/{issue_id}.json", params={"include": "journals"}, accept=(404,)
+        )
+        _raise_refused(response, issue_id, call)
+        issue = self._object(response, "issue")
+        return items(issue, "journals", system=SYSTEM, call=call)
+
+    def add_notes(self, issue_id: str, notes: str, *, private: bool) -> None:
+        """PUT /issues/{id}.json {"issue": {"notes", "private_notes"}}: a new journal with
+        the notes (204, no body). RecordError for a 422 or a missing issue. Never retried
+        once it may have reached Redmine (a retry could add the notes twice)."""
+        response = self.http.put(
+            f"/issues/{issue_id}.json",
+            json_body={"issue": {"notes": notes, "private_notes": private}},
+            accept=(404, 422),
+            idempotent=False,
+        )
+        _raise_refused(response, issue_id, "PUT /issues/{id}.json")
+
+    def update_journal(self, issue_id: str, journal_id: str, notes: str) -> bool:
+        """PUT /journals/{id}.json {"journal": {"notes"}} (Redmine 5.0 accepts it over the
+        API though its REST reference has no page for it): 204. Blank notes delete a journal
+        that records no field change. False when the journal is gone (404); RecordError
+        when the user may not edit it (403: the edit_issue_notes or edit_own_issue_notes
+        permission) or the notes are refused (422)."""
+        call = "PUT /journals/{id}.json"
+        response = self.http.put(
+            f"/journals/{journal_id}.json",
+            json_body={"journal": {"notes": notes}},
+            accept=(403, 404, 422),
+        )
+        if response.status_code == 404:
+            return False
+        if response.status_code == 403:
+            raise RecordError(
+                f"this user may not edit the notes of journal {journal_id} (Redmine's "
+                "\"Edit notes\" permission)", record_id=issue_id, system=SYSTEM, call=call,
+                status=403,
+            )  # fmt: skip
+        _raise_refused(response, issue_id, call)
+        return True
+
     # -- answers ---------------------------------------------------------------------------
 
     def _object(self, response: requests.Response, key: str) -> dict[str, Any]:
@@ -167,6 +232,15 @@ class RedmineClient:
     def _list(self, response: requests.Response, key: str) -> list[dict[str, Any]]:
         call = f"{response.request.method} {response.request.path_url.split('?', 1)[0]}"
         return items(self.http.json(response), key, system=SYSTEM, call=call)
+
+
+def server_time(response: requests.Response) -> datetime | None:
+    """The answer's Date header as an aware datetime (None when absent or malformed)."""
+    try:
+        moment = parsedate_to_datetime(response.headers.get("Date") or "")
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def error_messages(response: requests.Response) -> list[str]:

@@ -20,7 +20,21 @@ ids are Redmine's issue ids.
   end and shifts the rest forward), so offsets are used only among issues of one second:
   each following page is a new query from the last page's newest `updated_on`. An issue
   changed during a read is read again at its new place. Deletions never appear: `list_ids`
-  serves reconciliation.
+  serves reconciliation. A note changes no value and may keep `updated_on` when added in
+  the second the issue was read: an issue whose `updated_on` is the second of the server's
+  clock when it was listed (the answer's Date header) is remembered with its newest
+  journal's id, and delivered again when a journal newer than that shows up (`_seen`).
+- Comments are the journals with notes (GET /issues/{id}.json?include=journals), written as
+  new notes by PUT /issues/{id}.json {"notes", "private_notes"} and edited by PUT
+  /journals/{id}.json (blank notes delete a journal), in the server's text formatting
+  (`text_formatting`: Textile or Markdown; connectors.redmine.textile). Private notes are
+  internal comments: read only by users allowed to view them, and written only when the
+  user's role may set notes private (checked first: Redmine would otherwise store the note
+  as a public one without a word). Editing or deleting needs the "Edit notes" permission
+  (administrators and the default Manager role; not the default Developer role): without
+  it Redmine answers 403, reported as that comment's error. A note's edit or deletion does
+  not touch the issue's `updated_on` and Redmine has no webhooks: it is seen the next time
+  the issue changes. Journals carry no edit time; a comment's `updated_at` is its creation.
 - Writes: POST /issues.json per issue (201 with the issue), PUT /issues/{id}.json (204 with
   no body: the issue is read again for its new values and `updated_on`), DELETE (404 when
   already gone counts as deleted). Redmine ignores, without an error, a status the workflow
@@ -36,7 +50,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -45,10 +59,13 @@ from connectors.answers import need
 from connectors.base import (
     JSON,
     ChangePage,
+    Comment,
+    CommentSupport,
     Connector,
     ConnectorConfig,
     Cursor,
     FieldSpec,
+    NewComment,
     ObjectType,
     Record,
     RecordUpdate,
@@ -62,16 +79,19 @@ from connectors.errors import (
     NotFound,
     PermissionDenied,
     RecordError,
+    UnexpectedAnswer,
     WebhookVerificationError,
 )
-from connectors.redmine import mappers
+from connectors.redmine import mappers, textile
 from connectors.redmine.client import ISSUES_CALL, PAGE_MAX, SYSTEM, RedmineClient
 from connectors.redmine.mappers import CustomField, Names
+from connectors.richtext import mentions_inert, mentions_restored
 
 OBJECT_TYPE = "issues"
 # Issues whose custom fields show which custom fields exist, for users who may not read the
 # definitions (GET /custom_fields.json is admin-only).
 SAMPLE_SIZE = 25
+JOURNALS_CALL = "GET /issues/{id}.json"
 
 
 class RedmineConfig(ConnectorConfig):
@@ -97,6 +117,15 @@ class RedmineConfig(ConnectorConfig):
         title="Tracker",
         description="The tracker of created issues that name none (empty: the project's first)",
     )
+    text_formatting: Literal["textile", "markdown"] = Field(
+        default="textile",
+        title="Text formatting",
+        description=(
+            "As the server's Administration, Settings, General, Text formatting says (its API "
+            "does not tell): textile, Redmine's default, or markdown for Markdown and "
+            "CommonMark Markdown. Comments are written in it."
+        ),
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -119,7 +148,15 @@ class RedmineConnector(Connector):
     label = "Redmine"
     config_class = RedmineConfig
     object_types_offered = (
-        ObjectType(OBJECT_TYPE, "Issues", webhooks=False, deletes_in_feed=False),
+        ObjectType(
+            OBJECT_TYPE,
+            "Issues",
+            webhooks=False,
+            deletes_in_feed=False,
+            # Journals with notes; private notes are internal. Editing and deleting need the
+            # user's "Edit notes" permission (see the module docstring).
+            comments=CommentSupport(edit=True, delete=True, internal=True),
+        ),
     )
     config: RedmineConfig
     page_size = PAGE_MAX  # issues per page (Redmine caps it at 100)
@@ -145,6 +182,8 @@ class RedmineConnector(Connector):
         self._custom: dict[int, CustomField] | None = None
         self._users: dict[int, JSON] = {}  # user id -> canonical value (email or id)
         self._user_ids: dict[str, int] = {}  # casefolded email -> user id
+        self._me: dict[str, Any] | None = None  # the key's user, with memberships
+        self._permissions: frozenset[str] | None = None  # theirs in the project
 
     def close(self) -> None:
         self.client.close()
@@ -285,6 +324,7 @@ class RedmineConnector(Connector):
             if start is not None:
                 params["updated_on"] = f">={mappers.iso(start)}"
             page = self.client.issues(params)
+            listed_at = self.client.listed_at
             issues = answer_items(page, "issues", system=SYSTEM, call=ISSUES_CALL)
             limit = need(page, "limit", int, system=SYSTEM, call=ISSUES_CALL, optional=True)
             records = []
@@ -297,8 +337,8 @@ class RedmineConnector(Connector):
                 newest = stamp if newest is None or stamp > newest else newest
                 if window is not None and stamp < window:
                     continue  # before the overlap: read by an earlier call
-                seen = _seen_key(record)
-                if recent.get(record.id) == seen:
+                seen = self._seen(record, recent.get(record.id), listed_at)
+                if seen is None:
                     continue  # this version was delivered already
                 records.append(record)
                 recent[record.id] = seen
@@ -316,6 +356,39 @@ class RedmineConnector(Connector):
             yield ChangePage(records=records, cursor=self._cursor(high, recent), has_more=not last)
             if last:
                 return
+
+    def _seen(self, record: Record, known: str | None, listed_at: datetime | None) -> str | None:
+        """What the cursor remembers of `record` once delivered, or None when that version
+        was delivered already.
+
+        A note changes no value and, added in the second the issue was listed, no
+        `updated_on` either. So an issue stamped in the second of its listing (by the
+        server's Date header) is remembered with its last journal's id, and while it stays
+        in the overlap window a new journal is looked for each time it comes up unchanged.
+        """
+        seen = _seen_key(record)
+        stamp = record.modified_at
+        fresh = (
+            listed_at is not None
+            and stamp is not None
+            and stamp >= listed_at.replace(microsecond=0)
+        )
+        if known is not None and known.split(" j", 1)[0] == seen:
+            if " j" not in known:
+                return None
+            mark = self._last_journal(record.id)
+            if f"{seen} j{mark}" == known:
+                return None
+            return f"{seen} j{mark}" if fresh else seen
+        return f"{seen} j{self._last_journal(record.id)}" if fresh else seen
+
+    def _last_journal(self, issue_id: str) -> int:
+        """The id of the issue's newest journal (0: none, or the issue is gone)."""
+        try:
+            journals = self.client.journals(issue_id)
+        except RecordError:
+            return 0
+        return max((j["id"] for j in journals if isinstance(j.get("id"), int)), default=0)
 
     def _window_start(self, high: datetime | None) -> datetime | None:
         if high is None:
@@ -582,11 +655,141 @@ class RedmineConnector(Connector):
 
     # -- webhooks --------------------------------------------------------------------------
 
+    # -- comments (journals with notes) --------------------------------------------------
+
+    def comments(self, object_type: str, record_id: str) -> list[Comment]:
+        self._check_type(object_type)
+        return [
+            self._comment(j)
+            for j in self.client.journals(_issue_number(record_id))
+            if isinstance(j.get("notes"), str) and j["notes"].strip()
+        ]
+
+    def comment_create(self, object_type: str, record_id: str, comment: NewComment) -> Comment:
+        """A new journal with the notes. A private note is refused before anything is
+        written when the user may not set notes private (Redmine would make it public)."""
+        self._check_type(object_type)
+        issue_id = _issue_number(record_id)
+        if comment.internal and "set_notes_private" not in self._project_permissions():
+            raise RecordError(
+                "this Redmine user may not write private notes: give its role the \"Set "
+                "notes as private\" permission", record_id=record_id, system=SYSTEM,
+            )  # fmt: skip
+        notes = self._notes(comment.body)
+        self.client.add_notes(issue_id, notes, private=comment.internal)
+        me = self._current_user().get("id")
+        written = [
+            j
+            for j in self.client.journals(issue_id)
+            if _user_id(j) == me and _spaced(j.get("notes")) == _spaced(notes)
+        ]
+        if not written:
+            raise UnexpectedAnswer(
+                "the notes just written are not among the issue's journals",
+                system=SYSTEM, call=JOURNALS_CALL,
+            )  # fmt: skip
+        journal = written[-1]
+        if comment.internal and journal.get("private_notes") is not True:
+            # Stored as a public note after all: take it back (blank notes delete it).
+            self.client.update_journal(issue_id, str(journal["id"]), "")
+            raise RecordError(
+                "Redmine stored the private note as a public one; it was deleted again",
+                record_id=record_id, system=SYSTEM,
+            )  # fmt: skip
+        return self._comment(journal)
+
+    def comment_update(
+        self, object_type: str, record_id: str, comment_id: str, comment: NewComment
+    ) -> Comment:
+        self._check_type(object_type)
+        issue_id = _issue_number(record_id)
+        journal_id = _issue_number(comment_id)
+        if not self.client.update_journal(issue_id, journal_id, self._notes(comment.body)):
+            raise RecordError(
+                f"journal {journal_id} was deleted", record_id=record_id, system=SYSTEM
+            )
+        for journal in self.client.journals(issue_id):
+            if str(journal.get("id")) == journal_id:
+                return self._comment(journal)
+        raise RecordError(f"journal {journal_id} was deleted", record_id=record_id, system=SYSTEM)
+
+    def comment_delete(self, object_type: str, record_id: str, comment_id: str) -> None:
+        """Blank notes: Redmine deletes a journal left with no field change (one that has
+        changes stays, without its notes). One already gone counts as deleted."""
+        self._check_type(object_type)
+        self.client.update_journal(_issue_number(record_id), _issue_number(comment_id), "")
+
+    def _notes(self, body: str) -> str:
+        if self.config.text_formatting == "textile":
+            return textile.markdown_to_textile(body)
+        return mentions_inert(body)
+
+    def _comment(self, journal: Mapping[str, Any]) -> Comment:
+        notes = mappers.text_in(journal.get("notes")) or ""
+        if self.config.text_formatting == "textile":
+            body = textile.textile_to_markdown(notes)
+        else:
+            body = mentions_restored(notes).strip("\n")
+        user = journal.get("user") if isinstance(journal.get("user"), dict) else {}
+        created = mappers.timestamp(journal.get("created_on"))
+        return Comment(
+            id=str(journal.get("id", "")),
+            body=body,
+            author_name=str(user.get("name") or ""),
+            created_at=created,
+            updated_at=created,  # Redmine 5.0 tells no journal's edit time
+            internal=journal.get("private_notes") is True,
+            raw=journal.get("notes"),
+        )
+
+    def _current_user(self) -> dict[str, Any]:
+        if self._me is None:
+            self._me = self.client.current_user(memberships=True)
+        return self._me
+
+    def _project_permissions(self) -> frozenset[str]:
+        """The user's permissions in the project: every one for an administrator, else
+        those of the roles of their membership (GET /roles/{id}.json)."""
+        if self._permissions is None:
+            me = self._current_user()
+            if me.get("admin") is True:
+                self._permissions = frozenset({"set_notes_private", "edit_issue_notes"})
+            else:
+                project_id = self._project_info()["id"]
+                found: set[str] = set()
+                for membership in me.get("memberships") or []:
+                    project = membership.get("project") if isinstance(membership, dict) else None
+                    if not isinstance(project, dict) or project.get("id") != project_id:
+                        continue
+                    for role in membership.get("roles") or []:
+                        if isinstance(role, dict) and isinstance(role.get("id"), int):
+                            found.update(self.client.role_permissions(role["id"]))
+                self._permissions = frozenset(found)
+        return self._permissions
+
     def parse_webhook(
         self, request: WebhookRequest, secret: str, *, now: float | None = None
     ) -> WebhookResult:
         """Redmine sends no webhooks (its issues are polled): every delivery is refused."""
         raise WebhookVerificationError("Redmine sends no webhooks; its issues are read by polling")
+
+
+def _issue_number(value: str) -> str:
+    """An issue or journal id (a number), checked before it goes into a path."""
+    text = str(value).strip()
+    if not text.isdigit():
+        raise RecordError(f"{value!r} is not a Redmine id", record_id=str(value), system=SYSTEM)
+    return text
+
+
+def _spaced(text: Any) -> str:
+    """Text with its whitespace runs made one space: what a server's trimming cannot change."""
+    return " ".join(str(text or "").split())
+
+
+def _user_id(journal: Mapping[str, Any]) -> Any:
+    user = journal.get("user")
+    return user.get("id") if isinstance(user, dict) else None
 
 
 def _seen_key(record: Record) -> str:

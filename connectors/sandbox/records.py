@@ -111,6 +111,9 @@ class RecordTable:
         self._modified: dict[str, list[tuple[float, int]]] = {t: [] for t in self.first_ids}
         self._unique: dict[str, dict[str, int]] = {t: {} for t in self.unique_keys}
         self._unique_of: dict[str, dict[int, str]] = {t: {} for t in self.unique_keys}
+        # Per type: every id in order, built when a listing pages by id (see rows_after);
+        # dropped when a row is added or purged.
+        self._id_order: dict[str, list[int]] = {}
 
     @property
     def types(self) -> list[str]:
@@ -147,6 +150,7 @@ class RecordTable:
         else:
             self._next_ids[type_] = max(self._next_ids[type_], record_id + 1)
         row = Row(type_, record_id, data, created, created if modified is None else modified)
+        self._id_order.pop(type_, None)
         self._bump(row)
         self._index(row)
         return row
@@ -176,6 +180,7 @@ class RecordTable:
         """Delete for good: the row is gone from every view (its id is not reused)."""
         self._unindex(row)
         del self._rows[row.type][row.id]
+        self._id_order.pop(row.type, None)
 
     def renumber(self) -> None:
         """Give every row a new version in order of (modified, type, id).
@@ -213,6 +218,30 @@ class RecordTable:
         else:
             chosen = list(rows)
         return sorted(chosen, key=lambda r: r.id)
+
+    def rows_after(
+        self, type_: str, floor: int, limit: int, which: Which = "live"
+    ) -> tuple[list[Row], bool]:
+        """Up to `limit` rows with ids above `floor` in id order, and whether more follow.
+
+        What a listing paged by the last id seen reads: without sorting the whole table
+        for every page, which made listing 100,000 records quadratic.
+        """
+        table = self._rows[self._known(type_)]
+        order = self._id_order.get(type_)
+        if order is None:
+            order = self._id_order[type_] = sorted(table)
+        page: list[Row] = []
+        for record_id in order[bisect.bisect_right(order, floor) :]:
+            row = table[record_id]
+            if (which == "live" and row.deleted is not None) or (
+                which == "deleted" and row.deleted is None
+            ):
+                continue
+            if len(page) == limit:
+                return page, True
+            page.append(row)
+        return page, False
 
     def count(self, type_: str, which: Which = "live") -> int:
         if which == "live":

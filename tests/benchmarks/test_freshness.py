@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from benchmarks.freshness import OWN_CHANGE_ENDPOINT, is_hubspot_write, percentile, summary_ms
+from benchmarks.freshness import (
+    OWN_CHANGE_ENDPOINT,
+    is_hubspot_write,
+    median_of_passes,
+    percentile,
+    summary_ms,
+)
 
 
 def test_percentile_is_the_nearest_rank():
@@ -37,3 +43,53 @@ def test_hubspot_writes_leave_out_reads_sent_as_posts_and_other_vendors():
     assert not is_hubspot_write("POST /hubspot/crm/v3/objects/{object_type}/batch/read")
     assert not is_hubspot_write("GET /hubspot/crm/v3/objects/{object_type}")
     assert not is_hubspot_write("PUT /zendesk/api/v2/users/update_many.json")
+
+
+def _pass(p99: float, lost: int, rss: float, echo_writes: int = 0) -> dict:
+    return {
+        "rates": [
+            {
+                "rate": 20,
+                "latency": {
+                    "n": 600,
+                    "median_ms": p99 / 2,
+                    "p95_ms": p99,
+                    "p99_ms": p99,
+                    "max_ms": p99,
+                },
+                "ack": {"all": {"median_ms": 5.0, "p99_ms": p99 / 10}},
+                "calls_per_change": 1.5,
+                "lost": lost,
+                "duplicated": {"users_created": 0, "applied_twice": lost},
+                "echo": {
+                    "zendesk_deliveries": 700,
+                    "runs_started_by_echoes_alone": 1,
+                    "writes_to_hubspot_calls": echo_writes,
+                },
+                "backlog_at_end": {"queued_runs": 0, "received_deliveries": lost},
+            }
+        ],
+        "memory": {"peak_rss_mb": rss, "peak_pss_mb": rss - 100, "sum_of_hwm_mb": rss + 10},
+        "profile": None,
+    }
+
+
+def test_passes_merge_as_medians_with_the_worst_pass_for_losses():
+    merged = median_of_passes(
+        [_pass(300.0, 0, 600.0), _pass(100.0, 2, 640.0), _pass(200.0, 0, 620.0, 1)]
+    )
+    rate = merged["rates"][0]
+    assert rate["latency"]["p99_ms"] == 200.0
+    assert rate["latency"]["p99_ms_passes"] == [300.0, 100.0, 200.0]
+    assert rate["latency"]["median_ms"] == 100.0
+    assert rate["ack"]["all"]["p99_ms"] == 20.0
+    assert rate["lost"] == 2  # the worst pass, not a median that would hide it
+    assert rate["duplicated"]["applied_twice"] == 2
+    assert rate["echo"]["writes_to_hubspot_calls"] == 1
+    assert merged["memory"]["peak_rss_mb"] == 620.0
+    assert len(merged["passes"]) == 3
+
+
+def test_one_pass_is_reported_as_it_is():
+    one = _pass(150.0, 0, 600.0)
+    assert median_of_passes([one]) is one

@@ -70,6 +70,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "undocumented": dict(
             Counter(str(f.exchange.status) for f in findings if f.undocumented_status)
         ),
+        "undocumented_calls": dict(
+            Counter(
+                f"{f.exchange.status} {f.operation or f.exchange.call}"
+                for f in findings
+                if f.undocumented_status
+            )
+        ),
     }
     with open(path, "w") as handle:
         json.dump(report, handle, indent=2)

@@ -14,6 +14,7 @@ import hmac
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,13 +23,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from connectors import registry
 from connectors.answers import MAX_EMPTY_PAGES
-from connectors.base import RecordUpdate, WebhookRequest
+from connectors.base import NewComment, RecordUpdate, WebhookRequest
 from connectors.errors import (
     AuthenticationError,
     ConfigurationError,
     EndlessPaging,
     PermissionDenied,
     RateLimited,
+    RecordError,
     UnexpectedAnswer,
     WebhookVerificationError,
 )
@@ -353,6 +355,8 @@ def _issue_payload(action: str, repo: str = "octo-org/website", **issue: object)
             [("octo-org/website#7", "updated")],
         ),
         ("issue_comment", _issue_payload("created"), [("octo-org/website#7", "updated")]),
+        ("issue_comment", _issue_payload("edited"), [("octo-org/website#7", "updated")]),
+        ("issue_comment", _issue_payload("deleted"), [("octo-org/website#7", "updated")]),
         ("issue_comment", _issue_payload("created", pull_request={"url": "x"}), []),
         ("issues", _issue_payload("opened", "someone/else"), []),
         ("ping", {"zen": "Keep it logically awesome.", "hook_id": 1}, []),
@@ -366,6 +370,20 @@ def test_webhook_events(event: str, payload: dict, expected: list, sandbox: Sand
     assert (
         result.delivery_id == "sha256:" + hashlib.sha256(json.dumps(payload).encode()).hexdigest()
     )
+
+
+def test_a_comment_event_happens_at_the_comment_s_time_not_the_issue_s(sandbox: Sandbox) -> None:
+    """An edit or a deletion of a comment need not move the issue's `updated_at`: at that
+    time the event would pass for an echo of what Concord stored last, and be dropped."""
+    connector = _connector(sandbox)
+    comment = {"id": 5, "updated_at": "2025-03-02T08:30:00Z"}
+    times = {}
+    for action in ("created", "edited", "deleted"):
+        payload = {**_issue_payload(action), "comment": comment}
+        [event] = connector.parse_webhook(_request("issue_comment", payload), SECRET).events
+        times[action] = event.occurred_at
+    assert times["created"] == times["edited"] == datetime(2025, 3, 2, 8, 30, tzinfo=UTC)
+    assert times["deleted"] is None
 
 
 def test_webhooks_are_refused_unless_signed_with_the_secret(sandbox: Sandbox) -> None:
@@ -403,6 +421,59 @@ def test_the_sandbox_delivers_signed_issue_events(
         ("issues", record.id, "deleted"),
     ]
     assert all(r.header("X-GitHub-Delivery") for r in webhook_receiver.requests)
+
+
+def test_the_sandbox_delivers_signed_comment_events_naming_the_issue(
+    github: GitHubConnector, sandbox: Sandbox, webhook_receiver: WebhookReceiver
+) -> None:
+    record = github.create("issues", [{"title": "Talk about me"}])[0].record
+    sandbox.admin.register_webhook("github", webhook_receiver.url, SECRET)
+    made = github.comment_create("issues", record.id, NewComment("First."))
+    github.comment_update("issues", record.id, made.id, NewComment("First, edited."))
+    github.comment_delete("issues", record.id, made.id)
+    sandbox.admin.flush_webhooks()
+    seen = []
+    for request in webhook_receiver.requests:
+        payload = json.loads(request.body)
+        for event in github.parse_webhook(request, SECRET).events:
+            seen.append((payload["action"], str(payload["comment"]["id"]), event.record_id))
+        assert request.header("X-GitHub-Event") == "issue_comment"
+    assert seen == [
+        ("created", made.id, record.id),
+        ("edited", made.id, record.id),
+        ("deleted", made.id, record.id),
+    ]
+    edited = json.loads(webhook_receiver.requests[1].body)
+    assert edited["changes"] == {"body": {"from": "First."}}
+
+
+def test_mentions_written_to_github_notify_nobody_and_read_back_as_text(
+    github: GitHubConnector, github_traffic: GitHubTrafficRecorder
+) -> None:
+    record = github.create("issues", [{"title": "Mentions"}])[0].record
+    text = "Ask @octocat about `@decorator` and mail ops@example.com"
+    made = github.comment_create("issues", record.id, NewComment(text))
+    [posted] = [
+        e for e in github_traffic.exchanges if e.method == "POST" and e.path.endswith("/comments")
+    ]
+    sent = json.loads(posted.request_body)["body"]
+    assert sent == "Ask @\u200boctocat about `@decorator` and mail ops@example.com"
+    assert made.body == text
+    [listed] = github.comments("issues", record.id)
+    assert (listed.body, listed.author_name) == (text, "concord-bot")
+
+
+def test_github_takes_no_private_notes_and_a_bad_issue_id_is_the_record_s_error(
+    github: GitHubConnector,
+) -> None:
+    record = github.create("issues", [{"title": "Public only"}])[0].record
+    with pytest.raises(RecordError, match="no internal comments"):
+        github.comment_create("issues", record.id, NewComment("secret", internal=True))
+    assert github.comments("issues", record.id) == []
+    with pytest.raises(RecordError, match="not an issue of this connection"):
+        github.comments("issues", "someone/else#1")
+    with pytest.raises(RecordError, match="not a GitHub comment id"):
+        github.comment_update("issues", record.id, "../../issues/1", NewComment("x"))
 
 
 # -- configuration and links ---------------------------------------------------------------
@@ -453,9 +524,13 @@ def test_contract_run_traffic_validates_against_the_openapi_description(tmp_path
     )
     assert data["exchanges"] >= 100
     assert data["problems"] == []
-    # Undocumented statuses may only be the faults the suite injects on purpose, and the
-    # 401 GitHub answers to any call with a bad token.
-    assert set(data["undocumented"]) <= {"401", "429", "502"}, data["undocumented"]
+    # Undocumented statuses may only be the faults the suite injects on purpose, the 401
+    # GitHub answers to any call with a bad token, and the 404 it answers to the deletion of
+    # a comment already gone (its description lists only 204 for issues/delete-comment).
+    assert set(data["undocumented"]) <= {"401", "404", "429", "502"}, data["undocumented"]
+    not_found = {k for k in data["undocumented_calls"] if k.startswith("404 ")}
+    gone = "404 DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}"
+    assert not_found <= {gone}, data["undocumented_calls"]
     assert data["operations_seen"] >= 9
     assert set(data["not_validated"]) == {f"POST {GRAPHQL}"}
 

@@ -95,7 +95,8 @@ def test_changes_read_more_than_10000_records_exactly_once(
     sandbox.admin.seed(1, {"hubspot": {"contacts": 10_050}})
     sandbox.admin.set_rate_limits("hubspot", False)
     hubspot.client.search_bucket = TokenBucket(10_000, 10_000)
-    ids, cursor = read_ids(hubspot)
+    # From a cursor, as a read after a bulk import is: a first read lists instead (below).
+    ids, cursor = read_ids(hubspot, {"since": 0, "ids": []})
     assert len(ids) == 10_050
     assert len(set(ids)) == 10_050
     statuses = calls(sandbox, "/contacts/search")
@@ -103,6 +104,78 @@ def test_changes_read_more_than_10000_records_exactly_once(
     assert len(statuses) <= 60  # ~200 per page: cost grows with the records, not more
     again, _ = read_ids(hubspot, cursor)
     assert again == []
+
+
+# -- the first read: the list endpoint, then the change feed from before it began -----------
+
+
+def listed_pages(sandbox: Sandbox) -> list[str]:
+    return [
+        r["path"]
+        for r in sandbox.admin.stats("hubspot")["requests"]
+        if r["path"].split("?")[0].endswith("/crm/v3/objects/contacts")
+    ]
+
+
+def test_a_first_read_lists_every_record_once_without_search_paging(
+    sandbox: Sandbox, hubspot: HubSpotConnector
+):
+    sandbox.admin.seed(1, {"hubspot": {"contacts": 1_050}})
+    sandbox.admin.set_rate_limits("hubspot", False)
+    ids, cursor = read_ids(hubspot)
+    assert len(ids) == len(set(ids)) == 1_050
+    assert len(calls(sandbox, "/crm/v3/objects/contacts")) == 11  # 100 a page
+    # One search: the change feed from just before the listing began finds nothing new
+    # (the seeded records were modified long before) and gives the exact cursor.
+    assert calls(sandbox, "/contacts/search") == [200]
+    assert set(cursor) == {"since", "ids"}
+    again, _ = read_ids(hubspot, cursor)
+    assert again == []
+    assert calls(sandbox, "/contacts/search") == [200, 200]
+
+
+def test_a_listing_resumes_from_the_cursor_of_any_page(sandbox: Sandbox, hubspot: HubSpotConnector):
+    sandbox.admin.seed(1, {"hubspot": {"contacts": 250}})
+    sandbox.admin.set_rate_limits("hubspot", False)
+    hubspot.page_size = 40
+    pages = list(hubspot.changes("contacts", None))
+    in_order = [r.id for page in pages for r in page.records]
+    assert len(in_order) == len(set(in_order)) == 250
+    for k, page in enumerate(pages[:-1]):
+        # A run that stored pages 0..k and crashed resumes with exactly the rest.
+        done = sum(len(p.records) for p in pages[: k + 1])
+        rest, _ = read_ids(hubspot, page.cursor)
+        assert rest == in_order[done:], k
+
+
+def test_a_record_changed_after_it_was_listed_comes_back_with_its_change(
+    sandbox: Sandbox, hubspot: HubSpotConnector
+):
+    sandbox.admin.seed(1, {"hubspot": {"contacts": 300}})
+    sandbox.admin.set_rate_limits("hubspot", False)
+    pages = hubspot.changes("contacts", None)
+    first = next(pages)
+    assert first.cursor.get("listing")
+    changed = first.records[0].id
+    hubspot.update("contacts", [RecordUpdate(changed, {"jobtitle": "Changed mid-listing"})])
+    rest = [r for page in pages for r in page.records]
+    assert rest[-1].id == changed
+    assert rest[-1].fields["jobtitle"] == "Changed mid-listing"
+
+
+def test_an_account_with_too_many_properties_for_a_url_reads_first_through_search(
+    sandbox: Sandbox, hubspot: HubSpotConnector, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(hubspot_connector, "LIST_PROPERTIES_MAX_CHARS", 10)
+    ids, _ = read_ids(hubspot)
+    assert ids
+    assert listed_pages(sandbox) == []
+    assert calls(sandbox, "/contacts/search")
+
+
+def test_a_damaged_listing_cursor_is_a_configuration_error(hubspot: HubSpotConnector):
+    with pytest.raises(ConfigurationError, match="listing"):
+        read_ids(hubspot, {"listing": {"after": "", "anchor": "yesterday"}})
 
 
 def test_one_millisecond_larger_than_a_page_is_paged_inside_the_query(

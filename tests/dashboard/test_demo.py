@@ -18,7 +18,7 @@ from apps.dashboard import demo
 from apps.dashboard.tasks import demo_seed as demo_seed_task
 from apps.runs.models import SyncRun
 from apps.syncs.models import FieldMapping, RecordLink, Sync
-from connectors.base import Record, RecordUpdate
+from connectors.base import NewComment, Record, RecordUpdate
 from connectors.sandbox.server import start_in_thread
 from tests.factories import WorkspaceFactory
 from tests.running import run_now
@@ -395,6 +395,17 @@ def test_the_issues_sync_carries_github_reports_to_jira_and_jira_decisions_back(
 
     run = run_now(sync)  # our own writes come back as echoes and cost nothing
     assert (run.created_a, run.created_b, run.updated_a, run.updated_b) == (0, 0, 0, 0)
+
+    # The conversation goes both ways: a question on the GitHub report reaches its Jira issue.
+    github_connector = connector_for(github)
+    github_connector.comment_create("issues", report.id, NewComment("Which version, @mona?"))
+    github_connector.close()
+    run = run_now(sync)
+    assert run.status == SyncRun.Status.SUCCEEDED
+    jira_connector = connector_for(jira)
+    [asked] = jira_connector.comments("issues", partner(sync, a_id=report.id).b_id)
+    jira_connector.close()
+    assert asked.body.endswith("(GitHub):\n\nWhich version, @mona?")
 
     # Jira finishes the work: the report closes on GitHub, as the webhook would have it.
     opened = next(r for r in reports if r.fields["state"] == "open")

@@ -77,6 +77,7 @@ def test_add_a_github_connection_its_errors_and_a_webhook_delivery(
     page.get_by_role("button", name="Save connection").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("GitHub")
     expect(page.get_by_text("X-Hub-Signature-256").first).to_be_visible()
+    expect(page.get_by_text("an edited or deleted one reaches syncs that copy")).to_be_visible()
     screenshot(page, "connections-github-saved")
 
     # The page's steps, done through the sandbox: a repository webhook to that URL, signed

@@ -1,6 +1,7 @@
 """A Redmine connection made in a browser from its config schema, against the Redmine
 sandbox: a wrong API key and a project that does not exist each answer with a clear error
-on that connection alone, and the page says Redmine is polled (it sends no webhooks)."""
+on that connection alone, the server's text formatting (for comments) is chosen from a
+list, and the page says Redmine is polled (it sends no webhooks)."""
 
 from __future__ import annotations
 
@@ -53,10 +54,13 @@ def test_a_redmine_connection_from_its_schema_with_clear_errors(
     )
 
     page.get_by_label("Project identifier").fill("sync-test")
+    expect(page.get_by_text("Comments are written in it.")).to_be_visible()
+    page.get_by_label("Text formatting").select_option("markdown")
     page.get_by_role("button", name="Test connection").click()
     expect(page.locator("#check-result")).to_contain_text("It works.")
     page.get_by_role("button", name="Save connection").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Redmine")
+    assert Connection.objects.get(name="Redmine").config["text_formatting"] == "markdown"
     expect(page.locator("#polling-only")).to_contain_text("Redmine sends no webhooks")
     expect(page.locator("#new-webhook-secret")).to_have_count(0)
     page.get_by_role("button", name="Test connection").click()

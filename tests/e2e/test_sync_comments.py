@@ -1,7 +1,7 @@
 """Comments in the sync builder, in a browser against the sandboxes: turning a Jira issues
 <-> Zendesk tickets sync's comments to one way without private notes, seeing it in the
-sync's rules; and a HubSpot contacts <-> Zendesk users sync refusing comments at the field,
-since contacts have none."""
+sync's rules; turning them on for GitHub issues <-> Redmine issues; and a HubSpot contacts
+<-> Zendesk users sync refusing comments at the field, since contacts have none."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from apps.connections.services import connection_create
 from apps.dashboard.demo import _tickets_sync
 from apps.syncs.models import Sync
 from apps.syncs.services import sync_create
+from connectors.github.sandbox import contract as github_contract
 from connectors.jira.sandbox.state import connection_config as jira_config
+from connectors.redmine.sandbox import contract as redmine_contract
 from connectors.zendesk.sandbox import ADMIN_EMAIL, API_TOKEN
 from tests.e2e.test_sync_builder import in_place, log_in, screenshot
 from tests.factories import MembershipFactory
@@ -73,6 +75,49 @@ def test_comments_are_set_in_the_builder_and_shown_in_the_rules(page: Page, live
     page.goto(f"{base}/syncs/{sync.public_id}/")
     expect(page.get_by_text("Comments: copy each record's conversation")).to_be_visible()
     expect(page.get_by_text("Comments on B stay on B.")).to_be_visible()
+
+
+def test_github_and_redmine_issues_take_comments_both_ways_with_private_notes(
+    page: Page, live_server, sandbox
+):
+    member = MembershipFactory(role=Role.EDITOR)
+    ws = member.workspace
+    github = connection_create(
+        workspace=ws, name="GitHub", kind="github",
+        values=github_contract().config(sandbox.url_for("github")),
+    )  # fmt: skip
+    redmine = connection_create(
+        workspace=ws, name="Redmine", kind="redmine",
+        values=redmine_contract().config(sandbox.url_for("redmine")),
+    )  # fmt: skip
+    sync = sync_create(
+        workspace=ws,
+        name="GitHub and Redmine",
+        connection_a=github,
+        object_type_a="issues",
+        connection_b=redmine,
+        object_type_b="issues",
+        mappings=[{"field_a": "title", "field_b": "subject"}],
+        match_rule=[{"a": "title", "b": "subject"}],
+        enabled=False,
+    )
+    assert sync.comments == "off"
+    base = live_server.url
+    log_in(page, base, member.user.username)
+
+    open_rules(page, base, sync)
+    in_place(page, lambda: page.get_by_role("radio", name="Both ways").check())
+    in_place(page, lambda: page.get_by_label("Include private notes").check())
+    expect(page.get_by_text("left out where it has none (Jira, GitHub)")).to_be_visible()
+    page.get_by_role("button", name="Continue to the review").click()
+    page.wait_for_url(re.compile(r"/review/$"))
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_text("Saved.")).to_be_visible()  # a sync that is off stays here
+
+    sync.refresh_from_db()
+    assert (sync.comments, sync.comments_internal) == ("both", True)
+    page.goto(f"{base}/syncs/{sync.public_id}/")
+    expect(page.get_by_text("Private notes included.")).to_be_visible()
 
 
 def test_comments_on_records_that_have_none_are_refused_at_the_field(

@@ -78,9 +78,7 @@ def test_a_wrong_shaped_answer_names_system_call_and_field(workers, hub_desk, sa
     wait_until(lambda: SyncRun.objects.get(pk=run.pk).status == "failed", timeout=60)
     error = SyncRun.objects.get(pk=run.pk).error
     assert "internal error" not in error
-    assert error == (
-        "HubSpot POST /crm/v3/objects/contacts/search: the answer has no 'results[0].id'"
-    )
+    assert error == ("HubSpot GET /crm/v3/objects/contacts: the answer has no 'results[0].id'")
     wait_until(lambda: Sync.objects.get(pk=hub_desk.pk).last_error == error, timeout=10)
 
 

@@ -2,9 +2,11 @@
 
 A sync with comments on (`Sync.comments`: both, a_to_b, b_to_a) looks at the comments of
 every linked pair a run touches, after the batch that touched it is applied and before that
-batch's cursor is stored. No separate feed is needed: a new, edited or deleted comment moves
-its record's updated time in every system Concord supports (Jira, Zendesk, GitHub, Redmine,
-the memory connector), so the record's own feed brings the pair into a run.
+batch's cursor is stored. No separate feed is needed: a new comment moves its record's
+updated time in every system Concord supports (Jira, Zendesk, GitHub, Redmine, the memory
+connector), so the record's own feed brings the pair into a run. An edit or a deletion does
+so in Jira and the memory connector; GitHub announces it by its `issue_comment` webhook,
+and Redmine not at all (its notes' edits are seen the next time the issue changes).
 
 Per pair, both sides' comments are listed and joined by CommentLink rows:
 

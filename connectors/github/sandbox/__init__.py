@@ -21,7 +21,10 @@ response the tests make is validated against it). What it emulates:
 - Rate limits as GitHub answers them: x-ratelimit-* headers on every answer, 403 with
   x-ratelimit-remaining 0 for a spent primary limit, 429 with retry-after for a secondary
   one (and for injected faults).
-- Repository webhooks for `issues` events, signed with X-Hub-Signature-256 (webhooks.py).
+- Issue comments: list (since, paged), create, get, edit, delete; a new comment moves the
+  issue's `updated_at`, an edit or a deletion does not.
+- Repository webhooks for `issues` and `issue_comment` events, signed with
+  X-Hub-Signature-256 (webhooks.py).
 
 Layout: schema.py (the account), beans.py (GitHub's JSON), state.py (issues on the shared
 RecordTable), routes.py (the endpoints), webhooks.py.

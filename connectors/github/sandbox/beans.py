@@ -1,6 +1,7 @@
 """GitHub's JSON for users, repositories, labels, milestones, issue types and issues, as the
 REST API answers them (the schemas simple-user, full-repository, label, milestone,
-issue-type, issue and issue-search-result-item of GitHub's OpenAPI description).
+issue-type, issue, issue-comment and issue-search-result-item of GitHub's OpenAPI
+description).
 
 API URLs in the answers start with the sandbox's root (`api`), so that a client following
 them stays in the sandbox; `html_url`s start with `web`, where the sandbox serves a page.
@@ -276,3 +277,20 @@ def issue(
         }
         bean["draft"] = False
     return bean
+
+
+def comment(api: str, web: str, repo: Repo, number: int, data: dict[str, Any]) -> dict[str, Any]:
+    """An issue comment as issues/get-comment answers it."""
+    return {
+        "id": data["id"],
+        "node_id": node_id("IssueComment", data["id"]),
+        "url": f"{api}/repos/{repo.full_name}/issues/comments/{data['id']}",
+        "html_url": f"{web}/{repo.full_name}/issues/{number}#issuecomment-{data['id']}",
+        "issue_url": f"{api}/repos/{repo.full_name}/issues/{number}",
+        "body": data["body"],
+        "user": user_by_login(api, data["author"]),
+        "created_at": iso(data["created"]),
+        "updated_at": iso(data["updated"]),
+        "author_association": "MEMBER",
+        "performed_via_github_app": None,
+    }

@@ -403,6 +403,111 @@ class GitHubSandbox(VendorSandbox):
             self._emit(request, repo, row, action)
         return self._answer(request, 200, self._bean(request, repo, row))
 
+    # -- comments ----------------------------------------------------------------------------
+
+    @route("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments")
+    def list_comments(self, request: Request) -> Response:
+        """issues/list-comments: oldest first, `since` (updated at or after), paged."""
+        repo = self._repo(request)
+        row = self._issue(repo, request)
+        thread = list(row.data.get("thread") or [])
+        since = request.arg("since")
+        if since:
+            try:
+                floor = beans.parse_iso(since)
+            except ValueError:
+                raise ValidationError("since is not an ISO 8601 time") from None
+            thread = [c for c in thread if c["updated"] >= floor]
+        items = [self._comment_bean(request, repo, row, c) for c in thread]
+        return self._page(request, items)
+
+    @route("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments")
+    def create_comment(self, request: Request) -> Response:
+        """issues/create-comment: 201 with the comment; the issue's `updated_at` moves."""
+        repo = self._repo(request, write=True)
+        row = self._issue(repo, request)
+        body = request.json()
+        comment = self.state.comment_add(
+            row, body.get("body") if isinstance(body, dict) else None, "concord-bot"
+        )
+        bean = self._comment_bean(request, repo, row, comment)
+        self._emit_comment(request, repo, row, "created", bean)
+        return self._answer(request, 201, bean, Location=bean["url"])
+
+    @route("GET", "/repos/{owner}/{repo}/issues/comments/{comment_id}")
+    def get_comment(self, request: Request) -> Response:
+        """issues/get-comment."""
+        repo = self._repo(request)
+        row, comment = self._comment(repo, request)
+        return self._answer(request, 200, self._comment_bean(request, repo, row, comment))
+
+    @route("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}")
+    def update_comment(self, request: Request) -> Response:
+        """issues/update-comment: a new body."""
+        repo = self._repo(request, write=True)
+        row, comment = self._comment(repo, request)
+        before = comment["body"]
+        body = request.json()
+        self.state.comment_edit(row, comment, body.get("body") if isinstance(body, dict) else None)
+        bean = self._comment_bean(request, repo, row, comment)
+        self._emit_comment(request, repo, row, "edited", bean, {"body": {"from": before}})
+        return self._answer(request, 200, bean)
+
+    @route("DELETE", "/repos/{owner}/{repo}/issues/comments/{comment_id}")
+    def delete_comment(self, request: Request) -> Response:
+        """issues/delete-comment: 204; 404 for one already gone (as GitHub answers)."""
+        repo = self._repo(request, write=True)
+        row, comment = self._comment(repo, request)
+        bean = self._comment_bean(request, repo, row, comment)
+        self.state.comment_remove(row, comment)
+        self._emit_comment(request, repo, row, "deleted", bean)
+        return Response.empty(204)
+
+    def _comment(self, repo: Repo, request: Request) -> tuple[Any, dict[str, Any]]:
+        wanted = request.params["comment_id"]
+        found = self.state.comment_find(int(wanted)) if wanted.isdigit() else None
+        if found is None or found[0].data["repo"] != repo.full_name.casefold():
+            raise HttpError(self.error(404, "Not Found"))
+        return found
+
+    def _comment_bean(
+        self, request: Request, repo: Repo, row: Any, comment: dict[str, Any]
+    ) -> dict[str, Any]:
+        number = row.data["number"]
+        return beans.comment(request.base_url, request.base_url, repo, number, comment)
+
+    def _emit_comment(
+        self,
+        request: Request,
+        repo: Repo,
+        row: Any,
+        action: str,
+        comment: dict[str, Any],
+        changes: dict[str, Any] | None = None,
+    ) -> None:
+        """An `issue_comment` event: the issue, the comment and, for an edit, `changes`."""
+        if self.context.webhooks_wanted():
+            extra: dict[str, Any] = {"comment": comment}
+            if changes is not None:
+                extra["changes"] = changes
+            self.context.emit(
+                webhooks.event(
+                    "issue_comment",
+                    action,
+                    self._bean(request, repo, row),
+                    beans.repository(
+                        request.base_url,
+                        request.base_url,
+                        repo,
+                        self.state.open_count(repo),
+                        self.context.now(),
+                    ),
+                    beans.user_by_login(request.base_url, "concord-bot"),
+                    self.state.table.version,
+                    **extra,
+                )
+            )
+
     def _issue(self, repo: Repo, request: Request) -> Any:
         number = request.params["issue_number"]
         row = self.state.find(repo, int(number)) if number.isdigit() else None

@@ -4,7 +4,11 @@ Row ids are the issues' global `id`s; `data` holds the repository, the per-repos
 `number` (issues and pull requests share the sequence, as on GitHub), the values and the
 author. Times are whole epoch seconds: GitHub's timestamps have one-second resolution.
 A deleted issue stays as a tombstone (GET answers 410); labels named in a write that the
-repository does not have are created, as GitHub does.
+repository does not have are created, as GitHub does. An issue's comments are kept in its
+`data["thread"]` (id, body, author, created, updated), their ids from one sequence shared
+by every repository, as GitHub's are; `data["comments"]` counts them (seeded issues count
+comments they do not hold). A new comment moves the issue's `updated_at`; an edit or a
+deletion does not (what the connector relies on is the `issue_comment` webhook for those).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from connectors.sandbox.data import FakeData
 from connectors.sandbox.records import RecordState, Row
 
 FIRST_ID = 1_347_000_001
+FIRST_COMMENT_ID = 2_408_000_001
 SEEDED_REPOS = ("octo-org/website", "octo-org/api", "mona/notes")
 STATES = ("open", "closed")
 REASONS = ("completed", "not_planned", "duplicate", "reopened")
@@ -54,6 +59,7 @@ class GitHubState(RecordState):
     def start(self) -> None:
         self.numbers: dict[str, int] = {}  # repo (casefolded) -> last number given
         self.extra_labels: dict[str, list[str]] = {}  # labels made by writes, per repo
+        self.last_comment_id = FIRST_COMMENT_ID - 1
 
     # -- schema ----------------------------------------------------------------------------
 
@@ -213,6 +219,49 @@ class GitHubState(RecordState):
     def delete(self, row: Row) -> None:
         self.table.delete(row, int(self.now()))
 
+    # -- comments --------------------------------------------------------------------------
+
+    def comment_find(self, comment_id: int) -> tuple[Row, dict[str, Any]] | None:
+        """The live issue holding comment `comment_id`, and the comment."""
+        for row in self.table.rows("issues"):
+            for comment in row.data.get("thread") or []:
+                if comment["id"] == comment_id:
+                    return row, comment
+        return None
+
+    def comment_add(self, row: Row, body: Any, author: str) -> dict[str, Any]:
+        """issues/create-comment; the issue's `updated_at` moves. ValidationError as 422."""
+        text = _comment_text(body)
+        now = int(self.now())
+        self.last_comment_id += 1
+        comment = {
+            "id": self.last_comment_id,
+            "body": text,
+            "author": author,
+            "created": now,
+            "updated": now,
+        }
+        row.data = {
+            **row.data,
+            "thread": [*(row.data.get("thread") or []), comment],
+            "comments": int(row.data.get("comments") or 0) + 1,
+        }
+        self.table.save(row, modified=max(now, row.modified))
+        return comment
+
+    def comment_edit(self, row: Row, comment: dict[str, Any], body: Any) -> None:
+        comment["body"] = _comment_text(body)
+        comment["updated"] = int(self.now())
+        self.table.save(row)
+
+    def comment_remove(self, row: Row, comment: dict[str, Any]) -> None:
+        row.data = {
+            **row.data,
+            "thread": [c for c in row.data.get("thread") or [] if c["id"] != comment["id"]],
+            "comments": max(0, int(row.data.get("comments") or 0) - 1),
+        }
+        self.table.save(row)
+
     # -- seeding and the state file --------------------------------------------------------
 
     def populate(self, fake: FakeData, counts: Mapping[str, int]) -> None:
@@ -258,8 +307,22 @@ class GitHubState(RecordState):
                 )
 
     def extra(self) -> dict[str, JSON]:
-        return {"numbers": self.numbers, "labels": self.extra_labels}
+        return {
+            "numbers": self.numbers,
+            "labels": self.extra_labels,
+            "last_comment_id": self.last_comment_id,
+        }
 
     def restore(self, extra: Mapping[str, JSON]) -> None:
         self.numbers = dict(extra.get("numbers") or {})
+        self.last_comment_id = int(extra.get("last_comment_id") or FIRST_COMMENT_ID - 1)
         self.extra_labels = {k: list(v) for k, v in (extra.get("labels") or {}).items()}
+
+
+def _comment_text(body: Any) -> str:
+    """A comment body GitHub accepts: a string of at most 65,536 characters, not blank."""
+    if not isinstance(body, str) or not body.strip():
+        raise FieldRefused("body", "missing_field", "body wasn't supplied")
+    if len(body) > 65536:
+        raise FieldRefused("body", "invalid", "body is too long (maximum is 65536 characters)")
+    return body

@@ -6,7 +6,7 @@ against an independent signer: one POST per event with `X-GitHub-Event`,
 `X-GitHub-Delivery` (a GUID per event), `X-GitHub-Hook-ID`, the installation target
 headers, `X-Hub-Signature` (HMAC-SHA1, legacy) and `X-Hub-Signature-256` (HMAC-SHA256 of
 the raw body under the webhook's secret), and a body of `action`, `issue`, `repository`
-and `sender`.
+and `sender` (an `issue_comment` event adds `comment`, and `changes` when edited).
 """
 
 from __future__ import annotations
@@ -29,10 +29,20 @@ def event(
     repository: dict[str, Any],
     sender: dict[str, Any],
     sequence: int,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """One queued event: its name, GUID and payload (built now, as the issue is now)."""
-    guid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{repository['full_name']}:{sequence}:{action}"))
-    payload = {"action": action, "issue": issue, "repository": repository, "sender": sender}
+    """One queued event: its name, GUID and payload (built now, as the issue is now);
+    `extra` adds keys to the payload (`comment`, `changes`)."""
+    guid = str(
+        uuid.uuid5(uuid.NAMESPACE_URL, f"{repository['full_name']}:{sequence}:{name}:{action}")
+    )
+    payload = {
+        "action": action,
+        "issue": issue,
+        **extra,
+        "repository": repository,
+        "sender": sender,
+    }
     return {"event": name, "guid": guid, "payload": payload}
 
 

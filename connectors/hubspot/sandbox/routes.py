@@ -226,16 +226,13 @@ class HubSpotSandbox(VendorSandbox):
         archived = request.arg("archived", "false") == "true"
         properties = request.args("properties") or None
         floor = _int(after, "after") if after else -1
-        rows = [
-            r
-            for r in self.state.table.rows(object_type, "deleted" if archived else "live")
-            if r.id > floor
-        ]
-        page = rows[:limit]
+        page, more = self.state.table.rows_after(
+            object_type, floor, limit, "deleted" if archived else "live"
+        )
         body: dict[str, Any] = {
             "results": [self.state.render(object_type, r, properties) for r in page]
         }
-        if len(rows) > limit:
+        if more:
             following = {k: v for k, v in request.query.items() if k != "after"}
             following["after"] = [str(page[-1].id)]
             link = f"{request.base_url}{request.path}?{urlencode(following, doseq=True)}"

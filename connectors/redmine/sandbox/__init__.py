@@ -16,6 +16,9 @@ every difference found was fixed here). What it emulates:
 - POST (201), PUT (204, no body), DELETE (204, then 404, no tombstone); 422
   {"errors": [...]} with Redmine's messages; a forbidden or unknown status and a tracker not
   enabled for the project ignored without an error; CRLF descriptions.
+- Journals: an update's notes (`private_notes` too) and changes of standard fields, read
+  with GET /issues/{id}.json?include=journals; PUT /journals/{id}.json edits a journal's
+  notes without stamping the issue, and blank notes delete a journal without changes.
 - No rate limits and no webhooks (Redmine has neither).
 
 Layout: state.py (the server, the issues, validation, JSON), routes.py (the endpoints).

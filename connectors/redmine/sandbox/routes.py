@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from email.utils import formatdate
 from typing import Any
 
 from connectors.redmine.sandbox.state import (
@@ -17,8 +18,10 @@ from connectors.redmine.sandbox.state import (
     CLOSED,
     CUSTOM_FIELDS,
     DEFAULT_PRIORITY,
+    DEVELOPER_ROLE,
     MEMBERS,
     PRIORITIES,
+    PROJECTS,
     STATUSES,
     TRACKERS,
     USERS,
@@ -91,9 +94,35 @@ class RedmineSandbox(VendorSandbox):
 
     @route("GET", "/users/current.json")
     def current_user(self, request: Request) -> Response:
-        """Rest_Users: GET /users/current.json."""
+        """Rest_Users: GET /users/current.json, with include=memberships the projects and
+        roles of the user's memberships."""
         user = self._user(request)
-        return Response.json(200, {"user": _user_json(user, user)})
+        out = _user_json(user, user)
+        if "memberships" in request.args("include"):
+            role = {"id": DEVELOPER_ROLE["id"], "name": DEVELOPER_ROLE["name"]}
+            out["memberships"] = [
+                {"id": project["id"] * 100 + user.id,
+                 "project": {"id": project["id"], "name": project["name"]}, "roles": [role]}
+                for project in PROJECTS
+                if user.id in MEMBERS.get(project["id"], ())
+            ]  # fmt: skip
+        return Response.json(200, {"user": out})
+
+    @route("GET", "/roles/{id}.json")
+    def show_role(self, request: Request) -> Response:
+        """Rest_Roles: GET /roles/{id}.json, for any user over the API."""
+        if request.params["id"] != str(DEVELOPER_ROLE["id"]):
+            raise HttpError(self.error(404, "not found"))
+        role = {
+            "id": DEVELOPER_ROLE["id"],
+            "name": DEVELOPER_ROLE["name"],
+            "assignable": True,
+            "issues_visibility": "default",
+            "time_entries_visibility": "all",
+            "users_visibility": "all",
+            "permissions": list(DEVELOPER_ROLE["permissions"]),
+        }
+        return Response.json(200, {"role": role})
 
     @route("GET", "/users/{id}.json")
     def show_user(self, request: Request) -> Response:
@@ -223,6 +252,9 @@ class RedmineSandbox(VendorSandbox):
                 "offset": offset,
                 "limit": limit,
             },
+            # The server's time, as every Redmine answer carries it (by the sandbox's clock,
+            # which the admin API may have moved).
+            {"Date": formatdate(self.context.now(), usegmt=True)},
         )
 
     @route("POST", "/issues.json")
@@ -240,9 +272,30 @@ class RedmineSandbox(VendorSandbox):
 
     @route("GET", "/issues/{id}.json")
     def show_issue(self, request: Request) -> Response:
-        """Rest_Issues: GET /issues/{id}.json."""
+        """Rest_Issues: GET /issues/{id}.json, with `include=journals` the issue's journals
+        (notes and changes, oldest first)."""
         row = self._issue(request)
-        return Response.json(200, {"issue": self.state.issue_json(row, listing=False)})
+        issue = self.state.issue_json(row, listing=False)
+        if "journals" in request.args("include"):
+            issue["journals"] = self.state.journals_json(row)
+        return Response.json(200, {"issue": issue})
+
+    @route("PUT", "/journals/{id}.json")
+    def update_journal(self, request: Request) -> Response:
+        """JournalsController#update (no page of the REST reference, but API-enabled in
+        Redmine 5.0): {"journal": {"notes", "private_notes"}}: 204; blank notes on a
+        journal without changes delete it; 404 for a journal gone or not visible."""
+        wanted = request.params["id"]
+        found = self.state.journal_find(int(wanted)) if wanted.isdigit() else None
+        user = self._user(request)
+        if found is None or not self._visible(found[0], user):
+            raise HttpError(self.error(404, "not found"))
+        if not user.admin:  # the Developer role may not edit notes, not even its own
+            raise HttpError(self.error(403, "forbidden"))
+        body = request.json() if "json" in (request.header("content-type") or "") else {}
+        values = body.get("journal") if isinstance(body, dict) else None
+        self.state.journal_edit(found[0], found[1], values if isinstance(values, dict) else {})
+        return Response.empty(204)
 
     @route("PUT", "/issues/{id}.json")
     def update_issue(self, request: Request) -> Response:

@@ -9,6 +9,11 @@ Values follow what a real Redmine 5.0 does (checked against one started by
 - a status the user's workflow does not allow, or one that does not exist, and a tracker
   not enabled for the project, are ignored on create and update, without an error;
 - every accepted update stamps `updated_on`, even one that changes nothing;
+- an update's `notes` (with `private_notes`) and its changes of standard fields are kept as
+  a journal (a private note with changes is split off into a journal of its own, as
+  Journal#split_private_notes does); a journal's notes are edited by PUT /journals/{id}.json,
+  which does not stamp the issue's `updated_on`, and a journal left with neither notes nor
+  changes is deleted;
 - timestamps are kept with fractions of a second and answered in whole seconds.
 """
 
@@ -52,6 +57,17 @@ PROJECTS = (
     {"id": 2, "name": "Archive", "identifier": "archive", "trackers": (1,)},
 )
 MEMBERS = {1: (2, 3), 2: (3,)}  # project id -> non-admin members (Developer role)
+# Redmine's default roles after the built-in Non member (1) and Anonymous (2): the members'
+# Developer role, with the permissions of Redmine's default data that concern issues (it
+# may set and view private notes, but not edit notes).
+DEVELOPER_ROLE = {
+    "id": 4,
+    "name": "Developer",
+    "permissions": (
+        "view_issues", "add_issues", "edit_issues", "view_private_notes", "set_notes_private",
+        "manage_issue_relations", "manage_subtasks", "add_issue_notes", "save_queries",
+    ),
+}  # fmt: skip
 TRACKERS = {1: "Bug", 2: "Feature", 3: "Support"}
 STATUSES = {1: "New", 2: "In Progress", 3: "Resolved", 4: "Feedback", 5: "Closed", 6: "Rejected"}
 CLOSED = frozenset({5, 6})
@@ -80,8 +96,27 @@ def project_by_ref(ref: Any) -> dict[str, Any] | None:
     return next((p for p in PROJECTS if str(p["id"]) == text or p["identifier"] == text), None)
 
 
+JOURNALED = {
+    "subject": "subject",
+    "description": "description",
+    "tracker_id": "tracker_id",
+    "status_id": "status_id",
+    "priority_id": "priority_id",
+    "assigned_to_id": "assigned_to_id",
+}
+
+
 class RedmineState(RecordState):
     first_ids = {"issues": 1}
+
+    def start(self) -> None:
+        self.last_journal_id = 0  # journal ids are the server's, across issues
+
+    def extra(self) -> dict[str, JSON]:
+        return {"last_journal_id": self.last_journal_id}
+
+    def restore(self, extra: Mapping[str, JSON]) -> None:
+        self.last_journal_id = int(extra.get("last_journal_id") or 0)
 
     def populate(self, fake: FakeData, counts: Mapping[str, int]) -> None:
         """Issues over the year before now, most in sync-test, a few in archive."""
@@ -145,8 +180,73 @@ class RedmineState(RecordState):
         now = self.now()
         if data["status_id"] in CLOSED and row.data["status_id"] not in CLOSED:
             data["closed_on"] = now
+        details = [
+            {"property": "attr", "name": name, "old_value": _text(row.data.get(key)),
+             "new_value": _text(data.get(key))}
+            for key, name in JOURNALED.items()
+            if row.data.get(key) != data.get(key)
+        ]  # fmt: skip
+        notes = values.get("notes")
+        notes = str(notes) if isinstance(notes, str | int | float) and str(notes).strip() else ""
+        private = bool(values.get("private_notes")) and bool(notes)
+        journals = list(row.data.get("journals") or [])
+        if details and private:  # the changes stay public, the private note goes alone
+            journals.append(self._journal(user, None, False, details, now))
+            details = []
+        if details or notes:
+            journals.append(self._journal(user, notes, private, details, now))
+        data["journals"] = journals
         row.data = data
         self.table.save(row, modified=now)  # Redmine stamps every accepted update
+
+    def _journal(
+        self, user: User, notes: str | None, private: bool, details: list[dict], now: float
+    ) -> dict[str, Any]:
+        self.last_journal_id += 1
+        return {
+            "id": self.last_journal_id,
+            "user_id": user.id,
+            "notes": notes,
+            "private_notes": private,
+            "created": now,
+            "details": details,
+        }
+
+    def journal_find(self, journal_id: int) -> tuple[Row, dict[str, Any]] | None:
+        for row in self.table.rows("issues"):
+            for journal in row.data.get("journals") or []:
+                if journal["id"] == journal_id:
+                    return row, journal
+        return None
+
+    def journal_edit(self, row: Row, journal: dict[str, Any], values: Mapping[str, Any]) -> None:
+        """PUT /journals/{id}.json: new notes and/or privacy; the issue's `updated_on`
+        stays; a journal left without notes and changes is deleted."""
+        if "notes" in values:
+            journal["notes"] = "" if values["notes"] is None else str(values["notes"])
+        if "private_notes" in values:
+            journal["private_notes"] = bool(values["private_notes"])
+        journals = list(row.data.get("journals") or [])
+        if not (journal.get("notes") or "").strip() and not journal["details"]:
+            journals = [j for j in journals if j["id"] != journal["id"]]
+        row.data = {**row.data, "journals": journals}
+        self.table.save(row)
+
+    def journals_json(self, row: Row) -> list[dict[str, JSON]]:
+        out: list[dict[str, JSON]] = []
+        for journal in row.data.get("journals") or []:
+            author = next((u for u in USERS if u.id == journal["user_id"]), USERS[0])
+            out.append(
+                {
+                    "id": journal["id"],
+                    "user": {"id": author.id, "name": author.name},
+                    "notes": journal["notes"],
+                    "created_on": stamp(journal["created"]),
+                    "private_notes": journal["private_notes"],
+                    "details": journal["details"],
+                }
+            )
+        return out
 
     def _apply(
         self, user: User, data: dict[str, Any], values: Mapping[str, Any], *, creating: bool
@@ -268,6 +368,10 @@ class RedmineState(RecordState):
 def stamp(epoch: float) -> str:
     """Redmine's answer form: UTC, whole seconds, "Z"."""
     return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _int(value: Any) -> int | None:

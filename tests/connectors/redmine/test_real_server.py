@@ -4,7 +4,9 @@ The shared contract suite's tests that need no sandbox fault run here against th
 server (imported from tests/connectors/test_contract.py, with this module's fixtures), and
 the exchanges the sandbox can only imitate are checked on the real thing: the one-second
 `updated_on` overlap, paging while issues change, a status the workflow forbids, custom
-fields, 422s, deletes and a deleted project. Every test works in a project of its own.
+fields, 422s, deletes and a deleted project, and comments: journals with notes, private
+notes by role, what the default roles may not do, and Textile as Redmine renders it. Every
+test works in a project of its own.
 """
 
 from __future__ import annotations
@@ -16,14 +18,17 @@ from typing import Any
 import pytest
 
 from connectors import registry
-from connectors.base import Connector, RecordUpdate
+from connectors.base import Connector, NewComment, RecordUpdate
 from connectors.errors import AuthenticationError, ConfigurationError, RecordError
 from connectors.redmine.connector import RedmineConnector
 from connectors.sandbox.contract import ContractCase
 from tests.connectors.redmine.real import RedmineServer
 from tests.connectors.test_contract import (  # noqa: F401 - collected here, on the real server
     read_all,
+    test_a_comment_moves_its_record_into_the_feed,
     test_a_polling_only_connector_refuses_every_delivery,
+    test_comments_of_a_missing_record_are_a_record_error,
+    test_comments_round_trip_keeping_paragraphs_lists_links_code_and_mentions,
     test_create_update_delete_round_trip,
     test_field_discovery,
     test_incremental_read_returns_exactly_the_changed_records,
@@ -321,3 +326,72 @@ def test_deletes_leave_no_trace_and_reconciliation_sees_them(
     assert after == before - {victim}
     assert connector.delete("issues", [victim])[0].ok  # 404: already gone
     assert connector.record_url("issues", victim) == f"{connector.config.base_url}/issues/{victim}"
+
+
+# -- comments (journals with notes) ----------------------------------------------------------
+
+
+def test_field_changes_are_no_comments_and_a_deleted_note_leaves_its_changes(
+    connector: Connector, redmine_server: RedmineServer, redmine_project: dict[str, Any]
+):
+    issue = redmine_server.new_issue(redmine_project["id"], "Journals")
+    redmine_server.update_issue(issue["id"], subject="Journals, renamed")
+    redmine_server.update_issue(issue["id"], priority_id=3, notes="Raised, see the log.")
+    [note] = connector.comments("issues", str(issue["id"]))
+    assert (note.body, note.author_name, note.internal) == (
+        "Raised, see the log.", "Redmine Admin", False,
+    )  # fmt: skip
+    connector.comment_delete("issues", str(issue["id"]), note.id)
+    assert connector.comments("issues", str(issue["id"])) == []
+    journals = redmine_server.call("GET", f"/issues/{issue['id']}.json?include=journals").json()
+    kept = [j for j in journals["issue"]["journals"] if j["id"] == int(note.id)]
+    assert [j["details"][0]["name"] for j in kept] == ["priority_id"]  # the change stays
+    connector.comment_delete("issues", str(issue["id"]), note.id)  # already gone: no error
+
+
+def test_a_developer_writes_private_notes_but_may_not_edit_notes(
+    case: ContractCase, redmine_server: RedmineServer, redmine_project: dict[str, Any]
+):
+    issue = redmine_server.new_issue(redmine_project["id"], "Private talk")
+    user, key = redmine_server.new_member(redmine_project["id"], "Developer")
+    try:
+        developer = build({**case.config(redmine_server.url), "api_key": key})
+        note = developer.comment_create("issues", str(issue["id"]), NewComment("Agents only", True))
+        assert note.internal is True
+        [seen] = build(case.config(redmine_server.url)).comments("issues", str(issue["id"]))
+        assert (seen.id, seen.internal, seen.author_name) == (note.id, True, "Concord Developer")
+        with pytest.raises(RecordError, match="Edit notes") as caught:
+            developer.comment_update("issues", str(issue["id"]), note.id, NewComment("Changed"))
+        assert caught.value.status == 403
+        assert [c.body for c in developer.comments("issues", str(issue["id"]))] == ["Agents only"]
+    finally:
+        redmine_server.delete_user(user["id"])
+
+
+def test_a_reporter_s_private_note_is_refused_before_anything_is_written(
+    case: ContractCase, redmine_server: RedmineServer, redmine_project: dict[str, Any]
+):
+    issue = redmine_server.new_issue(redmine_project["id"], "Reporter")
+    user, key = redmine_server.new_member(redmine_project["id"], "Reporter")
+    try:
+        reporter = build({**case.config(redmine_server.url), "api_key": key})
+        with pytest.raises(RecordError, match="Set notes as private"):
+            reporter.comment_create("issues", str(issue["id"]), NewComment("secret", True))
+        assert redmine_server.issue(issue["id"])["updated_on"] == issue["updated_on"]
+        public = reporter.comment_create("issues", str(issue["id"]), NewComment("Hello"))
+        assert public.internal is False
+    finally:
+        redmine_server.delete_user(user["id"])
+
+
+def test_a_note_in_the_second_of_the_last_read_still_brings_its_issue(
+    connector: Connector, redmine_server: RedmineServer, redmine_project: dict[str, Any]
+):
+    _, cursor = read_all(connector, "issues")
+    _start_of_a_second()
+    issue = redmine_server.new_issue(redmine_project["id"], "Same second")
+    _, cursor = read_all(connector, "issues", cursor)
+    redmine_server.update_issue(issue["id"], notes="A note in the same second")
+    again, cursor = read_all(connector, "issues", cursor)
+    assert [r.id for r in again] == [str(issue["id"])]  # no value changed: only the note
+    assert read_all(connector, "issues", cursor)[0] == []
