@@ -301,3 +301,16 @@ def test_a_run_that_links_the_referenced_record_asks_for_the_waiting_ones_at_onc
     assert not WaitingReference.objects.exists()
     run_now(orgs)  # nothing waits any more: nothing is asked for
     assert not SyncRun.objects.filter(sync=contacts, status="queued").exists()
+
+
+def test_a_record_that_leaves_the_sync_waits_no_more(world):
+    _, crm, desk, _, _, contacts = world
+    acme = crm.insert("companies", {"name": "Acme"})
+    crm.insert("contacts", {"email": "ann@x.com", "name": "Ann", "company": acme.id})
+    run(contacts)
+    assert WaitingReference.objects.filter(sync=contacts).exists()
+    desk.remove("users", _desk_user(desk, "ann@x.com").id)  # the delete policy unlinks
+
+    run(contacts)
+
+    assert not WaitingReference.objects.filter(sync=contacts).exists()

@@ -122,6 +122,10 @@ class Applier:
                 planned[Side.B].add(pair.b_id)
             for create in result.creates:
                 planned[create.side.other].add(create.source_id)
+            for unlink in result.unlinks:  # an unlinked record's references wait for nothing
+                for side, record_id in ((Side.A, unlink.a_id), (Side.B, unlink.b_id)):
+                    if record_id is not None:
+                        planned[side].add(record_id)
             self.store.waiting_store(planned, result.waiting)
         for unlink in result.unlinks:
             self.store.end_link(
