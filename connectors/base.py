@@ -95,6 +95,10 @@ class ObjectType:
     deletes_in_feed: bool = True  # changes() reports deletions (else only webhooks/reconcile)
     # The type's records carry comments the connector can read and write (None: no comments).
     comments: CommentSupport | None = None
+    # The type's records are the system's people (users, agents) with an "email" field that
+    # get() returns and find() searches: a reference field pointing to this type names a
+    # person, translated to another system by email or the people table.
+    people: bool = False
 
 
 @dataclass(frozen=True)
@@ -492,6 +496,13 @@ class Connector(abc.ABC):
         from the configuration alone (no call is made). `known` holds values of the record
         already at hand (a link's last agreed values), for systems whose address is not the
         id. None where the address cannot be known without guessing."""
+        return None
+
+    def people_known(self, values: Sequence[str]) -> set[str] | None:
+        """Which of these people, as the system's user fields hold them (an email, a
+        login), the system has: a user field can be written with them. None where the
+        system cannot tell (the value is written as it is, and a refusal is that record's
+        error). Raises like any read."""
         return None
 
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default

@@ -115,6 +115,11 @@ def _tickets_sync(connections: dict[str, Connection]) -> dict[str, Any]:
     update. So it travels one way, Zendesk -> Jira, and a ticket created from an issue gets
     the issue's key as its description (the key never changes, so nothing ever tries to
     update it). Closed Zendesk tickets refuse every update and stay out of scope.
+
+    A ticket's requester becomes the issue's reporter: the Zendesk user's email names the
+    Jira user (a person Jira does not know is a warning in the run log and waits for an
+    entry in the people table). One way: in Jira the reporter of an issue made by Concord
+    is Concord's own account, which means nothing as a Zendesk requester.
     """
     return {
         "name": TICKETS_SYNC,
@@ -138,6 +143,7 @@ def _tickets_sync(connections: dict[str, Connection]) -> dict[str, Any]:
                 "direction": "a_to_b",
                 "value_map_a_to_b": JIRA_TO_ZENDESK_STATUS,
             },
+            {"field_a": "reporter", "field_b": "requester_id", "direction": "b_to_a"},
         ],
         "filters": [{"side": "b", "field": "status", "operator": "not_in", "value": ["closed"]}],
         # The conversation too: a comment on either side appears once on the other, and a

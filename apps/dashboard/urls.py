@@ -7,4 +7,5 @@ urlpatterns = [
     path("previews/", include("apps.dashboard.previews.urls")),
     path("runs/", include("apps.dashboard.runs.urls")),
     path("conflicts/", include("apps.dashboard.conflicts.urls")),
+    path("people/", include("apps.dashboard.people.urls")),
 ]

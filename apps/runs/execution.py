@@ -36,7 +36,7 @@ from apps.runs.outcome import run_finish, run_record_crash, run_record_outcome
 from apps.runs.queue import enqueue, queued_run_dispatch, queued_run_next, run_request
 from apps.runs.recorder import CancelRequested, DatabaseRecorder
 from apps.runs.selectors import records_to_retry
-from apps.syncs.services import sync_engine_run
+from apps.syncs.services import references_follow_up, sync_engine_run
 
 logger = logging.getLogger(__name__)
 
@@ -209,4 +209,8 @@ def _execute_claimed(run: SyncRun, lease: Lease) -> str:
     except Exception as exc:
         run_record_crash(run, exc)
         raise
-    return run_record_outcome(run, report, full_read=full_read)
+    status = run_record_outcome(run, report, full_read=full_read)
+    if status in (SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL):
+        # Records this run linked may be what other syncs' references wait for.
+        references_follow_up(sync)
+    return status

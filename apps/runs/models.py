@@ -35,6 +35,8 @@ class SyncRun(WorkspaceScopedModel):
         RESYNC = "resync", "Full resync"
         APPROVAL = "approval", "Approval of a held run"
         RESOLUTION = "resolution", "Conflict decisions"
+        # References waiting for records another sync has linked since.
+        REFERENCE = "reference", "References now linked"
 
     sync = models.ForeignKey("syncs.Sync", on_delete=models.CASCADE, related_name="runs")
     trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.MANUAL)
@@ -119,6 +121,7 @@ class SyncEvent(models.Model):
         RESOLVED = "resolved", "Conflict resolved"
         ERROR = "error", "Error"
         SKIPPED = "skipped", "Skipped"
+        WAITING = "waiting", "Waiting"
 
     # Indexed by (run, id) below, which also serves every lookup by run alone.
     run = models.ForeignKey(

@@ -5,6 +5,7 @@ from apps.syncs.models import Conflict, FieldMapping, Filter, RecordLink, Sync
 
 class FieldMappingInline(admin.TabularInline):
     model = FieldMapping
+    fk_name = "sync"
     extra = 0
 
 

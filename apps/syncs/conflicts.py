@@ -17,12 +17,17 @@ from typing import Any
 
 from django.utils import timezone
 
+from apps.connections.services import connector_for, upstream_error
 from apps.core.errors import DomainError, Invalid, Refused
+from apps.syncs.engine.plan_types import MappingSpec, SyncSpec
+from apps.syncs.engine.references import References
+from apps.syncs.engine.sides import SideConnector, SideFailure
 from apps.syncs.engine.store import mapping_spec
 from apps.syncs.engine.types import LinkStatus, Side
 from apps.syncs.engine.values import ConversionError, convert
 from apps.syncs.models import Conflict, Sync
 from apps.syncs.triggers import RequestedRun, sync_trigger
+from connectors.base import Record
 
 CHOICES = (Conflict.Resolution.A, Conflict.Resolution.B, Conflict.Resolution.CUSTOM)
 
@@ -48,6 +53,10 @@ def conflict_not_open(conflict: Conflict) -> Refused:
 def _decided_values(conflict: Conflict, resolution: str, custom_value: Any) -> dict[str, Any]:
     """The value each side is to hold, in its own terms. Raises Invalid (`value`)."""
     mapping = mapping_spec(conflict.mapping)
+    if mapping.reference is not None:
+        mapping = _translations(
+            conflict, mapping, [conflict.value_a, custom_value], conflict.value_b
+        )
     try:
         if resolution == Conflict.Resolution.A:
             value_a = conflict.value_a
@@ -63,6 +72,34 @@ def _decided_values(conflict: Conflict, resolution: str, custom_value: Any) -> d
     except ConversionError as exc:
         raise Invalid(f"that value cannot be used: {exc}", field="value") from exc
     return {"a": value_a, "b": value_b}
+
+
+def _translations(
+    conflict: Conflict, mapping: MappingSpec, values_a: list[Any], value_b: Any
+) -> MappingSpec:
+    """A reference mapping with the translations of these values, as a run would have them
+    (a person deciding for A's record names it in A's terms, and B's in B's). Raises
+    UpstreamError when a system cannot be asked about a person."""
+    sync = conflict.sync
+    connectors = {}
+    if mapping.reference is not None and mapping.reference.people:
+        connectors = {
+            Side.A: SideConnector(Side.A, connector_for(sync.connection_a), sync.object_type_a),
+            Side.B: SideConnector(Side.B, connector_for(sync.connection_b), sync.object_type_b),
+        }
+    try:
+        references = References(sync, SyncSpec(mappings=(mapping,)), connectors)
+        records = {
+            Side.A: [Record("a", {mapping.field_a: v}) for v in values_a if v is not None],
+            Side.B: [Record("b", {mapping.field_b: value_b})],
+        }
+        [filled] = references.spec_for(SyncSpec(mappings=(mapping,)), records).mappings
+    except SideFailure as failure:
+        raise upstream_error(failure.error) from failure
+    finally:
+        for side in connectors.values():
+            side.connector.close()
+    return filled
 
 
 def _decide_one(conflict: Conflict, resolution: str, custom_value: Any, user: Any) -> None:

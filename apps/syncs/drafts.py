@@ -34,6 +34,7 @@ from apps.syncs.engine.filters import LIST_OPERATORS, VALUELESS_OPERATORS
 from apps.syncs.engine.types import Direction, Side
 from apps.syncs.models import Sync
 from apps.syncs.validation import (
+    Sides,
     fields_discover,
     filters_problems,
     mappings_problems,
@@ -378,7 +379,11 @@ def draft_problems(
             problems.setdefault("", "choose both sides first")
         return problems
     if "fields" in steps:
-        problems.update(_mappings_problems(draft["mappings"], fields, missing=missing))
+        problems.update(
+            _mappings_problems(
+                draft["mappings"], fields, missing=missing, sides=draft_sides(draft, workspace)
+            )
+        )
     if "scope" in steps:
         problems.update(_filters_problems(draft["filters"], fields, missing=missing))
         problems.update(_match_rule_problems(draft["match_rule"], fields, missing=missing))
@@ -389,8 +394,26 @@ def draft_problems(
     return problems
 
 
+def draft_sides(draft: Draft, workspace: Workspace) -> Sides | None:
+    """The draft's two sides as reference checks need them (None until both are chosen)."""
+    connections = {side: draft_connection(draft, workspace, side) for side in Side}
+    types = {side: draft[f"object_type_{side}"] for side in Side}
+    if any(c is None for c in connections.values()) or not all(types.values()):
+        return None
+    return Sides(
+        workspace.pk,
+        {side: c for side, c in connections.items() if c is not None},
+        types,
+        draft_sync(draft, workspace),
+    )
+
+
 def _mappings_problems(
-    mappings: Sequence[Mapping[str, Any]], fields: Fields, *, missing: bool
+    mappings: Sequence[Mapping[str, Any]],
+    fields: Fields,
+    *,
+    missing: bool,
+    sides: Sides | None = None,
 ) -> dict[str, str]:
     """A row still waiting for a field says which to choose (rather than "no field ''"),
     or nothing while `missing` is off; every other row says what is wrong with it."""
@@ -402,7 +425,7 @@ def _mappings_problems(
                 blank.add(index)
                 if missing:
                     problems[f"mappings.{index}.field_{side}"] = f"choose a field of {side.label}"
-    for path, message in mappings_problems(mappings, fields).items():
+    for path, message in mappings_problems(mappings, fields, sides).items():
         parts = path.split(".")
         if len(parts) > 1 and parts[1].isdigit() and int(parts[1]) in blank:
             continue

@@ -130,6 +130,21 @@ class FieldMapping(TimeStampedModel):
     # Written instead of an empty value (in the target side's terms); null: none.
     default_a = models.JSONField(null=True, blank=True)
     default_b = models.JSONField(null=True, blank=True)
+    # A reference mapping translates its values instead of copying them (engine/references):
+    # "records" through the links of the sync `reference_via` (which joins the object types
+    # the two fields point to), "people" through the people table and emails; for people,
+    # `users_a`/`users_b` name the system's user object type where the field holds a user
+    # record's id (empty: the field holds an email or login).
+    reference = models.CharField(
+        max_length=10,
+        choices=[("", "none"), ("records", "records"), ("people", "people")],
+        blank=True,
+    )
+    reference_via = models.ForeignKey(
+        "Sync", null=True, blank=True, on_delete=models.PROTECT, related_name="followed_by"
+    )
+    users_a = models.CharField(max_length=100, blank=True)
+    users_b = models.CharField(max_length=100, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -231,6 +246,77 @@ class CommentLink(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"comment {self.a_id or '?'} <-> {self.b_id or '?'} ({self.status})"
+
+
+class WaitingReference(TimeStampedModel):
+    """A reference field of a record not written to the other side yet: the record (or
+    person) its value names has no counterpart there. Kept until a run writes the field
+    (or the record no longer waits); a run reads again the records whose wait is over
+    (engine/references.py).
+
+    `side` and `record_id` are the record holding the reference; `value` what it holds.
+    `due` is set when something a run cannot see changed (the people table), so that the
+    next run reads the record again.
+    """
+
+    sync = models.ForeignKey(Sync, on_delete=models.CASCADE, related_name="waiting")
+    mapping = models.ForeignKey(FieldMapping, on_delete=models.CASCADE, related_name="waiting")
+    side = models.CharField(max_length=1, choices=[("a", "A"), ("b", "B")])
+    record_id = models.CharField(max_length=255)
+    other_id = models.CharField(max_length=255, blank=True)
+    value = models.CharField(max_length=255)
+    code = models.CharField(max_length=30)
+    message = models.TextField(blank=True)
+    due = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sync", "mapping", "side", "record_id"], name="waiting_once"
+            )
+        ]
+        indexes = [models.Index(fields=["sync", "side", "record_id"], name="waiting_record")]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.side.upper()}.{self.record_id} waits for {self.value} ({self.code})"
+
+
+class PersonMapping(WorkspaceScopedModel):
+    """One person on two systems: an entry of the people table of a pair of connections.
+
+    `value_a` is how the person appears on `connection_a` (an email, a login, or a user
+    record's id), `value_b` on `connection_b`. The pair is stored with the lower connection
+    id as A (services keep it so), so each pair of connections has one table. Entries win
+    over email matching.
+    """
+
+    connection_a = models.ForeignKey(
+        "connections.Connection", on_delete=models.CASCADE, related_name="+"
+    )
+    connection_b = models.ForeignKey(
+        "connections.Connection", on_delete=models.CASCADE, related_name="+"
+    )
+    value_a = models.CharField(max_length=255)
+    value_b = models.CharField(max_length=255)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection_a", "connection_b", "value_a"], name="person_a_once"
+            ),
+            models.UniqueConstraint(
+                fields=["connection_a", "connection_b", "value_b"], name="person_b_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(connection_a__lt=models.F("connection_b")),
+                name="person_connections_ordered",
+            ),
+        ]
+        ordering = ["value_a", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.value_a} = {self.value_b}"
 
 
 class SyncCursor(TimeStampedModel):

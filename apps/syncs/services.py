@@ -27,12 +27,22 @@ from apps.syncs.engine.recorder import (
     Recorder,
     RunReport,
 )
+from apps.syncs.engine.references import via_column
 from apps.syncs.engine.runner import Runner, RunOptions
 from apps.syncs.engine.sides import CallCounter
 from apps.syncs.engine.store import LinkStore, sync_spec
-from apps.syncs.engine.types import Side
-from apps.syncs.models import Conflict, FieldMapping, Filter, Sync
+from apps.syncs.engine.types import LinkStatus, Side
+from apps.syncs.models import (
+    Conflict,
+    FieldMapping,
+    Filter,
+    RecordLink,
+    Sync,
+    WaitingReference,
+)
+from apps.syncs.triggers import sync_trigger
 from apps.syncs.validation import (
+    Sides,
     comments_validate,
     fields_discover,
     filters_validate,
@@ -96,7 +106,12 @@ def sync_create(
         Side.A: fields_discover(connection_a, object_type_a, Side.A),
         Side.B: fields_discover(connection_b, object_type_b, Side.B),
     }
-    checked = mappings_validate(mappings, fields)
+    sides = Sides(
+        workspace.pk,
+        {Side.A: connection_a, Side.B: connection_b},
+        {Side.A: object_type_a, Side.B: object_type_b},
+    )
+    checked = mappings_validate(mappings, fields, sides=sides)
     rule = match_rule_validate(match_rule, fields)
     checked_filters = filters_validate(filters, fields)
     comments_validate(
@@ -215,7 +230,9 @@ def mapping_add(sync: Sync, **data: Any) -> FieldMapping:
         {"field_a": m.field_a, "field_b": m.field_b, "direction": m.direction}
         for m in sync.mappings.all()
     ]
-    [checked] = mappings_validate([data], sync_fields(sync), existing=existing)
+    [checked] = mappings_validate(
+        [data], sync_fields(sync), existing=existing, sides=Sides.of(sync)
+    )
     mapping = FieldMapping.objects.create(sync=sync, **checked)
     Sync.objects.filter(pk=sync.pk).update(resync_requested=True)
     sync.resync_requested = True
@@ -274,10 +291,11 @@ def sync_delete(sync: Sync) -> None:
     """Delete the sync with its mappings, filters, links, conflicts and run history. The
     records in both systems are left as they are.
 
-    Raises Refused (`sync_running`) while one of its runs is running: deleting the links
-    under a run that is writing would leave records it creates unlinked. Disable the sync
-    and cancel the run first. Queued runs are deleted with the sync (a worker finds nothing
-    to do).
+    Raises Refused (`sync_followed`) while a reference mapping of another sync translates
+    through this sync's links, and (`sync_running`) while one of its runs is running:
+    deleting the links under a run that is writing would leave records it creates
+    unlinked. Disable the sync and cancel the run first. Queued runs are deleted with the
+    sync (a worker finds nothing to do).
     """
     with transaction.atomic():
         locked = Sync.objects.select_for_update().filter(pk=sync.pk).first()
@@ -285,6 +303,13 @@ def sync_delete(sync: Sync) -> None:
             return
         # `runs` is the reverse relation of apps.runs' SyncRun; the running state is a
         # string here because syncs sits beneath runs and does not import it.
+        follower = locked.followed_by.select_related("sync").first()
+        if follower is not None and follower.sync_id != locked.pk:
+            raise Refused(
+                f"the mapping {follower} of the sync {follower.sync.name} translates its "
+                "references through this sync's links; remove that mapping first",
+                code="sync_followed",
+            )
         if locked.runs.filter(status="running").exists():
             raise Refused(
                 "a run of this sync is in progress; disable the sync and cancel the run "
@@ -364,6 +389,44 @@ def sync_engine_run(
     finally:
         for connector in connectors.values():
             connector.close()
+
+
+def references_follow_up(sync: Sync) -> dict[int, list[str]]:
+    """After a run of `sync`: ask for a run of each sync whose references wait for records
+    `sync` links now, of just those records (so the field is written at once, not at that
+    sync's next scheduled run). The waiting record ids asked for, by sync id.
+
+    Callers: apps.runs, once a run of `sync` has stored what it did.
+    """
+    rows = (
+        WaitingReference.objects.filter(
+            mapping__reference_via=sync, code="reference_unlinked", due=False
+        )
+        .select_related("sync")
+        .order_by("id")
+    )
+    waiting: dict[tuple[int, str], dict[str, list[str]]] = {}
+    syncs: dict[int, Sync] = {}
+    for row in rows:
+        syncs[row.sync_id] = row.sync
+        waiting.setdefault((row.sync_id, row.side), {}).setdefault(row.value, []).append(
+            row.record_id
+        )
+    asked: dict[int, dict[str, list[str]]] = {}
+    for (sync_id, side), by_value in waiting.items():
+        follower = syncs[sync_id]
+        column = via_column(Side(side), flipped=sync.connection_a_id != follower.connection_a_id)
+        linked = RecordLink.objects.filter(
+            sync=sync, status=LinkStatus.LINKED, **{f"{column}__in": sorted(by_value)}
+        ).values_list(column, flat=True)
+        ids = [record_id for value in linked for record_id in by_value[value]]
+        if ids:
+            asked.setdefault(sync_id, {"a": [], "b": []})[side] += ids
+    for sync_id, record_ids in asked.items():
+        follower = syncs[sync_id]
+        if follower.enabled and not follower.paused:
+            sync_trigger(follower, trigger="reference", record_ids=record_ids)
+    return {sync_id: [*ids["a"], *ids["b"]] for sync_id, ids in asked.items()}
 
 
 def sync_preview(

@@ -31,7 +31,12 @@ from apps.core.errors import Invalid
 from apps.syncs import services
 from apps.syncs.engine.types import Side
 from apps.syncs.models import Conflict, FieldMapping, Sync
-from apps.syncs.validation import filters_validate, mappings_validate, match_rule_validate
+from apps.syncs.validation import (
+    Sides,
+    filters_validate,
+    mappings_validate,
+    match_rule_validate,
+)
 from connectors.base import FieldSpec
 
 DOCUMENT_KIND = "concord.sync"
@@ -77,7 +82,7 @@ def sync_document_update(
     or UpstreamError when a system's fields cannot be read.
     """
     if mappings is not None:
-        checked = mappings_validate(mappings, services.sync_fields(sync))
+        checked = mappings_validate(mappings, services.sync_fields(sync), sides=Sides.of(sync))
     services.sync_update(sync, filters=filters, match_rule=match_rule, **settings)
     if mappings is not None and _mappings_replace(sync, checked):
         Sync.objects.filter(pk=sync.pk).update(resync_requested=True)
@@ -188,7 +193,7 @@ def sync_document_effects(
     """
     fields = fields if fields is not None else services.sync_fields(sync)
     effects: list[Effect] = []
-    checked = mappings_validate(document.get("mappings", []), fields)
+    checked = mappings_validate(document.get("mappings", []), fields, sides=Sides.of(sync))
     added, changed, removed = _mappings_compare(sync, checked)
     initial = _POLICY_WORDS["initial_policy"][document.get("initial_policy", sync.initial_policy)]
     for values in added:

@@ -10,7 +10,10 @@ under `document.`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from django.db.models import Q
 
 from apps.connections.models import Connection
 from apps.connections.services import connection_fields, connection_object_types
@@ -38,8 +41,8 @@ from apps.syncs.engine.values import (
     convert,
     map_key,
 )
-from apps.syncs.models import MIN_INTERVAL_SECONDS
-from connectors.base import FieldSpec
+from apps.syncs.models import MIN_INTERVAL_SECONDS, Sync
+from connectors.base import FieldSpec, FieldType
 
 Fields = Mapping[str, FieldSpec]
 
@@ -184,14 +187,129 @@ def mapping_validate(data: Mapping[str, Any], fields_a: Fields, fields_b: Fields
     }
 
 
+@dataclass(frozen=True)
+class Sides:
+    """The two sides of a sync, for what a mapping needs beyond field discovery: whether a
+    reference field's target is synced by another sync of the workspace. `sync` is the
+    sync being changed (None while it is being created)."""
+
+    workspace_id: int
+    connections: Mapping[Side, Connection]
+    object_types: Mapping[Side, str]
+    sync: Sync | None = None
+
+    @classmethod
+    def of(cls, sync: Sync) -> Sides:
+        return cls(
+            sync.workspace_id,
+            {Side.A: sync.connection_a, Side.B: sync.connection_b},
+            {Side.A: sync.object_type_a, Side.B: sync.object_type_b},
+            sync,
+        )
+
+
+def _people_types(connection: Connection) -> set[str]:
+    return {t.name for t in connection_object_types(connection) if t.people}
+
+
+def reference_validate(
+    checked: Mapping[str, Any], fields_a: Fields, fields_b: Fields, sides: Sides
+) -> dict[str, Any]:
+    """How a checked mapping treats references: the FieldMapping values `reference`,
+    `reference_via`, `users_a` and `users_b` (none for a plain mapping).
+
+    - A reference field (the id of another record of its system) on both sides: the
+      referenced object types must be joined by another sync of the workspace, whose links
+      translate the values; otherwise Invalid says which sync is missing.
+    - People on both sides (a user field, or a reference to the system's user records; an
+      email field beside a user reference): translated through the people table and email.
+    - A reference on one side only: Invalid, since its raw id would mean nothing on the
+      other system.
+    """
+    specs = {Side.A: fields_a[checked["field_a"]], Side.B: fields_b[checked["field_b"]]}
+    refs = {side: spec for side, spec in specs.items() if spec.type is FieldType.REFERENCE}
+    users = {side: spec for side, spec in specs.items() if spec.type is FieldType.USER}
+    if not refs and len(users) < 2:
+        return {}
+    label = f"{checked['field_a']} <-> {checked['field_b']}"
+    names = {side: sides.connections[side].name for side in Side}
+    people: dict[Side, str] = {}  # side -> its user object type, for a reference to people
+    for side, spec in refs.items():
+        if spec.reference_to is None:
+            raise _mapping_error(
+                label,
+                f"{side.label}.{spec.name} points to records Concord cannot read, so it cannot "
+                "be translated for the other system",
+            )
+        if spec.reference_to in _people_types(sides.connections[side]):
+            people[side] = spec.reference_to
+    personal = {
+        side
+        for side, spec in specs.items()
+        if side in people
+        or spec.type is FieldType.USER
+        or (spec.type is FieldType.EMAIL and people)
+    }
+    if len(personal) == 2:
+        return {
+            "reference": "people",
+            "reference_via": None,
+            "users_a": people.get(Side.A, ""),
+            "users_b": people.get(Side.B, ""),
+        }
+    if len(refs) < 2:
+        side = next(iter(refs.keys() - personal), None) or next(iter(refs))
+        other = side.other
+        spec = refs[side]
+        raise _mapping_error(
+            label,
+            f"{side.label}.{spec.name} holds the id of a record of {spec.reference_to} on "
+            f"{names[side]}, which means nothing on {names[other]}; map it to a reference "
+            f"field of {other.label} (or, for a person, to a user field)",
+        )
+    target = {side: str(refs[side].reference_to) for side in Side}
+    conn = {side: sides.connections[side].pk for side in Side}
+    via = (
+        Sync.objects.filter(workspace_id=sides.workspace_id)
+        .filter(
+            Q(
+                connection_a_id=conn[Side.A],
+                object_type_a=target[Side.A],
+                connection_b_id=conn[Side.B],
+                object_type_b=target[Side.B],
+            )
+            | Q(
+                connection_a_id=conn[Side.B],
+                object_type_a=target[Side.B],
+                connection_b_id=conn[Side.A],
+                object_type_b=target[Side.A],
+            )
+        )
+        .exclude(pk=sides.sync.pk if sides.sync is not None else None)
+        .order_by("id")
+        .first()
+    )
+    if via is None:
+        raise _mapping_error(
+            label,
+            f"it refers to {target[Side.A]} on {names[Side.A]} and {target[Side.B]} on "
+            f"{names[Side.B]}, and no sync of this workspace joins those yet; create that "
+            "sync first, then map this field (its links translate the values)",
+        )
+    return {"reference": "records", "reference_via": via, "users_a": "", "users_b": ""}
+
+
 def mappings_validate(
     mappings: Sequence[Mapping[str, Any]],
     fields: Mapping[Side, Fields],
     *,
     existing: Sequence[Mapping[str, Any]] = (),
+    sides: Sides | None = None,
 ) -> list[dict[str, Any]]:
     """Check a list of mappings (`mappings.<n>`), and that no field is written by two of
-    them (together with `existing` ones, which keep no index)."""
+    them (together with `existing` ones, which keep no index). With `sides`, reference
+    mappings are checked too and get their translation (`reference_validate`); without,
+    a reference field is refused (there is nothing to translate it with)."""
     if not mappings and not existing:
         raise Invalid(
             "a sync needs at least one field mapping", code="invalid_mapping", field="mappings"
@@ -199,7 +317,15 @@ def mappings_validate(
     checked = []
     for index, mapping in enumerate(mappings):
         try:
-            checked.append(mapping_validate(mapping, fields[Side.A], fields[Side.B]))
+            values = mapping_validate(mapping, fields[Side.A], fields[Side.B])
+            if sides is not None:
+                values.update(reference_validate(values, fields[Side.A], fields[Side.B], sides))
+            elif _references(values, fields):
+                raise _mapping_error(
+                    f"{values['field_a']} <-> {values['field_b']}",
+                    "a reference field cannot be checked without the sync's connections",
+                )
+            checked.append(values)
         except Invalid as exc:
             raise exc.at(f"mappings.{index}") from None
     _targets_check(checked, existing)
@@ -214,6 +340,10 @@ def mappings_validate(
             )
         pairs.add(pair)
     return checked
+
+
+def _references(values: Mapping[str, Any], fields: Mapping[Side, Fields]) -> bool:
+    return any(fields[side][values[f"field_{side}"]].type is FieldType.REFERENCE for side in Side)
 
 
 def _targets_check(
@@ -335,7 +465,9 @@ def match_rule_validate(
 
 
 def mappings_problems(
-    mappings: Sequence[Mapping[str, Any]], fields: Mapping[Side, Fields]
+    mappings: Sequence[Mapping[str, Any]],
+    fields: Mapping[Side, Fields],
+    sides: Sides | None = None,
 ) -> dict[str, str]:
     """Every mapping's problem by dotted path (`mappings.2.direction`, `mappings.0`), then,
     when each works on its own, the problems of the set (`mappings`: a field written
@@ -343,12 +475,14 @@ def mappings_problems(
     problems: dict[str, str] = {}
     for index, mapping in enumerate(mappings):
         try:
-            mapping_validate(mapping, fields[Side.A], fields[Side.B])
+            values = mapping_validate(mapping, fields[Side.A], fields[Side.B])
+            if sides is not None:
+                reference_validate(values, fields[Side.A], fields[Side.B], sides)
         except Invalid as exc:
             problems.update(exc.at(f"mappings.{index}").problems())
     if not problems:
         try:
-            mappings_validate(mappings, fields)
+            mappings_validate(mappings, fields, sides=sides)
         except Invalid as exc:
             problems.update(exc.problems())
     return problems

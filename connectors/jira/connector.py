@@ -672,6 +672,18 @@ class JiraConnector(Connector):
             results.append(WriteResult(record=Record(id=str(issue_id), deleted=True)))
         return results
 
+    def people_known(self, values: Sequence[str]) -> set[str] | None:
+        """The emails (or account ids) of users this site shows: one user search per email
+        not asked before by this connector (Jira has no lookup of many emails at once)."""
+        known = set()
+        for value in values:
+            try:
+                self._account_id(value)
+            except ValueError:
+                continue
+            known.add(value)
+        return known
+
     def _account_id(self, value: str) -> str:
         """An accountId for a user value: an email is looked up, anything else is an id.
 

@@ -237,8 +237,10 @@ class MemoryStore:
         label: str | None = None,
         deletes_in_feed: bool = True,
         comments: CommentSupport | None = None,
+        people: bool = False,
     ) -> None:
-        """Declare (or redeclare, keeping records) an object type and its fields."""
+        """Declare (or redeclare, keeping records) an object type and its fields. `people`:
+        its records are people (with an "email" field), as a system's users are."""
         with self.lock:
             spec_map = {spec.name: spec for spec in fields}
             existing = self.tables.get(object_type)
@@ -247,6 +249,7 @@ class MemoryStore:
                 label=label or object_type.title(),
                 deletes_in_feed=deletes_in_feed,
                 comments=comments,
+                people=people,
             )
             if existing is None:
                 self.tables[object_type] = _Table(ot, spec_map)

@@ -246,6 +246,12 @@ class PipedriveConnector(Connector):
     def _user_ids(self) -> dict[str, int]:
         return {email: user_id for user_id, email in self._users().items()}
 
+    def people_known(self, values: Sequence[str]) -> set[str] | None:
+        """The emails (or user ids) of the company's users, from the one user list."""
+        ids = self._user_ids()
+        numbers = {str(user_id) for user_id in ids.values()}
+        return {v for v in values if v.lower() in ids or v in numbers}
+
     # -- reads -----------------------------------------------------------------------------
 
     def changes(self, object_type: str, cursor: Cursor | None) -> Iterator[ChangePage]:

@@ -176,7 +176,7 @@ class ZendeskConnector(Connector):
         # Zendesk comments cannot be edited (only redacted) nor deleted through the API;
         # a private note is a comment with public: false.
         ObjectType("tickets", "Tickets", comments=CommentSupport(internal=True)),
-        ObjectType("users", "Users"),
+        ObjectType("users", "Users", people=True),
         ObjectType("organizations", "Organizations", deletes_in_feed=False),
     )
     sends_test_webhooks: ClassVar[bool] = True

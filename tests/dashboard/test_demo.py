@@ -133,7 +133,10 @@ def test_demo_seed_creates_checked_connections_validated_syncs_and_webhook_targe
         ("key", "description", "a_to_b"),
         ("priority", "priority", "both"),
         ("status", "status", "a_to_b"),
+        ("reporter", "requester_id", "b_to_a"),
     ]
+    reporter = tickets.mappings.get(field_a="reporter")
+    assert (reporter.reference, reporter.users_a, reporter.users_b) == ("people", "", "users")
     # Kinds and options come from the sandboxes' field discovery: sync_create validated the
     # value maps against the real option lists.
     status = tickets.mappings.get(field_a="status")
@@ -231,7 +234,7 @@ def test_demo_seed_twice_creates_nothing_twice(sandbox, receiver):
     assert again.syncs_created == []
     assert Connection.objects.count() == 4
     assert Sync.objects.count() == 3
-    assert FieldMapping.objects.count() == mappings == 13
+    assert FieldMapping.objects.count() == mappings == 14
     assert sandbox_targets(sandbox.url) == first_targets
 
 
@@ -461,3 +464,52 @@ def test_demo_seed_command(sandbox, receiver):
     assert Sync.objects.count() == 3
     with pytest.raises(CommandError, match="does not answer"):
         call_command("demo_seed", "--sandbox-url", closed_port_url(), stdout=out)
+
+
+def test_a_ticket_by_a_known_user_reaches_jira_with_its_reporter(sandbox, receiver):
+    """The requester is a Zendesk user whose email is a Jira user's: the issue made from
+    the ticket has that person as reporter. A requester Jira does not know is a warning
+    (the field waits), not a failed run."""
+    workspace = WorkspaceFactory()
+    demo.demo_seed(workspace=workspace, sandbox_url=sandbox.url)
+    connections = connections_of(workspace)
+    zendesk, jira = connections["zendesk"], connections["jira"]
+    tickets_sync = Sync.objects.get(name=demo.TICKETS_SYNC)
+    run_now(tickets_sync)  # the seeded records first
+    connector = connector_for(zendesk)
+    try:
+        [priya] = connector.create(
+            "users", [{"name": "Priya Raman", "email": "priya.raman@northwind.example"}]
+        )
+        [stranger] = connector.create(
+            "users", [{"name": "Sam Stranger", "email": "sam@customer.example"}]
+        )
+        [known, unknown] = connector.create(
+            "tickets",
+            [
+                {
+                    "subject": "Invoice PDF is blank",
+                    "description": "Opened by Priya",
+                    "requester_id": priya.record.id,
+                },
+                {
+                    "subject": "Where is my order?",
+                    "description": "Opened by a customer",
+                    "requester_id": stranger.record.id,
+                },
+            ],
+        )
+    finally:
+        connector.close()
+
+    run = run_now(tickets_sync, record_ids={"b": [known.record.id, unknown.record.id]})
+
+    assert (run.status, run.errors_a, run.created_a) == (SyncRun.Status.SUCCEEDED, 0, 2)
+    issue = get_one(jira, "issues", partner(tickets_sync, b_id=known.record.id).a_id)
+    assert issue.fields["summary"] == "Invoice PDF is blank"
+    assert issue.fields["reporter"] == "priya.raman@northwind.example"
+    other = get_one(jira, "issues", partner(tickets_sync, b_id=unknown.record.id).a_id)
+    assert other.fields["reporter"] != "sam@customer.example"
+    [waiting] = run.events.filter(action="waiting")
+    assert (waiting.code, waiting.record_id_b) == ("unknown_user", unknown.record.id)
+    assert "sam@customer.example" in waiting.message

@@ -33,6 +33,8 @@ EDITORS = {"viewer": False, "editor": True, "admin": True, "owner": True}
 URL = "/api/v1/syncs/"
 CONFLICTS = "/api/v1/conflicts/"
 WEBHOOK_SECRET = "whsec-sync-api-0123456789abcdef"
+# What a mapping that copies its values (no reference to translate) says about references.
+PLAIN = {"reference": "", "reference_via": None, "users_a": "", "users_b": ""}
 
 
 @pytest.fixture(autouse=True)
@@ -191,6 +193,7 @@ def test_editors_create_a_sync_as_one_document(clients, connections, role):
                 "value_map_b_to_a": {},
                 "default_a": None,
                 "default_b": None,
+                **PLAIN,
             },
             {
                 "id": mapping_ids[1],
@@ -205,6 +208,7 @@ def test_editors_create_a_sync_as_one_document(clients, connections, role):
                 "value_map_b_to_a": {},
                 "default_a": None,
                 "default_b": None,
+                **PLAIN,
             },
             {
                 "id": mapping_ids[2],
@@ -219,6 +223,7 @@ def test_editors_create_a_sync_as_one_document(clients, connections, role):
                 "value_map_b_to_a": f.STATUS_BACK,
                 "default_a": None,
                 "default_b": None,
+                **PLAIN,
             },
         ],
         "filters": [{"side": "a", "field": "region", "operator": "equals", "value": "EU"}],

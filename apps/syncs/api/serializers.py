@@ -27,6 +27,7 @@ from apps.syncs.models import (
     Conflict,
     FieldMapping,
     Filter,
+    PersonMapping,
     Sync,
     SyncPreview,
 )
@@ -70,8 +71,32 @@ class FieldMappingSerializer(serializers.ModelSerializer):
             "value_map_b_to_a",
             "default_a",
             "default_b",
+            "reference",
+            "reference_via",
+            "users_a",
+            "users_b",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "reference": {
+                "help_text": "How the values are translated rather than copied: `records` "
+                "through the links of the sync `reference_via`, `people` through the "
+                "people table and email; empty for a plain mapping. Set from field "
+                "discovery when the mapping is saved."
+            },
+            "users_a": {
+                "help_text": "For people: side A's user object type when A's field holds a "
+                "user record's id (empty: it holds an email or login)."
+            },
+            "users_b": {"help_text": "As `users_a`, for side B."},
+        }
+
+    reference_via = serializers.SlugRelatedField(
+        slug_field="public_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The sync whose links translate a `records` reference.",
+    )
 
 
 class SyncFilterSerializer(serializers.ModelSerializer):
@@ -641,3 +666,28 @@ class SyncImportSerializer(serializers.Serializer):
         required=False,
         help_text="Create the sync under this name instead of the document's.",
     )
+
+
+# --- the people table -------------------------------------------------------------------------
+class PersonMappingSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    connection_a = serializers.SlugRelatedField(slug_field="public_id", read_only=True)
+    connection_b = serializers.SlugRelatedField(slug_field="public_id", read_only=True)
+
+    class Meta:
+        model = PersonMapping
+        fields = ["id", "connection_a", "value_a", "connection_b", "value_b", "created_at"]
+        read_only_fields = fields
+        extra_kwargs = {
+            "value_a": {"help_text": "The person on connection_a: an email, login or user id."},
+            "value_b": {"help_text": "The same person on connection_b."},
+        }
+
+
+class PersonMappingInputSerializer(serializers.Serializer):
+    connection_a = WorkspaceConnectionField(help_text="One connection (its id).")
+    value_a = serializers.CharField(
+        max_length=255, help_text="How the person appears there: an email, a login or a user id."
+    )
+    connection_b = WorkspaceConnectionField(help_text="The other connection (its id).")
+    value_b = serializers.CharField(max_length=255, help_text="How the person appears there.")

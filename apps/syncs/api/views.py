@@ -22,12 +22,14 @@ from apps.accounts.models import Permission
 from apps.core.api import UPSTREAM_ERRORS, error_responses
 from apps.core.api_filters import QueryFilter, QueryFilterBackend
 from apps.core.errors import DomainError
-from apps.syncs import conflicts, previews, services, transfer
+from apps.syncs import conflicts, people, previews, services, transfer
 from apps.syncs.api.serializers import (
     ConflictDecidedSerializer,
     ConflictResolveManySerializer,
     ConflictResolveSerializer,
     ConflictSerializer,
+    PersonMappingInputSerializer,
+    PersonMappingSerializer,
     PreviewJobSerializer,
     PreviewRequestSerializer,
     ResolveManyResultSerializer,
@@ -36,7 +38,7 @@ from apps.syncs.api.serializers import (
     SyncSerializer,
     SyncWriteSerializer,
 )
-from apps.syncs.models import Conflict, Sync, SyncPreview
+from apps.syncs.models import Conflict, PersonMapping, Sync, SyncPreview
 
 
 @extend_schema_view(
@@ -360,3 +362,65 @@ class ConflictViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Workspac
             "runs": [run for run in outcome.runs.values() if run is not None],
         }
         return Response(ResolveManyResultSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+
+
+# --- the people table -------------------------------------------------------------------------
+@extend_schema_view(
+    list=extend_schema(
+        summary="List the people table: one person on two systems, per pair of connections"
+    ),
+    retrieve=extend_schema(summary="Read an entry of the people table"),
+)
+class PersonMappingViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceScopedViewSet
+):
+    """References to people are translated by email where both systems expose it; this
+    table holds the rest. Each pair of connections has one table (stored with the older
+    connection as A, whichever order an entry was given in)."""
+
+    model = PersonMapping
+    serializer_class = PersonMappingSerializer
+    action_permissions = {
+        "list": Permission.VIEW,
+        "retrieve": Permission.VIEW,
+        "create": Permission.EDIT,
+        "destroy": Permission.EDIT,
+    }
+    filter_backends = [QueryFilterBackend, filters.OrderingFilter]
+    query_filters = {
+        "connection": QueryFilter(
+            serializers.UUIDField(),
+            lambda qs, v: qs.filter(Q(connection_a__public_id=v) | Q(connection_b__public_id=v)),
+            "Only the entries of pairs with this connection.",
+        ),
+    }
+    ordering_fields = ["value_a", "created_at"]
+    ordering = ["value_a"]
+
+    def refine_queryset(self, queryset: QuerySet) -> QuerySet:
+        return queryset.select_related("connection_a", "connection_b")
+
+    @extend_schema(
+        summary="Add a person to the people table of two connections",
+        description=(
+            "References waiting for this person are written by the next run of each sync "
+            "between the two connections. A person already in the table answers 400 naming "
+            "`value_a` or `value_b`."
+        ),
+        request=PersonMappingInputSerializer,
+        responses={201: PersonMappingSerializer},
+    )
+    def create(self, request: Request) -> Response:
+        data = PersonMappingInputSerializer(
+            data=request.data, context={"workspace": request.workspace}
+        )
+        data.is_valid(raise_exception=True)
+        row = people.person_mapping_create(workspace=request.workspace, **data.validated_data)
+        return Response(PersonMappingSerializer(row).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Remove an entry (references already written stay)", responses={204: None}
+    )
+    def destroy(self, request: Request, public_id: str | None = None) -> Response:
+        people.person_mapping_delete(self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -63,6 +63,8 @@ class Applier:
         # Told of every record a system stored for this run (created or updated), as the
         # system returned it: the runner keeps its match indexes and listings current.
         self.on_written = on_written
+        # The sync has reference mappings, whose waits are kept (engine/references.py).
+        self.references = any(m.reference is not None for m in spec.mappings)
 
     def emit(self, event: EngineEvent) -> None:
         counter = COUNTER_OF_ACTION.get(event.action)
@@ -97,6 +99,34 @@ class Applier:
                     code="conversion",
                 )
             )
+        for waiting in result.waiting:
+            a_id, b_id = (waiting.record_id, waiting.other_id)
+            if waiting.side is Side.B:
+                a_id, b_id = b_id, a_id
+            self.emit(
+                EngineEvent(
+                    Action.WAITING,
+                    waiting.side,
+                    a_id,
+                    b_id,
+                    changes={waiting.field: {"value": waiting.value}},
+                    message=f"record {waiting.record_id} on {waiting.side.label}: "
+                    f"{waiting.message}",
+                    code=waiting.code,
+                )
+            )
+        if self.references:
+            planned: dict[Side, set[str]] = {Side.A: set(), Side.B: set()}
+            for pair in result.pairs:
+                planned[Side.A].add(pair.a_id)
+                planned[Side.B].add(pair.b_id)
+            for create in result.creates:
+                planned[create.side.other].add(create.source_id)
+            for unlink in result.unlinks:  # an unlinked record's references wait for nothing
+                for side, record_id in ((Side.A, unlink.a_id), (Side.B, unlink.b_id)):
+                    if record_id is not None:
+                        planned[side].add(record_id)
+            self.store.waiting_store(planned, result.waiting)
         for unlink in result.unlinks:
             self.store.end_link(
                 unlink.link_key, unlink.status, unlink.reason, unlink.record_a, unlink.record_b
@@ -360,8 +390,13 @@ class Applier:
     ) -> None:
         """`confirm` for each (source, pending key, created record, error) of one call's
         creates: the links are stored together, in one transaction, then reported."""
+        waits: dict[str, set[str]] = {}
+        if self.references:
+            waits = self.store.waiting_of(target.other, [source.id for source, *_ in outcomes])
         bases = [
-            None if created is None else self._created_base(target, source, created, error)
+            None
+            if created is None
+            else self._created_base(target, source, created, error, waits.get(source.id, set()))
             for source, _, created, error in outcomes
         ]
         self.store.confirm_creates(
@@ -415,7 +450,7 @@ class Applier:
                 )
 
     def _created_base(
-        self, target: Side, source: Record, created: Record, error: Any
+        self, target: Side, source: Record, created: Record, error: Any, waiting: set[str]
     ) -> dict[str, Any]:
         """The base of a new link: the values as the system returned them."""
         fields = {Side.A: source.fields, Side.B: created.fields}
@@ -435,6 +470,10 @@ class Applier:
                 value_b = fields[Side.B].get(mapping.field_b)
                 if mapping.id in base and not mapping.agree(value_a, value_b):
                     base[mapping.id][target.other.value] = None
+        for mapping_id in waiting & set(base):
+            # A reference left out of the create: not delivered yet, so the run that reads
+            # the record once its wait is over writes it.
+            base[mapping_id][target.other.value] = None
         return base
 
     def _delete(self, side: Side, deletes: list[Delete]) -> None:

@@ -22,6 +22,7 @@ from apps.syncs.engine.filters import in_scope
 from apps.syncs.engine.merge import is_echo
 from apps.syncs.engine.plan import dedupe, plan
 from apps.syncs.engine.plan_types import LinkState, Plan, PlanInput, SyncSpec
+from apps.syncs.engine.references import References
 from apps.syncs.engine.sides import SideConnector
 from apps.syncs.engine.store import LinkStore
 from apps.syncs.engine.types import ACTIVE_STATUSES, LinkStatus, Side
@@ -87,11 +88,17 @@ class BatchPlanner:
     """
 
     def __init__(
-        self, spec: SyncSpec, store: LinkStore, sides: Mapping[Side, SideConnector]
+        self,
+        spec: SyncSpec,
+        store: LinkStore,
+        sides: Mapping[Side, SideConnector],
+        references: References | None = None,
     ) -> None:
         self.spec = spec
         self.store = store
         self.sides = sides
+        # Translates the reference mappings' values of each batch (None: the sync has none).
+        self.references = references
         # Links with a person's decision to write: their records are planned even when they
         # look like echoes, so the decision is applied.
         self.decided_links: set[Any] = set()
@@ -151,6 +158,11 @@ class BatchPlanner:
         all_links = links + candidate_links
         for link in candidate_links:
             by_key.setdefault(link.key, link)
+        spec = self.spec
+        if self.references is not None:
+            spec = self.references.spec_for(
+                spec, {side: [*changed, *own.values()], other: list(others.values())}
+            )
         inp = PlanInput(
             changed_a=changed if side is Side.A else (),
             changed_b=changed if side is Side.B else (),
@@ -161,7 +173,7 @@ class BatchPlanner:
                 link.key for link in all_links if not isinstance(link.key, tuple)
             ),
         )
-        return plan(self.spec, inp), by_key
+        return plan(spec, inp), by_key
 
     def _match_candidates(
         self,

@@ -30,6 +30,7 @@ from apps.syncs.engine.plan_types import (
     Plan,
     RecordIssue,
     SyncSpec,
+    Waiting,
     Write,
 )
 from apps.syncs.engine.types import (
@@ -41,7 +42,7 @@ from apps.syncs.engine.types import (
     LinkStatus,
     Side,
 )
-from apps.syncs.engine.values import ConversionError, is_empty
+from apps.syncs.engine.values import ConversionError, Unresolved, is_empty
 from connectors.base import Record
 
 
@@ -176,6 +177,24 @@ def merge_pair(
         target_value = vb if source is Side.A else va
         try:
             value = mapping.convert_to(target, source_value)
+        except Unresolved as exc:
+            # The field waits, unsettled: its base keeps the old value, so the pair is
+            # planned again (and the field written) once the counterpart is known.
+            source_record, target_record = (a, b) if source is Side.A else (b, a)
+            plan.waiting.append(
+                Waiting(
+                    source,
+                    source_record.id,
+                    mapping.id,
+                    mapping.field(source),
+                    exc.value,
+                    exc.code,
+                    f"{mapping.field(source)} = {exc.value!r} is not written to "
+                    f"{target.label}.{mapping.field(target)}: {exc}",
+                    other_id=target_record.id,
+                )
+            )
+            continue
         except ConversionError as exc:
             plan.errors.append(
                 RecordIssue(

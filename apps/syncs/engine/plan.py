@@ -35,9 +35,10 @@ from apps.syncs.engine.plan_types import (
     Skip,
     SyncSpec,
     Unlink,
+    Waiting,
 )
 from apps.syncs.engine.types import ACTIVE_STATUSES, DeletePolicy, LinkStatus, Side
-from apps.syncs.engine.values import ConversionError, is_empty, match_key
+from apps.syncs.engine.values import ConversionError, Unresolved, is_empty, match_key
 from connectors.base import Record
 
 
@@ -366,11 +367,28 @@ class _Planner:
             )
             return
         values: dict[str, Any] = {}
+        waiting: list[str] = []
         failed = False
         for mapping in mappings:
             source_value = record.fields.get(mapping.field(side))
             try:
                 value = mapping.convert_to(target, source_value)
+            except Unresolved as exc:
+                # Created without it; the field is written once the counterpart is known.
+                waiting.append(mapping.id)
+                plan.waiting.append(
+                    Waiting(
+                        side,
+                        record.id,
+                        mapping.id,
+                        mapping.field(side),
+                        exc.value,
+                        exc.code,
+                        f"{mapping.field(side)} = {exc.value!r} is left out of the new "
+                        f"record on {target.label}: {exc}",
+                    )
+                )
+                continue
             except ConversionError as exc:
                 failed = True
                 plan.errors.append(
@@ -388,4 +406,4 @@ class _Planner:
                 values[mapping.field(target)] = value
         if not failed:
             self.claimed[side].add(record.id)
-            plan.creates.append(Create(target, record, values))
+            plan.creates.append(Create(target, record, values, tuple(waiting)))

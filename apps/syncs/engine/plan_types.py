@@ -24,11 +24,49 @@ from apps.syncs.engine.types import (
     LinkStatus,
     Side,
 )
-from apps.syncs.engine.values import ConversionError, Kind, Normalise, convert, equivalent
+from apps.syncs.engine.values import (
+    ConversionError,
+    Kind,
+    Normalise,
+    Unresolved,
+    convert,
+    equivalent,
+    is_empty,
+    map_key,
+)
 from connectors.base import Record
 
 
 # --- what the planner is given ---------------------------------------------------------------
+@dataclass(frozen=True)
+class ReferenceSpec:
+    """How a reference mapping translates its values (apps/syncs/engine/references.py).
+
+    Records (`via` set): each side's field holds the id of a record of another object type,
+    and the sync `via` links those records; a value is translated through its links.
+    `flipped`: the via sync's side A is this sync's side B.
+
+    People (`via` None): each side's field names a person, as an email (or login) or, where
+    `users_a`/`users_b` names the system's user object type, as the id of a user record.
+    A value is translated through the people table of the two connections, else by email.
+    """
+
+    via: Any = None
+    flipped: bool = False
+    users_a: str | None = None
+    users_b: str | None = None
+    # For people, filled in per batch: the email of a user id where one is known (for the
+    # run log to name the person rather than an id).
+    emails: Mapping[str, str] | None = None
+
+    @property
+    def people(self) -> bool:
+        return self.via is None
+
+    def users(self, side: Side) -> str | None:
+        return self.users_a if side is Side.A else self.users_b
+
+
 @dataclass(frozen=True)
 class MappingSpec:
     """One field mapping as the planner sees it. `id` keys the base and conflicts."""
@@ -45,6 +83,9 @@ class MappingSpec:
     map_b_to_a: Mapping[str, Any] | None = None
     default_a: Any = None
     default_b: Any = None
+    # Set for a reference mapping: its value maps are the translations known for the values
+    # of a batch, filled in before each batch is planned; a value without one is Unresolved.
+    reference: ReferenceSpec | None = None
 
     def field(self, side: Side) -> str:
         return self.field_a if side is Side.A else self.field_b
@@ -58,7 +99,10 @@ class MappingSpec:
         return (self.direction is Direction.A_TO_B) == (side is Side.B)
 
     def convert_to(self, target: Side, value: Any) -> Any:
-        """The other side's value converted for `target`. Raises ConversionError."""
+        """The other side's value converted for `target`. Raises ConversionError, and for a
+        reference whose counterpart is not known, Unresolved."""
+        if self.reference is not None:
+            return self._translate(target, value)
         if target is Side.B:
             return convert(
                 value,
@@ -75,6 +119,31 @@ class MappingSpec:
             value_map=self.map_b_to_a,
             options=self.options_a,
             default=self.default_a,
+        )
+
+    def _translate(self, target: Side, value: Any) -> Any:
+        if is_empty(value):
+            return self.default_b if target is Side.B else self.default_a
+        known = (self.map_a_to_b if target is Side.B else self.map_b_to_a) or {}
+        key = map_key(value)
+        if key in known:
+            return known[key]
+        assert self.reference is not None
+        source = target.other
+        if self.reference.people:
+            email = (self.reference.emails or {}).get(key)
+            who = f"{value!r} ({email})" if email and email != key else repr(value)
+            raise Unresolved(
+                f"the person {who} on {source.label} has no counterpart on {target.label}: "
+                "no user there with that email, and no entry in the people table",
+                value,
+                code="unknown_user",
+            )
+        raise Unresolved(
+            f"the record {value!r} it refers to on {source.label} is not linked to a "
+            f"record on {target.label} yet; the field is written once it is",
+            value,
+            code="reference_unlinked",
         )
 
     def same(self, side: Side, left: Any, right: Any) -> bool:
@@ -213,11 +282,13 @@ class PairPlan:
 
 @dataclass
 class Create:
-    """Create on `side` the counterpart of `source` (a record of the other side)."""
+    """Create on `side` the counterpart of `source` (a record of the other side).
+    `waiting`: the reference mappings left out because their value has no counterpart yet."""
 
     side: Side
     source: Record
     fields: dict[str, Any]
+    waiting: tuple[str, ...] = ()
 
     @property
     def source_id(self) -> str:
@@ -321,6 +392,21 @@ class RecordIssue:
     other_id: str | None = None
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """A reference field of a record of `side` not written to the other side: the value it
+    names has no counterpart there yet (`code`: "reference_unlinked" or "unknown_user")."""
+
+    side: Side
+    record_id: str
+    mapping_id: str
+    field: str
+    value: Any
+    code: str
+    message: str
+    other_id: str | None = None
+
+
 @dataclass
 class Plan:
     pairs: list[PairPlan] = field(default_factory=list)
@@ -332,6 +418,7 @@ class Plan:
     decisions: list[DecisionApplied] = field(default_factory=list)
     skips: list[Skip] = field(default_factory=list)
     errors: list[RecordIssue] = field(default_factory=list)
+    waiting: list[Waiting] = field(default_factory=list)
     unchanged: Counter[Side] = field(default_factory=Counter)
 
     def updates(self, side: Side) -> list[Write]:
@@ -354,4 +441,4 @@ class Plan:
     def is_empty(self) -> bool:
         return not (
             self.pairs or self.creates or self.deletes or self.unlinks or self.conflicts
-        ) and not (self.converged or self.skips or self.errors)
+        ) and not (self.converged or self.skips or self.errors or self.waiting)

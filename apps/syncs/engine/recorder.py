@@ -26,6 +26,9 @@ class Action(enum.StrEnum):
     RESOLVED = "resolved"  # a person's decision on a conflict, written to both sides
     ERROR = "error"
     SKIPPED = "skipped"
+    # A reference field not written yet: what it names has no counterpart on the other side
+    # (code "reference_unlinked": written once linked; "unknown_user": a warning).
+    WAITING = "waiting"
 
 
 class Outcome(enum.StrEnum):

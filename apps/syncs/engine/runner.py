@@ -43,6 +43,7 @@ from apps.syncs.engine.dry_run import PageDone, Preview, SafetyLimit, dry_pass
 from apps.syncs.engine.plan_types import Plan, SyncSpec
 from apps.syncs.engine.recorder import Outcome, Phase, Recorder, RunInterrupted, RunReport
 from apps.syncs.engine.recovery import recover_pending
+from apps.syncs.engine.references import References
 from apps.syncs.engine.sides import SideConnector, SideFailure
 from apps.syncs.engine.store import LinkStore, chunks
 from apps.syncs.engine.types import Side
@@ -92,7 +93,10 @@ class Runner:
         }
         self.recorder = recorder
         self.safety = SafetyLimit(count=safety_limit_count, share=safety_limit_share)
-        self.planner = BatchPlanner(spec, store, self.sides)
+        references = References(store.sync, spec, self.sides)
+        self.planner = BatchPlanner(
+            spec, store, self.sides, references if references.mappings else None
+        )
         self.counters: Counter[str] = Counter()
         self.batch_size = RunOptions.batch_size
         # The sides listed in full for this run (see the module docstring), their pages,
@@ -126,7 +130,9 @@ class Runner:
             retry = recover_pending(self.spec, self.store, self.sides, applier)
             # A person's decisions not written yet are applied by whichever run comes next.
             self.planner.decided_links, decided = self.store.decisions_pending()
-            for extra in (options.retry_ids, decided):
+            # Reference fields whose wait is over (the record they name is linked now).
+            waited = self.store.waiting_due(self.spec) if options.record_ids is None else None
+            for extra in (options.retry_ids, decided, waited):
                 if not extra or not any(extra.values()):
                     continue
                 retry = retry or {Side.A: [], Side.B: []}

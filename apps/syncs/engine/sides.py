@@ -75,6 +75,10 @@ class SideConnector:
         with self._failures():
             return self._connector.delete(self.object_type, ids)
 
+    def people_known(self, values: Sequence[str]) -> set[str] | None:
+        with self._failures():
+            return self._connector.people_known(values)
+
     @property
     def connector(self) -> Connector:
         return self._connector

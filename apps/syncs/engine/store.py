@@ -31,8 +31,11 @@ from apps.syncs.engine.plan_types import (
     MappingSpec,
     MatchPair,
     OpenConflict,
+    ReferenceSpec,
     SyncSpec,
+    Waiting,
 )
+from apps.syncs.engine.references import via_column
 from apps.syncs.engine.types import (
     ConflictChoice,
     ConflictPolicy,
@@ -43,11 +46,31 @@ from apps.syncs.engine.types import (
     Side,
 )
 from apps.syncs.engine.values import Kind, Normalise
-from apps.syncs.models import ACTIVE, Conflict, FieldMapping, Filter, RecordLink, Sync, SyncCursor
+from apps.syncs.models import (
+    ACTIVE,
+    Conflict,
+    FieldMapping,
+    Filter,
+    RecordLink,
+    Sync,
+    SyncCursor,
+    WaitingReference,
+)
 from connectors.base import Record
 
 
-def mapping_spec(mapping: FieldMapping) -> MappingSpec:
+def reference_spec(mapping: FieldMapping, sync: Sync) -> ReferenceSpec | None:
+    """How a reference mapping translates (None: it copies values as they are)."""
+    if mapping.reference == "people":
+        return ReferenceSpec(users_a=mapping.users_a or None, users_b=mapping.users_b or None)
+    if mapping.reference == "records" and mapping.reference_via is not None:
+        via = mapping.reference_via
+        return ReferenceSpec(via=via.pk, flipped=via.connection_a_id != sync.connection_a_id)
+    return None
+
+
+def mapping_spec(mapping: FieldMapping, sync: Sync | None = None) -> MappingSpec:
+    reference = reference_spec(mapping, sync or mapping.sync) if mapping.reference else None
     return MappingSpec(
         id=str(mapping.pk),
         field_a=mapping.field_a,
@@ -61,6 +84,8 @@ def mapping_spec(mapping: FieldMapping) -> MappingSpec:
         map_b_to_a=mapping.value_map_b_to_a or None,
         default_a=mapping.default_a,
         default_b=mapping.default_b,
+        # A reference's translations are filled in per batch, never from a stored value map.
+        reference=reference,
     )
 
 
@@ -70,7 +95,10 @@ def sync_spec(sync: Sync) -> SyncSpec:
     for row in Filter.objects.filter(sync=sync).order_by("id"):
         filters[row.side].append(FilterSpec(row.field, Operator(row.operator), row.value))
     return SyncSpec(
-        mappings=tuple(mapping_spec(m) for m in FieldMapping.objects.filter(sync=sync)),
+        mappings=tuple(
+            mapping_spec(m, sync)
+            for m in FieldMapping.objects.filter(sync=sync).select_related("reference_via")
+        ),
         filters_a=tuple(filters["a"]),
         filters_b=tuple(filters["b"]),
         match_rule=tuple(
@@ -170,11 +198,80 @@ class LinkStore:
             ids[Side.B].append(b_id)
         return keys, ids
 
+    def waiting_due(self, spec: SyncSpec) -> dict[Side, list[str]]:
+        """The records of a waiting reference whose wait may be over, by side: the record
+        its value names is linked by the via sync now, or the row was marked due (the
+        people table changed). A query per record reference mapping and side."""
+        due: dict[Side, list[str]] = {Side.A: [], Side.B: []}
+        rows = WaitingReference.objects.filter(sync=self.sync)
+        for side, record_id in rows.filter(due=True).values_list("side", "record_id"):
+            due[Side(side)].append(record_id)
+        for mapping in spec.mappings:
+            reference = mapping.reference
+            if reference is None or reference.people:
+                continue
+            for side in Side:
+                waiting = dict(
+                    rows.filter(mapping_id=int(mapping.id), side=side.value, due=False).values_list(
+                        "record_id", "value"
+                    )
+                )
+                if not waiting:
+                    continue
+                column = via_column(side, flipped=reference.flipped)
+                linked = set(
+                    RecordLink.objects.filter(
+                        sync_id=reference.via,
+                        status=LinkStatus.LINKED,
+                        **{f"{column}__in": sorted(set(waiting.values()))},
+                    ).values_list(column, flat=True)
+                )
+                due[side] += [r for r, value in waiting.items() if value in linked]
+        return {side: list(dict.fromkeys(ids)) for side, ids in due.items()}
+
+    def waiting_of(self, side: Side, record_ids: Sequence[str]) -> dict[str, set[str]]:
+        """The mapping ids each of these records of `side` waits on."""
+        out: dict[str, set[str]] = {}
+        rows = WaitingReference.objects.filter(
+            sync=self.sync, side=side.value, record_id__in=list(record_ids)
+        ).values_list("record_id", "mapping_id")
+        for record_id, mapping_id in rows:
+            out.setdefault(record_id, set()).add(str(mapping_id))
+        return out
+
     def cursor(self, side: Side) -> dict[str, Any] | None:
         row = SyncCursor.objects.filter(sync=self.sync, side=side.value).first()
         return row.value if row else None
 
     # --- writes ---
+    def waiting_store(self, planned: dict[Side, set[str]], waiting: Sequence[Waiting]) -> None:
+        """The waits of the records a batch planned: their stored waits are replaced by
+        `waiting` (a record no longer in it waits no more), in one transaction."""
+        if not any(planned.values()) and not waiting:
+            return
+        for w in waiting:
+            planned.setdefault(w.side, set()).add(w.record_id)
+        with transaction.atomic():
+            for side, ids in planned.items():
+                ordered = sorted(ids)
+                for start in range(0, len(ordered), 500):
+                    WaitingReference.objects.filter(
+                        sync=self.sync, side=side.value, record_id__in=ordered[start : start + 500]
+                    ).delete()
+            WaitingReference.objects.bulk_create(
+                WaitingReference(
+                    sync=self.sync,
+                    mapping_id=int(w.mapping_id),
+                    side=w.side.value,
+                    record_id=w.record_id,
+                    other_id=w.other_id or "",
+                    value=str(w.value)[:255],
+                    code=w.code,
+                    message=w.message[:2000],
+                )
+                for w in {(w.mapping_id, w.side, w.record_id): w for w in waiting}.values()
+            )
+
     def set_cursor(self, side: Side, value: dict[str, Any]) -> None:
         SyncCursor.objects.update_or_create(
             sync=self.sync, side=side.value, defaults={"value": value}

@@ -76,6 +76,19 @@ class ConversionError(ValueError):
         self.value = value
 
 
+class Unresolved(ConversionError):
+    """A reference whose counterpart is not known yet: the record it names is not linked
+    by the sync the mapping follows, or the person has no counterpart on the other system.
+
+    Not an error of the record: the field waits (it is written once the counterpart is
+    known) while the rest of the record syncs.
+    """
+
+    def __init__(self, message: str, value: Any, *, code: str) -> None:
+        super().__init__(message, value)
+        self.code = code  # "reference_unlinked" or "unknown_user"
+
+
 def compatible(source: Kind, target: Kind) -> bool:
     return source == target or frozenset((source, target)) in _COMPATIBLE
 
