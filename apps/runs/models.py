@@ -35,6 +35,7 @@ class SyncRun(WorkspaceScopedModel):
         RESYNC = "resync", "Full resync"
         APPROVAL = "approval", "Approval of a held run"
         RESOLUTION = "resolution", "Conflict decisions"
+        SETTLE = "settle", "Settling a system's jobs"
 
     sync = models.ForeignKey("syncs.Sync", on_delete=models.CASCADE, related_name="runs")
     trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.MANUAL)
