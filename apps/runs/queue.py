@@ -97,7 +97,7 @@ def _request_once(
         queued.full = queued.full or full
         queued.folded = F("folded") + 1
         fields = ["record_ids", "full", "folded", "trigger", "updated_at"]
-        if queued.trigger == SyncRun.Trigger.SETTLE and trigger != queued.trigger:
+        if queued.trigger == SyncRun.Trigger.SETTLE:
             # A settling run waits for a system's jobs; a change to sync does not wait
             # with it: the run goes now and settles what is done by then.
             queued.trigger = trigger
