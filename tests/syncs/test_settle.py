@@ -19,7 +19,7 @@ from apps.syncs.engine.store import LinkStore
 from apps.syncs.engine.types import LinkStatus
 from apps.syncs.models import InFlightWrite, RecordLink, Sync
 from connectors.base import Record, RecordUpdate
-from tests.running import events, run_now
+from tests.running import events, run_now, run_settled
 from tests.runs.sandbox_sync import hub_desk_sync
 from tests.sandbox_fixtures import Sandbox
 
@@ -242,3 +242,33 @@ def test_an_update_in_flight_settles_its_base_and_an_edit_made_meanwhile_is_not_
     assert [names[link.b_id] for link in links[1:]] == [f"New {n}" for n in range(1, 6)]
     quiet = run_now(sync)
     assert quiet.updated_a == quiet.updated_b == 0
+
+
+def test_records_a_job_made_before_it_is_settled_are_not_copied_back(sandbox: Sandbox) -> None:
+    # No match rule: nothing but the engine's care keeps a record the job made (and that
+    # Zendesk's feed shows before the job is settled) from being taken for a new one.
+    sync = contacts_sync(sandbox, contacts=4)
+    sync.match_rule = []
+    sync.save(update_fields=["match_rule"])
+    # The job, once done, says "working" for its first five looks.
+    sandbox.admin.configure("zendesk", jobs_held=True, job_polls=5)
+    run_now(sync)
+    contacts_before = len(contact_emails(sync))
+    sandbox.admin.configure("zendesk", jobs_held=False)  # Zendesk does the job
+
+    between = run_now(sync)
+
+    assert len(in_flight(sync)) == 4  # one look: still working
+    assert between.read_b >= 4  # the new users were in Zendesk's feed
+    assert between.created_a == 0
+    assert len(contact_emails(sync)) == contacts_before
+    held = [e for e in events(between, "skipped") if e.side == "b"]
+    assert len(held) == 4
+    assert {e.code for e in held} == {"in_flight"}
+
+    runs = run_settled(sync)
+
+    assert sum(r.created_b for r in runs) == 4
+    assert sum(r.created_a for r in runs) == 0
+    assert len(contact_emails(sync)) == contacts_before
+    assert RecordLink.objects.filter(sync=sync, status=LinkStatus.LINKED).count() == 4
