@@ -11,7 +11,11 @@ Guarantees every connector gives:
   caller advances only once that page is stored. A `None` cursor means "from the start".
   Pages may repeat records (at-least-once); they never skip one changed after the cursor.
 - Writes return one WriteResult per input, in input order; one refused record never fails
-  the rest of the batch (its result holds a RecordError instead).
+  the rest of the batch (its result holds a RecordError instead). When the caller sets
+  `settle_later`, a connector whose system does a write in the background (a bulk job) may
+  answer it as pending (`WriteResult.pending`, a JSON handle) instead of waiting for it;
+  `settle()` later tells each handle's outcome. Connectors that write synchronously ignore
+  the flag and never answer pending.
 - `parse_webhook()` verifies the system's own signature over the raw bytes with a
   constant-time compare and a replay window before it parses anything, and raises
   WebhookVerificationError for anything it cannot verify.
@@ -174,10 +178,17 @@ class WriteResult:
 
     record: Record | None = None  # as the system stored it (normalised values)
     error: RecordError | None = None
+    # The system accepted the write and does it later (a background job): a JSON handle to
+    # pass to Connector.settle(). Only when the caller set `settle_later`.
+    pending: JSON = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def in_flight(self) -> bool:
+        return self.pending is not None
 
 
 @dataclass(frozen=True)
@@ -385,6 +396,10 @@ class Connector(abc.ABC):
         self.address_policy = address_policy
         self.budget_key = budget_key or f"{self.kind}:{config.base_url}"
         self.interrupt: Callable[[], None] | None = None
+        # Set by a caller that stores pending writes and settles them later (the engine):
+        # writes the system does in the background are then answered as pending, not
+        # waited for. Connectors that write synchronously ignore it.
+        self.settle_later = False
 
     def page_guard(self, call: str, *, start: JSON = None, system: str | None = None) -> PageGuard:
         """A guard for one paging loop of `call` ("POST /crm/v3/objects/contacts/search"),
@@ -446,6 +461,13 @@ class Connector(abc.ABC):
     @abc.abstractmethod
     def delete(self, object_type: str, ids: Sequence[str]) -> list[WriteResult]:
         """Delete (or archive) records. A record already gone counts as deleted."""
+
+    def settle(self, object_type: str, handles: Sequence[JSON]) -> list[WriteResult]:
+        """The outcome of writes answered as pending, one result per handle, in order: the
+        stored record (a deleted Record for a delete), the record's error, or still pending
+        (`pending` set to the same handle). OutcomeUnknown where the system no longer knows.
+        Only connectors that answer writes as pending implement it."""
+        raise NotImplementedError(f"{self.kind} answers no write as pending")
 
     @abc.abstractmethod
     def parse_webhook(

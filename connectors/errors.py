@@ -131,6 +131,12 @@ class RecordError(ConnectorError):
         return {**super().as_dict(), "record_id": self.record_id, "fields": self.fields}
 
 
+class OutcomeUnknown(RecordError):
+    """A write answered as pending whose outcome the system can no longer tell (it forgot
+    the job): the write may or may not have happened. Creates are then looked for by the
+    values sent (apps/syncs/engine/recovery.py); updates and deletes are written again."""
+
+
 class UnexpectedAnswer(ConnectorError):
     """A successful answer of a shape the connector cannot read. `field` names what is
     missing or mistyped, as a path into the answer ("results[3].id")."""

@@ -10,7 +10,7 @@ from apps.runs.execution import run_execute
 from apps.runs.models import SyncEvent, SyncRun
 from apps.runs.queue import run_request
 from apps.syncs.engine.recorder import Action, CountingRecorder, EngineEvent, RunReport
-from apps.syncs.models import Sync
+from apps.syncs.models import InFlightWrite, Sync
 from apps.syncs.services import sync_engine_run
 
 
@@ -27,6 +27,18 @@ def run_now(
     run.refresh_from_db()
     sync.refresh_from_db()
     return run
+
+
+def run_settled(sync: Sync, *, attempts: int = 10, **options: Any) -> list[SyncRun]:
+    """`run_now`, then the runs that settle what it left in a system's background jobs
+    (docs/engine.md), until nothing is in flight: every run, in order. A sandbox's job
+    reports "working" a set number of looks before it is done, so this ends."""
+    runs = [run_now(sync, **options)]
+    while InFlightWrite.objects.filter(sync=sync, state=InFlightWrite.State.IN_FLIGHT).exists():
+        if len(runs) > attempts:
+            raise AssertionError(f"writes still in flight after {attempts} settling runs")
+        runs.append(run_now(sync))
+    return runs
 
 
 def events(run: SyncRun, action: str | None = None) -> list[SyncEvent]:
@@ -46,4 +58,4 @@ def engine_run(
     return report, recorder
 
 
-__all__ = ["Action", "EngineEvent", "engine_run", "events", "run_now"]
+__all__ = ["Action", "EngineEvent", "engine_run", "events", "run_now", "run_settled"]

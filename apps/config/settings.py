@@ -138,6 +138,12 @@ CONCORD_RUN_BATCH_SIZE = read_env(env.int, "CONCORD_RUN_BATCH_SIZE", default=100
 # A worker that finishes a run executes the sync's next queued run in the same task, up to
 # this many in a row before it sends the next one through the broker (fairness to others).
 CONCORD_RUN_CHAIN = read_env(env.int, "CONCORD_RUN_CHAIN", default=20)
+# Writes a system does in a background job (Zendesk's bulk jobs) are not waited for under
+# the sync's lease: the run stores them in flight and a settling run of the sync is queued
+# this many seconds later, then again with the delay doubled while jobs are still running,
+# up to CONCORD_SETTLE_MAX_DELAY (apps/runs/settling.py).
+CONCORD_SETTLE_DELAY = read_env(env.float, "CONCORD_SETTLE_DELAY", default=1.0)
+CONCORD_SETTLE_MAX_DELAY = read_env(env.float, "CONCORD_SETTLE_MAX_DELAY", default=60.0)
 CONCORD_RUN_RETRY_BASE_DELAY = read_env(env.float, "CONCORD_RUN_RETRY_BASE_DELAY", default=2.0)
 CONCORD_RUN_RETRY_MAX_DELAY = read_env(env.float, "CONCORD_RUN_RETRY_MAX_DELAY", default=300.0)
 # A queued run whose message was sent this long ago (or, never sent, that was queued this

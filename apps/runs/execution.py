@@ -5,6 +5,9 @@ A worker's message names a run (queue.py). Here the run is claimed, the sync's l
 heartbeat (recorder.py), and the outcome recorded (outcome.py). After the lease is given
 back, the sync's next queued run (one that found the sync busy) is sent on.
 
+A run never waits under the lease for a system's background job: the writes it leaves in
+flight are settled by a later run, which is queued here (settling.py).
+
 A database outage mid-run does not end the run: the worker waits for the database (with
 backoff, reconnecting), puts the run back to queued and executes it again at once, in the
 same task. What the interrupted attempt wrote before the outage is kept (its transactions
@@ -36,6 +39,7 @@ from apps.runs.outcome import run_finish, run_record_crash, run_record_outcome
 from apps.runs.queue import enqueue, queued_run_dispatch, queued_run_next, run_request
 from apps.runs.recorder import CancelRequested, DatabaseRecorder
 from apps.runs.selectors import records_to_retry
+from apps.runs.settling import settlement_request
 from apps.syncs.services import references_follow_up, sync_engine_run
 
 logger = logging.getLogger(__name__)
@@ -166,6 +170,8 @@ def _execute_once(run_id: int) -> tuple[str, int | None]:
             return "not-queued", None
         run.refresh_from_db()
         status = _execute_claimed(run, lease)
+        # Writes left in a system's job are settled by a later run, never waited for here.
+        settlement_request(run.sync)
     finally:
         lease_release(lease)
     return status, run.sync_id

@@ -37,6 +37,7 @@ class SyncRun(WorkspaceScopedModel):
         RESOLUTION = "resolution", "Conflict decisions"
         # References waiting for records another sync has linked since.
         REFERENCE = "reference", "References now linked"
+        SETTLE = "settle", "Settling a system's jobs"
 
     sync = models.ForeignKey("syncs.Sync", on_delete=models.CASCADE, related_name="runs")
     trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.MANUAL)

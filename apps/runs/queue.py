@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 # Messages are sent by name, so queueing does not import the tasks that execute.
 RUN_TASK = "runs.run_sync"
 # Triggers whose runs read only the records they name; a poll folded into one widens it.
-TARGETED_TRIGGERS = (SyncRun.Trigger.WEBHOOK, SyncRun.Trigger.RESOLUTION)
+TARGETED_TRIGGERS = (SyncRun.Trigger.WEBHOOK, SyncRun.Trigger.RESOLUTION, SyncRun.Trigger.SETTLE)
 
 
 def _merge_ids(
@@ -58,18 +58,20 @@ def run_request(
     trigger: str,
     record_ids: Mapping[str, Sequence[str]] | None = None,
     full: bool = False,
+    delay: float = 0,
 ) -> SyncRun:
     """Ask for a run of `sync`. Returns the queued run the request was folded into or created.
 
     `record_ids` ({"a": [...], "b": [...]}) restricts the run to those records (webhooks,
     conflict decisions, retries); None reads every change since the cursors; `full` reads
-    everything from the start. The run is enqueued after the transaction commits.
+    everything from the start. The run is enqueued after the transaction commits; a new
+    one `delay` seconds later (a request folded into a queued run never delays it).
     """
     ids = None if record_ids is None else {s: [str(i) for i in record_ids.get(s, [])] for s in "ab"}
     for _ in range(3):
         try:
             with transaction.atomic():
-                return _request_once(sync, trigger=trigger, record_ids=ids, full=full)
+                return _request_once(sync, trigger=trigger, record_ids=ids, full=full, delay=delay)
         except IntegrityError:
             # Another request created the queued run between our look and our insert: fold
             # into that one on the next pass.
@@ -78,7 +80,12 @@ def run_request(
 
 
 def _request_once(
-    sync: Sync, *, trigger: str, record_ids: dict[str, list[str]] | None, full: bool
+    sync: Sync,
+    *,
+    trigger: str,
+    record_ids: dict[str, list[str]] | None,
+    full: bool,
+    delay: float = 0,
 ) -> SyncRun:
     queued = (
         SyncRun.objects.select_for_update()
@@ -89,11 +96,20 @@ def _request_once(
         queued.record_ids = _merge_ids(queued.record_ids, record_ids)
         queued.full = queued.full or full
         queued.folded = F("folded") + 1
-        if trigger == SyncRun.Trigger.APPROVAL:
+        fields = ["record_ids", "full", "folded", "trigger", "updated_at"]
+        if queued.trigger == SyncRun.Trigger.SETTLE:
+            # A settling run waits for a system's jobs; a change to sync does not wait
+            # with it: the run goes now and settles what is done by then.
+            queued.trigger = trigger
+            if delay <= 0 and queued.not_before is not None:
+                queued.not_before = None
+                fields.append("not_before")
+                enqueue_after_commit(queued.pk)
+        elif trigger == SyncRun.Trigger.APPROVAL:
             queued.trigger = trigger  # the approval lets this run pass the safety limit
         elif queued.trigger in TARGETED_TRIGGERS and record_ids is None:
             queued.trigger = trigger  # a poll or manual run now, not only the named records
-        queued.save(update_fields=["record_ids", "full", "folded", "trigger", "updated_at"])
+        queued.save(update_fields=fields)
         queued.refresh_from_db()
         return queued
     run = SyncRun.objects.create(
@@ -103,8 +119,9 @@ def _request_once(
         status=SyncRun.Status.QUEUED,
         record_ids=record_ids,
         full=full,
+        not_before=timezone.now() + timedelta(seconds=delay) if delay > 0 else None,
     )
-    enqueue_after_commit(run.pk)
+    enqueue_after_commit(run.pk, countdown=delay)
     return run
 
 

@@ -54,6 +54,7 @@ class DatabaseRecorder:
 
     def __init__(self, run: SyncRun, lease: Lease) -> None:
         self.run = run
+        self.run_ref: int | None = run.pk
         self.lease = lease
         self._buffer: list[SyncEvent] = []
         self._api_calls = 0

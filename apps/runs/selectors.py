@@ -8,7 +8,7 @@ from django.db import connections
 from django.db.models import Q, QuerySet
 
 from apps.runs.models import SyncEvent, SyncRun
-from apps.syncs.models import ACTIVE, Conflict, FieldMapping, RecordLink, Sync
+from apps.syncs.models import ACTIVE, Conflict, FieldMapping, InFlightWrite, RecordLink, Sync
 
 # A run re-reads at most this many records that failed before; more wait for later runs.
 MAX_RETRY_IDS = 1000
@@ -230,3 +230,35 @@ def conflicts_for_events(sync: Sync, events: list[SyncEvent]) -> dict[int, Confl
         if chosen is not None and event.pk not in found:
             found[event.pk] = chosen
     return found
+
+
+# --- writes a run left in a system's background job ---------------------------------------
+IN_FLIGHT_SHOWN = 100
+
+
+@dataclass(frozen=True)
+class WriteInFlight:
+    """One write a run submitted to a system's background job, as the run page shows it."""
+
+    row: InFlightWrite
+    settled_by: SyncRun | None  # the run that settled it, once one did
+
+
+def run_writes_in_flight(
+    run: SyncRun, *, limit: int = IN_FLIGHT_SHOWN
+) -> tuple[list[WriteInFlight], int, int]:
+    """The writes `run` left in a system's job (the first `limit`), how many there are in
+    all, and how many of them are still waiting."""
+    rows = InFlightWrite.objects.filter(sync_id=run.sync_id, run_ref=run.pk)
+    total = rows.count()
+    if not total:
+        return [], 0, 0
+    waiting = rows.filter(state=InFlightWrite.State.IN_FLIGHT).count()
+    shown = list(rows.order_by("id")[:limit])
+    settling = {
+        r.pk: r
+        for r in SyncRun.objects.filter(
+            pk__in={w.settled_run_ref for w in shown if w.settled_run_ref}
+        )
+    }
+    return [WriteInFlight(w, settling.get(w.settled_run_ref or 0)) for w in shown], total, waiting

@@ -20,7 +20,7 @@ from django.utils import timezone
 from apps.runs.lease import lease_free, lease_held_by
 from apps.runs.models import SyncEvent, SyncRun
 from apps.runs.queue import enqueue, queued_run_dispatch, run_request
-from apps.syncs.models import Sync
+from apps.syncs.models import InFlightWrite, Sync
 
 
 def dispatch_due(*, now: datetime | None = None, limit: int = 200) -> int:
@@ -122,4 +122,17 @@ def events_prune(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.CONCORD_EVENT_RETENTION_DAYS)
     deleted, _ = SyncEvent.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
+
+
+def settled_writes_prune(*, now: datetime | None = None) -> int:
+    """Delete the rows of writes settled longer ago than the retention period (the run pages
+    list them beside the events); writes still in flight are never deleted."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.CONCORD_EVENT_RETENTION_DAYS)
+    deleted, _ = (
+        InFlightWrite.objects.exclude(state=InFlightWrite.State.IN_FLIGHT)
+        .filter(settled_at__lt=cutoff)
+        .delete()
+    )
     return deleted

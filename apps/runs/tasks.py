@@ -32,4 +32,4 @@ def dispatch() -> dict[str, int]:
 
 @shared_task(name="runs.prune", time_limit=30 * 60, soft_time_limit=29 * 60)
 def prune() -> dict[str, int]:
-    return {"events": sweeping.events_prune()}
+    return {"events": sweeping.events_prune(), "settled_writes": sweeping.settled_writes_prune()}

@@ -216,6 +216,56 @@ class RecordLink(TimeStampedModel):
         return f"{self.a_id or '?'} <-> {self.b_id or '?'} ({self.status})"
 
 
+class InFlightWrite(TimeStampedModel):
+    """One record's write that a system accepted and does later (a bulk job), until the
+    run that settles it stores its outcome: the link, base and events the writing run
+    would have stored had it waited (apps/syncs/engine/settle.py).
+
+    `handle` is the connector's answer to pass to Connector.settle(). `detail` holds what
+    settling needs of the plan: for a create, the source record's id and values; for an
+    update, the changes written and the pair's values when it was planned; for a delete,
+    its reason. `run_ref` and `settled_run_ref` are the ids of the runs (apps.runs'
+    SyncRun, not imported here) that submitted and settled it, for the run pages.
+    """
+
+    class State(models.TextChoices):
+        IN_FLIGHT = "in_flight", "Waiting for the system's job"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    class Action(models.TextChoices):
+        CREATE = "create", "Create"
+        UPDATE = "update", "Update"
+        DELETE = "delete", "Delete"
+
+    sync = models.ForeignKey(Sync, on_delete=models.CASCADE, related_name="in_flight_writes")
+    # SET_NULL: a failed create's pending link is dropped, its row stays for the run page.
+    link = models.ForeignKey(
+        RecordLink, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    side = models.CharField(max_length=1, choices=[("a", "A"), ("b", "B")])  # written to
+    action = models.CharField(max_length=6, choices=Action.choices)
+    record_id = models.CharField(max_length=255, blank=True)  # on `side` (once known)
+    other_id = models.CharField(max_length=255, blank=True)  # its partner on the other side
+    handle = models.JSONField()
+    detail = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.IN_FLIGHT)
+    outcome = models.TextField(blank=True)  # what settling found, as the run page shows it
+    polls = models.PositiveIntegerField(default=0)  # settlements that found it in flight
+    run_ref = models.BigIntegerField(null=True, blank=True)
+    settled_run_ref = models.BigIntegerField(null=True, blank=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["sync", "state"], name="inflight_sync_state"),
+            models.Index(fields=["run_ref"], name="inflight_run"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} on {self.side} ({self.state})"
+
+
 class CommentLink(TimeStampedModel):
     """A comment and its copy on the other side, or a copy being written (pending).
 

@@ -34,6 +34,13 @@ What a store guarantees:
   systems. Bodies are stored as given (canonical Markdown). Comment writes through the
   connector count as record writes for `crash_on_write` and `writes`.
 
+Background jobs (off by default): with `store.background` on, a connector whose caller
+settles later (`settle_later`) answers every write as pending (a handle naming a job) and
+only queues it; `store.run_jobs()` does the queued writes, in order, as the system's job
+queue would; `settle()` answers each handle's outcome once its job ran, "still pending"
+before, `OutcomeUnknown` for a job the store never queued. Job writes count for `writes`
+when they run, not when they are queued.
+
 Fault injection (all off by default):
 
 - `store.feed_faults`: a set of "duplicate" (every page is delivered twice), "overlap"
@@ -98,7 +105,12 @@ from connectors.base import (
     WriteResult,
     webhook_json,
 )
-from connectors.errors import ConfigurationError, RecordError, WebhookVerificationError
+from connectors.errors import (
+    ConfigurationError,
+    OutcomeUnknown,
+    RecordError,
+    WebhookVerificationError,
+)
 
 SYSTEM = "memory"
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -227,6 +239,11 @@ class MemoryStore:
         self._crash_countdown: int | None = None
         self._crash_after = False
         self.lock = threading.RLock()
+        # Background jobs (see the module docstring): queued writes and finished ones.
+        self.background = False
+        self.jobs: list[tuple[str, str, str, str | None, dict[str, JSON]]] = []
+        self.job_results: dict[str, WriteResult] = {}
+        self._job_seq = itertools.count(1)
 
     # --- schema ------------------------------------------------------------------------
     def define(
@@ -318,6 +335,16 @@ class MemoryStore:
             return False
         self._crash_countdown = None
         return True
+
+    def run_jobs(self) -> int:
+        """Do every queued background write, in order; how many ran."""
+        with self.lock:
+            queued, self.jobs = self.jobs, []
+            for job_id, op, object_type, record_id, values in queued:
+                table = self.table(object_type)
+                self.job_results[job_id] = _write_one(self, op, table, record_id, values)
+                self.writes += 1
+        return len(queued)
 
     # --- storage primitives ------------------------------------------------------------
     def _normalised(self, table: _Table, values: dict[str, JSON]) -> dict[str, JSON]:
@@ -553,6 +580,52 @@ _stores: dict[str, MemoryStore] = {}
 _stores_lock = threading.Lock()
 
 
+def _write_one(
+    store: MemoryStore, op: str, table: _Table, record_id: str | None, values: dict[str, JSON]
+) -> WriteResult:
+    """One record's write, as the connector (or a background job) does it."""
+    partial: RecordError | None = None
+    for fault in store.record_faults:
+        if fault.matches(op, record_id, values):
+            fields = {fault.field: fault.message} if fault.field else {}
+            error = RecordError(
+                fault.message, record_id=record_id, fields=fields, system=SYSTEM, call=op
+            )
+            if not fault.partial:
+                return WriteResult(error=error)
+            partial = error
+            values = {k: v for k, v in values.items() if k != fault.field}
+            break
+    try:
+        if op == "delete":
+            row = table.rows.get(record_id or "")
+            if row is not None and not row.deleted:
+                store._tombstone(table, row, by="connector")
+            return WriteResult(record=Record(id=record_id or "", deleted=True))
+        if op == "update":
+            row = table.rows.get(record_id or "")
+            if row is None or row.deleted:
+                raise RecordError("no such record", record_id=record_id)
+        store._check_fields(table, record_id, values, op=op)
+        read_only = [n for n in values if not table.specs[n].writable]
+        if read_only:
+            raise RecordError(
+                "read-only fields: " + ", ".join(read_only),
+                record_id=record_id,
+                fields={n: "read-only" for n in read_only},
+            )
+        row = store._put(table, record_id, values, by="connector")
+        for hook_op, callback in list(store.write_hooks):
+            if hook_op == op:
+                callback(row.id)
+        if partial is not None:
+            partial.record_id = row.id
+        return WriteResult(record=row.as_record(), error=partial)
+    except RecordError as exc:
+        exc.system, exc.call = SYSTEM, op
+        return WriteResult(error=exc)
+
+
 def store_for(name: str, *, normalise: bool | None = None, seed: int = 0) -> MemoryStore:
     """The store called `name`, created on first use. `normalise` (if given) is applied."""
     with _stores_lock:
@@ -701,61 +774,41 @@ class MemoryConnector(Connector):
         store = self.store
         table = store.table(object_type)
         results: list[WriteResult] = []
+        if store.background and self.settle_later:
+            with store.lock:
+                for record_id, values in items:
+                    job_id = f"job-{next(store._job_seq)}"
+                    store.jobs.append((job_id, op, object_type, record_id, values))
+                    results.append(WriteResult(pending={"job": job_id}))
+            return results
         for record_id, values in items:
             with store.lock:
                 crash = store._crash_point()
                 if crash and not store._crash_after:
                     raise SimulatedCrash(f"{store.name}: crash before {op} of {record_id}")
-                results.append(self._write_one(op, table, record_id, values))
+                results.append(_write_one(store, op, table, record_id, values))
                 store.writes += 1
                 if crash:
                     raise SimulatedCrash(f"{store.name}: crash after {op} of {record_id}")
         return results
 
-    def _write_one(
-        self, op: str, table: _Table, record_id: str | None, values: dict[str, JSON]
-    ) -> WriteResult:
+    def settle(self, object_type: str, handles: Sequence[JSON]) -> list[WriteResult]:
+        self._observe("settle")
         store = self.store
-        partial: RecordError | None = None
-        for fault in store.record_faults:
-            if fault.matches(op, record_id, values):
-                fields = {fault.field: fault.message} if fault.field else {}
-                error = RecordError(
-                    fault.message, record_id=record_id, fields=fields, system=SYSTEM, call=op
-                )
-                if not fault.partial:
-                    return WriteResult(error=error)
-                partial = error
-                values = {k: v for k, v in values.items() if k != fault.field}
-                break
-        try:
-            if op == "delete":
-                row = table.rows.get(record_id or "")
-                if row is not None and not row.deleted:
-                    store._tombstone(table, row, by="connector")
-                return WriteResult(record=Record(id=record_id or "", deleted=True))
-            if op == "update":
-                row = table.rows.get(record_id or "")
-                if row is None or row.deleted:
-                    raise RecordError("no such record", record_id=record_id)
-            store._check_fields(table, record_id, values, op=op)
-            read_only = [n for n in values if not table.specs[n].writable]
-            if read_only:
-                raise RecordError(
-                    "read-only fields: " + ", ".join(read_only),
-                    record_id=record_id,
-                    fields={n: "read-only" for n in read_only},
-                )
-            row = store._put(table, record_id, values, by="connector")
-            for hook_op, callback in list(store.write_hooks):
-                if hook_op == op:
-                    callback(row.id)
-            if partial is not None:
-                partial.record_id = row.id
-            return WriteResult(record=row.as_record(), error=partial)
-        except RecordError as exc:
-            exc.system, exc.call = SYSTEM, op
-            return WriteResult(error=exc)
+        results: list[WriteResult] = []
+        with store.lock:
+            queued = {job[0] for job in store.jobs}
+            for handle in handles:
+                job_id = handle.get("job") if isinstance(handle, dict) else None
+                if job_id in store.job_results:
+                    results.append(store.job_results[job_id])
+                elif job_id in queued:
+                    results.append(WriteResult(pending=handle))
+                else:
+                    results.append(
+                        WriteResult(error=OutcomeUnknown(f"no job {job_id!r}", system=SYSTEM))
+                    )
+        return results
 
     def create(self, object_type: str, items: Sequence[dict[str, JSON]]) -> list[WriteResult]:
         return self._write("create", object_type, [(None, dict(item)) for item in items])

@@ -57,6 +57,7 @@ from connectors.errors import (
     ConfigurationError,
     FatalError,
     NotFound,
+    OutcomeUnknown,
     RecordError,
     TransientError,
     UnexpectedAnswer,
@@ -64,7 +65,7 @@ from connectors.errors import (
 from connectors.http import HttpClient
 from connectors.richtext import html_to_markdown, markdown_to_html
 from connectors.zendesk import mappers, webhooks
-from connectors.zendesk.client import BATCH_SIZE, COLLECTIONS, ZendeskClient
+from connectors.zendesk.client import BATCH_SIZE, COLLECTIONS, JOB_DONE, ZendeskClient
 
 # Writes of up to this many records use the one-record endpoints (see the docstring).
 SYNC_WRITE_MAX = 3
@@ -442,6 +443,7 @@ class ZendeskConnector(Connector):
             return results
         self._run_jobs(
             object_type,
+            "create",
             batches,
             results,
             lambda body: self.client.submit_create_many(object_type, body),
@@ -488,6 +490,7 @@ class ZendeskConnector(Connector):
             return results
         self._run_jobs(
             object_type,
+            "update",
             batches,
             results,
             lambda body: self.client.submit_update_many(object_type, body),
@@ -514,12 +517,15 @@ class ZendeskConnector(Connector):
     def _run_jobs(
         self,
         object_type: str,
+        action: str,
         batches: list[list[tuple[int, dict[str, Any]]]],
         results: list[WriteResult],
         submit: Callable[[list[dict[str, Any]]], dict[str, Any]],
     ) -> None:
-        """Submit one *_many job per batch of up to 100, wait for all of them together,
-        and turn their per-item results into WriteResults (the stored records read back).
+        """Submit one *_many job per batch of up to 100, then either answer each record as
+        pending (`settle_later`: the caller settles the jobs later, see `settle`) or wait
+        for all of them together and turn their per-item results into WriteResults (the
+        stored records read back).
 
         The jobs run side by side in Zendesk, so a write of 1,000 records waits about as
         long as one of 100 and polls with one call per round, not one per job.
@@ -541,29 +547,50 @@ class ZendeskConnector(Connector):
                             body=exc.body_excerpt,
                         )
                     )
+        if self.settle_later:
+            for payloads, job in submitted:
+                for offset, (position, payload) in enumerate(payloads):
+                    results[position] = WriteResult(
+                        pending=_handle(job, action, offset, _id_of(payload))
+                    )
+            return
         finished = self.client.wait_for_jobs([job for _, job in submitted])
+        outcomes: list[tuple[int, dict[str, Any], int, str | None]] = [
+            (position, job, offset, _id_of(payload))
+            for (payloads, _), job in zip(submitted, finished, strict=True)
+            for offset, (position, payload) in enumerate(payloads)
+        ]
+        self._job_outcomes(object_type, outcomes, results)
+
+    def _job_outcomes(
+        self,
+        object_type: str,
+        outcomes: Sequence[tuple[int, dict[str, Any], int, str | None]],
+        results: list[WriteResult],
+    ) -> None:
+        """Per (position, finished job, index in the job, record id sent): the record's
+        WriteResult, the stored records read back with one show_many per 100."""
         stored: dict[int, str] = {}
-        for (payloads, _), job in zip(submitted, finished, strict=True):
+        for position, job, offset, record_id in outcomes:
             outcome = job.get("results")
             items = outcome if isinstance(outcome, list) else []
             by_index = {r["index"]: r for r in items if isinstance(r.get("index"), int)}
             by_id = {str(r["id"]): r for r in items if r.get("id") is not None}
-            for offset, (position, payload) in enumerate(payloads):
-                result = by_index.get(offset) or by_id.get(_id_of(payload) or "")
-                if result is None:
-                    results[position] = WriteResult(
-                        error=RecordError(
-                            f"the job {job.get('status')} without a result for this record"
-                            + (f": {job.get('message')}" if job.get("message") else ""),
-                            record_id=_id_of(payload),
-                            system=mappers.SYSTEM,
-                            call="GET /api/v2/job_statuses/{id}.json",
-                        )
+            result = by_index.get(offset) or by_id.get(record_id or "")
+            if result is None:
+                results[position] = WriteResult(
+                    error=RecordError(
+                        f"the job {job.get('status')} without a result for this record"
+                        + (f": {job.get('message')}" if job.get("message") else ""),
+                        record_id=record_id,
+                        system=mappers.SYSTEM,
+                        call="GET /api/v2/job_statuses/{id}.json",
                     )
-                elif result.get("error") or result.get("success") is False or not result.get("id"):
-                    results[position] = WriteResult(error=_job_error(result, _id_of(payload)))
-                else:
-                    stored[position] = str(result["id"])
+                )
+            elif result.get("error") or result.get("success") is False or not result.get("id"):
+                results[position] = WriteResult(error=_job_error(result, record_id))
+            else:
+                stored[position] = str(result["id"])
         if stored:
             records = {r.id: r for r in self.get(object_type, list(stored.values()))}
             for position, record_id in stored.items():
@@ -579,44 +606,89 @@ class ZendeskConnector(Connector):
                 else:
                     results[position] = WriteResult(record=record)
 
-    def delete(self, object_type: str, ids: Sequence[str]) -> list[WriteResult]:
+    def settle(self, object_type: str, handles: Sequence[JSON]) -> list[WriteResult]:
+        """The outcome of writes answered as pending: every job they name polled with one
+        GET /api/v2/job_statuses/show_many.json per 100 jobs (no waiting), the records of
+        finished creates and updates read back with one show_many per 100."""
         self._schema(object_type)
+        results: list[WriteResult] = [WriteResult() for _ in handles]
+        valid: list[tuple[int, dict[str, Any]]] = []
+        for position, handle in enumerate(handles):
+            if (
+                not isinstance(handle, dict)
+                or not isinstance(handle.get("job"), str)
+                or handle.get("action") not in ("create", "update", "delete")
+                or not isinstance(handle.get("index"), int)
+            ):
+                results[position] = WriteResult(
+                    error=OutcomeUnknown(
+                        f"not a Zendesk job handle: {handle!r}", system=mappers.SYSTEM
+                    )
+                )
+            else:
+                valid.append((position, handle))
+        jobs = self.client.job_statuses([h["job"] for _, h in valid]) if valid else {}
+        finished: list[tuple[int, dict[str, Any], int, str | None]] = []
+        for position, handle in valid:
+            record_id = handle.get("id")
+            job = jobs.get(handle["job"])
+            if job is None:
+                results[position] = WriteResult(
+                    error=OutcomeUnknown(
+                        f"Zendesk no longer knows job {handle['job']}",
+                        record_id=record_id,
+                        system=mappers.SYSTEM,
+                        call="GET /api/v2/job_statuses/show_many.json",
+                    )
+                )
+            elif job.get("status") not in JOB_DONE:
+                results[position] = WriteResult(pending=handle)
+            elif handle["action"] == "delete":
+                results[position] = _deleted(job, str(record_id))
+            else:
+                finished.append((position, job, handle["index"], record_id))
+        self._job_outcomes(object_type, finished, results)
+        return results
+
+    def delete(self, object_type: str, ids: Sequence[str]) -> list[WriteResult]:
+        """destroy_many jobs of up to 100, waited for; with `settle_later`, a delete of at
+        most `sync_write_max` records goes record by record to the one-record endpoint and
+        a larger one is answered as pending (its jobs settled later)."""
+        self._schema(object_type)
+        given = [str(i) for i in ids]
+        if self.settle_later and len([i for i in given if i.isdigit()]) <= self.sync_write_max:
+            return [self._delete_one(object_type, record_id) for record_id in given]
         results: list[WriteResult] = []
         for start in range(0, len(ids), BATCH_SIZE):
-            chunk = [str(i) for i in ids[start : start + BATCH_SIZE]]
+            chunk = given[start : start + BATCH_SIZE]
             valid = [i for i in chunk if i.isdigit()]
             outcome: dict[str, WriteResult] = {}
             try:
-                job = self.client.destroy_many(object_type, valid) if valid else {}
+                job = self.client.submit_destroy_many(object_type, valid) if valid else {}
             except NotFound:
                 # Zendesk refuses the whole batch when one id is gone; go one by one, where
                 # "not found" means already deleted.
                 for record_id in valid:
-                    self.client.destroy_one(object_type, record_id)
-                    outcome[record_id] = WriteResult(record=Record(id=record_id, deleted=True))
+                    outcome[record_id] = self._delete_one(object_type, record_id)
             else:
-                items = job.get("results")
-                per_id = {str(r.get("id")): r for r in items} if isinstance(items, list) else {}
-                for record_id in valid:
-                    result = per_id.get(record_id)
-                    if result is not None and (
-                        result.get("error") or result.get("success") is False
-                    ):
-                        outcome[record_id] = WriteResult(error=_job_error(result, record_id))
-                    else:
-                        outcome[record_id] = WriteResult(record=Record(id=record_id, deleted=True))
-            for record_id in chunk:
-                results.append(
-                    outcome.get(record_id)
-                    or WriteResult(
-                        error=RecordError(
-                            f"{record_id!r} is not a Zendesk id",
-                            record_id=record_id,
-                            system=mappers.SYSTEM,
+                if valid and self.settle_later:
+                    for offset, record_id in enumerate(valid):
+                        outcome[record_id] = WriteResult(
+                            pending=_handle(job, "delete", offset, record_id)
                         )
-                    )
-                )
+                elif valid:
+                    job = self.client.wait_for_job(job)
+                    for record_id in valid:
+                        outcome[record_id] = _deleted(job, record_id)
+            for record_id in chunk:
+                results.append(outcome.get(record_id) or _not_an_id(record_id))
         return results
+
+    def _delete_one(self, object_type: str, record_id: str) -> WriteResult:
+        if not record_id.isdigit():
+            return _not_an_id(record_id)
+        self.client.destroy_one(object_type, record_id)  # "not found": already deleted
+        return WriteResult(record=Record(id=record_id, deleted=True))
 
     # -- webhooks --------------------------------------------------------------------------
 
@@ -714,6 +786,30 @@ def _same(current: JSON, wanted: JSON) -> bool:
     if isinstance(current, str) and not isinstance(wanted, list):
         return current == str(wanted)
     return current == wanted
+
+
+def _handle(job: Mapping[str, Any], action: str, index: int, record_id: str | None) -> JSON:
+    """What settles one record of a submitted job later: the job, the record's index in
+    it, what was done and (updates, deletes) the record's id."""
+    return {"job": str(job.get("id")), "action": action, "index": index, "id": record_id}
+
+
+def _deleted(job: Mapping[str, Any], record_id: str) -> WriteResult:
+    """One record's outcome in a finished destroy_many job: deleted unless its item failed."""
+    items = job.get("results")
+    per_id = {str(r.get("id")): r for r in items} if isinstance(items, list) else {}
+    result = per_id.get(record_id)
+    if result is not None and (result.get("error") or result.get("success") is False):
+        return WriteResult(error=_job_error(result, record_id))
+    return WriteResult(record=Record(id=record_id, deleted=True))
+
+
+def _not_an_id(record_id: str) -> WriteResult:
+    return WriteResult(
+        error=RecordError(
+            f"{record_id!r} is not a Zendesk id", record_id=record_id, system=mappers.SYSTEM
+        )
+    )
 
 
 def _job_error(result: dict[str, Any], record_id: str | None) -> RecordError:

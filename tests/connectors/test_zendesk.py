@@ -20,6 +20,7 @@ from connectors.base import FieldType, RecordUpdate, WebhookRequest
 from connectors.errors import (
     AuthenticationError,
     ConfigurationError,
+    OutcomeUnknown,
     RateLimited,
     WebhookVerificationError,
 )
@@ -264,6 +265,87 @@ def test_job_results_are_mapped_per_record_after_polling(sandbox: Sandbox) -> No
     assert endpoint_statuses(sandbox, "GET /zendesk/api/v2/job_statuses/show_many.json") == {
         "200": 3
     }
+
+
+def test_settle_later_answers_jobs_as_pending_and_settles_them_with_one_poll(
+    sandbox: Sandbox,
+) -> None:
+    seed(sandbox)
+    sandbox.admin.configure("zendesk", jobs_held=True, job_polls=0)
+    zendesk = connect(sandbox)
+    zendesk.settle_later = True
+    taken = zendesk.create("users", [{"name": "Taken", "email": "taken@example.com"}])[0]
+    assert taken.ok
+    assert taken.record is not None
+
+    results = zendesk.create(
+        "users",
+        [{"name": f"Queued {n}", "email": f"queued{n}@example.com"} for n in range(4)]
+        + [{"name": "Clash", "email": "clash@example.com"}],
+    )
+
+    assert all(r.in_flight and r.record is None and r.ok for r in results)
+    handles = [r.pending for r in results]
+    # Held: nothing exists yet, and settling says so without waiting.
+    assert zendesk.find("users", "email", ["queued0@example.com"]) == []
+    assert all(r.in_flight for r in zendesk.settle("users", handles))
+    # Someone takes an email the job will try to use, then Zendesk does the job.
+    zendesk.settle_later = False
+    zendesk.create("users", [{"name": "Early", "email": "clash@example.com"}])
+    sandbox.admin.configure("zendesk", jobs_held=False)
+
+    settled = zendesk.settle("users", handles)
+
+    assert [r.record.fields["name"] for r in settled[:4] if r.record] == [
+        f"Queued {n}" for n in range(4)
+    ]
+    assert settled[4].error is not None
+    assert not settled[4].in_flight
+    assert "email" in str(settled[4].error).lower()
+    polls = endpoint_statuses(sandbox, "GET /zendesk/api/v2/job_statuses/show_many.json")
+    assert polls == {"200": 2}  # one call per settle, never a wait
+    assert endpoint_statuses(sandbox, "GET /zendesk/api/v2/job_statuses/{id}") == {}
+
+
+def test_settling_a_job_zendesk_forgot_says_the_outcome_is_unknown(sandbox: Sandbox) -> None:
+    seed(sandbox)
+    zendesk = connect(sandbox)
+
+    (result,) = zendesk.settle(
+        "users", [{"job": "f" * 32, "action": "create", "index": 0, "id": None}]
+    )
+
+    assert isinstance(result.error, OutcomeUnknown)
+    assert "no longer knows" in str(result.error)
+
+
+def test_settle_later_updates_and_deletes(sandbox: Sandbox) -> None:
+    seed(sandbox)
+    zendesk = connect(sandbox)
+    made = zendesk.create(
+        "users", [{"name": f"U{n}", "email": f"u{n}@example.com"} for n in range(9)]
+    )
+    ids = [r.record.id for r in made if r.record]
+    sandbox.admin.configure("zendesk", jobs_held=True, job_polls=0)
+    zendesk.settle_later = True
+
+    updates = zendesk.update("users", [RecordUpdate(i, {"name": f"New {i}"}) for i in ids[:4]])
+    (small,) = zendesk.delete("users", [ids[8]])  # one record: no job, done at once
+    deletes = zendesk.delete("users", ids[4:8])
+    assert small.ok
+    assert small.record is not None
+    assert small.record.deleted
+    assert all(r.in_flight for r in updates + deletes)
+    assert len(zendesk.get("users", ids)) == 8
+    sandbox.admin.configure("zendesk", jobs_held=False)
+
+    settled = zendesk.settle("users", [r.pending for r in updates + deletes])
+
+    assert [r.record.fields["name"] for r in settled[:4] if r.record] == [
+        f"New {i}" for i in ids[:4]
+    ]
+    assert all(r.record is not None and r.record.deleted for r in settled[4:])
+    assert [r.id for r in zendesk.get("users", ids)] == ids[:4]
 
 
 def test_batches_are_split_at_one_hundred(sandbox: Sandbox) -> None:

@@ -14,7 +14,7 @@ from apps.runs.execution import run_execute
 from apps.runs.lease import LeaseLost, lease_acquire, lease_renew
 from apps.runs.models import SyncLock, SyncRun
 from apps.runs.queue import run_request
-from apps.runs.sweeping import dispatch_due, events_prune, sweep
+from apps.runs.sweeping import dispatch_due, events_prune, settled_writes_prune, sweep
 from apps.syncs.models import Sync
 from tests.syncs import factories as f
 
@@ -195,3 +195,23 @@ def test_pruning_removes_old_events_and_keeps_runs(setup, settings):
     later = timezone.now() + timedelta(days=settings.CONCORD_EVENT_RETENTION_DAYS + 1)
     assert events_prune(now=later) == 1
     assert SyncRun.objects.filter(pk=run.pk).exists()
+
+
+def test_pruning_removes_writes_settled_long_ago_and_never_those_in_flight(setup, settings):
+    from apps.syncs.models import InFlightWrite
+
+    sync, _, _ = setup
+    now = timezone.now()
+    kept = {"handle": {"job": "j"}, "side": "b", "action": "create"}
+    waiting = InFlightWrite.objects.create(sync=sync, **kept)
+    recent = InFlightWrite.objects.create(sync=sync, state="done", settled_at=now, **kept)
+    old = InFlightWrite.objects.create(
+        sync=sync, state="failed", settled_at=now - timedelta(days=1), **kept
+    )
+    InFlightWrite.objects.filter(pk=waiting.pk).update(created_at=now - timedelta(days=90))
+
+    later = now + timedelta(days=settings.CONCORD_EVENT_RETENTION_DAYS) - timedelta(hours=12)
+
+    assert settled_writes_prune(now=later) == 1
+    assert set(InFlightWrite.objects.values_list("pk", flat=True)) == {waiting.pk, recent.pk}
+    assert not InFlightWrite.objects.filter(pk=old.pk).exists()

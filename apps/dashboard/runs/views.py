@@ -144,6 +144,12 @@ def run_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "has_errors": bool(run.errors_a or run.errors_b),
         "conflicts_url": conflict_url(sync, None),
     }
+    in_flight, in_flight_total, in_flight_waiting = selectors.run_writes_in_flight(run)
+    context.update(
+        in_flight=in_flight,
+        in_flight_total=in_flight_total,
+        in_flight_waiting=in_flight_waiting,
+    )
     template = f"{RUN}#events" if request.htmx and not request.htmx.history_restore_request else RUN
     return render(request, template, context, status=200 if form.is_valid() else 400)
 

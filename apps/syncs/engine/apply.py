@@ -8,6 +8,13 @@ them) and each pair's base is settled from what the systems returned (only the w
 fields take the returned values); decisions whose writes were stored close their conflict,
 refused ones reopen it; then, per side, creates (each stored as pending before the call)
 and deletes.
+
+A write a system answers as pending (a bulk job it does later: connectors.base,
+`settle_later`) is stored as an `InFlightWrite` with what settling it needs, and its pair
+is held (inflight.py) instead of settled: no link, base or event yet. A later run settles
+it (settle.py) and stores what this run would have stored had it waited. The writes of a
+person's conflict decisions are the exception: they wait, so the decision closes or
+reopens in the run that writes it.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from apps.syncs.engine.inflight import InFlight
 from apps.syncs.engine.merge import settled_base
 from apps.syncs.engine.plan_types import (
     Create,
@@ -30,7 +38,11 @@ from apps.syncs.engine.recorder import COUNTER_OF_ACTION, Action, EngineEvent, R
 from apps.syncs.engine.sides import SideConnector
 from apps.syncs.engine.store import LinkStore, chunks
 from apps.syncs.engine.types import LinkStatus, Side
-from connectors.base import Record, RecordUpdate
+from apps.syncs.models import InFlightWrite
+from connectors.base import Record, RecordUpdate, WriteResult
+
+# What `_update` answers for a write in a system's job: neither stored nor refused yet.
+IN_FLIGHT = object()
 
 
 def ids_on(side: Side, record_id: str) -> tuple[str | None, str | None]:
@@ -65,6 +77,9 @@ class Applier:
         self.on_written = on_written
         # The sync has reference mappings, whose waits are kept (engine/references.py).
         self.references = any(m.reference is not None for m in spec.mappings)
+        # The records of pairs with a write in a system's job: left alone until settled.
+        self.in_flight = InFlight(spec)
+        self.run_ref: int | None = getattr(recorder, "run_ref", None)
 
     def emit(self, event: EngineEvent) -> None:
         counter = COUNTER_OF_ACTION.get(event.action)
@@ -143,8 +158,13 @@ class Applier:
                 converged.conflict_key, converged.value_a, converged.value_b
             )
         pairs = [p for p in result.pairs if id(p) in keys]
-        returned: dict[Side, dict[str, Record | None]] = {
-            side: self._update(side, [(w, p) for p in pairs if (w := p.write(side)) is not None])
+        returned: dict[Side, dict[str, Any]] = {
+            side: self._update(
+                side,
+                [(w, p) for p in pairs if (w := p.write(side)) is not None],
+                keys,
+                result.decisions,
+            )
             for side in Side
         }
         self.store.save_pairs(
@@ -218,16 +238,32 @@ class Applier:
                 )
             )
 
-    def _update(self, side: Side, writes: list[tuple[Write, PairPlan]]) -> dict[str, Record | None]:
-        """Apply updates in batches; the stored copy per id, or None where it failed (the
-        system's refusal is kept in `refusals`)."""
-        out: dict[str, Record | None] = {}
+    def _update(
+        self,
+        side: Side,
+        writes: list[tuple[Write, PairPlan]],
+        keys: Mapping[int, Any],
+        decisions: list[Any],
+    ) -> dict[str, Any]:
+        """Apply updates in batches; the stored copy per id, None where it failed (the
+        system's refusal is kept in `refusals`), or IN_FLIGHT where a system's job does it
+        later (stored for settling, the pair held)."""
+        out: dict[str, Any] = {}
         connector = self.sides[side]
+        decided = {d.link_key for d in decisions}
         for chunk in chunks(writes, self.batch_size):
             items = [RecordUpdate(w.record_id, w.fields) for w, _ in chunk]
-            results = connector.update(items)
+            if any(keys.get(id(pair)) in decided for _, pair in chunk):
+                with connector.waiting():  # a person's decision closes in this run
+                    results = connector.update(items)
+            else:
+                results = connector.update(items)
+            in_flight: list[InFlightWrite] = []
             for (write, pair), res in zip(chunk, results, strict=True):
-                if res.ok and res.record is not None:
+                if res.ok and res.in_flight:
+                    out[write.record_id] = IN_FLIGHT
+                    in_flight.append(self._in_flight_update(side, write, pair, keys, res))
+                elif res.ok and res.record is not None:
                     out[write.record_id] = res.record
                     if self.on_written is not None:
                         self.on_written(side, res.record)
@@ -264,13 +300,57 @@ class Applier:
                             code="write",
                         )
                     )
+            self.store.add_in_flight(in_flight)
         return out
+
+    def _in_flight_update(
+        self,
+        side: Side,
+        write: Write,
+        pair: PairPlan,
+        keys: Mapping[int, Any],
+        res: WriteResult,
+    ) -> InFlightWrite:
+        """The row that lets a later run settle this update as `_settle` would have."""
+        other = pair.record(side.other)
+        self.in_flight.hold(side, write.record_id)
+        self.in_flight.hold(side.other, other.id if other is not None else None)
+        values = {
+            s.value: {
+                m.field(s): rec.fields.get(m.field(s))
+                for m in self.spec.mappings
+                if (rec := pair.record(s)) is not None
+            }
+            for s in Side
+        }
+        return InFlightWrite(
+            link_id=keys[id(pair)],
+            side=side.value,
+            action=InFlightWrite.Action.UPDATE,
+            record_id=write.record_id,
+            other_id=other.id if other is not None else "",
+            handle=res.pending,
+            run_ref=self.run_ref,
+            detail={
+                "changes": [
+                    {
+                        "field": c.field,
+                        "mapping_id": c.mapping_id,
+                        "before": c.before,
+                        "after": c.after,
+                    }
+                    for c in write.changes
+                ],
+                "settle": sorted(set(pair.settle) & {c.mapping_id for c in write.changes}, key=str),
+                "values": values,
+            },
+        )
 
     def _close_decisions(
         self,
         result: Plan,
         pairs: list[PairPlan],
-        returned: dict[Side, dict[str, Record | None]],
+        returned: dict[Side, dict[str, Any]],
     ) -> None:
         """A decision whose writes were all stored resolves its conflict; one a system
         refused reopens it with the refusal, for the person to see and decide again."""
@@ -326,7 +406,7 @@ class Applier:
         pair: PairPlan,
         key: Any,
         links: Mapping[Any, LinkState],
-        returned: dict[Side, dict[str, Record | None]],
+        returned: dict[Side, dict[str, Any]],
     ) -> tuple[Any, dict[str, Any], Record, Record]:
         """The pair's new base and its records after its writes (what `save_pairs` stores):
         (key, base, A record, B record)."""
@@ -342,7 +422,9 @@ class Applier:
             if write is None:
                 continue
             stored = returned[side].get(write.record_id)
-            if stored is None:  # refused: those fields keep their old base
+            if stored is None or stored is IN_FLIGHT:
+                # Refused, or in a system's job: those fields keep their old base (settling
+                # the job sets it).
                 settle -= {c.mapping_id for c in write.changes}
                 continue
             finals[side] = stored
@@ -365,6 +447,26 @@ class Applier:
             if not pending:
                 continue
             results = connector.create([c.fields for c, _ in pending])
+            answered = list(zip(pending, results, strict=True))
+            # In a system's job: the pending create stays, with the job's handle, until a
+            # later run settles it (recovery leaves it alone meanwhile).
+            in_flight = [(c, key, res) for (c, key), res in answered if res.ok and res.in_flight]
+            for create, _, _ in in_flight:
+                self.in_flight.hold_create(target, create.source.id, create.fields)
+            self.store.add_in_flight(
+                [
+                    InFlightWrite(
+                        link_id=key,
+                        side=target.value,
+                        action=InFlightWrite.Action.CREATE,
+                        other_id=create.source.id,
+                        handle=res.pending,
+                        run_ref=self.run_ref,
+                        detail={"source_fields": create.source.fields},
+                    )
+                    for create, key, res in in_flight
+                ]
+            )
             # A record with an error was created but a follow-up step failed (say, Jira
             # could not move the new issue to the wanted status): it exists, so it is
             # linked, or the next run would create it a second time.
@@ -372,7 +474,8 @@ class Applier:
                 target,
                 [
                     (create.source, key, res.record, res.error)
-                    for (create, key), res in zip(pending, results, strict=True)
+                    for (create, key), res in answered
+                    if not (res.ok and res.in_flight)
                 ],
             )
 
@@ -480,8 +583,24 @@ class Applier:
         connector = self.sides[side]
         for chunk in chunks(deletes, self.batch_size):
             results = connector.delete([d.record_id for d in chunk])
+            in_flight: list[InFlightWrite] = []
             for delete, res in zip(chunk, results, strict=True):
-                if res.ok:
+                if res.ok and res.in_flight:
+                    self.in_flight.hold(side, delete.record_id)
+                    self.in_flight.hold(side.other, delete.other_id)
+                    in_flight.append(
+                        InFlightWrite(
+                            link_id=delete.link_key,
+                            side=side.value,
+                            action=InFlightWrite.Action.DELETE,
+                            record_id=delete.record_id,
+                            other_id=delete.other_id or "",
+                            handle=res.pending,
+                            run_ref=self.run_ref,
+                            detail={"reason": delete.reason},
+                        )
+                    )
+                elif res.ok:
                     self.store.end_link(delete.link_key, LinkStatus.DELETED, delete.reason)
                     a_id, b_id = delete.record_id, delete.other_id
                     if side is Side.B:
@@ -506,6 +625,7 @@ class Applier:
                             code="write",
                         )
                     )
+            self.store.add_in_flight(in_flight)
 
 
 def _decision_message(resolutions: list[str]) -> str:

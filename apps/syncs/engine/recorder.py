@@ -104,7 +104,12 @@ class RunReport:
 
 
 class Recorder(Protocol):
-    """Receives everything a run does. Implementations must not raise on reporting."""
+    """Receives everything a run does. Implementations must not raise on reporting.
+
+    `run_ref` identifies the run's own record where there is one (apps.runs: the SyncRun's
+    id), so that what the engine stores for later (writes in flight) can name the run."""
+
+    run_ref: int | None
 
     def started(self, *, trigger: str) -> None: ...
 
@@ -132,6 +137,7 @@ class CountingRecorder:
     """Keeps events and counters in memory (tests, previews, callers without a trail)."""
 
     def __init__(self) -> None:
+        self.run_ref: int | None = None
         self.events: list[EngineEvent] = []
         self.counters: Counter[str] = Counter()
         self.api_calls = 0

@@ -13,12 +13,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from apps.syncs.engine.apply import Applier, ids_on
+from apps.syncs.engine.inflight import holds_sent
 from apps.syncs.engine.plan_types import SyncSpec
 from apps.syncs.engine.recorder import Action, EngineEvent
 from apps.syncs.engine.sides import SideConnector
 from apps.syncs.engine.store import LinkStore
 from apps.syncs.engine.types import ACTIVE_STATUSES, LinkStatus, Side
-from apps.syncs.engine.values import comparable, is_empty
+from apps.syncs.engine.values import is_empty
 from connectors.base import Record
 
 
@@ -70,23 +71,11 @@ def _find_created(
     values = {k: v for k, v in sent.items() if not is_empty(v)}
     if not values:
         return []
-    kinds = {m.field(target): m.kind(target) for m in spec.mappings}
     preferred = [p.field(target) for p in spec.match_rule if p.field(target) in values]
     search = preferred[0] if preferred else sorted(values)[0]
     found = connector.find(search, [values[search]])
 
-    def holds(record: Record) -> bool:
-        for name, value in values.items():
-            kind = kinds.get(name)
-            left = record.fields.get(name)
-            if kind is None:
-                if left != value:
-                    return False
-            elif comparable(left, kind) != comparable(value, kind):
-                return False
-        return True
-
-    matching = [r for r in found if holds(r)]
+    matching = [r for r in found if holds_sent(spec, target, r, values)]
     linked = {
         link.id(target)
         for link in store.links_for(target, [r.id for r in matching])

@@ -1,8 +1,13 @@
 """The runner: one run of a sync, in order, around the pure planner.
 
-1. Pending creates left by an interrupted run are recovered (`recovery`): the record the
-   create made is linked, or, if the create never happened, the source record is planned
-   again. So a crash at any point never produces a duplicate.
+1. Writes an earlier run left in a system's background job are settled (`settle`): those
+   finished are completed as that run would have completed them (links, bases, events)
+   and their records read again below; those still in flight are held: their records are
+   left out of this run (`inflight`). Then pending creates left by an interrupted run are
+   recovered (`recovery`): the record the create made is linked, or, if the create never
+   happened, the source record is planned again. So a crash at any point never produces a
+   duplicate. Writes this run sends to a system that does them in the background are not
+   waited for (connectors.base, `settle_later`): they are stored in flight and held too.
 2. Unless the run was approved, the safety limit is checked (`dry_run`): the changes are
    planned without writing, and if they would change or delete more than the limit, the run
    stops here as HELD (nothing written) and the caller pauses the sync.
@@ -36,17 +41,26 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from apps.syncs.engine.apply import Applier
+from apps.syncs.engine.apply import Applier, ids_on
 from apps.syncs.engine.batch import Batch, BatchPlanner, MatchIndex
 from apps.syncs.engine.comments import CommentSyncer
 from apps.syncs.engine.dry_run import PageDone, Preview, SafetyLimit, dry_pass
 from apps.syncs.engine.plan_types import Plan, SyncSpec
-from apps.syncs.engine.recorder import Outcome, Phase, Recorder, RunInterrupted, RunReport
+from apps.syncs.engine.recorder import (
+    Action,
+    EngineEvent,
+    Outcome,
+    Phase,
+    Recorder,
+    RunInterrupted,
+    RunReport,
+)
 from apps.syncs.engine.recovery import recover_pending
 from apps.syncs.engine.references import References
+from apps.syncs.engine.settle import settle_in_flight
 from apps.syncs.engine.sides import SideConnector, SideFailure
 from apps.syncs.engine.store import LinkStore, chunks
-from apps.syncs.engine.types import Side
+from apps.syncs.engine.types import ACTIVE_STATUSES, Side
 from connectors.base import Connector, Cursor, Record
 
 logger = logging.getLogger(__name__)
@@ -125,9 +139,16 @@ class Runner:
             batch_size=options.batch_size,
             on_written=self._written_by_run,
         )
+        for side in self.sides.values():
+            side.connector.settle_later = True  # settle_in_flight settles what it answers
         try:
             self.recorder.phase(Phase.RECOVERING)
+            settled = settle_in_flight(self.spec, self.store, self.sides, applier)
             retry = recover_pending(self.spec, self.store, self.sides, applier)
+            if settled is not None:
+                retry = retry or {Side.A: [], Side.B: []}
+                for side, ids in settled.items():
+                    retry[side] = list(dict.fromkeys([*retry[side], *ids]))
             # A person's decisions not written yet are applied by whichever run comes next.
             self.planner.decided_links, decided = self.store.decisions_pending()
             # Reference fields whose wait is over (the record they name is linked now).
@@ -292,6 +313,8 @@ class Runner:
     def _apply_batch(
         self, applier: Applier, side: Side, records: list[Record], cursor: Cursor | None
     ) -> None:
+        if records and applier.in_flight:
+            records = self._leave_in_flight(applier, side, records)
         if records and cursor is not None and self._written[side]:
             # A listed page replayed: what the run wrote since is newer than its copy here.
             written = self._written[side]
@@ -311,6 +334,35 @@ class Runner:
         if cursor is not None:
             self.store.set_cursor(side, cursor)
         self.recorder.checkpoint(self.counters)
+
+    def _leave_in_flight(self, applier: Applier, side: Side, records: list[Record]) -> list[Record]:
+        """The records without a write in flight; the others are reported as skipped (the
+        run that settles their write reads them again)."""
+        in_flight = applier.in_flight
+        held = {r.id for r in records if r.id in in_flight.ids[side]}
+        made = [r for r in records if r.id not in held and in_flight.created_by_job(side, r)]
+        if made:
+            linked = {
+                link.id(side)
+                for link in self.store.links_for(side, [r.id for r in made])
+                if link.status in ACTIVE_STATUSES
+            }
+            held.update(r.id for r in made if r.id not in linked)
+        if not held:
+            return records
+        for record_id in dict.fromkeys(r.id for r in records if r.id in held):
+            self.counters[f"read_{side}"] += 1
+            applier.emit(
+                EngineEvent(
+                    Action.SKIPPED,
+                    side,
+                    *ids_on(side, record_id),
+                    message="a write to this pair is still in a system's background job; "
+                    "it is read again once the job is settled",
+                    code="in_flight",
+                )
+            )
+        return [r for r in records if r.id not in held]
 
     def _defer_match_questions(self, result: Plan) -> None:
         """Take out of the plan the skips that depend on other records; their records are

@@ -79,6 +79,21 @@ class SideConnector:
         with self._failures():
             return self._connector.people_known(values)
 
+    def settle(self, handles: Sequence[Any]) -> list[WriteResult]:
+        """The outcome of writes this side answered as pending (Connector.settle)."""
+        with self._failures():
+            return self._refused_fields(self._connector.settle(self.object_type, handles))
+
+    @contextmanager
+    def waiting(self) -> Iterator[None]:
+        """Writes inside wait for the system instead of being answered as pending."""
+        later = self._connector.settle_later
+        self._connector.settle_later = False
+        try:
+            yield
+        finally:
+            self._connector.settle_later = later
+
     @property
     def connector(self) -> Connector:
         return self._connector

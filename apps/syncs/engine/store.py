@@ -51,6 +51,7 @@ from apps.syncs.models import (
     Conflict,
     FieldMapping,
     Filter,
+    InFlightWrite,
     RecordLink,
     Sync,
     SyncCursor,
@@ -152,11 +153,26 @@ class LinkStore:
         return link_state(RecordLink.objects.get(pk=key, sync=self.sync))
 
     def pending(self) -> list[RecordLink]:
+        """Pending creates an interrupted run left, but not those whose create is still in
+        a system's job (settle.py settles them)."""
+        in_flight = InFlightWrite.objects.filter(
+            sync=self.sync, state=InFlightWrite.State.IN_FLIGHT, link__isnull=False
+        ).values("link_id")
         return list(
             RecordLink.objects.filter(
                 sync=self.sync,
                 status__in=[LinkStatus.PENDING_CREATE_A, LinkStatus.PENDING_CREATE_B],
-            ).order_by("id")
+            )
+            .exclude(pk__in=in_flight)
+            .order_by("id")
+        )
+
+    def in_flight(self) -> list[InFlightWrite]:
+        """The writes still in a system's job, oldest first, with their links."""
+        return list(
+            InFlightWrite.objects.filter(sync=self.sync, state=InFlightWrite.State.IN_FLIGHT)
+            .select_related("link")
+            .order_by("id")
         )
 
     def linked_count(self) -> int:
@@ -347,6 +363,36 @@ class LinkStore:
         fields = ["status", "base", "pending_fields", "updated_at", _id_field(target)]
         fields += list(_versions(target, items[0][1]))
         _bulk_update(rows, fields)
+
+    def add_in_flight(self, rows: Sequence[InFlightWrite]) -> None:
+        """Store writes a system accepted and does later, in one transaction (each row
+        unsaved, with its sync, link, side, action, ids, handle and detail)."""
+        for row in rows:
+            row.sync = self.sync
+        with transaction.atomic():
+            InFlightWrite.objects.bulk_create(rows)
+
+    def in_flight_polled(self, keys: Sequence[Any]) -> None:
+        """These writes were found still in flight once more."""
+        if keys:
+            InFlightWrite.objects.filter(pk__in=keys).update(
+                polls=F("polls") + 1, updated_at=timezone.now()
+            )
+
+    def in_flight_settled(
+        self, key: Any, *, done: bool, outcome: str, run_ref: int | None, record_id: str = ""
+    ) -> None:
+        """A write's job finished: `done` (it took) or failed, and what happened."""
+        values: dict[str, Any] = {
+            "state": InFlightWrite.State.DONE if done else InFlightWrite.State.FAILED,
+            "outcome": outcome[:4000],
+            "settled_run_ref": run_ref,
+            "settled_at": timezone.now(),
+            "updated_at": timezone.now(),
+        }
+        if record_id:
+            values["record_id"] = record_id[:255]
+        InFlightWrite.objects.filter(pk=key, state=InFlightWrite.State.IN_FLIGHT).update(**values)
 
     def drop_pending(self, key: Any) -> None:
         RecordLink.objects.filter(

@@ -28,7 +28,9 @@ modules):
 Switches (PUT /_sandbox/settings {"zendesk": {...}}): `export_lag_seconds` (default 60),
 `export_rate_limit` ([requests, window seconds], default [10, 60], applied to rate windows
 created afterwards: every seed/reset starts new ones), `job_polls` (polls that still see a
-job "working", default 1). A reset (and so every seed) restores these defaults.
+job "working", default 1), `jobs_held` (true: background jobs stay queued and do nothing
+until it is set back to false, which does their work in order; default false). A reset
+(and so every seed) restores these defaults.
 
 Layout: schema.py (types, fields, custom values), validation.py (building and checking
 records), state.py (records on the shared RecordTable, jobs, seed), query.py (search

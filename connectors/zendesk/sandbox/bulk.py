@@ -4,14 +4,15 @@ jobs with a result per record) and the job statuses.
 Writes of up to 100 records answer at once with a queued job; polling
 /api/v2/job_statuses/{id} shows it "working" for `job_polls` polls, then completed with
 the per-record results (developer.zendesk.com/api-reference/ticketing/ticket-management/
-job_statuses/).
+job_statuses/). The work itself is done at once (state.py, `do_work`); with the `jobs_held`
+setting on, it waits, queued, until the setting is turned off, and is done then, in order.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from connectors.sandbox.core import HttpError, Request, Response, ValidationError, route
+from connectors.sandbox.core import HttpError, Request, Response, route
 from connectors.sandbox.records import Row
 from connectors.zendesk.sandbox.schema import SINGULAR
 from connectors.zendesk.sandbox.state import ZendeskState
@@ -66,20 +67,8 @@ class BulkRoutes:
         """
         object_type = request.params["type"]
         items = body_list(request, object_type)
-        now = self.state.now()
-        results: list[dict[str, Any]] = []
-        for index, item in enumerate(items):
-            try:
-                row = self.state.create(object_type, item, now)
-            except ValidationError as exc:
-                results.append(_failed({"index": index}, "RecordInvalid", str(exc)))
-            else:
-                result = {"index": index, "id": row.id, "status": "Created", "success": True,
-                          "action": "create"}  # fmt: skip
-                if object_type == "users":
-                    result["email"] = row.data.get("email")
-                results.append(result)
-        return self._job(request, f"Bulk Create {object_type.title()}", results)
+        work = {"op": "create", "type": object_type, "items": items}
+        return self._job(request, f"Bulk Create {object_type.title()}", work)
 
     @for_types("POST", "/api/v2/<type>/create_or_update_many.json", ("users", "organizations"))
     def create_or_update_many(self, request: Request) -> Response:
@@ -89,18 +78,8 @@ class BulkRoutes:
         """
         object_type = request.params["type"]
         items = body_list(request, object_type)
-        now = self.state.now()
-        results: list[dict[str, Any]] = []
-        for index, item in enumerate(items):
-            try:
-                row, created = self.state.upsert(object_type, item, now)
-            except ValidationError as exc:
-                results.append(_failed({"index": index}, "RecordInvalid", str(exc)))
-            else:
-                status, action = ("Created", "create") if created else ("Updated", "update")
-                results.append({"index": index, "id": row.id, "status": status, "success": True,
-                                "action": action})  # fmt: skip
-        return self._job(request, f"Bulk Create Or Update {object_type.title()}", results)
+        work = {"op": "upsert", "type": object_type, "items": items}
+        return self._job(request, f"Bulk Create Or Update {object_type.title()}", work)
 
     @for_types("PUT", "/api/v2/<type>/update_many.json")
     def update_many(self, request: Request) -> Response:
@@ -124,20 +103,12 @@ class BulkRoutes:
                 key = item.get("id")
                 rest = {k: v for k, v in item.items() if k != "id"}
                 targets.append((self.state.live(object_type, key), key, rest))
-        now = self.state.now()
-        results: list[dict[str, Any]] = []
-        for index, (row, key, changes) in enumerate(targets):
-            base = {"index": index, "id": key, "action": "update"}
-            if row is None:
-                results.append(_failed(base, "RecordNotFound", "Not found"))
-                continue
-            try:
-                self.state.update(row, changes, now)
-            except ValidationError as exc:
-                results.append(_failed(base, "RecordInvalid", str(exc)))
-            else:
-                results.append({**base, "success": True, "status": "Updated"})
-        return self._job(request, f"Bulk Update {object_type.title()}", results)
+        work = {
+            "op": "update",
+            "type": object_type,
+            "targets": [[None if row is None else row.id, key, ch] for row, key, ch in targets],
+        }
+        return self._job(request, f"Bulk Update {object_type.title()}", work)
 
     @for_types("DELETE", "/api/v2/<type>/destroy_many.json")
     def destroy_many(self, request: Request) -> Response:
@@ -150,17 +121,8 @@ class BulkRoutes:
         rows = [row for row in found if row is not None]
         if len(rows) < len(found):
             return not_found()
-        now = self.state.now()
-        results = []
-        for index, row in enumerate(rows):
-            base = {"index": index, "id": row.id, "action": "delete"}
-            try:
-                self.state.delete(row, now)
-            except ValidationError as exc:
-                results.append(_failed(base, "RecordInvalid", str(exc)))
-            else:
-                results.append({**base, "success": True, "status": "Deleted"})
-        return self._job(request, f"Bulk Delete {object_type.title()}", results)
+        work = {"op": "delete", "type": object_type, "ids": [row.id for row in rows]}
+        return self._job(request, f"Bulk Delete {object_type.title()}", work)
 
     @route("GET", "/api/v2/job_statuses.json")
     def list_job_statuses(self, request: Request) -> Response:
@@ -195,8 +157,8 @@ class BulkRoutes:
         self.state.poll_job(job)
         return Response.json(200, {"job_status": job_json(job, request.base_url)})
 
-    def _job(self, request: Request, job_type: str, results: list[dict[str, Any]]) -> Response:
-        job = self.state.new_job(job_type, results)
+    def _job(self, request: Request, job_type: str, work: dict[str, Any]) -> Response:
+        job = self.state.submit_job(job_type, work)
         return Response.json(200, {"job_status": job_json(job, request.base_url)})
 
     def _bulk_targets(self, request: Request, object_type: str) -> list[tuple[Row | None, Any]]:
@@ -209,7 +171,3 @@ class BulkRoutes:
             )
         by_external = {r.data.get("external_id"): r for r in self.state.table.rows(object_type)}
         return [(by_external.get(key), key) for key in names(request, "external_ids")]
-
-
-def _failed(base: dict[str, Any], error: str, details: str) -> dict[str, Any]:
-    return {**base, "success": False, "status": "Failed", "error": error, "details": details}

@@ -37,7 +37,7 @@ from connectors.zendesk.sandbox.schema import (
 )
 from connectors.zendesk.sandbox.validation import apply_changes, new_record
 
-SETTINGS = ("export_lag_seconds", "export_rate_limit", "job_polls")
+SETTINGS = ("export_lag_seconds", "export_rate_limit", "job_polls", "jobs_held")
 JOBS_KEPT = 100  # Zendesk lists the last 100 jobs
 SEED_COUNTS = {"organizations": 12, "users": 40, "tickets": 120}
 
@@ -60,6 +60,8 @@ class ZendeskState(RecordState):
         self.export_lag_seconds = 60.0
         self.export_limit = RateLimit(10, 60.0)
         self.job_polls = 1
+        # While on, background jobs stay queued and do nothing; turning it off does them.
+        self.jobs_held = False
         self.jobs: dict[str, dict[str, Any]] = {}
         self.job_counter = 0
         self.comment_seq = 0
@@ -77,6 +79,7 @@ class ZendeskState(RecordState):
             "export_lag_seconds": self.export_lag_seconds,
             "export_rate_limit": [self.export_limit.requests, self.export_limit.window],
             "job_polls": self.job_polls,
+            "jobs_held": self.jobs_held,
         }
 
     def configure(self, values: Mapping[str, JSON]) -> None:
@@ -105,12 +108,25 @@ class ZendeskState(RecordState):
             if not isinstance(polls, int) or polls < 0:
                 raise ValidationError("job_polls must be a non-negative integer")
             self.job_polls = polls
+        if "jobs_held" in values:
+            held = values["jobs_held"]
+            if not isinstance(held, bool):
+                raise ValidationError("jobs_held must be true or false")
+            self.jobs_held = held
+            if not held:
+                self.release_jobs()
 
     def extra(self) -> dict[str, JSON]:
-        return {"jobs": self.jobs, "job_counter": self.job_counter, "comment_seq": self.comment_seq}
+        return {
+            "jobs": self.jobs,
+            "job_counter": self.job_counter,
+            "comment_seq": self.comment_seq,
+            "jobs_held": self.jobs_held,
+        }
 
     def restore(self, extra: Mapping[str, JSON]) -> None:
         self.jobs = dict(extra.get("jobs") or {})
+        self.jobs_held = bool(extra.get("jobs_held", False))
         self.job_counter = int(extra.get("job_counter", 0))
         self.comment_seq = int(extra.get("comment_seq", 0))
 
@@ -192,6 +208,72 @@ class ZendeskState(RecordState):
         """Delete a soft-deleted ticket or user for good."""
         self.table.purge(row)
 
+    def submit_job(self, job_type: str, work: dict[str, Any]) -> dict[str, Any]:
+        """A background job doing `work` (a *_many write, see `do_work`): done at once, or,
+        while `jobs_held` is on, kept queued with its work until the jobs are released."""
+        if not self.jobs_held:
+            return self.new_job(job_type, self.do_work(work))
+        job = self.new_job(job_type, [])
+        job["total"] = len(work.get("items") or work.get("targets") or work.get("ids") or [])
+        job["_work"] = work
+        return job
+
+    def release_jobs(self) -> None:
+        """Do the work of every held job, in the order they were submitted."""
+        now = iso(self.now())
+        for job in self.jobs.values():
+            work = job.pop("_work", None)
+            if work is not None:
+                job["_results"] = self.do_work(work)
+                job["_done_at"] = now
+
+    def do_work(self, work: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Carry out one bulk write: the per-record results its job reports."""
+        object_type = work["type"]
+        now = self.now()
+        results: list[dict[str, Any]] = []
+        if work["op"] in ("create", "upsert"):
+            for index, item in enumerate(work["items"]):
+                try:
+                    if work["op"] == "create":
+                        row, created = self.create(object_type, item, now), True
+                    else:
+                        row, created = self.upsert(object_type, item, now)
+                except ValidationError as exc:
+                    results.append(_failed({"index": index}, "RecordInvalid", str(exc)))
+                    continue
+                status, action = ("Created", "create") if created else ("Updated", "update")
+                result = {"index": index, "id": row.id, "status": status, "success": True,
+                          "action": action}  # fmt: skip
+                if object_type == "users" and work["op"] == "create":
+                    result["email"] = row.data.get("email")
+                results.append(result)
+        elif work["op"] == "update":
+            for index, (row_id, key, changes) in enumerate(work["targets"]):
+                base = {"index": index, "id": key, "action": "update"}
+                row = None if row_id is None else self.live(object_type, row_id)
+                if row is None:
+                    results.append(_failed(base, "RecordNotFound", "Not found"))
+                    continue
+                try:
+                    self.update(row, changes, now)
+                except ValidationError as exc:
+                    results.append(_failed(base, "RecordInvalid", str(exc)))
+                else:
+                    results.append({**base, "success": True, "status": "Updated"})
+        else:
+            for index, row_id in enumerate(work["ids"]):
+                base = {"index": index, "id": row_id, "action": "delete"}
+                row = self.live(object_type, row_id)
+                try:
+                    if row is not None:  # deleted meanwhile: deleted all the same
+                        self.delete(row, now)
+                except ValidationError as exc:
+                    results.append(_failed(base, "RecordInvalid", str(exc)))
+                else:
+                    results.append({**base, "success": True, "status": "Deleted"})
+        return results
+
     def new_job(self, job_type: str, results: list[dict[str, Any]]) -> dict[str, Any]:
         """A background job that finished at once but reports "working" for `job_polls`
         polls first, as a busy Zendesk would."""
@@ -215,7 +297,10 @@ class ZendeskState(RecordState):
         return job
 
     def poll_job(self, job: dict[str, Any]) -> None:
-        """One look at a job: "working" while polls are left, then completed with results."""
+        """One look at a job: "working" while polls are left, then completed with results.
+        A held job (see `submit_job`) stays queued."""
+        if "_work" in job:
+            return
         if job["_polls_left"] > 0:
             job["_polls_left"] -= 1
             job["status"] = "working"
@@ -421,3 +506,7 @@ def html_of(body: str) -> str:
         for p in paragraphs
     )
     return f'<div class="zd-comment" dir="auto">{inner}</div>'
+
+
+def _failed(base: dict[str, Any], error: str, details: str) -> dict[str, Any]:
+    return {**base, "success": False, "status": "Failed", "error": error, "details": details}
