@@ -125,6 +125,10 @@ def link_state(row: RecordLink) -> LinkState:
     )
 
 
+# A record in the workspace: ((connection id, object type), record id).
+Node = tuple[tuple[Any, str], str]
+
+
 def _id_field(side: Side) -> str:
     return "a_id" if side is Side.A else "b_id"
 
@@ -134,6 +138,7 @@ class LinkStore:
 
     def __init__(self, sync: Sync) -> None:
         self.sync = sync
+        self._others: list[Sync] | None = None
 
     # --- reads ---
     def links_for(self, side: Side, ids: Iterable[str]) -> list[LinkState]:
@@ -150,6 +155,71 @@ class LinkStore:
 
     def link(self, key: Any) -> LinkState:
         return link_state(RecordLink.objects.get(pk=key, sync=self.sync))
+
+    def joined_elsewhere(self, side: Side, ids: Iterable[str]) -> dict[str, set[Node]]:
+        """What the workspace's other syncs already join these records of `side` to: per
+        record id, every record reachable through a path of their linked pairs, as
+        (endpoint, record id), the record itself included (three systems kept by three
+        syncs: the Pipedrive person linked to the HubSpot contact linked to a Zendesk user
+        is that user's counterpart in Pipedrive; docs/engine.md, "Three systems").
+
+        An endpoint is a connection and an object type (`endpoint()`): syncs see one
+        system's records as the same when they use the same connection. One query per other
+        sync and step, a step per other sync at most.
+        """
+        start = self.endpoint(side)
+        reached: dict[str, set[Node]] = {i: {(start, i)} for i in dict.fromkeys(ids)}
+        frontier: dict[Node, set[str]] = {(start, i): {i} for i in reached}
+        others = self._other_syncs()
+        for _step in range(len(others)):
+            by_endpoint: dict[tuple[Any, str], list[str]] = {}
+            for endpoint, record_id in frontier:
+                by_endpoint.setdefault(endpoint, []).append(record_id)
+            following: dict[Node, set[str]] = {}
+            for endpoint, record_ids in by_endpoint.items():
+                for other in others:
+                    for here in Side:
+                        if self._endpoint(other, here) != endpoint:
+                            continue
+                        there = self._endpoint(other, here.other)
+                        rows = RecordLink.objects.filter(
+                            sync=other,
+                            status=LinkStatus.LINKED,
+                            **{f"{_id_field(here)}__in": record_ids},
+                        ).values_list(_id_field(here), _id_field(here.other))
+                        for record_id, partner in rows:
+                            if partner is None:
+                                continue
+                            node = (there, partner)
+                            for origin in frontier[(endpoint, record_id)]:
+                                if node not in reached[origin]:
+                                    reached[origin].add(node)
+                                    following.setdefault(node, set()).add(origin)
+            if not following:
+                break
+            frontier = following
+        return reached
+
+    def endpoint(self, side: Side) -> tuple[Any, str]:
+        """The connection and object type of this sync's `side`."""
+        return self._endpoint(self.sync, side)
+
+    @staticmethod
+    def _endpoint(sync: Sync, side: Side) -> tuple[Any, str]:
+        if side is Side.A:
+            return sync.connection_a_id, sync.object_type_a
+        return sync.connection_b_id, sync.object_type_b
+
+    def has_other_syncs(self) -> bool:
+        return bool(self._other_syncs())
+
+    def _other_syncs(self) -> list[Sync]:
+        """The workspace's other syncs (cached for the run)."""
+        if self._others is None:
+            self._others = list(
+                Sync.objects.filter(workspace_id=self.sync.workspace_id).exclude(pk=self.sync.pk)
+            )
+        return self._others
 
     def pending(self) -> list[RecordLink]:
         return list(
