@@ -195,3 +195,24 @@ def test_mirrored_twins_are_not_matched_across_two_records_of_one_system():
     run(syncs["yz"])
     assert _linked(syncs["yz"]) == {(ys["Two"], z.id)}
     assert first.id != second.id
+
+
+def test_a_create_does_not_chase_a_propagated_delete_round_a_triangle():
+    # x's contact reached z, then was deleted before xy ran. yz would copy z's record to y,
+    # xy that copy back to x, xz it to z again, each a step ahead of the propagated delete,
+    # forever: a record joined to one another sync deleted is no source of a create.
+    propagate = {"delete_policy": "propagate"}
+    stores, syncs = three_systems(
+        workspace(), match=False, policies=dict.fromkeys(("xy", "yz", "xz"), propagate)
+    )
+    x = stores["x"].insert("contacts", {"email": "ann@x.com", "name": "Ann"})
+    run(syncs["xz"])
+    stores["x"].remove("contacts", x.id)
+
+    for _ in range(3):
+        for name in ("yz", "xy", "xz"):
+            run(syncs[name])
+
+    assert [stores[s].all("contacts") for s in "xyz"] == [[], [], []]
+    # y: its copy of z, deleted again; z: the create, the delete
+    assert (stores["y"].writes, stores["z"].writes) == (2, 2)

@@ -152,6 +152,7 @@ class BatchPlanner:
             for r in changed
             if r.id not in active and not r.deleted and in_scope(self.spec.filters(side), r.fields)
         ]
+        self.deleted_elsewhere: set[tuple[Side, str]] = set()
         elsewhere, entities, joined, joined_links = self._joined_elsewhere(side, unlinked, others)
         found, own, candidate_links = self._match_candidates(side, unlinked, records, overlay)
         for record in [*joined, *found]:
@@ -181,6 +182,7 @@ class BatchPlanner:
             ),
             elsewhere=elsewhere,
             entities=entities,
+            deleted_elsewhere=frozenset(self.deleted_elsewhere),
         )
         return plan(spec, inp), by_key
 
@@ -211,7 +213,9 @@ class BatchPlanner:
         target = self.store.endpoint(side.other)
         elsewhere: dict[tuple[Side, str], frozenset[str]] = {}
         entities: dict[tuple[Side, str], frozenset[Node]] = {}
-        for record_id, nodes in self.store.joined_elsewhere(side, ids).items():
+        reached, gone = self.store.joined_elsewhere(side, ids)
+        self.deleted_elsewhere.update((side, record_id) for record_id in gone)
+        for record_id, nodes in reached.items():
             entities[(side, record_id)] = frozenset(nodes)
             partners = frozenset(i for endpoint, i in nodes if endpoint == target)
             if partners:

@@ -97,6 +97,7 @@ class _Planner:
         self.conflicts = {(c.link_key, c.mapping_id): c for c in inp.conflicts}
         self.elsewhere = inp.elsewhere
         self.entities = inp.entities
+        self.deleted_elsewhere = inp.deleted_elsewhere
         self.claimed: dict[Side, set[str]] = {Side.A: set(), Side.B: set()}
         self._match_index: dict[Side, dict[tuple[Any, ...], list[Record]]] = {}
 
@@ -282,10 +283,25 @@ class _Planner:
             plan.unchanged[side] += 1
             return False
         other = side.other
-        if self._present(other, self.elsewhere.get((side, record.id), ())):
+        joined = self.elsewhere.get((side, record.id), ())
+        if self._present(other, joined):
             return self._join_elsewhere(side, record)
         candidates = self._candidates(side, record)
         if not candidates:
+            if joined or (side, record.id) in self.deleted_elsewhere:
+                # Its counterpart (joined through other syncs) is gone, or another sync
+                # deleted a record of its entity: its deletion is on its way (a create
+                # chasing a propagated delete round a cycle of syncs would never end).
+                plan.skips.append(
+                    Skip(
+                        side,
+                        record.id,
+                        "deleted_elsewhere",
+                        "another sync deleted (or keeps deleted) a record it is joined to, "
+                        f"so it is not created on {other.label}",
+                    )
+                )
+                return False
             return True
         # A candidate the other syncs already join to another record of this side is that
         # record's counterpart, not a free match (its email may have just changed).

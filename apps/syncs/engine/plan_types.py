@@ -240,6 +240,9 @@ class PlanInput:
     # different ids of one system are two entities and are never linked).
     elsewhere: Mapping[tuple[Side, str], Set[str]] = field(default_factory=dict)
     entities: Mapping[tuple[Side, str], Set[tuple[Any, str]]] = field(default_factory=dict)
+    # Unlinked records whose entity lost a record to a delete another sync propagated or
+    # keeps as a tombstone: never the source of a create.
+    deleted_elsewhere: Set[tuple[Side, str]] = frozenset()
 
 
 # --- what it returns: the plan ---------------------------------------------------------------

@@ -156,12 +156,19 @@ class LinkStore:
     def link(self, key: Any) -> LinkState:
         return link_state(RecordLink.objects.get(pk=key, sync=self.sync))
 
-    def joined_elsewhere(self, side: Side, ids: Iterable[str]) -> dict[str, set[Node]]:
+    def joined_elsewhere(
+        self, side: Side, ids: Iterable[str]
+    ) -> tuple[dict[str, set[Node]], set[str]]:
         """What the workspace's other syncs already join these records of `side` to: per
         record id, every record reachable through a path of their linked pairs, as
         (endpoint, record id), the record itself included (three systems kept by three
         syncs: the Pipedrive person linked to the HubSpot contact linked to a Zendesk user
         is that user's counterpart in Pipedrive; docs/engine.md, "Three systems").
+
+        Also the ids whose entity lost a record to a delete that another sync propagated
+        or keeps as a tombstone (status `deleted`): their entity is being deleted, or must
+        not come back, so they are no source of a create (a create chasing a propagated
+        delete round a cycle of syncs would never end).
 
         An endpoint is a connection and an object type (`endpoint()`): syncs see one
         system's records as the same when they use the same connection. One query per other
@@ -171,6 +178,7 @@ class LinkStore:
         reached: dict[str, set[Node]] = {i: {(start, i)} for i in dict.fromkeys(ids)}
         frontier: dict[Node, set[str]] = {(start, i): {i} for i in reached}
         others = self._other_syncs()
+        gone: set[str] = set()
         for _step in range(len(others)):
             by_endpoint: dict[tuple[Any, str], list[str]] = {}
             for endpoint, record_id in frontier:
@@ -184,10 +192,13 @@ class LinkStore:
                         there = self._endpoint(other, here.other)
                         rows = RecordLink.objects.filter(
                             sync=other,
-                            status=LinkStatus.LINKED,
+                            status__in=[LinkStatus.LINKED, LinkStatus.DELETED],
                             **{f"{_id_field(here)}__in": record_ids},
-                        ).values_list(_id_field(here), _id_field(here.other))
-                        for record_id, partner in rows:
+                        ).values_list(_id_field(here), _id_field(here.other), "status")
+                        for record_id, partner, status in rows:
+                            if status == LinkStatus.DELETED:
+                                gone.update(frontier[(endpoint, record_id)])
+                                continue
                             if partner is None:
                                 continue
                             node = (there, partner)
@@ -198,7 +209,7 @@ class LinkStore:
             if not following:
                 break
             frontier = following
-        return reached
+        return reached, gone
 
     def endpoint(self, side: Side) -> tuple[Any, str]:
         """The connection and object type of this sync's `side`."""
