@@ -216,3 +216,23 @@ def test_a_create_does_not_chase_a_propagated_delete_round_a_triangle():
     assert [stores[s].all("contacts") for s in "xyz"] == [[], [], []]
     # y: its copy of z, deleted again; z: the create, the delete
     assert (stores["y"].writes, stores["z"].writes) == (2, 2)
+
+
+def test_the_survivors_of_an_unlinked_delete_are_linked_not_copied_to_each_other():
+    # x's contact reached y and z through xy and xz, then was deleted: both unlink. yz
+    # never ran while the three were joined, so y's and z's records are new to it; the
+    # pairs since unlinked still say they are one contact.
+    stores, syncs = three_systems(workspace(), match=False)
+    x = stores["x"].insert("contacts", {"email": "ann@x.com", "name": "Ann"})
+    run(syncs["xy"])
+    run(syncs["xz"])
+    stores["x"].remove("contacts", x.id)
+    run(syncs["xy"])
+    run(syncs["xz"])
+    [y] = stores["y"].all("contacts")
+    [z] = stores["z"].all("contacts")
+
+    run(syncs["yz"])
+
+    assert _linked(syncs["yz"]) == {(y.id, z.id)}
+    assert [len(stores[s].all("contacts")) for s in "xyz"] == [0, 1, 1]

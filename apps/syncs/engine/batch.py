@@ -103,6 +103,8 @@ class BatchPlanner:
         # look like echoes, so the decision is applied.
         self.decided_links: set[Any] = set()
         self.indexes: dict[Side, MatchIndex] = {}
+        # Per batch: its records whose entity another sync deleted (PlanInput).
+        self.deleted_elsewhere: set[tuple[Side, str]] = set()
 
     def plan(
         self,
@@ -152,7 +154,7 @@ class BatchPlanner:
             for r in changed
             if r.id not in active and not r.deleted and in_scope(self.spec.filters(side), r.fields)
         ]
-        self.deleted_elsewhere: set[tuple[Side, str]] = set()
+        self.deleted_elsewhere = set()
         elsewhere, entities, joined, joined_links = self._joined_elsewhere(side, unlinked, others)
         found, own, candidate_links = self._match_candidates(side, unlinked, records, overlay)
         for record in [*joined, *found]:
@@ -216,8 +218,13 @@ class BatchPlanner:
         reached, gone = self.store.joined_elsewhere(side, ids)
         self.deleted_elsewhere.update((side, record_id) for record_id in gone)
         for record_id, nodes in reached.items():
-            entities[(side, record_id)] = frozenset(nodes)
-            partners = frozenset(i for endpoint, i in nodes if endpoint == target)
+            # The entity is what linked pairs join; a pair since unlinked still names the
+            # counterpart when no linked path does (the survivors of an unlink-on-delete).
+            entities[(side, record_id)] = frozenset(n for n, firm in nodes.items() if firm)
+            at_target = [(i, firm) for (endpoint, i), firm in nodes.items() if endpoint == target]
+            partners = frozenset(i for i, firm in at_target if firm) or frozenset(
+                i for i, _ in at_target
+            )
             if partners:
                 elsewhere[(side, record_id)] = partners
         return elsewhere, entities

@@ -158,12 +158,14 @@ class LinkStore:
 
     def joined_elsewhere(
         self, side: Side, ids: Iterable[str]
-    ) -> tuple[dict[str, set[Node]], set[str]]:
-        """What the workspace's other syncs already join these records of `side` to: per
-        record id, every record reachable through a path of their linked pairs, as
-        (endpoint, record id), the record itself included (three systems kept by three
-        syncs: the Pipedrive person linked to the HubSpot contact linked to a Zendesk user
-        is that user's counterpart in Pipedrive; docs/engine.md, "Three systems").
+    ) -> tuple[dict[str, dict[Node, bool]], set[str]]:
+        """What the workspace's other syncs join these records of `side` to: per record id,
+        every record reachable through a path of their links, as (endpoint, record id) ->
+        whether the whole path is linked pairs (True) or crosses a pair since unlinked
+        (False: the two were one entity, and their survivors still are), the record itself
+        included. Three systems kept by three syncs: the Pipedrive person linked to the
+        HubSpot contact linked to a Zendesk user is that user's counterpart in Pipedrive
+        (docs/engine.md, "Three systems").
 
         Also the ids whose entity lost a record to a delete that another sync propagated
         or keeps as a tombstone (status `deleted`): their entity is being deleted, or must
@@ -175,15 +177,16 @@ class LinkStore:
         sync and step, a step per other sync at most.
         """
         start = self.endpoint(side)
-        reached: dict[str, set[Node]] = {i: {(start, i)} for i in dict.fromkeys(ids)}
-        frontier: dict[Node, set[str]] = {(start, i): {i} for i in reached}
+        reached: dict[str, dict[Node, bool]] = {i: {(start, i): True} for i in dict.fromkeys(ids)}
+        frontier: dict[Node, dict[str, bool]] = {(start, i): {i: True} for i in reached}
         others = self._other_syncs()
         gone: set[str] = set()
+        statuses = [LinkStatus.LINKED, LinkStatus.UNLINKED, LinkStatus.DELETED]
         for _step in range(len(others)):
             by_endpoint: dict[tuple[Any, str], list[str]] = {}
             for endpoint, record_id in frontier:
                 by_endpoint.setdefault(endpoint, []).append(record_id)
-            following: dict[Node, set[str]] = {}
+            following: dict[Node, dict[str, bool]] = {}
             for endpoint, record_ids in by_endpoint.items():
                 for other in others:
                     for here in Side:
@@ -192,20 +195,24 @@ class LinkStore:
                         there = self._endpoint(other, here.other)
                         rows = RecordLink.objects.filter(
                             sync=other,
-                            status__in=[LinkStatus.LINKED, LinkStatus.DELETED],
+                            status__in=statuses,
                             **{f"{_id_field(here)}__in": record_ids},
                         ).values_list(_id_field(here), _id_field(here.other), "status")
                         for record_id, partner, status in rows:
+                            origins = frontier[(endpoint, record_id)]
                             if status == LinkStatus.DELETED:
-                                gone.update(frontier[(endpoint, record_id)])
+                                gone.update(origins)
                                 continue
                             if partner is None:
                                 continue
                             node = (there, partner)
-                            for origin in frontier[(endpoint, record_id)]:
-                                if node not in reached[origin]:
-                                    reached[origin].add(node)
-                                    following.setdefault(node, set()).add(origin)
+                            for origin, firm in origins.items():
+                                firm = firm and status == LinkStatus.LINKED
+                                known = reached[origin].get(node)
+                                if known is None or (firm and not known):
+                                    reached[origin][node] = firm
+                                    ahead = following.setdefault(node, {})
+                                    ahead[origin] = ahead.get(origin, False) or firm
             if not following:
                 break
             frontier = following
