@@ -164,3 +164,53 @@ def linked_pair(
     a = crm.insert("contacts", fields)
     run(s)
     return a, only(desk, "users")
+
+
+# --- three systems ---------------------------------------------------------------------------
+THREE_SIDES = {"xy": ("x", "y"), "yz": ("y", "z"), "xz": ("x", "z")}
+THREE_MAPPINGS: list[dict[str, Any]] = [
+    {"field_a": "email", "field_b": "email"},
+    {"field_a": "name", "field_b": "name"},
+    {"field_a": "phone", "field_b": "phone"},
+]
+
+
+def three_systems(
+    ws: Workspace,
+    names: Sequence[str] = ("xy", "yz", "xz"),
+    *,
+    match: bool = True,
+    normalise: str | None = None,
+    page_size: int = 100,
+    policies: Mapping[str, Mapping[str, Any]] | None = None,
+) -> tuple[dict[str, MemoryStore], dict[str, Sync]]:
+    """Three systems x, y, z (memory stores of "contacts", one connection each, shared by
+    the syncs as a workspace shares its connections) and the syncs `names` between them
+    (by default the triangle xy, yz, xz), mapping email, name and phone both ways, matching
+    by email if `match`. `policies` gives per sync name its conflict/delete policies."""
+    n = next(_seq)
+    stores: dict[str, MemoryStore] = {}
+    connections: dict[str, Connection] = {}
+    for system in "xyz":
+        store = store_for(f"{system}{n}", normalise=normalise == system)
+        store.define("contacts", CRM_FIELDS)
+        stores[system] = store
+        connections[system] = memory_connection(ws, store, page_size=page_size)
+    syncs: dict[str, Sync] = {}
+    for name in names:
+        a, b = THREE_SIDES[name]
+        syncs[name] = sync_create(
+            workspace=ws,
+            name=f"{name} {n}",
+            connection_a=connections[a],
+            object_type_a="contacts",
+            connection_b=connections[b],
+            object_type_b="contacts",
+            mappings=THREE_MAPPINGS,
+            match_rule=[{"a": "email", "b": "email"}] if match else [],
+            safety_limit_share=None,
+            safety_limit_count=None,
+            enabled=True,
+            **(policies or {}).get(name, {}),
+        )
+    return stores, syncs

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from apps.syncs.engine.recorder import Outcome
-from tests.syncs.factories import memory_sync, only, run
+from apps.syncs.engine.recorder import Action, Outcome
+from tests.syncs.factories import memory_sync, only, run, three_systems, workspace
 
 pytestmark = pytest.mark.django_db
 
@@ -128,3 +128,111 @@ def test_the_index_follows_records_the_run_writes():
     index.add(Record(id="3", deleted=True))
     assert index.lookup([index.key(contact, Side.A)]) == []
     assert len(index) == 1
+
+
+# --- three systems: the other syncs' links are the identity ----------------------------------
+def _linked(s) -> set[tuple[str, str]]:
+    return set(_links(s))
+
+
+def test_a_triangle_without_match_rule_links_what_the_other_syncs_joined_instead_of_creating():
+    stores, syncs = three_systems(workspace(), match=False)
+    x = stores["x"].insert("contacts", {"email": "ann@x.com", "name": "Ann"})
+    run(syncs["xy"])
+    run(syncs["xz"])
+    [y] = stores["y"].all("contacts")
+    [z] = stores["z"].all("contacts")
+
+    _, recorder = run(syncs["yz"])  # y and z are both new to yz: no rule says they match
+
+    assert _linked(syncs["yz"]) == {(y.id, z.id)}
+    assert [len(stores[s].all("contacts")) for s in "xyz"] == [1, 1, 1]
+    assert [e.action for e in recorder.events] == ["matched"]
+    assert stores["y"].writes == stores["z"].writes == 1  # the two creates, nothing more
+    assert x.id not in {y.id, z.id}
+
+
+def test_a_triangle_matching_by_email_survives_an_email_change_between_the_creates():
+    # The defect an earlier attempt found: x's email changed after xy copied it and before
+    # xz did, so y and z were created with different emails and yz created each a twin.
+    stores, syncs = three_systems(workspace())
+    x = stores["x"].insert("contacts", {"email": "ann@x.com", "name": "Ann"})
+    run(syncs["xy"])
+    stores["x"].edit("contacts", x.id, {"email": "ann@new.com"})
+    run(syncs["xz"])
+    [y] = stores["y"].all("contacts")
+    [z] = stores["z"].all("contacts")
+    assert (y.fields["email"], z.fields["email"]) == ("ann@x.com", "ann@new.com")
+
+    run(syncs["yz"])  # y is new to yz (its email matches nothing on z), and so is z
+    for _ in range(2):
+        for name in ("xy", "yz", "xz"):
+            run(syncs[name])
+
+    assert _linked(syncs["yz"]) == {(y.id, z.id)}
+    assert [len(stores[s].all("contacts")) for s in "xyz"] == [1, 1, 1]
+    assert {stores[s].all("contacts")[0].fields["email"] for s in "xyz"} == {"ann@new.com"}
+
+
+def test_mirrored_twins_are_not_matched_across_two_records_of_one_system():
+    # Two contacts of x share an email; xy copies each to y, xz copies one of them to z.
+    # By email y's second copy would match z's record, which xz joins to the other
+    # contact of x: linking them would make one entity of two contacts of x.
+    stores, syncs = three_systems(workspace())
+    first = stores["x"].insert("contacts", {"email": "ann@x.com", "name": "One"})
+    second = stores["x"].insert("contacts", {"email": "ann@x.com", "name": "Two"})
+    run(syncs["xy"])
+    run(syncs["xz"], record_ids={"a": [second.id]})
+    [z] = stores["z"].all("contacts")
+    ys = {r.fields["name"]: r.id for r in stores["y"].all("contacts")}
+    assert sorted(ys) == ["One", "Two"]
+
+    _, recorder = run(syncs["yz"], record_ids={"a": [ys["One"]]})  # One alone first
+
+    assert _linked(syncs["yz"]) == set()
+    [skip] = recorder.of(Action.SKIPPED)
+    assert (skip.code, skip.record_id_a) == ("already_linked", ys["One"])
+    run(syncs["yz"])
+    assert _linked(syncs["yz"]) == {(ys["Two"], z.id)}
+    assert first.id != second.id
+
+
+def test_a_create_does_not_chase_a_propagated_delete_round_a_triangle():
+    # x's contact reached z, then was deleted before xy ran. yz would copy z's record to y,
+    # xy that copy back to x, xz it to z again, each a step ahead of the propagated delete,
+    # forever: a record joined to one another sync deleted is no source of a create.
+    propagate = {"delete_policy": "propagate"}
+    stores, syncs = three_systems(
+        workspace(), match=False, policies=dict.fromkeys(("xy", "yz", "xz"), propagate)
+    )
+    x = stores["x"].insert("contacts", {"email": "ann@x.com", "name": "Ann"})
+    run(syncs["xz"])
+    stores["x"].remove("contacts", x.id)
+
+    for _ in range(3):
+        for name in ("yz", "xy", "xz"):
+            run(syncs[name])
+
+    assert [stores[s].all("contacts") for s in "xyz"] == [[], [], []]
+    # y: its copy of z, deleted again; z: the create, the delete
+    assert (stores["y"].writes, stores["z"].writes) == (2, 2)
+
+
+def test_the_survivors_of_an_unlinked_delete_are_linked_not_copied_to_each_other():
+    # x's contact reached y and z through xy and xz, then was deleted: both unlink. yz
+    # never ran while the three were joined, so y's and z's records are new to it; the
+    # pairs since unlinked still say they are one contact.
+    stores, syncs = three_systems(workspace(), match=False)
+    x = stores["x"].insert("contacts", {"email": "ann@x.com", "name": "Ann"})
+    run(syncs["xy"])
+    run(syncs["xz"])
+    stores["x"].remove("contacts", x.id)
+    run(syncs["xy"])
+    run(syncs["xz"])
+    [y] = stores["y"].all("contacts")
+    [z] = stores["z"].all("contacts")
+
+    run(syncs["yz"])
+
+    assert _linked(syncs["yz"]) == {(y.id, z.id)}
+    assert [len(stores[s].all("contacts")) for s in "xyz"] == [0, 1, 1]

@@ -24,7 +24,7 @@ from apps.syncs.engine.plan import dedupe, plan
 from apps.syncs.engine.plan_types import LinkState, Plan, PlanInput, SyncSpec
 from apps.syncs.engine.references import References
 from apps.syncs.engine.sides import SideConnector
-from apps.syncs.engine.store import LinkStore
+from apps.syncs.engine.store import LinkStore, Node
 from apps.syncs.engine.types import ACTIVE_STATUSES, LinkStatus, Side
 from apps.syncs.engine.values import match_key
 from connectors.base import Cursor, Record
@@ -103,6 +103,8 @@ class BatchPlanner:
         # look like echoes, so the decision is applied.
         self.decided_links: set[Any] = set()
         self.indexes: dict[Side, MatchIndex] = {}
+        # Per batch: its records whose entity another sync deleted (PlanInput).
+        self.deleted_elsewhere: set[tuple[Side, str]] = set()
 
     def plan(
         self,
@@ -152,10 +154,18 @@ class BatchPlanner:
             for r in changed
             if r.id not in active and not r.deleted and in_scope(self.spec.filters(side), r.fields)
         ]
+        self.deleted_elsewhere = set()
+        elsewhere, entities, joined, joined_links = self._joined_elsewhere(side, unlinked, others)
         found, own, candidate_links = self._match_candidates(side, unlinked, records, overlay)
-        for record in found:
+        for record in [*joined, *found]:
             others.setdefault(record.id, record)
-        all_links = links + candidate_links
+        if found and entities:
+            # The candidates' own entities: a candidate another sync joins to a different
+            # record of some system is not free for these records.
+            more, more_entities = self._elsewhere(other, [r.id for r in found])
+            elsewhere.update(more)
+            entities.update(more_entities)
+        all_links = links + joined_links + candidate_links
         for link in candidate_links:
             by_key.setdefault(link.key, link)
         spec = self.spec
@@ -172,8 +182,52 @@ class BatchPlanner:
             conflicts=self.store.open_conflicts(
                 link.key for link in all_links if not isinstance(link.key, tuple)
             ),
+            elsewhere=elsewhere,
+            entities=entities,
+            deleted_elsewhere=frozenset(self.deleted_elsewhere),
         )
         return plan(spec, inp), by_key
+
+    def _joined_elsewhere(
+        self, side: Side, unlinked: list[Record], known: Mapping[str, Record]
+    ) -> tuple[
+        dict[tuple[Side, str], frozenset[str]],
+        dict[tuple[Side, str], frozenset[Node]],
+        list[Record],
+        list[LinkState],
+    ]:
+        """Three systems: what the workspace's other syncs already join `side`'s unlinked
+        records to (PlanInput.elsewhere and .entities), the other side's records among
+        them (one get() for those not at hand), and their links in this sync. Nothing
+        (and no query but one for the workspace's syncs) when the sync is alone."""
+        if not unlinked or not self.store.has_other_syncs():
+            return {}, {}, [], []
+        other = side.other
+        elsewhere, entities = self._elsewhere(side, [r.id for r in unlinked])
+        counterparts = sorted({i for ids in elsewhere.values() for i in ids})
+        wanted = [i for i in counterparts if i not in known]
+        joined = list(self.sides[other].get(wanted)) if wanted else []
+        return elsewhere, entities, joined, self.store.links_for(other, counterparts)
+
+    def _elsewhere(
+        self, side: Side, ids: list[str]
+    ) -> tuple[dict[tuple[Side, str], frozenset[str]], dict[tuple[Side, str], frozenset[Node]]]:
+        target = self.store.endpoint(side.other)
+        elsewhere: dict[tuple[Side, str], frozenset[str]] = {}
+        entities: dict[tuple[Side, str], frozenset[Node]] = {}
+        reached, gone = self.store.joined_elsewhere(side, ids)
+        self.deleted_elsewhere.update((side, record_id) for record_id in gone)
+        for record_id, nodes in reached.items():
+            # The entity is what linked pairs join; a pair since unlinked still names the
+            # counterpart when no linked path does (the survivors of an unlink-on-delete).
+            entities[(side, record_id)] = frozenset(n for n, firm in nodes.items() if firm)
+            at_target = [(i, firm) for (endpoint, i), firm in nodes.items() if endpoint == target]
+            partners = frozenset(i for i, firm in at_target if firm) or frozenset(
+                i for i, _ in at_target
+            )
+            if partners:
+                elsewhere[(side, record_id)] = partners
+        return elsewhere, entities
 
     def _match_candidates(
         self,

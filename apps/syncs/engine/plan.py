@@ -95,6 +95,9 @@ class _Planner:
                 if record_id is not None:
                     index.setdefault((side, record_id), link)
         self.conflicts = {(c.link_key, c.mapping_id): c for c in inp.conflicts}
+        self.elsewhere = inp.elsewhere
+        self.entities = inp.entities
+        self.deleted_elsewhere = inp.deleted_elsewhere
         self.claimed: dict[Side, set[str]] = {Side.A: set(), Side.B: set()}
         self._match_index: dict[Side, dict[tuple[Any, ...], list[Record]]] = {}
 
@@ -280,13 +283,34 @@ class _Planner:
             plan.unchanged[side] += 1
             return False
         other = side.other
+        joined = self.elsewhere.get((side, record.id), ())
+        if self._present(other, joined):
+            return self._join_elsewhere(side, record)
         candidates = self._candidates(side, record)
         if not candidates:
+            if joined or (side, record.id) in self.deleted_elsewhere:
+                # Its counterpart (joined through other syncs) is gone, or another sync
+                # deleted a record of its entity: its deletion is on its way (a create
+                # chasing a propagated delete round a cycle of syncs would never end).
+                plan.skips.append(
+                    Skip(
+                        side,
+                        record.id,
+                        "deleted_elsewhere",
+                        "another sync deleted (or keeps deleted) a record it is joined to, "
+                        f"so it is not created on {other.label}",
+                    )
+                )
+                return False
             return True
+        # A candidate the other syncs already join to another record of this side is that
+        # record's counterpart, not a free match (its email may have just changed).
         free = [
             c
             for c in candidates
-            if (other, c.id) not in self.active and c.id not in self.claimed[other]
+            if (other, c.id) not in self.active
+            and c.id not in self.claimed[other]
+            and self._one_entity(side, record, c)
         ]
         ids = tuple(sorted(c.id for c in candidates))
         if len(free) >= 2:
@@ -343,6 +367,76 @@ class _Planner:
                     f"the matching record {candidate.id} on {other.label} is outside the "
                     f"sync's filters ({failing.describe()}); nothing was created",
                     (candidate.id,),
+                )
+            )
+            return False
+        self.claimed[side].add(record.id)
+        self.claimed[other].add(candidate.id)
+        a, b = (record, candidate) if side is Side.A else (candidate, record)
+        self._merge(None, a, b, {}, side, matched=True)
+        return False
+
+    def _present(self, side: Side, ids: Iterable[str]) -> list[Record]:
+        """The live records of `side` among `ids`, sorted by id."""
+        found = (self.records[side].get(i) for i in sorted(ids))
+        return [r for r in found if r is not None and not r.deleted]
+
+    def _one_entity(self, side: Side, record: Record, candidate: Record) -> bool:
+        """Whether linking the two keeps one record per system in what the workspace's
+        other syncs join to each: a candidate they join to another record of some system
+        (a mirrored duplicate, or the counterpart of a record whose email just changed)
+        is that record's, not a match."""
+        mine = self.entities.get((side, record.id), ())
+        theirs = self.entities.get((side.other, candidate.id), ())
+        if not mine or not theirs:
+            return True
+        held = dict(mine)
+        return all(held.get(endpoint, record_id) == record_id for endpoint, record_id in theirs)
+
+    def _join_elsewhere(self, side: Side, record: Record) -> bool:
+        """Link an unlinked record to the counterpart the workspace's other syncs already
+        join it to (a contact in three systems: A-C links the two records that A-B and B-C
+        joined through B). The links of the other syncs are the identity, as a link is for
+        its own sync: the match rule is not asked, and nothing is created. Always False."""
+        plan = self.plan
+        other = side.other
+        present = self._present(other, self.elsewhere[(side, record.id)])
+        ids = tuple(c.id for c in present)
+        if len(present) >= 2:
+            plan.skips.append(
+                Skip(
+                    side,
+                    record.id,
+                    "ambiguous",
+                    f"ambiguous: other syncs join this record to {len(present)} records on "
+                    f"{other.label} ({', '.join(ids)}); nothing was linked or created",
+                    ids,
+                )
+            )
+            return False
+        [candidate] = present
+        if (other, candidate.id) in self.active or candidate.id in self.claimed[other]:
+            plan.skips.append(
+                Skip(
+                    side,
+                    record.id,
+                    "already_linked",
+                    f"other syncs join this record to {candidate.id} on {other.label}, which "
+                    "this sync links to another record; nothing was created",
+                    ids,
+                )
+            )
+            return False
+        failing = first_failing(self.spec.filters(other), candidate.fields)
+        if failing is not None:
+            plan.skips.append(
+                Skip(
+                    side,
+                    record.id,
+                    "match_out_of_scope",
+                    f"other syncs join this record to {candidate.id} on {other.label}, which "
+                    f"is outside the sync's filters ({failing.describe()}); nothing was created",
+                    ids,
                 )
             )
             return False

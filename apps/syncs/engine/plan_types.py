@@ -9,7 +9,7 @@ the runner applies.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -233,6 +233,16 @@ class PlanInput:
     records_b: Mapping[str, Record] = field(default_factory=dict)
     links: Sequence[LinkState] = ()
     conflicts: Sequence[OpenConflict] = ()
+    # Three systems (the workspace's other syncs), for unlinked records and candidates:
+    # (side, record id) -> ids of the other side's records those syncs already join to it
+    # (its counterpart, whatever the match rule says), and -> every record they join to
+    # it, as opaque (system, id) pairs, itself included (two records whose sets hold two
+    # different ids of one system are two entities and are never linked).
+    elsewhere: Mapping[tuple[Side, str], Set[str]] = field(default_factory=dict)
+    entities: Mapping[tuple[Side, str], Set[tuple[Any, str]]] = field(default_factory=dict)
+    # Unlinked records whose entity lost a record to a delete another sync propagated or
+    # keeps as a tombstone: never the source of a create.
+    deleted_elsewhere: Set[tuple[Side, str]] = frozenset()
 
 
 # --- what it returns: the plan ---------------------------------------------------------------

@@ -126,6 +126,10 @@ def link_state(row: RecordLink) -> LinkState:
     )
 
 
+# A record in the workspace: ((connection id, object type), record id).
+Node = tuple[tuple[Any, str], str]
+
+
 def _id_field(side: Side) -> str:
     return "a_id" if side is Side.A else "b_id"
 
@@ -135,6 +139,7 @@ class LinkStore:
 
     def __init__(self, sync: Sync) -> None:
         self.sync = sync
+        self._others: list[Sync] | None = None
 
     # --- reads ---
     def links_for(self, side: Side, ids: Iterable[str]) -> list[LinkState]:
@@ -151,6 +156,89 @@ class LinkStore:
 
     def link(self, key: Any) -> LinkState:
         return link_state(RecordLink.objects.get(pk=key, sync=self.sync))
+
+    def joined_elsewhere(
+        self, side: Side, ids: Iterable[str]
+    ) -> tuple[dict[str, dict[Node, bool]], set[str]]:
+        """What the workspace's other syncs join these records of `side` to: per record id,
+        every record reachable through a path of their links, as (endpoint, record id) ->
+        whether the whole path is linked pairs (True) or crosses a pair since unlinked
+        (False: the two were one entity, and their survivors still are), the record itself
+        included. Three systems kept by three syncs: the Pipedrive person linked to the
+        HubSpot contact linked to a Zendesk user is that user's counterpart in Pipedrive
+        (docs/engine.md, "Three systems").
+
+        Also the ids whose entity lost a record to a delete that another sync propagated
+        or keeps as a tombstone (status `deleted`): their entity is being deleted, or must
+        not come back, so they are no source of a create (a create chasing a propagated
+        delete round a cycle of syncs would never end).
+
+        An endpoint is a connection and an object type (`endpoint()`): syncs see one
+        system's records as the same when they use the same connection. One query per other
+        sync and step, a step per other sync at most.
+        """
+        start = self.endpoint(side)
+        reached: dict[str, dict[Node, bool]] = {i: {(start, i): True} for i in dict.fromkeys(ids)}
+        frontier: dict[Node, dict[str, bool]] = {(start, i): {i: True} for i in reached}
+        others = self._other_syncs()
+        gone: set[str] = set()
+        statuses = [LinkStatus.LINKED, LinkStatus.UNLINKED, LinkStatus.DELETED]
+        for _step in range(len(others)):
+            by_endpoint: dict[tuple[Any, str], list[str]] = {}
+            for endpoint, record_id in frontier:
+                by_endpoint.setdefault(endpoint, []).append(record_id)
+            following: dict[Node, dict[str, bool]] = {}
+            for endpoint, record_ids in by_endpoint.items():
+                for other in others:
+                    for here in Side:
+                        if self._endpoint(other, here) != endpoint:
+                            continue
+                        there = self._endpoint(other, here.other)
+                        rows = RecordLink.objects.filter(
+                            sync=other,
+                            status__in=statuses,
+                            **{f"{_id_field(here)}__in": record_ids},
+                        ).values_list(_id_field(here), _id_field(here.other), "status")
+                        for record_id, partner, status in rows:
+                            origins = frontier[(endpoint, record_id)]
+                            if status == LinkStatus.DELETED:
+                                gone.update(origins)
+                                continue
+                            if partner is None:
+                                continue
+                            node = (there, partner)
+                            for origin, firm in origins.items():
+                                firm = firm and status == LinkStatus.LINKED
+                                known = reached[origin].get(node)
+                                if known is None or (firm and not known):
+                                    reached[origin][node] = firm
+                                    ahead = following.setdefault(node, {})
+                                    ahead[origin] = ahead.get(origin, False) or firm
+            if not following:
+                break
+            frontier = following
+        return reached, gone
+
+    def endpoint(self, side: Side) -> tuple[Any, str]:
+        """The connection and object type of this sync's `side`."""
+        return self._endpoint(self.sync, side)
+
+    @staticmethod
+    def _endpoint(sync: Sync, side: Side) -> tuple[Any, str]:
+        if side is Side.A:
+            return sync.connection_a_id, sync.object_type_a
+        return sync.connection_b_id, sync.object_type_b
+
+    def has_other_syncs(self) -> bool:
+        return bool(self._other_syncs())
+
+    def _other_syncs(self) -> list[Sync]:
+        """The workspace's other syncs (cached for the run)."""
+        if self._others is None:
+            self._others = list(
+                Sync.objects.filter(workspace_id=self.sync.workspace_id).exclude(pk=self.sync.pk)
+            )
+        return self._others
 
     def pending(self) -> list[RecordLink]:
         """Pending creates an interrupted run left, but not those whose create is still in
