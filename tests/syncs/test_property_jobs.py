@@ -27,7 +27,6 @@ from hypothesis import strategies as st
 
 from apps.syncs.models import InFlightWrite
 from connectors.memory.connector import reset_stores
-from tests.running import engine_run
 from tests.syncs.test_property import (
     World,
     check_properties,
@@ -83,7 +82,7 @@ class JobsWorld(World):
         for _ in range(20):
             for store in self.stores.values():
                 store.run_jobs()
-            engine_run(self.sync)
+            self.engine_run()
             if not self.in_flight() and not any(s.jobs for s in self.stores.values()):
                 return
         raise AssertionError("writes still in flight after 20 rounds")
@@ -123,7 +122,7 @@ def test_engine_properties_with_background_jobs(ws_factory, config, background, 
 
         # 4. a run with no new changes makes no writes, and leaves nothing in flight
         writes = world.writes()
-        engine_run(world.sync)
+        world.engine_run()
         assert world.writes() == writes
         assert not any(s.jobs for s in world.stores.values())
         transaction.set_rollback(True)
