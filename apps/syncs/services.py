@@ -46,6 +46,7 @@ from apps.syncs.validation import (
     comments_validate,
     fields_discover,
     filters_validate,
+    loop_validate,
     mappings_validate,
     match_rule_validate,
     settings_validate,
@@ -118,6 +119,12 @@ def sync_create(
         settings.get("comments", "off"),
         {Side.A: (connection_a, object_type_a), Side.B: (connection_b, object_type_b)},
     )
+    loop_validate(
+        workspace.pk,
+        ends=((connection_a.pk, object_type_a), (connection_b.pk, object_type_b)),
+        conflict_policy=settings.get("conflict_policy", Sync.conflict_policy.field.default),
+        initial_policy=settings.get("initial_policy", Sync.initial_policy.field.default),
+    )
     try:
         with transaction.atomic():
             sync = Sync.objects.create(
@@ -174,6 +181,17 @@ def sync_update(
                 Side.A: (sync.connection_a, sync.object_type_a),
                 Side.B: (sync.connection_b, sync.object_type_b),
             },
+        )
+    if {"conflict_policy", "initial_policy"} & set(settings):
+        loop_validate(
+            sync.workspace_id,
+            ends=(
+                (sync.connection_a_id, sync.object_type_a),
+                (sync.connection_b_id, sync.object_type_b),
+            ),
+            conflict_policy=settings.get("conflict_policy", sync.conflict_policy),
+            initial_policy=settings.get("initial_policy", sync.initial_policy),
+            exclude=sync.pk,
         )
     for key, value in settings.items():
         setattr(sync, key, value)

@@ -562,3 +562,85 @@ def comments_validate(direction: str, sides: Mapping[Side, tuple[Connection, str
                 field="comments",
                 code="comments_unsupported",
             )
+
+
+# A loop of syncs: a conflict a policy settles can travel round it for ever (docs/engine.md,
+# "Three systems"). Paths are enumerated up to this many (workspaces hold tens of syncs).
+LOOP_PATHS_MAX = 1000
+
+
+def loop_validate(
+    workspace_id: int,
+    *,
+    ends: tuple[tuple[int, str], tuple[int, str]],
+    conflict_policy: str,
+    initial_policy: str,
+    exclude: int | None = None,
+) -> None:
+    """Refuse a sync that would sit on a loop of syncs unless every sync of that loop
+    leaves conflicts to a person.
+
+    `ends` are the sync's two endpoints (connection id, object type); the loop is any path
+    between them through the workspace's other syncs (`exclude`: the sync itself, when it
+    exists). In a loop a policy that lets a side win (or a first sync that lets one win)
+    can send two values round it for ever, each sync settling its pair the other way; a
+    manual conflict is held and closes itself once the other syncs agree. Raises Invalid
+    (`conflict_policy`, code `loop_policy`) naming the loop and the syncs to change.
+    """
+    start, goal = ends
+    if start == goal:
+        return
+    others = Sync.objects.for_workspace(workspace_id).values_list(
+        "pk",
+        "name",
+        "connection_a_id",
+        "object_type_a",
+        "connection_b_id",
+        "object_type_b",
+        "conflict_policy",
+        "initial_policy",
+    )
+    if exclude is not None:
+        others = others.exclude(pk=exclude)
+    edges: dict[tuple[int, str], list[tuple[tuple[int, str], tuple[Any, ...]]]] = {}
+    for row in others:
+        a, b = (row[2], row[3]), (row[4], row[5])
+        edges.setdefault(a, []).append((b, row))
+        edges.setdefault(b, []).append((a, row))
+    on_loop: dict[int, tuple[Any, ...]] = {}
+    paths = 0
+    # Every simple path from one end to the other: each is a loop with this sync.
+    stack: list[tuple[tuple[int, str], frozenset[tuple[int, str]], tuple[tuple[Any, ...], ...]]]
+    stack = [(start, frozenset([start]), ())]
+    while stack and paths < LOOP_PATHS_MAX:
+        node, seen, via = stack.pop()
+        for following, row in edges.get(node, []):
+            if row in via:
+                continue
+            if following == goal:
+                paths += 1
+                on_loop.update((r[0], r) for r in (*via, row))
+            elif following not in seen:
+                stack.append((following, seen | {following}, (*via, row)))
+    if not on_loop:
+        return
+    settles = ConflictPolicy(conflict_policy) is not ConflictPolicy.MANUAL or (
+        InitialPolicy(initial_policy) is not InitialPolicy.CONFLICT
+    )
+    others_settling = sorted(
+        row[1]
+        for row in on_loop.values()
+        if row[6] != ConflictPolicy.MANUAL or row[7] != InitialPolicy.CONFLICT
+    )
+    if not settles and not others_settling:
+        return
+    change = (["this sync"] if settles else []) + [repr(name) for name in others_settling]
+    loop = ", ".join(repr(row[1]) for row in sorted(on_loop.values(), key=lambda r: r[1]))
+    raise Invalid(
+        f"this sync and {loop} form a loop: in a loop of syncs every sync must leave "
+        "conflicts to a person (who wins a conflict: manual; differing values on a first "
+        "sync: conflict), or two values could go round the loop for ever. "
+        f"Change {' and '.join(change)}",
+        field="conflict_policy",
+        code="loop_policy",
+    )

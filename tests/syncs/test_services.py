@@ -197,3 +197,73 @@ def test_pause_and_resume():
     assert s.paused_reason == "maintenance"
     sync_resume(s)
     assert run_now(s).status == SyncRun.Status.SUCCEEDED
+
+
+# -- loops of syncs ---------------------------------------------------------------------------
+
+
+def test_a_sync_closing_a_loop_must_leave_conflicts_to_a_person():
+    ws = f.workspace()
+    _, syncs = f.three_systems(ws, ("xy", "yz"), policies={"xy": {"conflict_policy": "newest"}})
+    xy, yz = syncs["xy"], syncs["yz"]
+    with pytest.raises(Invalid) as refused:
+        sync_create(
+            workspace=ws,
+            name="xz",
+            connection_a=xy.connection_a,
+            object_type_a="contacts",
+            connection_b=yz.connection_b,
+            object_type_b="contacts",
+            mappings=f.THREE_MAPPINGS,
+            conflict_policy="prefer_a",
+        )
+    assert refused.value.code == "loop_policy"
+    assert refused.value.field == "conflict_policy"
+    message = refused.value.message
+    assert f"{xy.name!r}" in message
+    assert f"{yz.name!r}" in message
+    # What to change: this sync (prefer_a) and the loop's one sync that lets a side win.
+    assert message.endswith(f"Change this sync and {xy.name!r}")
+    assert not Sync.objects.filter(name="xz").exists()
+
+
+def test_a_loop_of_manual_syncs_is_allowed_and_stays_manual():
+    ws = f.workspace()
+    _, syncs = f.three_systems(ws)  # the triangle, every sync manual with "conflict"
+    sync_update(syncs["xy"], name="renamed xy")  # not a policy: nothing to check
+    with pytest.raises(Invalid, match="form a loop") as refused:
+        sync_update(syncs["yz"], conflict_policy="newest")
+    assert refused.value.message.endswith("Change this sync")
+    with pytest.raises(Invalid, match="form a loop"):
+        sync_update(syncs["xz"], initial_policy="a_wins")
+    assert {s.conflict_policy for s in Sync.objects.filter(workspace=ws)} == {"manual"}
+    assert {s.initial_policy for s in Sync.objects.filter(workspace=ws)} == {"conflict"}
+
+
+def test_a_chain_takes_any_policy():
+    ws = f.workspace()
+    _, syncs = f.three_systems(
+        ws,
+        ("xy", "yz"),
+        policies={"xy": {"conflict_policy": "prefer_a"}, "yz": {"initial_policy": "b_wins"}},
+    )
+    sync_update(syncs["yz"], conflict_policy="newest")
+    assert Sync.objects.get(pk=syncs["yz"].pk).conflict_policy == "newest"
+
+
+def test_two_syncs_of_the_same_two_systems_are_a_loop():
+    ws = f.workspace()
+    _, syncs = f.three_systems(ws, ("xy",))
+    xy = syncs["xy"]
+    with pytest.raises(Invalid, match="form a loop") as refused:
+        sync_create(
+            workspace=ws,
+            name="xy again",
+            connection_a=xy.connection_b,
+            object_type_a="contacts",
+            connection_b=xy.connection_a,
+            object_type_b="contacts",
+            mappings=f.THREE_MAPPINGS,
+            conflict_policy="prefer_b",
+        )
+    assert refused.value.code == "loop_policy"
