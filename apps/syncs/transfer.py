@@ -54,6 +54,7 @@ MAPPING_KEYS = (
     "value_map_b_to_a",
     "default_a",
     "default_b",
+    "create_referenced",
 )
 FILTER_KEYS = ("side", "field", "operator", "value")
 # The sync's settings in a document. `enabled` is state, not definition: an imported sync
