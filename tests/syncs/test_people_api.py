@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from apps.syncs.models import PersonMapping, WaitingReference
+from apps.syncs.transfer import sync_document_effects, sync_export
 from tests.factories import MembershipFactory
 from tests.syncs import factories as f
 from tests.syncs.factories import run
@@ -192,3 +193,10 @@ def test_creating_the_referenced_record_is_a_mapping_option_that_round_trips(wor
         == (document["mappings"])
     )
     assert (copy.mappings.get(field_a="company").reference_via) == orgs
+    # What saving the switch alone would do, as the builder's review lists it: no full read.
+    contacts.refresh_from_db()
+    off = sync_export(contacts)
+    off["mappings"][2]["create_referenced"] = False
+    [effect] = sync_document_effects(contacts, off)
+    assert (effect.code, effect.resync) == ("mapping_changed", False)
+    assert "is no longer created through its sync first" in effect.message
