@@ -39,10 +39,10 @@ from apps.syncs.engine.sides import SideConnector
 from apps.syncs.engine.store import LinkStore, chunks
 from apps.syncs.engine.types import LinkStatus, Side
 from apps.syncs.models import InFlightWrite
+from connectors.base import Record, RecordUpdate, WriteResult
 
 if TYPE_CHECKING:
     from apps.syncs.engine.references import References
-from connectors.base import Record, RecordUpdate, WriteResult
 
 # What `_update` answers for a write in a system's job: neither stored nor refused yet.
 IN_FLIGHT = object()
@@ -81,8 +81,8 @@ class Applier:
         self.on_written = on_written
         # The sync has reference mappings, whose waits are kept (engine/references.py).
         self.references = any(m.reference is not None for m in spec.mappings)
-        # Checks which referenced records to ask their sync to create (None: no mapping
-        # asks for that).
+        # Decides, per waiting reference, whether to ask its via sync to create the record
+        # it names (None: the sync has no reference mappings).
         self.creations = creations
         # The records of pairs with a write in a system's job: left alone until settled.
         self.in_flight = InFlight(spec)
