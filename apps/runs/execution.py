@@ -40,7 +40,11 @@ from apps.runs.queue import enqueue, queued_run_dispatch, queued_run_next, run_r
 from apps.runs.recorder import CancelRequested, DatabaseRecorder
 from apps.runs.selectors import records_to_retry
 from apps.runs.settling import settlement_request
-from apps.syncs.services import references_follow_up, sync_engine_run
+from apps.syncs.services import (
+    references_create_request,
+    references_follow_up,
+    sync_engine_run,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -219,4 +223,6 @@ def _execute_claimed(run: SyncRun, lease: Lease) -> str:
     if status in (SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL):
         # Records this run linked may be what other syncs' references wait for.
         references_follow_up(sync)
+        # References this run left waiting may ask their sync to create what they name.
+        references_create_request(sync)
     return status

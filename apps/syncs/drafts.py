@@ -285,8 +285,9 @@ def draft_sync(draft: Draft, workspace: Workspace) -> Sync | None:
 # --- step 2: the fields ---------------------------------------------------------------------
 def draft_mappings_set(draft: Draft, fields: Fields, rows: Sequence[Mapping[str, Any]]) -> None:
     """Replace the mappings with `rows` as a form sends them: `field_a`, `field_b`,
-    `direction`, the value maps its editor showed (None where it showed none), and `was`,
-    the index of the mapping the row was drawn from (None for a new row).
+    `direction`, the value maps its editor showed (None where it showed none),
+    `create_referenced` where the row showed that checkbox (a records reference), and
+    `was`, the index of the mapping the row was drawn from (None for a new row).
 
     A row that keeps its field pair keeps what the form does not show (conversion kinds,
     defaults) and its value maps unless the editor changed what they do, so that saving an
@@ -312,6 +313,14 @@ def draft_mappings_set(draft: Draft, fields: Fields, rows: Sequence[Mapping[str,
             for key in ("kind_a", "kind_b", "default_a", "default_b"):
                 if key in previous:
                     mapping[key] = previous[key]
+        # Where the row showed its checkbox, what it says; else a kept pair keeps its own.
+        create = (
+            row["create_referenced"]
+            if "create_referenced" in row
+            else (same_pair and bool(previous.get("create_referenced")))
+        )
+        if create:
+            mapping["create_referenced"] = True
         spec_a, spec_b = fields[Side.A].get(field_a), fields[Side.B].get(field_b)
         for target in (Side.B, Side.A):
             source = target.other

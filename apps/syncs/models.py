@@ -145,6 +145,9 @@ class FieldMapping(TimeStampedModel):
     )
     users_a = models.CharField(max_length=100, blank=True)
     users_b = models.CharField(max_length=100, blank=True)
+    # For "records": when the referenced record is not linked yet, ask `reference_via` to
+    # create (and link) it at once instead of only waiting for that sync's own run.
+    create_referenced = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["id"]
@@ -306,7 +309,10 @@ class WaitingReference(TimeStampedModel):
 
     `side` and `record_id` are the record holding the reference; `value` what it holds.
     `due` is set when something a run cannot see changed (the people table), so that the
-    next run reads the record again.
+    next run reads the record again. `create` is where asking the via sync to create the
+    referenced record stands (a mapping with `create_referenced`): "wanted" (to be asked
+    once the run ends), "asked" (asked once, never again for this value), "refused" (that
+    sync would not create it; `message` says why), or empty.
     """
 
     sync = models.ForeignKey(Sync, on_delete=models.CASCADE, related_name="waiting")
@@ -318,6 +324,11 @@ class WaitingReference(TimeStampedModel):
     code = models.CharField(max_length=30)
     message = models.TextField(blank=True)
     due = models.BooleanField(default=False)
+    create = models.CharField(
+        max_length=10,
+        choices=[("", "none"), ("wanted", "wanted"), ("asked", "asked"), ("refused", "refused")],
+        blank=True,
+    )
 
     class Meta:
         constraints = [

@@ -447,6 +447,41 @@ def references_follow_up(sync: Sync) -> dict[int, list[str]]:
     return {sync_id: [*ids["a"], *ids["b"]] for sync_id, ids in asked.items()}
 
 
+def references_create_request(sync: Sync) -> dict[int, dict[str, list[str]]]:
+    """After a run of `sync`: ask each via sync, once, to create the referenced records its
+    references wait for where the mapping says so (WaitingReference.create "wanted"), with
+    one targeted run per via sync of just those records. The rows become "asked" (never
+    asked for again). The ids asked for, by via sync id and its side.
+
+    Callers: apps.runs, once a run of `sync` has stored what it did.
+    """
+    rows = (
+        WaitingReference.objects.filter(sync=sync, create="wanted")
+        .select_related("mapping__reference_via")
+        .order_by("id")
+    )
+    asked: dict[int, dict[str, list[str]]] = {}
+    vias: dict[int, Sync] = {}
+    done: list[int] = []
+    for row in rows:
+        via = row.mapping.reference_via
+        if via is None:
+            continue
+        flipped = via.connection_a_id != sync.connection_a_id
+        via_side = Side(row.side).other if flipped else Side(row.side)
+        ids = asked.setdefault(via.pk, {"a": [], "b": []})[via_side.value]
+        if row.value not in ids:
+            ids.append(row.value)
+        vias[via.pk] = via
+        done.append(row.pk)
+    if not done:
+        return {}
+    WaitingReference.objects.filter(pk__in=done).update(create="asked")
+    for via_id, record_ids in asked.items():
+        sync_trigger(vias[via_id], trigger="reference", record_ids=record_ids)
+    return asked
+
+
 def sync_preview(
     sync: Sync, *, sample_size: int = 5, full: bool = False, on_page: PageDone | None = None
 ) -> Preview:

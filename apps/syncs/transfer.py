@@ -54,6 +54,7 @@ MAPPING_KEYS = (
     "value_map_b_to_a",
     "default_a",
     "default_b",
+    "create_referenced",
 )
 FILTER_KEYS = ("side", "field", "operator", "value")
 # The sync's settings in a document. `enabled` is state, not definition: an imported sync
@@ -115,11 +116,23 @@ def _mappings_replace(sync: Sync, checked: list[dict[str, Any]]) -> bool:
         services.mapping_remove(mapping)
     for values in added:
         FieldMapping.objects.create(sync=sync, **values)
+    resync = bool(added) or any(_rereads(current, values) for current, values in changed)
     for current, values in changed:
         for key, value in values.items():
             setattr(current, key, value)
         current.save()
-    return bool(added or changed)
+    return resync
+
+
+# Mapping values that change what a run asks for, not what it writes: no full read.
+_RUN_ONLY = ("create_referenced",)
+
+
+def _rereads(stored: FieldMapping, values: Mapping[str, Any]) -> bool:
+    """Whether changing `stored` to `values` needs the next run to read everything."""
+    return any(
+        getattr(stored, key) != value for key, value in values.items() if key not in _RUN_ONLY
+    )
 
 
 # --- what a new definition would do ----------------------------------------------------------
@@ -206,6 +219,16 @@ def sync_document_effects(
             )
         )
     for stored, values in changed:
+        if not _rereads(stored, values):
+            how = "is" if values.get("create_referenced") else "is no longer"
+            effects.append(
+                Effect(
+                    "mapping_changed",
+                    f"{_mapping_label(values)}: a referenced record not linked yet {how} "
+                    "created through its sync first.",
+                )
+            )
+            continue
         effects.append(
             Effect(
                 "mapping_changed",

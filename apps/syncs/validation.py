@@ -172,10 +172,16 @@ def mapping_validate(data: Mapping[str, Any], fields_a: Fields, fields_b: Fields
                 raise _mapping_error(
                     label, f"the default for {where} is invalid: {exc}", f"default_{target}"
                 ) from None
+    create = data.get("create_referenced", False)
+    if not isinstance(create, bool):
+        raise _mapping_error(label, "create_referenced must be true or false", "create_referenced")
+    if create and any(spec.type is not FieldType.REFERENCE for spec in specs.values()):
+        raise _mapping_error(label, _CREATE_ONLY_RECORDS, "create_referenced")
     return {
         "field_a": field_a,
         "field_b": field_b,
         "direction": direction.value,
+        "create_referenced": create,
         "kind_a": kinds[Side.A].value,
         "kind_b": kinds[Side.B].value,
         "options_a": options[Side.A],
@@ -212,11 +218,18 @@ def _people_types(connection: Connection) -> set[str]:
     return {t.name for t in connection_object_types(connection) if t.people}
 
 
+_CREATE_ONLY_RECORDS = (
+    "only a mapping of two record references can have the referenced record created "
+    "through its sync"
+)
+
+
 def reference_validate(
     checked: Mapping[str, Any], fields_a: Fields, fields_b: Fields, sides: Sides
 ) -> dict[str, Any]:
     """How a checked mapping treats references: the FieldMapping values `reference`,
-    `reference_via`, `users_a` and `users_b` (none for a plain mapping).
+    `reference_via`, `users_a` and `users_b` (none for a plain mapping). `create_referenced`
+    (checked by mapping_validate to need a reference on both sides) is refused for people.
 
     - A reference field (the id of another record of its system) on both sides: the
       referenced object types must be joined by another sync of the workspace, whose links
@@ -251,6 +264,10 @@ def reference_validate(
         or (spec.type is FieldType.EMAIL and people)
     }
     if len(personal) == 2:
+        if checked.get("create_referenced"):
+            raise _mapping_error(
+                label, f"{_CREATE_ONLY_RECORDS}; people are not created", "create_referenced"
+            )
         return {
             "reference": "people",
             "reference_via": None,

@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from apps.accounts.models import Role
 from apps.syncs.models import Sync
 from connectors.base import FieldSpec, FieldType
-from tests.e2e.test_sync_builder import in_place, log_in, screenshot
+from tests.e2e.test_sync_builder import in_place, log_in, row_of, screenshot
 from tests.factories import MembershipFactory
 from tests.syncs.reference_world import build
 
@@ -92,3 +92,46 @@ def test_reference_rows_say_what_they_point_to_and_why_they_wait(page: Page, liv
     saved = Sync.objects.get(workspace=ws, object_type_a="deals")
     mapping = saved.mappings.get(field_a="company")
     assert (mapping.reference, mapping.reference_via) == ("records", orgs)
+
+
+def test_a_reference_row_can_create_the_record_through_its_sync_and_it_round_trips(
+    page: Page, live_server
+):
+    """The contact sync's company row offers to create the company through the org sync;
+    checked and saved it is stored, drawn checked when the sync is edited again, and
+    unchecked and saved it is off again. A plain or people row offers nothing of the kind."""
+    ws, _, _, _, orgs, contacts = build()
+    editor = MembershipFactory(role=Role.EDITOR, workspace=ws)
+    base = live_server.url
+    log_in(page, base, editor.user.username)
+    label = "Create the referenced record through orgs first"
+
+    def edit() -> int:
+        page.goto(f"{base}/syncs/{contacts.public_id}/edit/")
+        page.wait_for_url(re.compile(r"/fields/$"))
+        return row_of(page, "company")
+
+    def save() -> None:
+        page.get_by_role("link", name="4. Review").click()
+        page.wait_for_url(re.compile(r"/review/$"))
+        page.get_by_role("button", name="Save changes").click()
+        page.wait_for_url(re.compile(rf"/syncs/{contacts.public_id}/review/$"))
+
+    company = page.locator(f"#mapping-{edit()}")
+    box = company.get_by_label(label)
+    expect(box).not_to_be_checked()
+    expect(page.get_by_label(label)).to_have_count(1)  # only the records reference has it
+    in_place(page, box.check)
+    expect(company.get_by_label(label)).to_be_checked()  # kept when the step is drawn again
+    screenshot(page, "sync-builder-reference-create")
+    save()
+    mapping = contacts.mappings.get(field_a="company")
+    assert (mapping.reference_via, mapping.create_referenced) == (orgs, True)
+
+    company = page.locator(f"#mapping-{edit()}")
+    expect(company.get_by_label(label)).to_be_checked()
+    in_place(page, company.get_by_label(label).uncheck)
+    expect(company.get_by_label(label)).not_to_be_checked()
+    save()
+    mapping.refresh_from_db()
+    assert mapping.create_referenced is False

@@ -34,7 +34,13 @@ URL = "/api/v1/syncs/"
 CONFLICTS = "/api/v1/conflicts/"
 WEBHOOK_SECRET = "whsec-sync-api-0123456789abcdef"
 # What a mapping that copies its values (no reference to translate) says about references.
-PLAIN = {"reference": "", "reference_via": None, "users_a": "", "users_b": ""}
+PLAIN = {
+    "reference": "",
+    "reference_via": None,
+    "users_a": "",
+    "users_b": "",
+    "create_referenced": False,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -644,6 +650,7 @@ def test_export_is_the_definition_with_connections_by_name(clients, sync):
                 "value_map_b_to_a": {},
                 "default_a": None,
                 "default_b": None,
+                "create_referenced": False,
             },
             {
                 "field_a": "name",
@@ -655,6 +662,7 @@ def test_export_is_the_definition_with_connections_by_name(clients, sync):
                 "value_map_b_to_a": {},
                 "default_a": None,
                 "default_b": None,
+                "create_referenced": False,
             },
             {
                 "field_a": "status",
@@ -666,6 +674,7 @@ def test_export_is_the_definition_with_connections_by_name(clients, sync):
                 "value_map_b_to_a": f.STATUS_BACK,
                 "default_a": None,
                 "default_b": None,
+                "create_referenced": False,
             },
         ],
         "filters": [{"side": "a", "field": "region", "operator": "equals", "value": "EU"}],

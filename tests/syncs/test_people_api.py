@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 
 from apps.syncs.models import PersonMapping, WaitingReference
+from apps.syncs.transfer import sync_document_effects, sync_export
 from tests.factories import MembershipFactory
 from tests.syncs import factories as f
 from tests.syncs.factories import run
-from tests.syncs.reference_world import build
+from tests.syncs.reference_world import CONTACT_MAPPINGS, build
 from tests.syncs.test_api import assert_error, client_for
 
 pytestmark = pytest.mark.django_db
@@ -134,3 +135,68 @@ def test_a_syncs_mappings_say_how_references_translate(world):
     assert by_field["owner"]["reference"] == "people"
     assert (by_field["owner"]["users_a"], by_field["owner"]["users_b"]) == ("", "agents")
     assert by_field["name"]["reference"] == ""
+
+
+def test_creating_the_referenced_record_is_a_mapping_option_that_round_trips(world):
+    """Set through the API on a records reference (no full read for it), refused on a
+    people one, carried by export and import."""
+    ws, _, _, (conn_crm, conn_desk), orgs, contacts = world
+    editor = _member(ws, "editor")
+    url = f"/api/v1/syncs/{contacts.public_id}/"
+    contacts.__class__.objects.filter(pk=contacts.pk).update(resync_requested=False)
+    mappings = [dict(m) for m in CONTACT_MAPPINGS]
+    mappings[2]["create_referenced"] = True
+    definition = {
+        "name": "contacts",
+        "connection_a": str(conn_crm.public_id),
+        "object_type_a": "contacts",
+        "connection_b": str(conn_desk.public_id),
+        "object_type_b": "users",
+        "match_rule": [{"a": "email", "b": "email"}],
+        "mappings": mappings,
+    }
+
+    response = editor.put(url, definition, format="json")
+
+    assert response.status_code == 200, response.content
+    by_field = {m["field_a"]: m for m in response.json()["mappings"]}
+    assert by_field["company"]["create_referenced"] is True
+    assert by_field["owner"]["create_referenced"] is False
+    assert response.json()["resync_requested"] is False
+    assert editor.get(url).json()["mappings"][2]["create_referenced"] is True
+
+    people = [dict(m) for m in mappings]
+    people[3]["create_referenced"] = True
+    error = assert_error(
+        editor.put(url, {**definition, "mappings": people}, format="json"), 400, "invalid_mapping"
+    )
+    assert list(error["fields"]) == ["mappings.3.create_referenced"]
+    assert "only a mapping of two record references" in error["message"]
+    plain = [dict(m) for m in mappings]
+    plain[1]["create_referenced"] = True
+    error = assert_error(
+        editor.put(url, {**definition, "mappings": plain}, format="json"), 400, "invalid_mapping"
+    )
+    assert list(error["fields"]) == ["mappings.1.create_referenced"]
+    assert not contacts.mappings.filter(field_a="owner", create_referenced=True).exists()
+
+    document = editor.get(f"{url}export/").json()
+    assert [m["create_referenced"] for m in document["mappings"]] == [False, False, True, False]
+    imported = editor.post(
+        "/api/v1/syncs/import/", {"document": document, "name": "contacts again"}, format="json"
+    )
+    assert imported.status_code == 201, imported.content
+    copy = contacts.__class__.objects.get(public_id=imported.json()["id"])
+    assert copy.mappings.get(field_a="company").create_referenced is True
+    assert (
+        editor.get(f"/api/v1/syncs/{copy.public_id}/export/").json()["mappings"]
+        == (document["mappings"])
+    )
+    assert (copy.mappings.get(field_a="company").reference_via) == orgs
+    # What saving the switch alone would do, as the builder's review lists it: no full read.
+    contacts.refresh_from_db()
+    off = sync_export(contacts)
+    off["mappings"][2]["create_referenced"] = False
+    [effect] = sync_document_effects(contacts, off)
+    assert (effect.code, effect.resync) == ("mapping_changed", False)
+    assert "is no longer created through its sync first" in effect.message

@@ -18,12 +18,12 @@ from apps.runs.execution import run_execute
 from apps.runs.models import SyncRun
 from apps.syncs.conflicts import conflict_decide
 from apps.syncs.engine.recorder import Action, Outcome
-from apps.syncs.models import Conflict, RecordLink, WaitingReference
+from apps.syncs.models import Conflict, Filter, RecordLink, WaitingReference
 from apps.syncs.people import person_mapping_create
 from apps.syncs.services import mapping_add, sync_create, sync_delete
 from connectors.base import FieldSpec, FieldType
 from connectors.memory.connector import store_for
-from tests.running import run_now
+from tests.running import events, run_now
 from tests.syncs import factories as f
 from tests.syncs.factories import run
 from tests.syncs.reference_world import COMPANY, CONTACT, CONTACT_MAPPINGS, ORG, USER, build
@@ -314,3 +314,105 @@ def test_a_record_that_leaves_the_sync_waits_no_more(world):
     run(contacts)
 
     assert not WaitingReference.objects.filter(sync=contacts).exists()
+
+
+# --- creating the referenced record through its sync ---
+
+
+def run_events(sync, action: str) -> list:
+    """The events of `action` of the sync's latest run."""
+    return events(SyncRun.objects.filter(sync=sync).latest("id"), action)
+
+
+def _create_through_orgs(contacts) -> None:
+    mapping = contacts.mappings.get(field_a="company")
+    mapping.create_referenced = True
+    mapping.save(update_fields=["create_referenced"])
+
+
+def test_a_reference_can_create_the_record_it_names_through_its_sync_first(world):
+    """The contact run leaves the field waiting and asks the org sync, once, for a run of
+    just Acme; that run creates and links the org, and its follow-up writes the field."""
+    _, crm, desk, _, orgs, contacts = world
+    _create_through_orgs(contacts)
+    acme = crm.insert("companies", {"name": "Acme"})
+    crm.insert("companies", {"name": "Globex"})  # named by no contact: left to the org sync
+    ann = crm.insert("contacts", {"email": "ann@x.com", "name": "Ann", "company": acme.id})
+    crm.insert("contacts", {"email": "bob@x.com", "name": "Bob", "company": acme.id})
+
+    run_now(contacts)
+
+    assert _desk_user(desk, "ann@x.com").fields.get("org") is None  # never a raw crm id
+    waits = run_events(contacts, "waiting")
+    assert len(waits) == 2
+    assert all("the sync 'orgs' is asked to create it" in e.message for e in waits)
+    [asked] = SyncRun.objects.filter(sync=orgs, status="queued")
+    assert (asked.trigger, asked.record_ids) == ("reference", {"a": [acme.id], "b": []})
+    assert set(WaitingReference.objects.values_list("create", flat=True)) == {"asked"}
+
+    run_execute(asked.pk)
+
+    assert [o.fields["name"] for o in desk.all("orgs")] == ["Acme"]
+    [follow_up] = SyncRun.objects.filter(sync=contacts, status="queued")
+    assert follow_up.trigger == "reference"
+    assert sorted(follow_up.record_ids["a"]) == sorted(
+        c.id for c in crm.all("contacts") if c.fields["company"] == acme.id
+    )
+    run_execute(follow_up.pk)
+    assert _desk_user(desk, "ann@x.com").fields["org"] == _org_of(orgs, acme.id)
+    assert _desk_user(desk, "bob@x.com").fields["org"] == _org_of(orgs, acme.id)
+    assert not WaitingReference.objects.exists()
+    assert not SyncRun.objects.filter(status="queued").exists()
+    crm.edit("contacts", ann.id, {"name": "Annie"})
+    run_now(contacts)
+    assert not SyncRun.objects.filter(status="queued").exists()  # nothing more to ask
+
+
+def test_a_record_the_referenced_sync_filters_out_waits_with_the_reason_asked_once(world):
+    _, crm, desk, _, orgs, contacts = world
+    _create_through_orgs(contacts)
+    Filter.objects.create(sync=orgs, side="a", field="name", operator="not_equals", value="Acme")
+    acme = crm.insert("companies", {"name": "Acme"})
+    initech = crm.insert("companies", {"name": "Initech"})
+    ann = crm.insert("contacts", {"email": "ann@x.com", "name": "Ann", "company": acme.id})
+    crm.insert("contacts", {"email": "bob@x.com", "name": "Bob", "company": initech.id})
+
+    run_now(contacts)
+
+    by_value = {e.changes["company"]["value"]: e.message for e in run_events(contacts, "waiting")}
+    assert "not created through its sync" in by_value[acme.id]
+    assert "filter of the sync 'orgs' (name not equals 'Acme') leaves it out" in by_value[acme.id]
+    assert "is asked to create it" in by_value[initech.id]
+    [asked] = SyncRun.objects.filter(sync=orgs, status="queued")
+    assert asked.record_ids == {"a": [initech.id], "b": []}  # Acme is not asked for
+    assert WaitingReference.objects.get(value=acme.id).create == "refused"
+    run_execute(asked.pk)
+    run_execute(SyncRun.objects.get(sync=contacts, status="queued").pk)
+
+    # Ann keeps waiting; her edits are synced and never ask the org sync again.
+    crm.edit("contacts", ann.id, {"name": "Annie"})
+    run_now(contacts)
+    crm.edit("contacts", ann.id, {"name": "Anne"})
+    run_now(contacts)
+    assert _desk_user(desk, "ann@x.com").fields["full_name"] == "Anne"
+    assert _desk_user(desk, "ann@x.com").fields.get("org") is None
+    assert _desk_user(desk, "bob@x.com").fields["org"] == _org_of(orgs, initech.id)
+    assert not SyncRun.objects.filter(sync=orgs, status="queued").exists()
+    assert SyncRun.objects.filter(sync=orgs).count() == 1
+    [row] = WaitingReference.objects.all()
+    assert (row.value, row.create) == (acme.id, "refused")
+
+
+def test_a_referenced_sync_that_creates_nothing_that_way_is_never_asked(world):
+    """One-way the other direction: the org sync writes only to the crm."""
+    _, crm, _, _, orgs, contacts = world
+    _create_through_orgs(contacts)
+    orgs.mappings.update(direction="b_to_a")
+    acme = crm.insert("companies", {"name": "Acme"})
+    crm.insert("contacts", {"email": "ann@x.com", "name": "Ann", "company": acme.id})
+
+    run_now(contacts)
+
+    [waiting] = run_events(contacts, "waiting")
+    assert "no field mapping of the sync 'orgs' writes to B" in waiting.message
+    assert not SyncRun.objects.filter(sync=orgs).exists()

@@ -14,6 +14,7 @@ from typing import Any
 from django import forms
 from django.http import QueryDict
 
+from apps.core.errors import Invalid
 from apps.syncs import suggestions
 from apps.syncs.drafts import Fields
 from apps.syncs.engine.filters import (
@@ -32,6 +33,7 @@ from apps.syncs.engine.types import (
 )
 from apps.syncs.engine.values import Kind, Normalise, map_key
 from apps.syncs.transfer import interval_words
+from apps.syncs.validation import Sides, reference_validate
 from connectors.base import FieldSpec
 
 # --- words --------------------------------------------------------------------------------
@@ -198,6 +200,8 @@ def mapping_rows_posted(post: QueryDict, fields: Fields) -> list[dict[str, Any]]
             "direction": post.get(p + "direction", Direction.BOTH.value),
             "was": _int(post.get(p + "was")),
         }
+        if post.get(p + "cr"):  # the row showed its "create the referenced record" checkbox
+            row["create_referenced"] = bool(post.get(p + "create_referenced"))
         specs = {
             Side.A: fields[Side.A].get(row["field_a"]),
             Side.B: fields[Side.B].get(row["field_b"]),
@@ -257,6 +261,8 @@ class MappingRow:
     value_maps: list[ValueMapTable] = field(default_factory=list)
     has_editor: bool = False
     opened: bool = False  # a person opened its value-map editor
+    # A records reference: the sync whose links translate it (and that can create first).
+    via_name: str = ""
 
     @property
     def has_errors(self) -> bool:
@@ -288,7 +294,14 @@ def _row_errors(
     return out
 
 
-MAPPING_KEYS = ("field_a", "field_b", "direction", "value_map_a_to_b", "value_map_b_to_a")
+MAPPING_KEYS = (
+    "field_a",
+    "field_b",
+    "direction",
+    "value_map_a_to_b",
+    "value_map_b_to_a",
+    "create_referenced",
+)
 
 
 def editors_opened(post: QueryDict) -> set[int]:
@@ -304,6 +317,7 @@ def mapping_rows(
     problems: Mapping[str, str],
     names: Mapping[str, str] | None = None,
     opened: set[int] | frozenset[int] = frozenset(),
+    sides: Sides | None = None,
 ) -> list[MappingRow]:
     """The fields step's rows: each mapping with its two fields, its problems by control
     and, for fields with options, its value-map editor (what each option becomes, the
@@ -315,6 +329,8 @@ def mapping_rows(
         spec_b = fields[Side.B].get(m.get("field_b", ""))
         row = MappingRow(i, m, spec_a, spec_b, _row_errors(f"mappings.{i}", problems, MAPPING_KEYS))
         row.opened = i in opened
+        if sides is not None and spec_a is not None and spec_b is not None:
+            row.via_name = _via_name(m, fields, sides)
         if spec_a is not None and spec_b is not None:
             row.has_editor = suggestions.has_value_map_editor(spec_a, spec_b)
         if row.has_editor:
@@ -353,6 +369,17 @@ def mapping_rows(
                 )
         rows.append(row)
     return rows
+
+
+def _via_name(mapping: Mapping[str, Any], fields: Fields, sides: Sides) -> str:
+    """The name of the sync a records reference row translates through ("" otherwise)."""
+    pair = {"field_a": mapping.get("field_a", ""), "field_b": mapping.get("field_b", "")}
+    try:
+        found = reference_validate(pair, fields[Side.A], fields[Side.B], sides)
+    except Invalid:
+        return ""
+    via = found.get("reference_via")
+    return via.name if found.get("reference") == "records" and via is not None else ""
 
 
 # --- step 3: scope and rules ----------------------------------------------------------------

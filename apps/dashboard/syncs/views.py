@@ -270,7 +270,12 @@ def _fields_context(request, draft, fields, problems, extra) -> dict[str, Any]:
         return {"rows": []}
     opened = forms.editors_opened(request.POST) if request.method == "POST" else set()
     rows = forms.mapping_rows(
-        draft["mappings"], fields, problems, _side_names(request, draft), opened
+        draft["mappings"],
+        fields,
+        problems,
+        _side_names(request, draft),
+        opened,
+        drafts.draft_sides(draft, request.workspace),
     )
     required = suggestions.required_unmapped(draft["mappings"], fields)
     return {

@@ -50,6 +50,14 @@ RESOLUTION_CHOICES = [Conflict.Resolution.A, Conflict.Resolution.B, Conflict.Res
 
 
 # --- output ---------------------------------------------------------------------------------
+CREATE_REFERENCED_HELP = (
+    "For a `records` reference: when the record it names is not linked yet, ask the sync "
+    "`reference_via` at once to create (and link) it, by that sync's own mappings and "
+    "filters, rather than only wait for its next run. The field waits either way and is "
+    "written once the link exists."
+)
+
+
 class FieldMappingSerializer(serializers.ModelSerializer):
     # Explicit: the model allows a blank kind, which a generated enum would not.
     kind_a = serializers.ChoiceField(choices=KIND_CHOICES, allow_blank=True, read_only=True)
@@ -75,6 +83,7 @@ class FieldMappingSerializer(serializers.ModelSerializer):
             "reference_via",
             "users_a",
             "users_b",
+            "create_referenced",
         ]
         read_only_fields = fields
         extra_kwargs = {
@@ -89,6 +98,7 @@ class FieldMappingSerializer(serializers.ModelSerializer):
                 "user record's id (empty: it holds an email or login)."
             },
             "users_b": {"help_text": "As `users_a`, for side B."},
+            "create_referenced": {"help_text": CREATE_REFERENCED_HELP},
         }
 
     reference_via = serializers.SlugRelatedField(
@@ -245,6 +255,9 @@ class FieldMappingInputSerializer(serializers.Serializer):
     )
     default_b = serializers.JSONField(
         required=False, allow_null=True, help_text="Written to B instead of an empty value."
+    )
+    create_referenced = serializers.BooleanField(
+        required=False, default=False, help_text=CREATE_REFERENCED_HELP
     )
 
 

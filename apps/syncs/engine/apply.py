@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apps.syncs.engine.inflight import InFlight
 from apps.syncs.engine.merge import settled_base
@@ -40,6 +40,9 @@ from apps.syncs.engine.store import LinkStore, chunks
 from apps.syncs.engine.types import LinkStatus, Side
 from apps.syncs.models import InFlightWrite
 from connectors.base import Record, RecordUpdate, WriteResult
+
+if TYPE_CHECKING:
+    from apps.syncs.engine.references import References
 
 # What `_update` answers for a write in a system's job: neither stored nor refused yet.
 IN_FLIGHT = object()
@@ -63,6 +66,7 @@ class Applier:
         counters: Counter[str],
         batch_size: int,
         on_written: Callable[[Side, Record], None] | None = None,
+        creations: References | None = None,
     ) -> None:
         self.spec = spec
         self.store = store
@@ -77,6 +81,9 @@ class Applier:
         self.on_written = on_written
         # The sync has reference mappings, whose waits are kept (engine/references.py).
         self.references = any(m.reference is not None for m in spec.mappings)
+        # Decides, per waiting reference, whether to ask its via sync to create the record
+        # it names (None: the sync has no reference mappings).
+        self.creations = creations
         # The records of pairs with a write in a system's job: left alone until settled.
         self.in_flight = InFlight(spec)
         self.run_ref: int | None = getattr(recorder, "run_ref", None)
@@ -114,6 +121,8 @@ class Applier:
                     code="conversion",
                 )
             )
+        if self.creations is not None:
+            result.waiting = self.creations.creations(result.waiting)
         for waiting in result.waiting:
             a_id, b_id = (waiting.record_id, waiting.other_id)
             if waiting.side is Side.B:

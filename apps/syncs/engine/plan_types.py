@@ -53,6 +53,8 @@ class ReferenceSpec:
 
     via: Any = None
     flipped: bool = False
+    # Records: ask the via sync to create (and link) a referenced record not linked yet.
+    create: bool = False
     users_a: str | None = None
     users_b: str | None = None
     # For people, filled in per batch: the email of a user id where one is known (for the
@@ -415,6 +417,8 @@ class Waiting:
     code: str
     message: str
     other_id: str | None = None
+    # Asking the via sync to create the record it names (WaitingReference.create).
+    create: str = ""
 
 
 @dataclass

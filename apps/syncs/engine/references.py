@@ -22,6 +22,16 @@ WaitingReference row remembers it, and the run log shows it as waiting. At the s
 each run, `LinkStore.waiting_due` names the records whose wait is over (the referenced
 record is linked now, or the people table changed): the run reads them again and the
 field is written.
+
+Creating through the via sync: where a records mapping says so (`create_referenced`), the
+applier asks `References.creations` about each waiting reference before storing it. The
+field still waits (no raw id is ever written), but the row is marked "wanted": once the run
+ends, apps.runs asks the via sync for one targeted run of those referenced records
+(`references_create_request`), which creates and links them by its own mappings and
+filters; its links then bring the usual follow-up that writes the field. A value asked for
+once is never asked for again ("asked"). One the via sync would not create (it is paused or
+off, no mapping of it writes that way, its filters leave the record out, or the record is
+gone) is "refused": the run log's waiting warning says why, and nothing is asked.
 """
 
 from __future__ import annotations
@@ -30,11 +40,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from apps.syncs.engine.plan_types import MappingSpec, SyncSpec
+from apps.syncs.engine.filters import FilterSpec, Operator, first_failing
+from apps.syncs.engine.plan_types import MappingSpec, SyncSpec, Waiting
 from apps.syncs.engine.sides import SideConnector
-from apps.syncs.engine.types import LinkStatus, Side
+from apps.syncs.engine.types import Direction, LinkStatus, Side
 from apps.syncs.engine.values import is_empty, map_key
-from apps.syncs.models import PersonMapping, RecordLink, Sync
+from apps.syncs.models import (
+    FieldMapping,
+    Filter,
+    PersonMapping,
+    RecordLink,
+    Sync,
+    WaitingReference,
+)
 from connectors.base import Record
 
 # The field of a system's user records that holds the person's email.
@@ -59,6 +77,10 @@ class References:
         self._id_of: dict[Side, dict[str, str | None]] = {Side.A: {}, Side.B: {}}
         # Per side: whether the system has a person (an email or login of a user field).
         self._known: dict[Side, dict[str, bool]] = {Side.A: {}, Side.B: {}}
+        # Per (via sync id, its side holding the value, value): why that sync would not
+        # create the record (None: it would), decided once per run.
+        self._creatable: dict[tuple[Any, Side, str], str | None] = {}
+        self._vias: dict[tuple[Any, Side], _Via] = {}
 
     def spec_for(self, spec: SyncSpec, records: Mapping[Side, Iterable[Record]]) -> SyncSpec:
         """`spec` with every reference mapping's value maps holding the translations of the
@@ -94,6 +116,84 @@ class References:
             for record in records
             if not is_empty(value := record.fields.get(name)) and not isinstance(value, list)
         }
+
+    # --- creating through the via sync ---
+    def creations(self, waiting: list[Waiting]) -> list[Waiting]:
+        """`waiting` with, for each reference of a mapping that creates what it names
+        through its via sync, where asking that sync stands (Waiting.create): "wanted" (to
+        be asked once the run ends), "asked" (asked already for this value: never twice),
+        or "refused" (the message says why). At most one get() of the referenced records
+        per mapping and side, and only where the via sync has filters to check."""
+        creating = {
+            m.id: m
+            for m in self.mappings
+            if m.reference is not None and m.reference.create and not m.reference.people
+        }
+        todo = [w for w in waiting if w.mapping_id in creating and w.code == "reference_unlinked"]
+        if not todo:
+            return waiting
+        asked = set(
+            WaitingReference.objects.filter(
+                sync=self.sync,
+                create="asked",
+                record_id__in=sorted({w.record_id for w in todo}),
+            ).values_list("mapping_id", "side", "record_id", "value")
+        )
+        wanted: dict[tuple[str, Side], set[str]] = {}
+        for w in todo:
+            if (int(w.mapping_id), w.side.value, w.record_id, str(w.value)) not in asked:
+                wanted.setdefault((w.mapping_id, w.side), set()).add(str(w.value))
+        for (mapping_id, side), values in wanted.items():
+            self._check(creating[mapping_id], side, values)
+        out: list[Waiting] = []
+        for w in waiting:
+            mapping = creating.get(w.mapping_id)
+            if mapping is None or w.code != "reference_unlinked":
+                out.append(w)
+                continue
+            via = self._via(mapping, w.side)
+            name = via.sync.name
+            if (int(w.mapping_id), w.side.value, w.record_id, str(w.value)) in asked:
+                state, note = "asked", f"the sync {name!r} was asked to create it"
+            elif (why := self._creatable[(via.sync.pk, via.side, str(w.value))]) is None:
+                state, note = "wanted", f"the sync {name!r} is asked to create it"
+            else:
+                state, note = "refused", f"it is not created through its sync: {why}"
+            out.append(replace(w, create=state, message=f"{w.message} ({note})"))
+        return out
+
+    def _via(self, mapping: MappingSpec, side: Side) -> _Via:
+        """The via sync of `mapping`, seen from its side holding `side`'s values."""
+        reference = mapping.reference
+        assert reference is not None
+        via_side = side.other if reference.flipped else side
+        key = (reference.via, via_side)
+        if key not in self._vias:
+            self._vias[key] = _Via(Sync.objects.get(pk=reference.via), via_side)
+        return self._vias[key]
+
+    def _check(self, mapping: MappingSpec, side: Side, values: set[str]) -> None:
+        """Decide, for the values not decided yet this run, whether the via sync would
+        create the records they name (reading them where its filters need their fields)."""
+        via = self._via(mapping, side)
+        todo = sorted(v for v in values if (via.sync.pk, via.side, v) not in self._creatable)
+        if not todo:
+            return
+        reason = via.reason()
+        found: dict[str, Record] = {}
+        if reason is None and via.filters:
+            reader = SideConnector(side, self.sides[side].connector, via.object_type)
+            found = {r.id: r for r in reader.get(todo)}
+        for value in todo:
+            why = reason
+            if why is None and via.filters:
+                record = found.get(value)
+                if record is None or record.deleted:
+                    why = f"the record is not found on {side.label}"
+                elif (failing := first_failing(via.filters, record.fields)) is not None:
+                    why = f"the filter of the sync {via.sync.name!r} ({failing.describe()}) "
+                    why += "leaves it out"
+            self._creatable[(via.sync.pk, via.side, value)] = why
 
     # --- records ---
     def _records(self, mapping: MappingSpec, values: dict[Side, set[str]]) -> dict[Side, dict]:
@@ -207,6 +307,36 @@ class References:
             ids = by_email.get(email, [])
             # Two users with one email: which one is meant is unknown, so neither is used.
             self._id_of[side][email] = ids[0] if len(ids) == 1 else None
+
+
+class _Via:
+    """What decides whether a via sync would create a record of one of its sides."""
+
+    def __init__(self, sync: Sync, side: Side) -> None:
+        self.sync = sync
+        self.side = side
+        target = side.other
+        ways = [Direction.BOTH, Direction.A_TO_B if target is Side.B else Direction.B_TO_A]
+        self.writes = FieldMapping.objects.filter(sync=sync, direction__in=ways).exists()
+        self.filters = [
+            FilterSpec(row.field, Operator(row.operator), row.value)
+            for row in Filter.objects.filter(sync=sync, side=side.value).order_by("id")
+        ]
+        self.object_type = sync.object_type_a if side is Side.A else sync.object_type_b
+
+    def reason(self) -> str | None:
+        """Why the sync would create no record of this side at all (None: it may)."""
+        name, target = self.sync.name, self.side.other
+        if not self.sync.enabled:
+            return f"the sync {name!r} is off"
+        if self.sync.paused:
+            return f"the sync {name!r} is paused"
+        if not self.writes:
+            return (
+                f"no field mapping of the sync {name!r} writes to {target.label}, "
+                "so it creates nothing there"
+            )
+        return None
 
 
 def via_column(source: Side, *, flipped: bool) -> str:

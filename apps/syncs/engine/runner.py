@@ -138,6 +138,7 @@ class Runner:
             counters=self.counters,
             batch_size=options.batch_size,
             on_written=self._written_by_run,
+            creations=self.planner.references,
         )
         for side in self.sides.values():
             side.connector.settle_later = True  # settle_in_flight settles what it answers

@@ -66,7 +66,11 @@ def reference_spec(mapping: FieldMapping, sync: Sync) -> ReferenceSpec | None:
         return ReferenceSpec(users_a=mapping.users_a or None, users_b=mapping.users_b or None)
     if mapping.reference == "records" and mapping.reference_via is not None:
         via = mapping.reference_via
-        return ReferenceSpec(via=via.pk, flipped=via.connection_a_id != sync.connection_a_id)
+        return ReferenceSpec(
+            via=via.pk,
+            flipped=via.connection_a_id != sync.connection_a_id,
+            create=mapping.create_referenced,
+        )
     return None
 
 
@@ -372,6 +376,7 @@ class LinkStore:
                     value=str(w.value)[:255],
                     code=w.code,
                     message=w.message[:2000],
+                    create=w.create,
                 )
                 for w in {(w.mapping_id, w.side, w.record_id): w for w in waiting}.values()
             )
