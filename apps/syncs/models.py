@@ -255,6 +255,9 @@ class InFlightWrite(TimeStampedModel):
     state = models.CharField(max_length=10, choices=State.choices, default=State.IN_FLIGHT)
     outcome = models.TextField(blank=True)  # what settling found, as the run page shows it
     polls = models.PositiveIntegerField(default=0)  # settlements that found it in flight
+    # A run left a changed record of this pair alone while the write was in flight: the
+    # settling run reads the pair again (otherwise it has nothing new to read).
+    missed = models.BooleanField(default=False)
     run_ref = models.BigIntegerField(null=True, blank=True)
     settled_run_ref = models.BigIntegerField(null=True, blank=True)
     settled_at = models.DateTimeField(null=True, blank=True)

@@ -341,6 +341,7 @@ class Runner:
         run that settles their write reads them again)."""
         in_flight = applier.in_flight
         held = {r.id for r in records if r.id in in_flight.ids[side]}
+        self.store.in_flight_missed(side, held)
         made = [r for r in records if r.id not in held and in_flight.created_by_job(side, r)]
         if made:
             linked = {

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.syncs.engine.filters import FilterSpec, Operator
@@ -464,6 +464,19 @@ class LinkStore:
             row.sync = self.sync
         with transaction.atomic():
             InFlightWrite.objects.bulk_create(rows)
+
+    def in_flight_missed(self, side: Side, record_ids: Iterable[str]) -> None:
+        """Runs left these records of `side` alone while a write to their pair was in
+        flight: the run that settles the write reads the pair again."""
+        ids = list(record_ids)
+        if not ids:
+            return
+        InFlightWrite.objects.filter(
+            Q(side=side.value, record_id__in=ids) | (~Q(side=side.value) & Q(other_id__in=ids)),
+            sync=self.sync,
+            state=InFlightWrite.State.IN_FLIGHT,
+            missed=False,
+        ).update(missed=True)
 
     def in_flight_polled(self, keys: Sequence[Any]) -> None:
         """These writes were found still in flight once more."""
