@@ -34,7 +34,7 @@ from apps.syncs.engine.merge import settled_base
 from apps.syncs.engine.plan_types import SyncSpec
 from apps.syncs.engine.recorder import Action, EngineEvent
 from apps.syncs.engine.sides import SideConnector
-from apps.syncs.engine.store import LinkStore
+from apps.syncs.engine.store import LinkStore, link_state
 from apps.syncs.engine.types import LinkStatus, Side
 from apps.syncs.models import InFlightWrite
 from connectors.base import Record, WriteResult
@@ -57,6 +57,7 @@ def settle_in_flight(
             continue
         results = sides[side].settle([row.handle for row in mine])
         still: list[Any] = []
+        updated = _Updated()
         for row, result in zip(mine, results, strict=True):
             if result.ok and result.in_flight:
                 still.append(row.pk)
@@ -67,12 +68,27 @@ def settle_in_flight(
                 InFlightWrite.Action.UPDATE: _update,
                 InFlightWrite.Action.DELETE: _delete,
             }[InFlightWrite.Action(row.action)]
-            for again_side, record_id in settle(spec, store, applier, side, row, result):
+            for again_side, record_id in settle(
+                spec, store, applier, side, row, result, updated=updated
+            ):
                 retry[again_side].append(record_id)
+        # Settled updates are stored together: under load a settling run completes a
+        # hundred of them, one statement each would be most of its work.
+        if updated.pairs:
+            store.save_pairs(updated.pairs)
+        store.in_flight_done(updated.keys, outcome="updated", run_ref=applier.run_ref)
         store.in_flight_polled(still)
     if not any(retry.values()):
         return None
     return {side: list(dict.fromkeys(ids)) for side, ids in retry.items()}
+
+
+class _Updated:
+    """The bases and rows of the updates a settling pass completed, stored at its end."""
+
+    def __init__(self) -> None:
+        self.pairs: list[tuple[Any, dict[str, Any], Record | None, Record | None]] = []
+        self.keys: list[Any] = []
 
 
 def _hold(applier: Applier, side: Side, row: InFlightWrite) -> None:
@@ -91,6 +107,8 @@ def _create(
     target: Side,
     row: InFlightWrite,
     result: WriteResult,
+    *,
+    updated: _Updated,
 ) -> list[tuple[Side, str]]:
     source = Record(id=row.other_id, fields=dict(row.detail.get("source_fields") or {}))
     if isinstance(result.error, OutcomeUnknown):
@@ -130,6 +148,8 @@ def _update(
     side: Side,
     row: InFlightWrite,
     result: WriteResult,
+    *,
+    updated: _Updated,
 ) -> list[tuple[Side, str]]:
     changes = list(row.detail.get("changes") or [])
     a_id, b_id = (row.record_id, row.other_id) if side is Side.A else (row.other_id, row.record_id)
@@ -153,7 +173,7 @@ def _update(
             row.pk, done=False, outcome=f"refused: {error}", run_ref=applier.run_ref
         )
         return []
-    link = store.link(row.link_id)
+    link = link_state(row.link) if row.link is not None else store.link(row.link_id)
     if link.status is LinkStatus.LINKED:
         values = {s: dict(row.detail.get("values", {}).get(s.value) or {}) for s in Side}
         for change in changes:
@@ -162,7 +182,7 @@ def _update(
             spec, link.base, row.detail.get("settle") or [], values[Side.A], values[Side.B]
         )
         a, b = (stored, None) if side is Side.A else (None, stored)
-        store.save_pairs([(row.link_id, base, a, b)])
+        updated.pairs.append((row.link_id, base, a, b))
     if applier.on_written is not None:
         applier.on_written(side, stored)
     applier.emit(
@@ -179,7 +199,7 @@ def _update(
             code="settled",
         )
     )
-    store.in_flight_settled(row.pk, done=True, outcome="updated", run_ref=applier.run_ref)
+    updated.keys.append(row.pk)
     # Read again only a pair some run left alone meanwhile: under sustained load re-reading
     # every settled pair doubled the reads per change.
     return [(Side.A, a_id), (Side.B, b_id)] if a_id and b_id and row.missed else []
@@ -192,6 +212,8 @@ def _delete(
     side: Side,
     row: InFlightWrite,
     result: WriteResult,
+    *,
+    updated: _Updated,
 ) -> list[tuple[Side, str]]:
     if result.error is not None:
         applier.emit(

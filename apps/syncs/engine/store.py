@@ -500,6 +500,19 @@ class LinkStore:
             values["record_id"] = record_id[:255]
         InFlightWrite.objects.filter(pk=key, state=InFlightWrite.State.IN_FLIGHT).update(**values)
 
+    def in_flight_done(self, keys: Sequence[Any], *, outcome: str, run_ref: int | None) -> None:
+        """These writes' jobs finished and took, all with the same outcome: one statement."""
+        if not keys:
+            return
+        now = timezone.now()
+        InFlightWrite.objects.filter(pk__in=keys, state=InFlightWrite.State.IN_FLIGHT).update(
+            state=InFlightWrite.State.DONE,
+            outcome=outcome[:4000],
+            settled_run_ref=run_ref,
+            settled_at=now,
+            updated_at=now,
+        )
+
     def drop_pending(self, key: Any) -> None:
         RecordLink.objects.filter(
             pk=key, status__in=[LinkStatus.PENDING_CREATE_A, LinkStatus.PENDING_CREATE_B]
