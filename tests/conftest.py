@@ -10,8 +10,14 @@ from hypothesis import HealthCheck, settings
 # The sandbox server, `sandbox` and `webhook_receiver` fixtures, for any test package.
 pytest_plugins = ["tests.sandbox_fixtures", "tests.workers"]
 
+# `make test` draws the same examples on every run (derandomize), so a run's verdict is the
+# code's, not the draw's; `make fuzz` draws new ones each time to look for what is unknown.
 settings.register_profile(
-    "default", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "default",
+    max_examples=100,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile(
     "fuzz", max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
