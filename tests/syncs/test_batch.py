@@ -236,3 +236,28 @@ def test_the_survivors_of_an_unlinked_delete_are_linked_not_copied_to_each_other
 
     assert _linked(syncs["yz"]) == {(y.id, z.id)}
     assert [len(stores[s].all("contacts")) for s in "xyz"] == [0, 1, 1]
+
+
+def test_a_record_taken_up_again_reaches_its_survivor_down_a_chain_not_a_second_copy():
+    # The chain x-y-z: x's contact reached y, then z. y's copy was deleted: both syncs
+    # unlink, x's and z's records survive. x's record is edited, so xy takes it up again
+    # and makes a new y copy; that copy's way to z runs through x, the deleted y record
+    # and yz's own unlinked pair: it is linked to z's survivor, not copied a second time.
+    stores, syncs = three_systems(workspace(), ("xy", "yz"), match=False)
+    x = stores["x"].insert("contacts", {"email": "ann@x.com", "name": "Ann"})
+    run(syncs["xy"])
+    run(syncs["yz"])
+    [z] = stores["z"].all("contacts")
+    stores["y"].remove("contacts", stores["y"].all("contacts")[0].id)
+    run(syncs["xy"])
+    run(syncs["yz"])
+    stores["x"].edit("contacts", x.id, {"phone": "555"})
+
+    run(syncs["xy"])
+    run(syncs["yz"])
+    run(syncs["yz"])
+
+    [y] = stores["y"].all("contacts")
+    assert [r.id for r in stores["z"].all("contacts")] == [z.id]
+    assert _linked(syncs["yz"]) == {(y.id, z.id)}
+    assert stores["z"].record("contacts", z.id).fields["phone"] == "555"

@@ -179,28 +179,39 @@ class LinkStore:
 
         An endpoint is a connection and an object type (`endpoint()`): syncs see one
         system's records as the same when they use the same connection. One query per other
-        sync and step, a step per other sync at most.
+        sync and step, a few steps at most.
         """
         start = self.endpoint(side)
         reached: dict[str, dict[Node, bool]] = {i: {(start, i): True} for i in dict.fromkeys(ids)}
         frontier: dict[Node, dict[str, bool]] = {(start, i): {i: True} for i in reached}
         others = self._other_syncs()
+        if not others:
+            return reached, set()
         gone: set[str] = set()
         statuses = [LinkStatus.LINKED, LinkStatus.UNLINKED, LinkStatus.DELETED]
-        for _step in range(len(others)):
+        # This sync's own pairs since unlinked are followed too, but not from the records
+        # asked about (theirs is the pair being decided): a chain X-Y-Z whose Y record was
+        # deleted under `unlink` leaves X and Z survivors, and when X is taken up again its
+        # new Y copy reaches the Z survivor through X, the deleted Y record and Y-Z's
+        # unlinked pair (a path may then use a sync twice: two steps per sync at most).
+        walked = [(other, statuses) for other in others]
+        walked.append((self.sync, [LinkStatus.UNLINKED]))
+        for step in range(2 * len(walked)):
             by_endpoint: dict[tuple[Any, str], list[str]] = {}
             for endpoint, record_id in frontier:
                 by_endpoint.setdefault(endpoint, []).append(record_id)
             following: dict[Node, dict[str, bool]] = {}
             for endpoint, record_ids in by_endpoint.items():
-                for other in others:
+                for other, wanted in walked:
+                    if other is self.sync and step == 0:
+                        continue
                     for here in Side:
                         if self._endpoint(other, here) != endpoint:
                             continue
                         there = self._endpoint(other, here.other)
                         rows = RecordLink.objects.filter(
                             sync=other,
-                            status__in=statuses,
+                            status__in=wanted,
                             **{f"{_id_field(here)}__in": record_ids},
                         ).values_list(_id_field(here), _id_field(here.other), "status")
                         for record_id, partner, status in rows:
@@ -511,6 +522,15 @@ class LinkStore:
             settled_run_ref=run_ref,
             settled_at=now,
             updated_at=now,
+        )
+
+    def in_flight_missed_since(self, keys: Sequence[Any]) -> list[Any]:
+        """Which of these settled updates are marked missed now (one query; none asked:
+        none)."""
+        if not keys:
+            return []
+        return list(
+            InFlightWrite.objects.filter(pk__in=keys, missed=True).values_list("pk", flat=True)
         )
 
     def drop_pending(self, key: Any) -> None:
