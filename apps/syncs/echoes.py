@@ -11,15 +11,24 @@ the event's time is then compared at whole seconds, so an edit a person makes wi
 same second as Concord's write is taken for the echo. It is not lost: the next poll reads
 every change since its cursor and the engine compares values, not times, for such a copy
 (docs/engine.md).
+
+A write left in a system's job (settle-later, apps/syncs/engine/settle.py) has no stored
+time yet when its echo arrives, so the time test cannot recognise it. Such records are
+`held_in_flight()` instead: a run would leave them alone anyway until the write settles
+(inflight.py), so no run is spent on them; the write's row is marked `missed` in the
+receiving transaction, and the run that settles it reads the pair again. An echo then costs
+one read there, and a person's edit made meanwhile is found by that read, not lost.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
+from django.db.models import Q
+
 from apps.syncs.engine.types import LinkStatus
-from apps.syncs.models import RecordLink, Sync
+from apps.syncs.models import InFlightWrite, RecordLink, Sync
 
 
 def echoes(sync: Sync, side: str, announced: Mapping[str, datetime | None]) -> set[str]:
@@ -48,3 +57,34 @@ def not_newer(announced: datetime, stored: datetime) -> bool:
     if stored.microsecond == 0 and announced.microsecond:
         announced = announced.replace(microsecond=0)
     return announced <= stored
+
+
+def held_in_flight(sync: Sync, side: str, record_ids: Iterable[str]) -> set[str]:
+    """The records of `side` ("a" or "b") that are one of the two records of a pair whose
+    write is still in a system's job, now marked for the settling run to read again. Either
+    every such write is marked or none is (a write settled meanwhile: then nothing is held,
+    and the caller runs the records as usual)."""
+    if side not in ("a", "b"):
+        raise ValueError(f"side must be 'a' or 'b', not {side!r}")
+    ids = list(dict.fromkeys(record_ids))
+    if not ids:
+        return set()
+    rows = list(
+        InFlightWrite.objects.filter(
+            Q(side=side, record_id__in=ids) | (~Q(side=side) & Q(other_id__in=ids)),
+            sync=sync,
+            state=InFlightWrite.State.IN_FLIGHT,
+            # whose settling reads the pair again when marked (a delete's has nothing to read)
+            action__in=[InFlightWrite.Action.UPDATE, InFlightWrite.Action.CREATE],
+        ).values_list("pk", "side", "record_id", "other_id")
+    )
+    if not rows:
+        return set()
+    marked = InFlightWrite.objects.filter(
+        pk__in=[pk for pk, *_ in rows], state=InFlightWrite.State.IN_FLIGHT
+    ).update(missed=True)
+    if marked != len(rows):
+        return set()
+    return {
+        record_id if row_side == side else other_id for _, row_side, record_id, other_id in rows
+    }

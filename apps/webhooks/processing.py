@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from apps.syncs.echoes import echoes
+from apps.syncs.echoes import echoes, held_in_flight
 from apps.syncs.models import Sync
 from apps.syncs.triggers import sync_trigger
 from apps.webhooks.models import WebhookDelivery
@@ -43,8 +43,9 @@ def delivery_route(delivery: WebhookDelivery) -> str:
     the one that stored the delivery, so a run is requested (or folded into the sync's
     queued run) before the sender gets its 202, with no task in between.
 
-    Records whose announced change is an echo of the sync's own write (apps.syncs.echoes)
-    are left out; a delivery of echoes only starts no run and is marked "echo". Unknown
+    Records whose announced change is an echo of the sync's own write (apps.syncs.echoes),
+    and records of a pair whose write is still in a system's job (read again when it
+    settles), are left out; a delivery of those only starts no run and is marked "echo". Unknown
     object types, or records no sync reads, make it "ignored", not an error. Returns the
     status given.
     """
@@ -65,8 +66,12 @@ def delivery_route(delivery: WebhookDelivery) -> str:
         wanted: dict[str, list[str]] = {}
         for side, records in announced.items():
             echo = echoes(sync, side, records) if records else set()
-            echoed += len(echo)
-            wanted[side] = [record_id for record_id in records if record_id not in echo]
+            rest = [record_id for record_id in records if record_id not in echo]
+            # A write to the pair still in a system's job: the run that settles it reads
+            # the pair again (its echo, or an edit made meanwhile), so no run now.
+            held = held_in_flight(sync, side, rest) if rest else set()
+            echoed += len(echo) + len(held)
+            wanted[side] = [record_id for record_id in rest if record_id not in held]
         if wanted["a"] or wanted["b"]:
             sync_trigger(sync, trigger="webhook", record_ids=wanted)
             requested += 1

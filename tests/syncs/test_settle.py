@@ -301,3 +301,42 @@ def test_a_settled_update_no_run_left_alone_is_not_read_again(sandbox: Sandbox) 
     assert settled.read_b == 6
     quiet = run_now(sync)
     assert quiet.updated_a == quiet.updated_b == 0
+
+
+def test_a_webhook_received_while_a_run_settles_the_write_has_its_pair_read_again(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Receipt marks a write missed without the sync's lease (apps.syncs.echoes). When that
+    happens after the settling run read the write's row, the run still reads the pair
+    again: it asks which rows are marked after it has marked them done."""
+    from apps.syncs.echoes import held_in_flight
+    from connectors.zendesk.connector import ZendeskConnector
+
+    sync = contacts_sync(sandbox)
+    run_now(sync)
+    run_now(sync)
+    links = list(RecordLink.objects.filter(sync=sync).order_by("id"))
+    sandbox.admin.configure("zendesk", jobs_held=True)
+    hubspot(
+        sync,
+        "update",
+        [RecordUpdate(link.a_id, {"firstname": f"Race {n}"}) for n, link in enumerate(links)],
+    )
+    run_now(sync)
+    assert len(in_flight(sync)) == 6
+    sandbox.admin.configure("zendesk", jobs_held=False)
+    real_settle = ZendeskConnector.settle
+    held: list[set[str]] = []
+
+    def settle_while_a_webhook_arrives(self, object_type, handles):
+        results = real_settle(self, object_type, handles)
+        held.append(held_in_flight(sync, "b", [links[2].b_id]))  # the webhook, meanwhile
+        return results
+
+    monkeypatch.setattr(ZendeskConnector, "settle", settle_while_a_webhook_arrives)
+
+    settled = run_now(sync)
+
+    assert held == [{links[2].b_id}]  # the delivery started no run
+    assert [e.code for e in events(settled, "updated")] == ["settled"] * 6
+    assert settled.read_a == 1  # that pair's HubSpot record, read again

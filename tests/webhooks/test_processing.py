@@ -4,6 +4,7 @@ run. Deliveries arrive the real way, as signed POSTs to /hooks/<connection>/."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -125,3 +126,75 @@ def test_a_delivery_left_received_is_routed_once_by_its_task(client, linked):
     assert delivery_process(delivery.pk) == "processed"
     assert delivery_process(delivery.pk) == "already-processed"
     assert SyncRun.objects.filter(sync=sync, status="queued").count() == 1
+
+
+def test_a_delivery_for_a_pair_whose_write_is_in_a_job_starts_no_run_and_is_read_at_settling(
+    client, sandbox
+):
+    """Zendesk's echo of an update still in its bulk job carries no time Concord stored (the
+    write has not settled): the delivery starts no run, and the run that settles the write
+    reads the pair again instead, so a change it announced is not lost either."""
+    from apps.syncs.models import InFlightWrite
+    from connectors.base import RecordUpdate
+    from connectors.zendesk.webhooks import format_timestamp, sign
+    from tests.syncs.test_settle import (
+        UPDATE_MANY,
+        calls,
+        contacts_sync,
+        hubspot,
+        in_flight,
+        zendesk,
+    )
+
+    sync = contacts_sync(sandbox)
+    Sync.objects.filter(pk=sync.pk).update(enabled=True)  # webhooks route to enabled syncs
+    run_now(sync)
+    run_now(sync)  # created, then settled: six linked pairs
+    links = list(RecordLink.objects.filter(sync=sync).order_by("id"))
+    sandbox.admin.configure("zendesk", jobs_held=True)
+    hubspot(
+        sync,
+        "update",
+        [RecordUpdate(lk.a_id, {"firstname": f"Job {n}"}) for n, lk in enumerate(links)],
+    )
+    run_now(sync)
+    assert len(in_flight(sync)) == 6
+    desk = sync.connection_b
+
+    def post(user_id: str, invocation: str) -> WebhookDelivery:
+        # (the invocation id is not signed: the dedupe key is the signed body's digest)
+        body = f'{{"user_id": "{user_id}", "event": "updated", "n": "{invocation}"}}'.encode()
+        stamp = format_timestamp(time.time())
+        response = client.generic(
+            "POST",
+            f"/hooks/{desk.public_id}/",
+            body,
+            content_type="application/json",
+            HTTP_X_ZENDESK_WEBHOOK_SIGNATURE_TIMESTAMP=stamp,
+            HTTP_X_ZENDESK_WEBHOOK_SIGNATURE=sign(desk.webhook_secret, stamp, body),
+            HTTP_X_ZENDESK_WEBHOOK_INVOCATION_ID=invocation,
+        )
+        assert response.status_code == 202, response.content
+        return WebhookDelivery.objects.latest("id")
+
+    delivery = post(links[0].b_id, "inv-1")
+
+    assert delivery.status == "echo"
+    # (the settling run the writing run asked for is queued; no webhook run)
+    assert not SyncRun.objects.filter(sync=sync, status="queued", trigger="webhook").exists()
+    assert list(
+        InFlightWrite.objects.filter(sync=sync, missed=True).values_list("record_id", flat=True)
+    ) == [links[0].b_id]
+
+    sandbox.admin.configure("zendesk", jobs_held=False)
+    settling = run_now(sync)
+
+    assert not in_flight(sync)
+    assert settling.read_a == 1  # the marked pair's HubSpot record, read again
+    assert settling.updated_a == 0  # an echo: nothing written back
+    assert calls(sandbox, UPDATE_MANY) == 1  # nor to Zendesk again (the 6 settled are the job's)
+    names = {r.id: r.fields["name"] for r in zendesk(sync, "get", [lk.b_id for lk in links])}
+    assert [names[lk.b_id] for lk in links] == [f"Job {n}" for n in range(6)]
+    # Once the write has settled, a delivery about the record is run as usual.
+    assert post(links[0].b_id, "inv-2").status == "processed"
+    assert SyncRun.objects.filter(sync=sync, status="queued", trigger="webhook").exists()

@@ -77,6 +77,16 @@ def settle_in_flight(
         if updated.pairs:
             store.save_pairs(updated.pairs)
         store.in_flight_done(updated.keys, outcome="updated", run_ref=applier.run_ref)
+        # A webhook received while this run settled may have marked a write missed after
+        # it was read here (apps.syncs.echoes.held_in_flight, outside the lease): asked
+        # after the rows are done, so a mark made before is seen and one made after found
+        # the write settled and ran its records itself.
+        marked = set(store.in_flight_missed_since(updated.keys))
+        for row in mine:
+            if row.missed or row.pk not in marked:
+                continue
+            retry[Side.A].append(row.record_id if side is Side.A else row.other_id)
+            retry[Side.B].append(row.other_id if side is Side.A else row.record_id)
         store.in_flight_polled(still)
     if not any(retry.values()):
         return None
