@@ -511,6 +511,29 @@ class LinkStore:
             values["record_id"] = record_id[:255]
         InFlightWrite.objects.filter(pk=key, state=InFlightWrite.State.IN_FLIGHT).update(**values)
 
+    def in_flight_settled_all(
+        self, items: Sequence[tuple[Any, bool, str, str]], *, run_ref: int | None
+    ) -> None:
+        """`in_flight_settled` for each (key, done, outcome, record id) of a settling pass,
+        in one statement executed for all (a pass settles up to thousands of creates)."""
+        if not items:
+            return
+        now = timezone.now()
+        rows = [
+            InFlightWrite(
+                pk=key,
+                state=InFlightWrite.State.DONE if done else InFlightWrite.State.FAILED,
+                outcome=outcome[:4000],
+                settled_run_ref=run_ref,
+                settled_at=now,
+                updated_at=now,
+                record_id=record_id[:255],
+            )
+            for key, done, outcome, record_id in items
+        ]
+        fields = ["state", "outcome", "settled_run_ref", "settled_at", "updated_at", "record_id"]
+        _bulk_update(rows, fields)
+
     def in_flight_done(self, keys: Sequence[Any], *, outcome: str, run_ref: int | None) -> None:
         """These writes' jobs finished and took, all with the same outcome: one statement."""
         if not keys:
@@ -714,7 +737,7 @@ def _versions(side: Side, record: Record) -> dict[str, Any]:
     return {"b_version": version[:100], "b_modified_at": modified}
 
 
-def _bulk_update(rows: Sequence[RecordLink], fields: list[str]) -> None:
+def _bulk_update(rows: Sequence[RecordLink | InFlightWrite], fields: list[str]) -> None:
     """Write `fields` of each row (by pk): one UPDATE statement executed for all of them
     (executemany), in one transaction.
 
@@ -725,7 +748,7 @@ def _bulk_update(rows: Sequence[RecordLink], fields: list[str]) -> None:
     if not rows:
         return
     ops = connection.ops
-    meta = RecordLink._meta
+    meta = type(rows[0])._meta
     columns = [meta.get_field(name) for name in fields]
     assignments = ", ".join(f"{ops.quote_name(f.column)} = %s" for f in columns)
     sql = (
