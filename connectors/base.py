@@ -14,8 +14,9 @@ Guarantees every connector gives:
   the rest of the batch (its result holds a RecordError instead). When the caller sets
   `settle_later`, a connector whose system does a write in the background (a bulk job) may
   answer it as pending (`WriteResult.pending`, a JSON handle) instead of waiting for it;
-  `settle()` later tells each handle's outcome. Connectors that write synchronously ignore
-  the flag and never answer pending.
+  `settle()` later tells each handle's outcome, for at most `settle_later_max` writes
+  pending at once. Connectors that write synchronously ignore the flag and never answer
+  pending.
 - `parse_webhook()` verifies the system's own signature over the raw bytes with a
   constant-time compare and a replay window before it parses anything, and raises
   WebhookVerificationError for anything it cannot verify.
@@ -400,6 +401,11 @@ class Connector(abc.ABC):
         # writes the system does in the background are then answered as pending, not
         # waited for. Connectors that write synchronously ignore it.
         self.settle_later = False
+
+    # How many writes a caller may leave pending at once (None: no limit): a system that
+    # keeps only its latest jobs forgets the oldest of a longer queue, and their outcome
+    # with them. A caller that reaches it lets the further writes wait.
+    settle_later_max: int | None = None
 
     def page_guard(self, call: str, *, start: JSON = None, system: str | None = None) -> PageGuard:
         """A guard for one paging loop of `call` ("POST /crm/v3/objects/contacts/search"),

@@ -172,6 +172,10 @@ class ZendeskConnector(Connector):
 
     kind: ClassVar[str] = "zendesk"
     label: ClassVar[str] = "Zendesk"
+    # Zendesk keeps the statuses of an account's last 100 jobs (and for an hour at most,
+    # by community reports; a day, by its reference): 50 jobs of 100 records may be left
+    # pending by one run, half of that, so that other syncs of the account have room.
+    settle_later_max = 5_000
     config_class: ClassVar[type[ConnectorConfig]] = ZendeskConfig
     object_types_offered: ClassVar[tuple[ObjectType, ...]] = (
         # Zendesk comments cannot be edited (only redacted) nor deleted through the API;

@@ -340,3 +340,25 @@ def test_a_webhook_received_while_a_run_settles_the_write_has_its_pair_read_agai
     assert held == [{links[2].b_id}]  # the delivery started no run
     assert [e.code for e in events(settled, "updated")] == ["settled"] * 6
     assert settled.read_a == 1  # that pair's HubSpot record, read again
+
+
+@pytest.mark.parametrize(("limit", "left_pending"), [(6, 6), (5, 0)])
+def test_a_run_leaves_no_more_writes_pending_than_the_system_keeps_jobs_for(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, limit: int, left_pending: int
+) -> None:
+    """Zendesk keeps only its latest jobs: an initial sync of 100,000 records that left
+    500 jobs pending found 400 of them forgotten when it came to settle them. A run leaves
+    at most the connector's settle_later_max pending; past it, its writes wait."""
+    from connectors.zendesk.connector import ZendeskConnector
+
+    monkeypatch.setattr(ZendeskConnector, "settle_later_max", limit)
+    sync = contacts_sync(sandbox)  # six contacts to create on Zendesk, in one call
+
+    run_now(sync)
+
+    assert len(in_flight(sync)) == left_pending
+    linked = RecordLink.objects.filter(sync=sync, status=LinkStatus.LINKED).count()
+    assert linked == 6 - left_pending
+    assert calls(sandbox, CREATE_MANY) == 1
+    run_settled(sync)
+    assert RecordLink.objects.filter(sync=sync, status=LinkStatus.LINKED).count() == 6

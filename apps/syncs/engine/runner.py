@@ -145,6 +145,10 @@ class Runner:
         try:
             self.recorder.phase(Phase.RECOVERING)
             settled = settle_in_flight(self.spec, self.store, self.sides, applier)
+            # What is still in flight counts against what the systems keep of their jobs.
+            held = self.store.in_flight_count()
+            for side, connector in self.sides.items():
+                connector.allow_pending(held.get(side, 0))
             retry = recover_pending(self.spec, self.store, self.sides, applier)
             if settled is not None:
                 retry = retry or {Side.A: [], Side.B: []}

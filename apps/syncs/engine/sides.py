@@ -43,6 +43,16 @@ class SideConnector:
         self.side = side
         self.object_type = object_type
         self._connector = connector
+        # Writes this run may still leave pending (None: no limit), set by the runner
+        # from the connector's settle_later_max less what is already in flight.
+        self.pending_room: int | None = None
+
+    def allow_pending(self, in_flight: int) -> None:
+        """Let writes be answered as pending (settled later), up to the connector's
+        `settle_later_max` with `in_flight` already pending."""
+        self._connector.settle_later = True
+        limit = self._connector.settle_later_max
+        self.pending_room = None if limit is None else max(0, limit - in_flight)
 
     def changes(self, cursor: Cursor | None) -> Iterator[ChangePage]:
         with self._failures():
@@ -57,12 +67,14 @@ class SideConnector:
             return self._connector.find(self.object_type, field, values)
 
     def create(self, items: Sequence[dict[str, Any]]) -> list[WriteResult]:
-        with self._failures():
-            return self._refused_fields(self._connector.create(self.object_type, items))
+        with self._failures(), self._within_room(len(items)):
+            results = self._connector.create(self.object_type, items)
+            return self._counted(self._refused_fields(results))
 
     def update(self, items: Sequence[RecordUpdate]) -> list[WriteResult]:
-        with self._failures():
-            return self._refused_fields(self._connector.update(self.object_type, items))
+        with self._failures(), self._within_room(len(items)):
+            results = self._connector.update(self.object_type, items)
+            return self._counted(self._refused_fields(results))
 
     def _refused_fields(self, results: list[WriteResult]) -> list[WriteResult]:
         # A write refused over a field (gone, renamed, other options) means the fields
@@ -72,8 +84,22 @@ class SideConnector:
         return results
 
     def delete(self, ids: Sequence[str]) -> list[WriteResult]:
-        with self._failures():
-            return self._connector.delete(self.object_type, ids)
+        with self._failures(), self._within_room(len(ids)):
+            return self._counted(self._connector.delete(self.object_type, ids))
+
+    @contextmanager
+    def _within_room(self, count: int) -> Iterator[None]:
+        """Writes that would leave more pending than the system keeps wait instead."""
+        if self.pending_room is not None and count > self.pending_room:
+            with self.waiting():
+                yield
+        else:
+            yield
+
+    def _counted(self, results: list[WriteResult]) -> list[WriteResult]:
+        if self.pending_room is not None:
+            self.pending_room -= sum(1 for r in results if r.pending is not None)
+        return results
 
     def people_known(self, values: Sequence[str]) -> set[str] | None:
         with self._failures():

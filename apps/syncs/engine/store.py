@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from apps.syncs.engine.filters import FilterSpec, Operator
@@ -546,6 +546,15 @@ class LinkStore:
             settled_at=now,
             updated_at=now,
         )
+
+    def in_flight_count(self) -> dict[Side, int]:
+        """How many writes are still in a system's job, by side written."""
+        rows = (
+            InFlightWrite.objects.filter(sync=self.sync, state=InFlightWrite.State.IN_FLIGHT)
+            .values_list("side")
+            .annotate(n=Count("id"))
+        )
+        return {Side(side): n for side, n in rows}
 
     def in_flight_missed_since(self, keys: Sequence[Any]) -> list[Any]:
         """Which of these settled updates are marked missed now (one query; none asked:
