@@ -362,3 +362,26 @@ def test_a_run_leaves_no_more_writes_pending_than_the_system_keeps_jobs_for(
     assert calls(sandbox, CREATE_MANY) == 1
     run_settled(sync)
     assert RecordLink.objects.filter(sync=sync, status=LinkStatus.LINKED).count() == 6
+
+
+def test_a_run_that_would_leave_too_many_pending_settles_them_first_then_waits(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """Waited jobs push pending ones out of the system's window as surely as pending ones
+    do: before leaving more pending than the window, a run settles what is in flight."""
+    from connectors.zendesk.connector import ZendeskConnector
+
+    monkeypatch.setattr(ZendeskConnector, "settle_later_max", 6)
+    settings.CONCORD_RUN_BATCH_SIZE = 4  # three creates of four contacts, each a job
+    sync = contacts_sync(sandbox, contacts=12)
+
+    run = run_now(sync)
+
+    assert calls(sandbox, CREATE_MANY) == 3
+    # The first four went pending, were settled before the second call (which did not
+    # fit), and the last eight were waited for: nothing is left in flight.
+    assert in_flight(sync) == []
+    assert InFlightWrite.objects.filter(sync=sync, state="done").count() == 4
+    assert RecordLink.objects.filter(sync=sync, status=LinkStatus.LINKED).count() == 12
+    assert run.created_b == 12
+    assert calls(sandbox, JOB_POLLS) >= 1

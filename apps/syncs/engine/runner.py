@@ -36,6 +36,7 @@ far).
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from apps.syncs.engine.apply import Applier, ids_on
 from apps.syncs.engine.batch import Batch, BatchPlanner, MatchIndex
 from apps.syncs.engine.comments import CommentSyncer
 from apps.syncs.engine.dry_run import PageDone, Preview, SafetyLimit, dry_pass
+from apps.syncs.engine.inflight import InFlight
 from apps.syncs.engine.plan_types import Plan, SyncSpec
 from apps.syncs.engine.recorder import (
     Action,
@@ -64,6 +66,9 @@ from apps.syncs.engine.types import ACTIVE_STATUSES, Side
 from connectors.base import Connector, Cursor, Record
 
 logger = logging.getLogger(__name__)
+
+# How long a run waits for its systems' jobs when it must settle them before writing more.
+SETTLE_NOW_MAX_SECONDS = 600.0
 
 # Skips that depend on other records, looked at again at the end of a run.
 SECOND_LOOK_CODES = frozenset({"ambiguous", "already_linked", "match_out_of_scope"})
@@ -129,6 +134,7 @@ class Runner:
     def run(self, options: RunOptions) -> RunReport:
         """One run. Connector errors end it as FAILED (state stored so far is kept)."""
         self.batch_size = options.batch_size
+        self._read_again: dict[Side, list[str]] = {Side.A: [], Side.B: []}
         self.recorder.started(trigger=options.trigger)
         applier = Applier(
             spec=self.spec,
@@ -145,10 +151,13 @@ class Runner:
         try:
             self.recorder.phase(Phase.RECOVERING)
             settled = settle_in_flight(self.spec, self.store, self.sides, applier)
-            # What is still in flight counts against what the systems keep of their jobs.
+            # What is still in flight counts against what the systems keep of their jobs;
+            # a run that would leave more settles what is in flight first, then waits.
             held = self.store.in_flight_count()
+            self._read_again = {Side.A: [], Side.B: []}
             for side, connector in self.sides.items():
                 connector.allow_pending(held.get(side, 0))
+                connector.on_full = lambda: self._settle_now(applier)
             retry = recover_pending(self.spec, self.store, self.sides, applier)
             if settled is not None:
                 retry = retry or {Side.A: [], Side.B: []}
@@ -188,6 +197,10 @@ class Runner:
             else:
                 for side, records, cursor in self._batches(options):
                     self._apply_batch(applier, side, records, cursor)
+            # The pairs that settling mid-run asks to read again (as a settling run would).
+            for side in Side:
+                for chunk in chunks(list(dict.fromkeys(self._read_again[side])), self.batch_size):
+                    self._apply_batch(applier, side, self._fetch(side, list(chunk)), None)
             self._second_look(applier)
         except RunInterrupted:
             raise  # stopped between batches on purpose; what came before is stored
@@ -210,6 +223,26 @@ class Runner:
         return self._finish(
             RunReport(Outcome.PARTIAL if errors else Outcome.SUCCEEDED, self.counters)
         )
+
+    def _settle_now(self, applier: Applier) -> None:
+        """Settle everything in flight, polling the jobs until they are done: a run about to
+        leave more writes pending than a system keeps jobs for (its last 100, Zendesk) would
+        otherwise have the oldest forgotten, by the jobs of its pending writes or of its
+        waited ones alike. Waits under the lease, as every write did before settle-later,
+        at most SETTLE_NOW_MAX_SECONDS; what is still in flight then stays held for a
+        later run. The runs that reach this write thousands of records (an initial sync)."""
+        delay = 0.1
+        deadline = time.monotonic() + SETTLE_NOW_MAX_SECONDS
+        while True:
+            applier.in_flight = InFlight(self.spec)  # settling holds again what is left
+            again = settle_in_flight(self.spec, self.store, self.sides, applier)
+            for side, ids in (again or {}).items():
+                self._read_again[side].extend(ids)
+            self.recorder.checkpoint(self.counters)  # renews the lease while it waits
+            if not applier.in_flight or time.monotonic() + delay > deadline:
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
     def preview(
         self, options: RunOptions, *, sample_size: int = 5, on_page: PageDone | None = None

@@ -7,7 +7,7 @@ ConnectorError as a `SideFailure` that carries the side and the original error.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -46,6 +46,9 @@ class SideConnector:
         # Writes this run may still leave pending (None: no limit), set by the runner
         # from the connector's settle_later_max less what is already in flight.
         self.pending_room: int | None = None
+        # Called once when a write does not fit the room (the runner settles what is in
+        # flight); the writes after it wait for their jobs.
+        self.on_full: Callable[[], None] | None = None
 
     def allow_pending(self, in_flight: int) -> None:
         """Let writes be answered as pending (settled later), up to the connector's
@@ -91,6 +94,10 @@ class SideConnector:
     def _within_room(self, count: int) -> Iterator[None]:
         """Writes that would leave more pending than the system keeps wait instead."""
         if self.pending_room is not None and count > self.pending_room:
+            if self.on_full is not None:
+                on_full, self.on_full = self.on_full, None
+                on_full()
+                self.pending_room = 0
             with self.waiting():
                 yield
         else:
