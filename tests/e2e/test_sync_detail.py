@@ -115,9 +115,11 @@ def test_a_runs_progress_moves_live_while_a_worker_runs_it(
         "zendesk": {**SEED_COUNTS["zendesk"], "users": 8},
     }
     sync = hub_desk_sync(sandbox, seed_counts=counts)
-    # Every call to either system is slow: the run lasts several seconds, page after page.
-    sandbox.admin.set_faults("hubspot", latency_ms=800)
-    sandbox.admin.set_faults("zendesk", latency_ms=350)
+    # Every call to either system is slow: the run lasts many seconds, page after page, so
+    # that the page polling every second sees it going even on a loaded 2-core machine
+    # (at 800 and 350 ms it was once over before the page first showed a counter).
+    sandbox.admin.set_faults("hubspot", latency_ms=1600)
+    sandbox.admin.set_faults("zendesk", latency_ms=700)
     workers.start()
     page.set_viewport_size({"width": 1280, "height": 900})
     base = live_server.url

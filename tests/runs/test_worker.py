@@ -20,7 +20,7 @@ from apps.accounts.services import api_token_create
 from apps.connections.services import connector_for
 from apps.runs.models import SyncRun
 from apps.runs.queue import run_request
-from apps.syncs.models import Conflict, RecordLink, Sync
+from apps.syncs.models import Conflict, InFlightWrite, RecordLink, Sync
 from apps.webhooks.models import WebhookDelivery
 from connectors.base import RecordUpdate
 from tests.factories import MembershipFactory
@@ -211,6 +211,14 @@ def test_a_killed_worker_leaves_no_duplicate_and_its_run_is_taken_up_within_30s(
     print(f"killed worker's run taken up again after {taken_up:.1f}s")  # noqa: T201
     assert taken_up <= 30, f"taken up after {taken_up:.1f}s"
     wait_until(lambda: SyncRun.objects.get(pk=run.pk).status == "succeeded", timeout=120)
+    # The creates it left in Zendesk's jobs are linked by the settling run that follows.
+    wait_until(
+        lambda: (
+            not InFlightWrite.objects.filter(sync=sync, state="in_flight").exists()
+            and not SyncRun.objects.filter(sync=sync, status__in=["queued", "running"]).exists()
+        ),
+        timeout=60,
+    )
     contacts = hubspot_contacts(sync)
     users = zendesk_users(sync)
     assert set(users) == set(contacts)
