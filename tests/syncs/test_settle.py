@@ -82,6 +82,23 @@ def in_flight(sync: Sync) -> list[InFlightWrite]:
     return list(InFlightWrite.objects.filter(sync=sync, state="in_flight").order_by("id"))
 
 
+def updates_in_flight(sandbox: Sandbox, sync: Sync, name: str) -> list[RecordLink]:
+    """Six linked pairs (created, then settled), then every contact's first name changed
+    on HubSpot and run: six updates held in Zendesk's jobs. The pairs' links, in order."""
+    run_now(sync)
+    run_now(sync)
+    links = list(RecordLink.objects.filter(sync=sync).order_by("id"))
+    sandbox.admin.configure("zendesk", jobs_held=True)
+    hubspot(
+        sync,
+        "update",
+        [RecordUpdate(link.a_id, {"firstname": f"{name} {n}"}) for n, link in enumerate(links)],
+    )
+    run_now(sync)
+    assert len(in_flight(sync)) == 6
+    return links
+
+
 def test_the_run_finishes_and_frees_the_lease_while_its_job_is_queued_then_settling_links(
     sandbox: Sandbox,
 ) -> None:
@@ -278,17 +295,7 @@ def test_a_settled_update_no_run_left_alone_is_not_read_again(sandbox: Sandbox) 
     """Under sustained load every settled pair read again doubled the reads per change: a
     pair no run skipped while its write was in flight has nothing new to read."""
     sync = contacts_sync(sandbox)
-    run_now(sync)
-    run_now(sync)
-    links = list(RecordLink.objects.filter(sync=sync).order_by("id"))
-    sandbox.admin.configure("zendesk", jobs_held=True)
-    hubspot(
-        sync,
-        "update",
-        [RecordUpdate(link.a_id, {"firstname": f"Later {n}"}) for n, link in enumerate(links)],
-    )
-    run_now(sync)
-    assert len(in_flight(sync)) == 6
+    updates_in_flight(sandbox, sync, "Later")
     assert not InFlightWrite.objects.filter(sync=sync, missed=True).exists()
     sandbox.admin.configure("zendesk", jobs_held=False)
 
@@ -313,17 +320,7 @@ def test_a_webhook_received_while_a_run_settles_the_write_has_its_pair_read_agai
     from connectors.zendesk.connector import ZendeskConnector
 
     sync = contacts_sync(sandbox)
-    run_now(sync)
-    run_now(sync)
-    links = list(RecordLink.objects.filter(sync=sync).order_by("id"))
-    sandbox.admin.configure("zendesk", jobs_held=True)
-    hubspot(
-        sync,
-        "update",
-        [RecordUpdate(link.a_id, {"firstname": f"Race {n}"}) for n, link in enumerate(links)],
-    )
-    run_now(sync)
-    assert len(in_flight(sync)) == 6
+    links = updates_in_flight(sandbox, sync, "Race")
     sandbox.admin.configure("zendesk", jobs_held=False)
     real_settle = ZendeskConnector.settle
     held: list[set[str]] = []

@@ -135,30 +135,19 @@ def test_a_delivery_for_a_pair_whose_write_is_in_a_job_starts_no_run_and_is_read
     write has not settled): the delivery starts no run, and the run that settles the write
     reads the pair again instead, so a change it announced is not lost either."""
     from apps.syncs.models import InFlightWrite
-    from connectors.base import RecordUpdate
     from connectors.zendesk.webhooks import format_timestamp, sign
     from tests.syncs.test_settle import (
         UPDATE_MANY,
         calls,
         contacts_sync,
-        hubspot,
         in_flight,
+        updates_in_flight,
         zendesk,
     )
 
     sync = contacts_sync(sandbox)
     Sync.objects.filter(pk=sync.pk).update(enabled=True)  # webhooks route to enabled syncs
-    run_now(sync)
-    run_now(sync)  # created, then settled: six linked pairs
-    links = list(RecordLink.objects.filter(sync=sync).order_by("id"))
-    sandbox.admin.configure("zendesk", jobs_held=True)
-    hubspot(
-        sync,
-        "update",
-        [RecordUpdate(lk.a_id, {"firstname": f"Job {n}"}) for n, lk in enumerate(links)],
-    )
-    run_now(sync)
-    assert len(in_flight(sync)) == 6
+    links = updates_in_flight(sandbox, sync, "Job")
     desk = sync.connection_b
 
     def post(user_id: str, invocation: str) -> WebhookDelivery:

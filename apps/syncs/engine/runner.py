@@ -154,7 +154,6 @@ class Runner:
             # What is still in flight counts against what the systems keep of their jobs;
             # a run that would leave more settles what is in flight first, then waits.
             held = self.store.in_flight_count()
-            self._read_again = {Side.A: [], Side.B: []}
             for side, connector in self.sides.items():
                 connector.allow_pending(held.get(side, 0))
                 connector.on_full = lambda: self._settle_now(applier)
