@@ -25,16 +25,17 @@ off: this measures Concord, not the vendors' ceilings.
   by polling the sandbox's change feed (/_sandbox/changes: no vendor call, no rate limit, no
   request budget of the sync). Only changes made after the warm-up count.
 
-Per rate: latency median, p95, p99 and max; lost (not in Zendesk `--deadline` seconds after
-the load); duplicated (a Zendesk user created, or a name written again once it was there);
-ack median and p99 (the round trip of the sandbox's POST to /hooks/, as its sender logs
-it); vendor calls per change (sandbox counters, the benchmark's own changes taken out);
-the backlog when the load stops (queued runs, received deliveries); echoes: Zendesk
-deliveries, runs started by echoes alone (only Zendesk ids), webhook runs that wrote
-nothing, and writes back to HubSpot (must be zero). Peak memory: summed resident memory of
-the web and worker process trees, sampled (and the sum of their high-water marks), and the
-summed proportional set size (PSS), which counts the pages forked processes share once:
-RSS sums count them once per process.
+Per rate: latency median, p95, p99 and max, and the median of each third of the measured
+window (thirds that climb: a backlog growing under the load); lost (not in Zendesk
+`--deadline` seconds after the load); duplicated (a Zendesk user created, or a name written
+again once it was there); ack median and p99 (the round trip of the sandbox's POST to
+/hooks/, as its sender logs it); vendor calls per change (sandbox counters, the benchmark's
+own changes taken out); the backlog when the load stops (queued runs, received deliveries);
+echoes: Zendesk deliveries, runs started by echoes alone (only Zendesk ids), webhook runs
+that wrote nothing, and writes back to HubSpot (must be zero). Peak memory: summed resident
+memory of the web and worker process trees, sampled (and the sum of their high-water marks),
+and the summed proportional set size (PSS), which counts the pages forked processes share
+once: RSS sums count them once per process.
 
 Prints tables and writes JSON with the machine's cores, versions and git commit.
 """
@@ -88,6 +89,20 @@ def summary_ms(values: list[float]) -> dict[str, float | int | None]:
         "p99_ms": round(percentile(values, 99) * 1000, 1),
         "max_ms": round(max(values) * 1000, 1),
     }
+
+
+def thirds_ms(timed: list[tuple[float, float | None]]) -> list[float | None]:
+    """Median latency, in milliseconds, of the changes made in each third of the measured
+    window, from (when the change was scheduled, its latency in seconds or None if it never
+    arrived) pairs. A backlog that grows under the load shows as thirds that climb; one
+    that holds shows as level thirds."""
+    ordered = sorted(timed, key=lambda pair: pair[0])
+    size = len(ordered)
+    out: list[float | None] = []
+    for part in range(3):
+        chunk = [v for _, v in ordered[size * part // 3 : size * (part + 1) // 3] if v is not None]
+        out.append(round(statistics.median(chunk) * 1000, 1) if chunk else None)
+    return out
 
 
 # -- the observer ----------------------------------------------------------------------------
@@ -498,6 +513,14 @@ class Bench:
             latencies = [
                 c.applied_at - c.changed_at for c in measured if c.applied_at and c.changed_at
             ]
+            thirds = thirds_ms(
+                [
+                    (c.scheduled, c.applied_at - c.changed_at)
+                    if c.applied_at and c.changed_at
+                    else (c.scheduled, None)
+                    for c in measured
+                ]
+            )
             lost = [c for c in measured if c.applied_at is None and not c.superseded]
             superseded = sum(1 for c in measured if c.superseded)
             applied_twice = sum(max(0, c.applied - 1) for c in changes)
@@ -568,7 +591,7 @@ class Bench:
             "load_seconds": round(load_end - started, 2),
             "schedule_lag_p99_ms": round(percentile(lag, 99) * 1000, 1) if lag else None,
             "change_errors": sum(1 for c in changes if c.error),
-            "latency": summary_ms(latencies),
+            "latency": {**summary_ms(latencies), "thirds_ms": thirds},
             "lost": len(lost),
             "superseded": superseded,
             "duplicated": {"users_created": created_users, "applied_twice": applied_twice},
@@ -705,6 +728,10 @@ def median_of_passes(passes: list[dict[str, Any]]) -> dict[str, Any]:
         for key in ("median_ms", "p95_ms", "p99_ms", "max_ms"):
             rate["latency"][key] = _median([r["latency"][key] for r in each])
             rate["latency"][f"{key}_passes"] = [r["latency"][key] for r in each]
+        rate["latency"]["thirds_ms"] = [
+            _median([(r["latency"].get("thirds_ms") or [None] * 3)[i] for r in each])
+            for i in range(3)
+        ]
         for key in ("median_ms", "p99_ms"):
             rate["ack"]["all"][key] = _median([r["ack"]["all"][key] for r in each])
         calls = _median([r["calls_per_change"] for r in each])
@@ -733,11 +760,16 @@ def _ms(value: float | None) -> str:
     )
 
 
+def _thirds(values: list[float | None] | None) -> str:
+    """The three medians in seconds, "0.61/0.58/0.64s"."""
+    return "/".join("-" if v is None else f"{v / 1000:.2f}" for v in values or [None] * 3) + "s"
+
+
 def print_tables(results: dict[str, Any]) -> None:
     out = sys.stdout.write
     out(
         f"\n{'config':9} {'rate':>5} {'n':>5} {'median':>8} {'p95':>8} {'p99':>8} {'max':>8} "
-        f"{'lost':>5} {'dup':>4} {'ack med':>8} {'ack p99':>8} {'calls/ch':>8} "
+        f"{'thirds':>17} {'lost':>5} {'dup':>4} {'ack med':>8} {'ack p99':>8} {'calls/ch':>8} "
         f"{'backlog r/d':>11} {'echo d/runs/wr':>15} {'RSS MB':>7} {'PSS MB':>7}\n"
     )
     for config, result in results["configs"].items():
@@ -754,12 +786,15 @@ def print_tables(results: dict[str, Any]) -> None:
             out(
                 f"{config:9} {r['rate']:>4}/s {lat['n']:>5} {_ms(lat['median_ms']):>8} "
                 f"{_ms(lat['p95_ms']):>8} {_ms(lat['p99_ms']):>8} {_ms(lat['max_ms']):>8} "
+                f"{_thirds(lat.get('thirds_ms')):>17} "
                 f"{r['lost']:>5} {dup:>4} {_ms(ack['median_ms']):>8} {_ms(ack['p99_ms']):>8} "
                 f"{r['calls_per_change']:>8} {backlog:>11} {echoes:>15} "
                 f"{result['memory']['peak_rss_mb']:>7.0f} "
                 f"{result['memory'].get('peak_pss_mb', 0):>7.0f}\n"
             )
     out(
+        "thirds: median latency of the changes made in the first, middle and last third of the"
+        " measured window (climbing thirds: a growing backlog)\n"
         "backlog r/d: queued runs / received deliveries when the load stopped; echo d/runs/wr:"
         " Zendesk deliveries / runs started by echoes alone / writes back to HubSpot\n"
     )

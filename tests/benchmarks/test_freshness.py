@@ -8,6 +8,7 @@ from benchmarks.freshness import (
     median_of_passes,
     percentile,
     summary_ms,
+    thirds_ms,
 )
 
 
@@ -56,6 +57,7 @@ def _pass(p99: float, lost: int, rss: float, echo_writes: int = 0) -> dict:
                     "p95_ms": p99,
                     "p99_ms": p99,
                     "max_ms": p99,
+                    "thirds_ms": [p99 / 2] * 3,
                 },
                 "ack": {"all": {"median_ms": 5.0, "p99_ms": p99 / 10}},
                 "calls_per_change": 1.5,
@@ -74,6 +76,15 @@ def _pass(p99: float, lost: int, rss: float, echo_writes: int = 0) -> dict:
     }
 
 
+def test_thirds_climb_with_a_growing_backlog_and_leave_out_changes_that_never_arrived():
+    # made in scrambled order: the thirds follow when each change was scheduled
+    growing = [(t, 0.1 * t) for t in (8, 0, 4, 1, 7, 5, 2, 3, 6)]
+    assert thirds_ms(growing) == [100.0, 400.0, 700.0]
+    level = [(t, 0.2) for t in range(6)] + [(6, None)]
+    assert thirds_ms(level) == [200.0, 200.0, 200.0]
+    assert thirds_ms([(0, None)]) == [None, None, None]
+
+
 def test_passes_merge_as_medians_with_the_worst_pass_for_losses():
     merged = median_of_passes(
         [_pass(300.0, 0, 600.0), _pass(100.0, 2, 640.0), _pass(200.0, 0, 620.0, 1)]
@@ -82,6 +93,7 @@ def test_passes_merge_as_medians_with_the_worst_pass_for_losses():
     assert rate["latency"]["p99_ms"] == 200.0
     assert rate["latency"]["p99_ms_passes"] == [300.0, 100.0, 200.0]
     assert rate["latency"]["median_ms"] == 100.0
+    assert rate["latency"]["thirds_ms"] == [100.0, 100.0, 100.0]
     assert rate["ack"]["all"]["p99_ms"] == 20.0
     assert rate["lost"] == 2  # the worst pass, not a median that would hide it
     assert rate["duplicated"]["applied_twice"] == 2
