@@ -55,6 +55,9 @@ class InFlight:
             Side.A: {},
             Side.B: {},
         }
+        # Per target side: the fields the keys of _sent use (asked for every record read,
+        # so kept here rather than gathered from thousands of keys each time).
+        self._sent_names: dict[Side, set[str]] = {Side.A: set(), Side.B: set()}
         self._kinds = {side: {m.field(side): m.kind(side) for m in spec.mappings} for side in Side}
 
     def __bool__(self) -> bool:
@@ -70,6 +73,7 @@ class InFlight:
         values = {k: v for k, v in sent.items() if not is_empty(v)}
         if values:
             name = sorted(values)[0]
+            self._sent_names[target].add(name)
             self._sent[target].setdefault(self._key(target, name, values[name]), []).append(values)
 
     def holds(self, side: Side, record: Record) -> bool:
@@ -82,7 +86,7 @@ class InFlight:
         sent = self._sent[side]
         if not sent or record.deleted:
             return False
-        for name in {name for name, _ in sent}:
+        for name in self._sent_names[side]:
             for values in sent.get(self._key(side, name, record.fields.get(name)), ()):
                 if holds_sent(self.spec, side, record, values):
                     return True
