@@ -241,6 +241,11 @@ class Bench:
         admin.configure("zendesk", export_lag_seconds=0)
         admin.set_rate_limits("hubspot", False)
         admin.set_rate_limits("zendesk", False)
+        # Each vendor sends from a thread of its own, one delivery at a time unless
+        # --webhook-concurrency says more (the vendors themselves send from many servers at
+        # once; Zendesk one delivery per event: at 100 changes/s, 100 echoes a second).
+        for vendor in ("hubspot", "zendesk"):
+            admin.set_faults(vendor, webhook_concurrency=self.args.webhook_concurrency)
         _, ws = user_signup(
             email=f"bench-{uuid.uuid4().hex[:6]}@example.com",
             password=uuid.uuid4().hex,
@@ -828,6 +833,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deadline", type=float, default=60, help="seconds after the load")
     parser.add_argument("--pairs", type=int, default=2000)
     parser.add_argument("--profile", type=int, default=20, help="one-at-a-time changes")
+    parser.add_argument(
+        "--webhook-concurrency",
+        type=int,
+        default=1,
+        help="deliveries each vendor's sandbox sends at once (1: one at a time, in order)",
+    )
     both = bool(os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))
     parser.add_argument(
         "--config", choices=("default", "pg-redis", "both"), default="both" if both else "default"
@@ -861,6 +872,7 @@ def main(argv: list[str] | None = None) -> int:
             child += ["--rates", ",".join(map(str, args.rates)), "--duration", str(args.duration)]
             child += ["--warmup", str(args.warmup), "--deadline", str(args.deadline)]
             child += ["--pairs", str(args.pairs), "--profile", str(args.profile)]
+            child += ["--webhook-concurrency", str(args.webhook_concurrency)]
             child += ["--json", str(part)]
             if subprocess.run(child, cwd=ROOT, check=False).returncode != 0:  # noqa: S603
                 print(f"freshness: {config} failed", flush=True)  # noqa: T201

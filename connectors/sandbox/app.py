@@ -73,6 +73,12 @@ class Faults:
     return yet (a webhook that arrives before the record is readable): for `seconds` after
     the rule is set, reads (GET, and POST searches and batch reads) leave out every object
     with that `id`, and a GET of its own path answers 404. Writes see it as usual.
+
+    `webhook_concurrency` is how many of the vendor's deliveries are in flight at once: 1
+    (the default) sends them one at a time in the order they happened; more plays a vendor
+    sending from several servers at once, as Zendesk and HubSpot do (HubSpot's default
+    concurrency limit per app is 10), so under sustained load the sandbox's own sending does
+    not become the bottleneck. Each vendor sends from its own thread either way.
     """
 
     latency_ms: float = 0.0
@@ -84,6 +90,7 @@ class Faults:
     webhook_drop_share: float = 0.0
     webhook_duplicate_share: float = 0.0
     webhook_reorder_share: float = 0.0
+    webhook_concurrency: int = 1
     queue: list[dict[str, Any]] = field(default_factory=list)
     paging: list[dict[str, Any]] = field(default_factory=list)
     shape: list[dict[str, Any]] = field(default_factory=list)
@@ -113,6 +120,11 @@ class Faults:
             value = getattr(faults, name)
             if not isinstance(value, int | float) or value < 0:
                 raise ValidationError(f"{name} must be a non-negative number")
+        concurrency = faults.webhook_concurrency
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int):
+            raise ValidationError("webhook_concurrency must be an integer from 1 to 64")
+        if not 1 <= concurrency <= 64:
+            raise ValidationError("webhook_concurrency must be an integer from 1 to 64")
         if not isinstance(faults.queue, list) or not all(isinstance(q, dict) for q in faults.queue):
             raise ValidationError("queue must be a list of objects")
         for item in faults.queue:

@@ -8,6 +8,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from connectors.sandbox.core import JSON, Delivery
@@ -23,43 +24,62 @@ WEBHOOK_ATTEMPTS = 3
 
 
 class WebhookSender:
-    """Delivers vendor webhooks from one background thread, applying webhook faults.
+    """Delivers vendor webhooks from background threads, applying webhook faults.
 
     Events are queued per vendor in the order they happened; after a short batching window
     the vendor turns them into deliveries for each of its subscriptions, each signed with
     that subscription's secret, which are then dropped, duplicated or reordered as the
-    vendor's faults say, and POSTed (up to WEBHOOK_ATTEMPTS tries).
+    vendor's faults say, and POSTed (up to WEBHOOK_ATTEMPTS tries). Each vendor sends from
+    a thread of its own, as each vendor's webhooks come from its own servers: a burst of one
+    vendor's deliveries never holds back another's. Within a vendor they go one at a time,
+    in order, or up to the vendor's `webhook_concurrency` (app.Faults) at once.
     """
 
     def __init__(self, app: SandboxApp) -> None:
         self.app = app
         self._cond = threading.Condition()
-        self._events: list[tuple[str, JSON]] = []
-        self._busy = False
+        self._events: dict[str, list[JSON]] = {}  # per vendor, in the order they happened
+        self._busy: set[str] = set()  # vendors whose thread is sending a batch
         self._stop = False
-        self._thread: threading.Thread | None = None
+        self._started = False
+        self._threads: dict[str, threading.Thread] = {}
         self.log: collections.deque[dict[str, Any]] = collections.deque(maxlen=DELIVERY_LOG_SIZE)
         self.counters: collections.Counter[str] = collections.Counter()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="sandbox-webhooks", daemon=True)
-        self._thread.start()
+        with self._cond:
+            self._started = True
+            for kind in list(self._events):
+                self._spawn(kind)
+
+    def _spawn(self, kind: str) -> None:
+        """Start `kind`'s sending thread if it has none (called holding the condition)."""
+        if not self._started or self._stop or kind in self._threads:
+            return
+        thread = threading.Thread(
+            target=self._run, args=(kind,), name=f"sandbox-webhooks-{kind}", daemon=True
+        )
+        self._threads[kind] = thread
+        thread.start()
 
     def stop(self) -> None:
         with self._cond:
             self._stop = True
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+            threads = list(self._threads.values())
+        for thread in threads:
+            thread.join(timeout=5)
 
     def enqueue(self, kind: str, event: JSON) -> None:
         with self._cond:
-            self._events.append((kind, event))
+            self._events.setdefault(kind, []).append(event)
+            self._spawn(kind)
             self._cond.notify_all()
 
     def clear(self) -> None:
         with self._cond:
-            self._events.clear()
+            for events in self._events.values():
+                events.clear()
             self.log.clear()
             self.counters.clear()
 
@@ -67,7 +87,7 @@ class WebhookSender:
         """Wait until every queued event is delivered (or given up). False on timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._events or self._busy:
+            while any(self._events.values()) or self._busy:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -78,51 +98,55 @@ class WebhookSender:
         with self._cond:
             return {"deliveries": list(self.log), "counters": dict(self.counters)}
 
-    def _run(self) -> None:
+    def _run(self, kind: str) -> None:
         while True:
             with self._cond:
-                while not self._events and not self._stop:
+                while not self._events.get(kind) and not self._stop:
                     self._cond.wait()
                 if self._stop:
                     return
-                self._busy = True
+                self._busy.add(kind)
             time.sleep(WEBHOOK_BATCH_WINDOW)
             with self._cond:
-                events, self._events = self._events, []
+                events, self._events[kind] = self._events[kind], []
             try:
-                self._deliver_all(events)
+                self._deliver_all(kind, events)
             except Exception:  # keep the sender alive whatever a vendor builder does
                 log.exception("webhook sender failed")
             with self._cond:
-                self._busy = False
+                self._busy.discard(kind)
                 self._cond.notify_all()
 
-    def _deliver_all(self, events: list[tuple[str, JSON]]) -> None:
-        by_vendor: dict[str, list[JSON]] = collections.defaultdict(list)
-        for kind, event in events:
-            by_vendor[kind].append(event)
+    def _deliver_all(self, kind: str, vendor_events: list[JSON]) -> None:
         rng = self.app._fault_random
-        for kind, vendor_events in by_vendor.items():
-            slot = self.app.slots[kind]
-            # Every subscription gets every event, signed with its own secret: two
-            # connections (two workspaces) registered to one sandbox both hear of a change.
-            for target in list(slot.subscriptions.values()):
-                deliveries = slot.sandbox.webhook_deliveries(vendor_events, target, self.app.now())
-                faults = slot.faults
-                planned: list[Delivery] = []
-                for delivery in deliveries:
-                    if rng.random() < faults.webhook_drop_share:
-                        self._record(kind, delivery, "dropped", None)
-                        continue
-                    planned.append(delivery)
-                    if rng.random() < faults.webhook_duplicate_share:
-                        planned.append(delivery)
-                        self.counters[f"{kind}:duplicated"] += 1
-                if len(planned) > 1 and rng.random() < faults.webhook_reorder_share:
-                    planned.reverse()
-                    self.counters[f"{kind}:reordered"] += 1
-                for delivery in planned:
-                    self._send(kind, delivery)
+        slot = self.app.slots[kind]
+        faults = slot.faults
+        planned: list[Delivery] = []
+        # Every subscription gets every event, signed with its own secret: two connections
+        # (two workspaces) registered to one sandbox both hear of a change.
+        for target in list(slot.subscriptions.values()):
+            deliveries = slot.sandbox.webhook_deliveries(vendor_events, target, self.app.now())
+            for_target: list[Delivery] = []
+            for delivery in deliveries:
+                if rng.random() < faults.webhook_drop_share:
+                    self._record(kind, delivery, "dropped", None)
+                    continue
+                for_target.append(delivery)
+                if rng.random() < faults.webhook_duplicate_share:
+                    for_target.append(delivery)
+                    self.counters[f"{kind}:duplicated"] += 1
+            if len(for_target) > 1 and rng.random() < faults.webhook_reorder_share:
+                for_target.reverse()
+                self.counters[f"{kind}:reordered"] += 1
+            planned.extend(for_target)
+        concurrency = min(faults.webhook_concurrency, len(planned))
+        if concurrency <= 1:
+            for delivery in planned:
+                self._send(kind, delivery)
+            return
+        with ThreadPoolExecutor(concurrency, thread_name_prefix=f"sandbox-{kind}") as pool:
+            for _ in pool.map(lambda delivery: self._send(kind, delivery), planned):
+                pass
 
     def send_now(self, kind: str, delivery: Delivery) -> int | None:
         """POST one delivery from the caller's thread, once, without webhook faults (a

@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 from collections.abc import Iterator, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -464,3 +466,83 @@ def test_a_state_file_of_another_version_is_left_for_a_fresh_seed(tmp_path):
         fresh.stop()
     assert len(titles) == 3
     assert json.loads(state.read_text())["version"] == 2  # saved anew at stop
+
+
+class _MeetingReceiver:
+    """Webhook targets where a delivery to /wait is held until a delivery to /meet has
+    arrived (or 5 s pass): it records whether the two were in flight at the same time."""
+
+    def __init__(self) -> None:
+        self.barrier = threading.Barrier(2, timeout=5)
+        self.met: list[bool] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    receiver.barrier.wait()
+                    receiver.met.append(True)
+                except threading.BrokenBarrierError:
+                    receiver.met.append(False)
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_each_vendor_sends_from_its_own_thread_so_one_never_waits_behind_another():
+    srv = start_in_thread(vendors={"notes": NotesSandbox, "memos": NotesSandbox})
+    meeting = _MeetingReceiver()
+    client = SandboxAdmin(srv.url)
+    try:
+        client.register_webhook("notes", f"{meeting.url}/wait", "a")
+        client.register_webhook("memos", f"{meeting.url}/meet", "b")
+        for kind in ("notes", "memos"):
+            requests.post(
+                f"{srv.url}/{kind}/notes",
+                json={"title": kind},
+                headers={"Authorization": "Bearer good"},
+                timeout=10,
+            ).raise_for_status()
+        client.flush_webhooks(timeout=20)
+        # One sender for every vendor held the memo behind the held note: the wait broke.
+        assert meeting.met == [True, True]
+    finally:
+        client.close()
+        meeting.close()
+        srv.stop()
+
+
+def test_webhook_concurrency_puts_a_vendors_deliveries_in_flight_together(
+    server: SandboxServer, admin: SandboxAdmin
+):
+    meeting = _MeetingReceiver()
+    try:
+        admin.register_webhook("notes", f"{meeting.url}/both", "s3cret")
+        # Every delivery sent twice: two deliveries of one batch, which meet only when both
+        # are in flight at once.
+        admin.set_faults("notes", webhook_duplicate_share=1.0, webhook_concurrency=2)
+        _post(server, "twice")
+        admin.flush_webhooks(timeout=20)
+        assert meeting.met == [True, True]
+    finally:
+        admin.set_faults("notes", webhook_duplicate_share=0.0, webhook_concurrency=1)
+        admin.unregister_webhook("notes")
+        meeting.close()
+
+
+@pytest.mark.parametrize("value", [0, 65, "4", True, 1.5])
+def test_webhook_concurrency_must_be_a_small_whole_number(admin: SandboxAdmin, value: object):
+    with pytest.raises(SandboxAdminError, match="webhook_concurrency must be an integer"):
+        admin.set_faults("notes", webhook_concurrency=value)
