@@ -41,7 +41,8 @@ run: $(VENV)/.run-installed
 # Two test processes (pytest-xdist): the suite waits on workers, sandboxes and browsers as
 # much as it computes. Each process has its own test database, Redis database and broker
 # folder (apps/config/settings.py). `make test PYTEST_ARGS="tests/runs -x"` runs a part, serially.
-PYTEST_ARGS ?= -n 2
+# The 25 slowest tests are listed at the end, to keep an eye on the suite's time (CI: 15 min).
+PYTEST_ARGS ?= -n 2 --durations=25
 
 # Browser tests drive the system's chromium (Debian's in CI); without one, Playwright's own is
 # downloaded once per machine (best effort: offline, those tests are skipped and say why).
