@@ -28,6 +28,10 @@ def seeded(sandbox, settings, webhook_receiver):
     (and the runs that settle Zendesk's jobs after them)."""
     settings.CONCORD_PUBLIC_URL = webhook_receiver.origin
     settings.CONCORD_DEMO_ACTIVITY = True
+    # The issues sync's first run reads every issue's comments on both sides, one call
+    # each: under the request budget that took a minute per test. These tests are about
+    # the simulator's edits, not the budget (tests/runs/test_costs.py is).
+    settings.CONCORD_CONNECTION_REQUESTS_PER_WINDOW = 1_000_000
     workspace = WorkspaceFactory(name=demo.DEMO_WORKSPACE_NAME, slug="demo")
     demo.demo_seed(workspace=workspace, sandbox_url=sandbox.url)
     for sync in Sync.objects.for_workspace(workspace):
