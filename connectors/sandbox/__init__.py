@@ -75,7 +75,7 @@ The admin API (JSON in and out)
 POST /_sandbox/seed {"seed": N, "counts": {kind: {type: n}}}; POST /_sandbox/reset;
 GET|PUT /_sandbox/faults {kind: {latency_ms, error_429_share, retry_after, error_5xx_share,
 timeout_share, timeout_seconds, webhook_drop_share, webhook_duplicate_share,
-webhook_reorder_share, queue: [one-shot faults]}} (see app.Faults);
+webhook_reorder_share, webhook_concurrency, queue: [one-shot faults]}} (see app.Faults);
 GET|PUT /_sandbox/rate-limits {kind: bool}; GET|PUT /_sandbox/settings {kind: {...}};
 POST /_sandbox/webhooks {"vendor", "url", "secret"} (one subscription per target URL, each
 with its own secret), GET (the subscriptions and the delivery log), DELETE ?vendor=[&url=];
