@@ -27,7 +27,7 @@ from apps.connections.services import connector_for
 from apps.runs.execution import run_execute
 from apps.runs.models import SyncRun
 from apps.runs.progress import phase_label
-from apps.syncs.models import RecordLink, Sync
+from apps.syncs.models import InFlightWrite, RecordLink, Sync
 from connectors.base import RecordUpdate
 from tests.e2e.test_sync_builder import log_in, screenshot
 from tests.factories import MembershipFactory
@@ -143,8 +143,15 @@ def test_a_runs_progress_moves_live_while_a_worker_runs_it(
         page.screenshot(path=str(DOCS_IMAGES / "live-run.png"))
         screenshot(page, "sync-detail-live-run")
         # The run, then the runs that settle the Zendesk jobs it left (the panel follows
-        # the sync's latest run).
-        wait_until(lambda: not SyncRun.objects.filter(sync=sync, status__in=("queued", "running")))
+        # the sync's latest run). A run that leaves jobs queues the next settling run after
+        # it has finished: so no run queued or running is not enough, nothing may be left in
+        # flight either (CI once looked in that gap and met the next settling run).
+        wait_until(
+            lambda: (
+                not SyncRun.objects.filter(sync=sync, status__in=("queued", "running"))
+                and not InFlightWrite.objects.filter(sync=sync, state=InFlightWrite.State.IN_FLIGHT)
+            )
+        )
         expect(live.locator(".run-status")).to_have_text("Succeeded", timeout=5_000)
         time.sleep(0.3)  # the last swap settles
 
